@@ -1,0 +1,779 @@
+//! The bit-exact fixed-point forward pass.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::fixed::{div_round, LookupFn};
+use crate::op::{Activation, ConvKind, Mask, Op, Padding};
+use crate::tensor::{numel, strides};
+use crate::{IrError, Layer, Model, Tensor, TensorFile};
+
+/// Everything a forward pass produced.
+#[derive(Clone, Debug)]
+pub struct Trace {
+    values: BTreeMap<i64, Tensor>,
+    ranges: Vec<Option<(i64, i64)>>,
+    outputs: TensorFile,
+}
+
+impl Trace {
+    /// A tensor that was an input or a layer output.
+    pub fn tensor(&self, idx: i64) -> Option<&Tensor> {
+        self.values.get(&idx)
+    }
+
+    /// For each layer, the smallest and largest value among its outputs.
+    pub fn layer_ranges(&self) -> &[Option<(i64, i64)>] {
+        &self.ranges
+    }
+
+    /// The model outputs, as zkml's output tensor file.
+    pub fn outputs(&self) -> &TensorFile {
+        &self.outputs
+    }
+}
+
+type R<T> = Result<T, String>;
+
+fn to_i64(v: i128) -> R<i64> {
+    i64::try_from(v).map_err(|_| format!("value {v} does not fit in 64 bits"))
+}
+
+fn rescale(v: i128, divisor: i128) -> R<i64> {
+    div_round(v, divisor)
+        .ok_or_else(|| format!("rounding division of {v} by {divisor} is undefined or overflows"))
+}
+
+fn activate(v: i64, act: Activation, sf: i64) -> i64 {
+    match act {
+        Activation::None => v,
+        Activation::Relu => v.max(0),
+        Activation::Relu6 => v.clamp(0, 6 * sf),
+    }
+}
+
+fn rank(t: &Tensor, want: usize, what: &str) -> R<()> {
+    if t.shape().len() == want {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} must have rank {want}, got shape {:?}",
+            t.shape()
+        ))
+    }
+}
+
+fn norm_axis(axis: i64, nd: usize) -> R<usize> {
+    let a = if axis < 0 { axis + nd as i64 } else { axis };
+    usize::try_from(a)
+        .ok()
+        .filter(|&a| a < nd)
+        .ok_or_else(|| format!("axis {axis} is out of range for rank {nd}"))
+}
+
+/// The numpy broadcast of two shapes.
+fn broadcast_shape(a: &[usize], b: &[usize]) -> R<Vec<usize>> {
+    let n = a.len().max(b.len());
+    let mut out = vec![0; n];
+    for i in 0..n {
+        let da = if i + a.len() >= n {
+            a[i + a.len() - n]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= n {
+            b[i + b.len() - n]
+        } else {
+            1
+        };
+        out[i] = match (da, db) {
+            (x, y) if x == y => x,
+            (1, y) => y,
+            (x, 1) => x,
+            _ => return Err(format!("shapes {a:?} and {b:?} do not broadcast")),
+        };
+    }
+    Ok(out)
+}
+
+fn zip_broadcast(a: &Tensor, b: &Tensor, f: impl Fn(i128, i128) -> R<i64>) -> R<Tensor> {
+    let shape = broadcast_shape(a.shape(), b.shape())?;
+    let (a, b) = (a.broadcast_to(&shape)?, b.broadcast_to(&shape)?);
+    let data = a
+        .data()
+        .iter()
+        .zip(b.data())
+        .map(|(&x, &y)| f(x.into(), y.into()))
+        .collect::<R<Vec<_>>>()?;
+    Tensor::new(shape, data)
+}
+
+fn broadcast_mask(mask: &Mask, shape: &[usize]) -> R<Vec<i64>> {
+    let m = Tensor::new(mask.shape.clone(), mask.values.clone())?;
+    Ok(m.broadcast_to(shape)?.into_data())
+}
+
+/// zkml's SAME padding (`Conv2DChip::get_padding`), including its use of the width stride for the height.
+fn same_padding(
+    h: usize,
+    w: usize,
+    si: usize,
+    sj: usize,
+    kh: usize,
+    kw: usize,
+) -> ((usize, usize), (usize, usize)) {
+    let ph = if h % si == 0 {
+        kh.saturating_sub(sj)
+    } else {
+        kh.saturating_sub(h % si)
+    };
+    let pw = if w % sj == 0 {
+        kw.saturating_sub(sj)
+    } else {
+        kw.saturating_sub(w % sj)
+    };
+    ((ph / 2, ph - ph / 2), (pw / 2, pw - pw / 2))
+}
+
+fn valid_out(n: usize, k: usize, s: usize) -> R<usize> {
+    if n < k {
+        return Err(format!("window {k} is larger than the input extent {n}"));
+    }
+    Ok((n - k) / s + 1)
+}
+
+struct Conv<'a> {
+    inp: &'a Tensor,
+    w: &'a Tensor,
+    bias: Option<&'a Tensor>,
+    kind: ConvKind,
+    padding: Padding,
+    act: Activation,
+    stride: (usize, usize),
+    sf: i64,
+}
+
+impl Conv<'_> {
+    fn run(&self) -> R<Tensor> {
+        rank(self.inp, 4, "conv input")?;
+        rank(self.w, 4, "conv weights")?;
+        let [b, h, w, c] = [
+            self.inp.shape()[0],
+            self.inp.shape()[1],
+            self.inp.shape()[2],
+            self.inp.shape()[3],
+        ];
+        let ws = self.w.shape();
+        let (kh, kw) = (ws[1], ws[2]);
+        let (si, sj) = self.stride;
+        let (oc, groups_depthwise) = match self.kind {
+            ConvKind::Conv => {
+                if ws[3] != c {
+                    return Err(format!(
+                        "weights {ws:?} expect {} input channels, input {:?} has {c}",
+                        ws[3],
+                        self.inp.shape()
+                    ));
+                }
+                (ws[0], false)
+            }
+            ConvKind::Depthwise => {
+                if ws[0] != 1 || ws[3] != c || b != 1 {
+                    return Err(format!(
+                        "depthwise conv needs weights [1, KH, KW, {c}] and batch 1, got weights {ws:?} and input {:?}",
+                        self.inp.shape()
+                    ));
+                }
+                (c, true)
+            }
+        };
+        let bias: Vec<i64> = match self.bias {
+            Some(t) if t.len() == oc => t.data().to_vec(),
+            Some(t) => {
+                return Err(format!(
+                    "bias has {} values for {oc} output channels",
+                    t.len()
+                ))
+            }
+            None => vec![0; oc],
+        };
+        let (oh, ow, (pt, _), (pl, _)) = match self.padding {
+            Padding::Same => {
+                let (ph, pw) = same_padding(h, w, si, sj, kh, kw);
+                (h.div_ceil(si), w.div_ceil(sj), ph, pw)
+            }
+            Padding::Valid => (valid_out(h, kh, si)?, valid_out(w, kw, sj)?, (0, 0), (0, 0)),
+        };
+        let x = self.inp.data();
+        let wd = self.w.data();
+        let at = |bb: usize, y: usize, xx: usize, ch: usize| -> i128 {
+            // Coordinates in the padded input; the padding is zero.
+            match (y.checked_sub(pt), xx.checked_sub(pl)) {
+                (Some(y), Some(xx)) if y < h && xx < w => {
+                    x[((bb * h + y) * w + xx) * c + ch].into()
+                }
+                _ => 0,
+            }
+        };
+        let mut out = Vec::with_capacity(b * oh * ow * oc);
+        for bb in 0..b {
+            for i in 0..oh {
+                for j in 0..ow {
+                    for o in 0..oc {
+                        let mut acc: i128 = 0;
+                        for ci in 0..kh {
+                            for cj in 0..kw {
+                                let (y, xx) = (i * si + ci, j * sj + cj);
+                                if groups_depthwise {
+                                    acc +=
+                                        at(bb, y, xx, o) * i128::from(wd[(ci * kw + cj) * c + o]);
+                                } else {
+                                    let wbase = ((o * kh + ci) * kw + cj) * c;
+                                    for ck in 0..c {
+                                        acc += at(bb, y, xx, ck) * i128::from(wd[wbase + ck]);
+                                    }
+                                }
+                            }
+                        }
+                        let div = to_i64(
+                            i128::from(rescale(acc, self.sf.into())?) + i128::from(bias[o]),
+                        )?;
+                        out.push(activate(div, self.act, self.sf));
+                    }
+                }
+            }
+        }
+        Tensor::new(vec![b, oh, ow, oc], out)
+    }
+}
+
+/// `round(A·Wᵀ / sf)` for `A: [n, m]`, `W: [p, m]`, as `[n, p]`.
+fn matmul_t(a: &[i64], w: &[i64], n: usize, m: usize, p: usize, sf: i64) -> R<Vec<i64>> {
+    let mut out = Vec::with_capacity(n * p);
+    for i in 0..n {
+        let row = &a[i * m..(i + 1) * m];
+        for j in 0..p {
+            let col = &w[j * m..(j + 1) * m];
+            let acc: i128 = row
+                .iter()
+                .zip(col)
+                .map(|(&x, &y)| i128::from(x) * i128::from(y))
+                .sum();
+            out.push(rescale(acc, sf.into())?);
+        }
+    }
+    Ok(out)
+}
+
+fn window_op(
+    inp: &Tensor,
+    window: (usize, usize),
+    stride: (usize, usize),
+    f: impl Fn(&[i64]) -> R<i64>,
+) -> R<Tensor> {
+    rank(inp, 4, "pooling input")?;
+    let s = inp.shape();
+    if s[0] != 1 {
+        return Err(format!("pooling supports batch 1 only, input shape {s:?}"));
+    }
+    let (h, w, c) = (s[1], s[2], s[3]);
+    let (oh, ow) = (
+        valid_out(h, window.0, stride.0)?,
+        valid_out(w, window.1, stride.1)?,
+    );
+    let x = inp.data();
+    let mut out = Vec::with_capacity(oh * ow * c);
+    let mut win = Vec::with_capacity(window.0 * window.1);
+    for i in 0..oh {
+        for j in 0..ow {
+            for k in 0..c {
+                win.clear();
+                for dy in 0..window.0 {
+                    for dx in 0..window.1 {
+                        let (y, xx) = (i * stride.0 + dy, j * stride.1 + dx);
+                        if y < h && xx < w {
+                            win.push(x[(y * w + xx) * c + k]);
+                        }
+                    }
+                }
+                out.push(f(&win)?);
+            }
+        }
+    }
+    Tensor::new(vec![1, oh, ow, c], out)
+}
+
+fn softmax(inp: &Tensor, mask: Option<&Mask>, sf: i64, min_val: i64) -> R<Tensor> {
+    let nd = inp.shape().len();
+    if !(2..=4).contains(&nd) || (nd == 4 && inp.shape()[0] != 1) {
+        return Err(format!(
+            "softmax needs rank 2 or 3 (or 4 with batch 1), got shape {:?}",
+            inp.shape()
+        ));
+    }
+    let mask = match mask {
+        Some(m) => broadcast_mask(m, inp.shape())?,
+        None => vec![0; inp.len()],
+    };
+    let row = inp.shape()[nd - 1];
+    let mut out = vec![0i64; inp.len()];
+    if row == 0 {
+        return Tensor::new(inp.shape().to_vec(), out);
+    }
+    for (r, xs) in inp.data().chunks(row).enumerate() {
+        let ms = &mask[r * row..(r + 1) * row];
+        let kept: Vec<usize> = (0..row).filter(|&i| ms[i] == 0).collect();
+        let max = kept
+            .iter()
+            .map(|&i| xs[i])
+            .max()
+            .ok_or_else(|| format!("softmax row {r} is entirely masked"))?;
+        let exps: Vec<i64> = kept
+            .iter()
+            .map(|&i| LookupFn::Exp.eval(xs[i] - max, sf, min_val))
+            .collect();
+        let sum: i128 = exps.iter().map(|&e| i128::from(e)).sum();
+        let norm = rescale(sum, sf.into())?;
+        if norm <= 0 {
+            return Err(format!(
+                "softmax row {r}: the normaliser sum/sf rounds to {norm}"
+            ));
+        }
+        for (&i, &e) in kept.iter().zip(&exps) {
+            out[r * row + i] = rescale(e.into(), norm.into())?;
+        }
+    }
+    Tensor::new(inp.shape().to_vec(), out)
+}
+
+fn mean(inp: &Tensor, axes: &[usize], out_shape: &[usize]) -> R<Tensor> {
+    let s = inp.shape();
+    if s.first() != Some(&1) {
+        return Err(format!("mean supports batch 1 only, input shape {s:?}"));
+    }
+    let keep: Vec<usize> = (1..s.len()).filter(|a| !axes.contains(a)).collect();
+    let [keep] = keep[..] else {
+        return Err(format!(
+            "mean over axes {axes:?} of shape {s:?} must leave exactly one axis"
+        ));
+    };
+    let count = (s.iter().product::<usize>() / s[keep].max(1)) as i128;
+    let st = strides(s);
+    let mut sums = vec![0i128; s[keep]];
+    for (flat, &v) in inp.data().iter().enumerate() {
+        sums[(flat / st[keep]) % s[keep]] += i128::from(v);
+    }
+    let data = sums
+        .into_iter()
+        .map(|t| rescale(t, count))
+        .collect::<R<Vec<_>>>()?;
+    Tensor::new(out_shape.to_vec(), data)
+}
+
+fn concat(parts: &[&Tensor], axis: usize) -> R<Tensor> {
+    let first = parts[0].shape();
+    let mut shape = first.to_vec();
+    shape[axis] = 0;
+    for p in parts {
+        let ps = p.shape();
+        if ps.len() != first.len() || (0..first.len()).any(|a| a != axis && ps[a] != first[a]) {
+            return Err(format!(
+                "cannot concatenate shapes {first:?} and {ps:?} along axis {axis}"
+            ));
+        }
+        shape[axis] += ps[axis];
+    }
+    let outer: usize = first[..axis].iter().product();
+    let mut out = Vec::with_capacity(numel(&shape).unwrap_or(0));
+    for o in 0..outer {
+        for p in parts {
+            let chunk: usize = p.shape()[axis..].iter().product();
+            out.extend_from_slice(&p.data()[o * chunk..(o + 1) * chunk]);
+        }
+    }
+    Tensor::new(shape, out)
+}
+
+struct Ctx<'a> {
+    sf: i64,
+    min_val: i64,
+    max_val: i64,
+    layer: &'a Layer,
+}
+
+impl Ctx<'_> {
+    fn out_shape(&self, n: usize) -> R<Vec<usize>> {
+        self.layer
+            .output_shapes
+            .get(n)
+            .cloned()
+            .ok_or_else(|| format!("no declared shape for output {n}"))
+    }
+
+    fn eval(&self, ins: &[&Tensor]) -> R<Vec<Tensor>> {
+        let sf = self.sf;
+        let one = |t: Tensor| Ok(vec![t]);
+        let map = |t: &Tensor, f: &dyn Fn(i64) -> R<i64>| -> R<Tensor> {
+            Tensor::new(
+                t.shape().to_vec(),
+                t.data().iter().map(|&v| f(v)).collect::<R<Vec<_>>>()?,
+            )
+        };
+        match &self.layer.op {
+            Op::Conv2D {
+                kind,
+                padding,
+                activation,
+                stride,
+            } => one(Conv {
+                inp: ins[0],
+                w: ins[1],
+                bias: ins.get(2).copied(),
+                kind: *kind,
+                padding: *padding,
+                act: *activation,
+                stride: *stride,
+                sf,
+            }
+            .run()?),
+            Op::FullyConnected { activation } => {
+                let inp = ins[0];
+                let (n, m) = match inp.shape() {
+                    [n, m] => (*n, *m),
+                    [_, n, m] => (*n, *m), // zkml uses batch index 0 only
+                    s => {
+                        return Err(format!(
+                            "fully connected input must have rank 2 or 3, got {s:?}"
+                        ))
+                    }
+                };
+                let w = ins[1];
+                rank(w, 2, "fully connected weights")?;
+                let (p, wm) = (w.shape()[0], w.shape()[1]);
+                if wm != m {
+                    return Err(format!(
+                        "weights {:?} do not match input {:?}",
+                        w.shape(),
+                        inp.shape()
+                    ));
+                }
+                let mut out = Tensor::new(
+                    vec![n, p],
+                    matmul_t(&inp.data()[..n * m], w.data(), n, m, p, sf)?,
+                )?;
+                if let Some(b) = ins.get(2) {
+                    out = zip_broadcast(&out, &b.broadcast_to(&[n, p])?, |x, y| to_i64(x + y))?;
+                }
+                one(map(&out, &|v| Ok(activate(v, *activation, sf)))?)
+            }
+            Op::BatchMatMul { adj_y } => {
+                let (a, b) = (ins[0], ins[1]);
+                rank(a, 3, "first operand")?;
+                rank(b, 3, "second operand")?;
+                let (bs, n, m) = (a.shape()[0], a.shape()[1], a.shape()[2]);
+                // Bring the second operand to [batch, p, m] ("weights" layout) for each batch.
+                let bt = if *adj_y {
+                    b.clone()
+                } else {
+                    b.permute(&[0, 2, 1])?
+                };
+                if bt.shape()[0] != bs || bt.shape()[2] != m {
+                    return Err(format!(
+                        "operands {:?} and {:?} do not multiply",
+                        a.shape(),
+                        b.shape()
+                    ));
+                }
+                let p = bt.shape()[1];
+                let mut out = Vec::with_capacity(bs * n * p);
+                for i in 0..bs {
+                    out.extend(matmul_t(
+                        &a.data()[i * n * m..(i + 1) * n * m],
+                        &bt.data()[i * p * m..(i + 1) * p * m],
+                        n,
+                        m,
+                        p,
+                        sf,
+                    )?);
+                }
+                one(Tensor::new(vec![bs, n, p], out)?)
+            }
+            Op::Add { activation } => one(zip_broadcast(ins[0], ins[1], |x, y| {
+                Ok(activate(to_i64(x + y)?, *activation, sf))
+            })?),
+            Op::Sub => one(zip_broadcast(ins[0], ins[1], |x, y| to_i64(x - y))?),
+            Op::Mul => one(zip_broadcast(ins[0], ins[1], |x, y| {
+                rescale(x * y, sf.into())
+            })?),
+            Op::SquaredDifference => one(zip_broadcast(ins[0], ins[1], |x, y| {
+                rescale((x - y) * (x - y), sf.into())
+            })?),
+            Op::Square => one(map(ins[0], &|v| {
+                rescale(i128::from(v) * i128::from(v), sf.into())
+            })?),
+            Op::DivFixed { divisor } => {
+                one(map(ins[0], &|v| rescale(v.into(), (*divisor).into()))?)
+            }
+            Op::DivVar => {
+                let d = match ins[1].data() {
+                    [d] if *d > 0 => *d,
+                    [d] => return Err(format!("divisor {d} must be positive")),
+                    _ => {
+                        return Err(format!(
+                            "divisor must be a single value, got shape {:?}",
+                            ins[1].shape()
+                        ))
+                    }
+                };
+                one(map(ins[0], &|v| {
+                    rescale(i128::from(v) * i128::from(sf), d.into())
+                })?)
+            }
+            Op::AvgPool2D { window, stride } => {
+                let div = (window.0 * window.1) as i128;
+                one(window_op(ins[0], *window, *stride, |w| {
+                    rescale(w.iter().map(|&v| i128::from(v)).sum(), div)
+                })?)
+            }
+            Op::MaxPool2D { window, stride } => one(window_op(ins[0], *window, *stride, |w| {
+                w.iter()
+                    .copied()
+                    .max()
+                    .ok_or_else(|| "empty pooling window".to_string())
+            })?),
+            Op::Mean { axes } => one(mean(ins[0], axes, &self.out_shape(0)?)?),
+            Op::Softmax { mask } => one(softmax(ins[0], mask.as_ref(), sf, self.min_val)?),
+            Op::MaskNegInf { mask } => {
+                let m = broadcast_mask(mask, ins[0].shape())?;
+                let data = ins[0]
+                    .data()
+                    .iter()
+                    .zip(&m)
+                    .map(|(&v, &k)| if k == 0 { v } else { self.min_val })
+                    .collect();
+                one(Tensor::new(ins[0].shape().to_vec(), data)?)
+            }
+            Op::Lookup { f, replace } => {
+                let mut data = ins[0].data().to_vec();
+                for &(i, sign) in replace {
+                    let slot = data
+                        .get_mut(i)
+                        .ok_or_else(|| format!("mask index {i} is out of range"))?;
+                    *slot = if sign > 0 { self.max_val } else { self.min_val };
+                }
+                let data = data
+                    .into_iter()
+                    .map(|v| f.eval(v, sf, self.min_val))
+                    .collect();
+                one(Tensor::new(ins[0].shape().to_vec(), data)?)
+            }
+            Op::Reshape => one(ins[0].clone().reshape(self.out_shape(0)?)?),
+            Op::Transpose { perm } => one(ins[0].permute(perm)?),
+            Op::Concatenation { axis } => {
+                let nd = ins[0].shape().len();
+                one(concat(ins, norm_axis(*axis, nd)?)?)
+            }
+            Op::Pack { axis } => {
+                let s = ins[0].shape().to_vec();
+                let a = norm_axis(*axis, s.len() + 1)?;
+                let mut expanded = s.clone();
+                expanded.insert(a, 1);
+                let parts = ins
+                    .iter()
+                    .map(|t| {
+                        if t.shape() == s {
+                            (*t).clone().reshape(expanded.clone())
+                        } else {
+                            Err(format!("cannot pack shapes {s:?} and {:?}", t.shape()))
+                        }
+                    })
+                    .collect::<R<Vec<_>>>()?;
+                one(concat(&parts.iter().collect::<Vec<_>>(), a)?)
+            }
+            Op::Split { axis, parts } => {
+                let t = ins[1];
+                let a = norm_axis(*axis, t.shape().len())?;
+                let d = t.shape()[a];
+                if d % parts != 0 {
+                    return Err(format!(
+                        "axis {a} of shape {:?} does not split into {parts} equal parts",
+                        t.shape()
+                    ));
+                }
+                let mut len = t.shape().to_vec();
+                len[a] = d / parts;
+                (0..*parts)
+                    .map(|i| {
+                        let mut start = vec![0; len.len()];
+                        start[a] = i * len[a];
+                        t.slice(&start, &len)
+                    })
+                    .collect()
+            }
+            Op::Slice { begin, size } => {
+                let s = ins[0].shape();
+                if begin.len() != s.len() {
+                    return Err(format!("slice has {} axes, input shape {s:?}", begin.len()));
+                }
+                let len = size
+                    .iter()
+                    .zip(begin)
+                    .zip(s)
+                    .map(|((&z, &b), &d)| {
+                        if z < 0 {
+                            d.checked_sub(b)
+                                .ok_or_else(|| format!("slice start {b} exceeds {d}"))
+                        } else {
+                            Ok(z as usize)
+                        }
+                    })
+                    .collect::<R<Vec<_>>>()?;
+                one(ins[0].slice(begin, &len)?)
+            }
+            Op::Pad { pads } => {
+                let s = ins[0].shape();
+                if pads.len() != s.len() {
+                    return Err(format!("{} padding pairs for shape {s:?}", pads.len()));
+                }
+                let shape: Vec<usize> = s
+                    .iter()
+                    .zip(pads)
+                    .map(|(&d, &(lo, hi))| d + lo + hi)
+                    .collect();
+                let mut out = Tensor::filled(shape.clone(), 0)?.into_data();
+                let (src_st, dst_st) = (strides(s), strides(&shape));
+                for (flat, &v) in ins[0].data().iter().enumerate() {
+                    let dst: usize = (0..s.len())
+                        .map(|a| ((flat / src_st[a]) % s[a] + pads[a].0) * dst_st[a])
+                        .sum();
+                    out[dst] = v;
+                }
+                one(Tensor::new(shape, out)?)
+            }
+            Op::Broadcast => one(ins[0].broadcast_to(&self.out_shape(0)?)?),
+            Op::Rotate { axes } => one(ins[0].flip(axes)?),
+            Op::ResizeNearestNeighbor => {
+                let t = ins[0];
+                let os = self.out_shape(0)?;
+                rank(t, 4, "resize input")?;
+                let s = t.shape();
+                if os.len() != 4 || s[0] != 1 || os[3] != s[3] || os[1] == 0 || os[2] == 0 {
+                    return Err(format!("cannot resize {s:?} to {os:?}"));
+                }
+                let mut out = Vec::with_capacity(numel(&os).unwrap_or(0));
+                for h in 0..os[1] {
+                    let hi = ((h as f64 * (s[1] as f64 / os[1] as f64)) as usize).min(s[1] - 1);
+                    for w in 0..os[2] {
+                        let wi = ((w as f64 * (s[2] as f64 / os[2] as f64)) as usize).min(s[2] - 1);
+                        let base = (hi * s[2] + wi) * s[3];
+                        out.extend_from_slice(&t.data()[base..base + s[3]]);
+                    }
+                }
+                one(Tensor::new(os, out)?)
+            }
+            Op::Noop { pass } => {
+                let os = self.out_shape(0)?;
+                let n = numel(&os).ok_or("output shape is too large")?;
+                let mut data = ins[*pass].data().to_vec();
+                data.resize(n, 0);
+                one(Tensor::new(os, data)?)
+            }
+        }
+    }
+}
+
+impl Model {
+    /// Runs the model on the tensors of an input file, in exact integer arithmetic, as zkml computes it.
+    ///
+    /// Input tensors fill the model's free tensors; they may not replace a constant or a layer output.
+    pub fn forward(&self, inputs: &TensorFile) -> Result<Trace, IrError> {
+        let written: BTreeSet<i64> = self
+            .layers
+            .iter()
+            .flat_map(|l| l.outputs.iter().copied())
+            .collect();
+        let mut values: BTreeMap<i64, Tensor> = BTreeMap::new();
+        for (idx, t) in inputs.tensors() {
+            if self.tensors.get(idx).is_some_and(|c| c.data.is_some()) || written.contains(idx) {
+                return Err(IrError::Model {
+                    file: self.source.clone(),
+                    reason: format!("the input file supplies tensor {idx}, which the model computes or holds as a weight"),
+                });
+            }
+            values.insert(*idx, t.clone());
+        }
+        let mut ranges = Vec::with_capacity(self.layers.len());
+        for (index, layer) in self.layers.iter().enumerate() {
+            let fail = |reason: String| IrError::Eval {
+                file: self.source.clone(),
+                index,
+                layer_type: layer.layer_type.clone(),
+                reason,
+            };
+            let mut ins = Vec::with_capacity(layer.inputs.len());
+            for (n, (i, declared)) in layer.inputs.iter().zip(&layer.input_shapes).enumerate() {
+                let t = match (values.get(i), self.tensors.get(i)) {
+                    (Some(t), _) => t,
+                    (None, Some(TensorInfo { data: Some(t), .. })) => t,
+                    (None, Some(_)) => {
+                        return Err(fail(format!(
+                            "tensor {i} is a weight without values (a config file): use a model file or synthetic weights"
+                        )))
+                    }
+                    (None, None) => {
+                        return Err(fail(format!("tensor {i} has no value: it is not a constant and the input file does not supply it")))
+                    }
+                };
+                if numel(declared) != Some(t.len()) {
+                    return Err(fail(format!(
+                        "input {n} (tensor {i}) has shape {:?} but the layer declares {declared:?}",
+                        t.shape()
+                    )));
+                }
+                ins.push(t);
+            }
+            let ctx = Ctx {
+                sf: self.scale,
+                min_val: self.min_val(),
+                max_val: self.max_val(),
+                layer,
+            };
+            let outs = ctx.eval(&ins).map_err(&fail)?;
+            let mut range: Option<(i64, i64)> = None;
+            for ((o, declared), t) in layer.outputs.iter().zip(&layer.output_shapes).zip(outs) {
+                if numel(declared) != Some(t.len()) {
+                    return Err(fail(format!(
+                        "computes shape {:?} but the layer declares {declared:?}",
+                        t.shape()
+                    )));
+                }
+                if let Some((lo, hi)) = t.range() {
+                    range = Some(range.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+                }
+                values.insert(*o, t);
+            }
+            ranges.push(range);
+        }
+        let mut outputs = Vec::with_capacity(self.outputs.len());
+        for &o in &self.outputs {
+            let t = values
+                .get(&o)
+                .or_else(|| self.tensors.get(&o).and_then(|c| c.data.as_ref()))
+                .ok_or_else(|| IrError::Model {
+                    file: self.source.clone(),
+                    reason: format!("output tensor {o} has no value"),
+                })?;
+            outputs.push((o, t.clone()));
+        }
+        let outputs = TensorFile::new(outputs).map_err(|reason| IrError::Model {
+            file: self.source.clone(),
+            reason,
+        })?;
+        Ok(Trace {
+            values,
+            ranges,
+            outputs,
+        })
+    }
+}
+
+use crate::TensorInfo;

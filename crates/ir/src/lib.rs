@@ -1,0 +1,25 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod error;
+pub mod fixed;
+mod forward;
+mod model;
+mod op;
+mod synthetic;
+mod tensor;
+mod zkml;
+
+pub use error::IrError;
+pub use fixed::LookupFn;
+pub use forward::Trace;
+pub use model::{Layer, Model, TensorInfo};
+pub use op::{Activation, ConvKind, Mask, Op, Padding};
+pub use tensor::Tensor;
+pub use zkml::TensorFile;
+
+/// Smallest value zkml accepts in a model or input file: it maps `x` to a field element via `(x + 2^31) as u64`.
+pub const MIN_VALUE: i64 = -(1 << 31);
+/// Largest value zkml accepts in a file, so that `x + 2^31` does not overflow an `i64`.
+pub const MAX_VALUE: i64 = i64::MAX - (1 << 31);

@@ -1,0 +1,302 @@
+//! The validated model graph.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use crate::op::Op;
+use crate::tensor::numel;
+use crate::zkml::{check_values, decode, read_file, shape_of, WireModel};
+use crate::{IrError, Tensor};
+
+/// A constant tensor of the model: weights, biases, shape tensors.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TensorInfo {
+    /// Its shape.
+    pub shape: Vec<usize>,
+    /// Its values, or `None` in a weight-less config file.
+    pub data: Option<Tensor>,
+}
+
+/// One layer: a typed op and its wiring, as declared by the file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layer {
+    /// zkml's layer type string, kept for messages.
+    pub layer_type: String,
+    /// The parsed operation.
+    pub op: Op,
+    /// Indices of the tensors read, in order.
+    pub inputs: Vec<i64>,
+    /// Declared shapes of the inputs.
+    pub input_shapes: Vec<Vec<usize>>,
+    /// Indices of the tensors written.
+    pub outputs: Vec<i64>,
+    /// Declared shapes of the outputs.
+    pub output_shapes: Vec<Vec<usize>>,
+}
+
+/// A zkml model, loaded and validated.
+///
+/// Layers run in file order. Every tensor a layer reads is a constant, a tensor written by an earlier layer,
+/// or a free tensor that the input file must supply ([`Model::free_tensors`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Model {
+    pub(crate) source: String,
+    pub(crate) scale: i64,
+    pub(crate) k: u32,
+    pub(crate) num_cols: i64,
+    pub(crate) declared_inputs: Vec<i64>,
+    pub(crate) outputs: Vec<i64>,
+    pub(crate) tensors: BTreeMap<i64, TensorInfo>,
+    pub(crate) layers: Vec<Layer>,
+}
+
+impl Model {
+    /// Reads and validates a model or config file.
+    pub fn load(path: &Path) -> Result<Self, IrError> {
+        let bytes = read_file(path)?;
+        Self::from_msgpack(&bytes, &path.display().to_string())
+    }
+
+    /// Decodes and validates model bytes; `file` names them in errors.
+    pub fn from_msgpack(bytes: &[u8], file: &str) -> Result<Self, IrError> {
+        let wire: WireModel = decode(bytes, file, "model")?;
+        Self::from_wire(wire, file)
+    }
+
+    fn from_wire(wire: WireModel, file: &str) -> Result<Self, IrError> {
+        let model_err = |reason: String| IrError::Model {
+            file: file.into(),
+            reason,
+        };
+        if !(1..=(1 << 31)).contains(&wire.global_sf) {
+            return Err(model_err(format!(
+                "global_sf must be in 1..=2^31, got {}",
+                wire.global_sf
+            )));
+        }
+        if !(2..=40).contains(&wire.k) {
+            return Err(model_err(format!("k must be in 2..=40, got {}", wire.k)));
+        }
+        if wire.layers.is_empty() {
+            return Err(model_err("the model has no layers".into()));
+        }
+
+        let mut tensors = BTreeMap::new();
+        for t in &wire.tensors {
+            let bad = |reason: String| IrError::Tensor {
+                file: file.into(),
+                idx: t.idx,
+                reason,
+            };
+            let shape = shape_of(&t.shape).map_err(bad)?;
+            if numel(&shape).is_none() {
+                return Err(bad(format!("shape {shape:?} is too large")));
+            }
+            let data = if t.data.is_empty() && numel(&shape) != Some(0) {
+                None
+            } else {
+                check_values(&t.data).map_err(bad)?;
+                Some(Tensor::new(shape.clone(), t.data.clone()).map_err(bad)?)
+            };
+            if tensors.insert(t.idx, TensorInfo { shape, data }).is_some() {
+                return Err(bad("the index appears twice in the tensor list".into()));
+            }
+        }
+
+        let mut layers = Vec::with_capacity(wire.layers.len());
+        let mut written: BTreeMap<i64, usize> = BTreeMap::new();
+        for (index, l) in wire.layers.iter().enumerate() {
+            let bad = |reason: String| IrError::Layer {
+                file: file.into(),
+                index,
+                layer_type: l.layer_type.clone(),
+                reason,
+            };
+            let op =
+                Op::parse(&l.layer_type, &l.params, &l.mask, l.inp_idxes.len()).map_err(bad)?;
+            // zkml's implementation variants (0..5) differ in circuit layout only, never in the values computed.
+            if let Some(i) = l.implementation.filter(|i| !(0..=5).contains(i)) {
+                return Err(bad(format!("implementation must be in 0..=5, got {i}")));
+            }
+            if l.inp_shapes.len() != l.inp_idxes.len() {
+                return Err(bad(format!(
+                    "{} inputs but {} input shapes",
+                    l.inp_idxes.len(),
+                    l.inp_shapes.len()
+                )));
+            }
+            if l.out_shapes.len() != l.out_idxes.len() {
+                return Err(bad(format!(
+                    "{} outputs but {} output shapes",
+                    l.out_idxes.len(),
+                    l.out_shapes.len()
+                )));
+            }
+            if l.out_idxes.len() != op.num_outputs() {
+                return Err(bad(format!(
+                    "writes {} tensors, expected {}",
+                    l.out_idxes.len(),
+                    op.num_outputs()
+                )));
+            }
+            let input_shapes = l
+                .inp_shapes
+                .iter()
+                .map(|s| shape_of(s))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(bad)?;
+            let output_shapes = l
+                .out_shapes
+                .iter()
+                .map(|s| shape_of(s))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(bad)?;
+            if let Some(s) = input_shapes
+                .iter()
+                .chain(&output_shapes)
+                .find(|s| numel(s).is_none())
+            {
+                return Err(bad(format!("shape {s:?} is too large")));
+            }
+            for &o in &l.out_idxes {
+                if tensors.contains_key(&o) {
+                    return Err(bad(format!(
+                        "writes tensor {o}, which is a constant of the model"
+                    )));
+                }
+                if let Some(prev) = written.insert(o, index) {
+                    return Err(bad(format!(
+                        "writes tensor {o}, already written by layer {prev}"
+                    )));
+                }
+            }
+            layers.push(Layer {
+                layer_type: l.layer_type.clone(),
+                op,
+                inputs: l.inp_idxes.clone(),
+                input_shapes,
+                outputs: l.out_idxes.clone(),
+                output_shapes,
+            });
+        }
+        // A tensor read before the layer that writes it breaks the file-order (topological) execution.
+        for (index, l) in layers.iter().enumerate() {
+            for &i in &l.inputs {
+                if let Some(&w) = written.get(&i) {
+                    if w >= index {
+                        return Err(IrError::Layer {
+                            file: file.into(),
+                            index,
+                            layer_type: l.layer_type.clone(),
+                            reason: format!("reads tensor {i} before layer {w} writes it"),
+                        });
+                    }
+                }
+            }
+        }
+        if wire.out_idxes.is_empty() {
+            return Err(model_err(
+                "out_idxes is empty: the model has no outputs".into(),
+            ));
+        }
+        for &o in &wire.out_idxes {
+            if !written.contains_key(&o) && !tensors.contains_key(&o) {
+                return Err(model_err(format!(
+                    "output tensor {o} is neither written by a layer nor a constant"
+                )));
+            }
+        }
+        Ok(Self {
+            source: file.into(),
+            scale: wire.global_sf,
+            k: wire.k as u32,
+            num_cols: wire.num_cols,
+            declared_inputs: wire.inp_idxes,
+            outputs: wire.out_idxes,
+            tensors,
+            layers,
+        })
+    }
+
+    /// The file the model came from (for messages).
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The fixed-point scale factor `sf`.
+    pub fn scale(&self) -> i64 {
+        self.scale
+    }
+
+    /// zkml's k: fixes `min_val = -2^(k-1)` and `max_val = 2^(k-1) - 10`, which some layers use as constants.
+    pub fn k(&self) -> u32 {
+        self.k
+    }
+
+    /// zkml's advice column count (informational; dzk's circuit chooses its own layout).
+    pub fn num_cols(&self) -> i64 {
+        self.num_cols
+    }
+
+    /// `-2^(k-1)`: the "negative infinity" of MaskNegInf and Rsqrt masks.
+    pub fn min_val(&self) -> i64 {
+        -(1i64 << (self.k - 1))
+    }
+
+    /// `2^(k-1) - 10`: the "positive infinity" of Rsqrt masks.
+    pub fn max_val(&self) -> i64 {
+        (1i64 << (self.k - 1)) - 10
+    }
+
+    /// The input indices the file declares (zkml stores but never checks them).
+    pub fn declared_inputs(&self) -> &[i64] {
+        &self.declared_inputs
+    }
+
+    /// The model outputs, in order.
+    pub fn outputs(&self) -> &[i64] {
+        &self.outputs
+    }
+
+    /// The layers, in execution order.
+    pub fn layers(&self) -> &[Layer] {
+        &self.layers
+    }
+
+    /// The constant tensors by index.
+    pub fn tensors(&self) -> &BTreeMap<i64, TensorInfo> {
+        &self.tensors
+    }
+
+    /// Whether every constant tensor has its values (a model file, not a config file).
+    pub fn has_weights(&self) -> bool {
+        self.tensors.values().all(|t| t.data.is_some())
+    }
+
+    /// The number of constant values (parameters), counted from shapes.
+    pub fn parameter_count(&self) -> usize {
+        self.tensors
+            .values()
+            .map(|t| numel(&t.shape).unwrap_or(0))
+            .sum()
+    }
+
+    /// Tensors read by some layer that are neither constants nor written by an earlier layer, with the shape
+    /// the first reader declares: what an input file must supply.
+    pub fn free_tensors(&self) -> BTreeMap<i64, Vec<usize>> {
+        let written: BTreeSet<i64> = self
+            .layers
+            .iter()
+            .flat_map(|l| l.outputs.iter().copied())
+            .collect();
+        let mut free = BTreeMap::new();
+        for l in &self.layers {
+            for (i, s) in l.inputs.iter().zip(&l.input_shapes) {
+                if !written.contains(i) && !self.tensors.contains_key(i) {
+                    free.entry(*i).or_insert_with(|| s.clone());
+                }
+            }
+        }
+        free
+    }
+}

@@ -1,0 +1,30 @@
+//! dzk's developer tasks: `cargo xtask ci` (the one command CI runs) and `cargo xtask tidy`.
+
+mod ci;
+mod tidy;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: cargo xtask <ci [--fast] | tidy>
+  ci      fmt check, clippy (warnings denied), tests, docs, tidy
+          --fast skips the doc build
+  tidy    crate dependency rules, //! headers, anyhow/unsafe placement";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci::run(&args[1..]),
+        Some("tidy") => tidy::run(),
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
