@@ -268,9 +268,11 @@ impl Model {
         &self.tensors
     }
 
-    /// Whether every constant tensor has its values (a model file, not a config file).
+    /// Whether the file carries its weights (a model file, not a config file): every listed constant has values,
+    /// and the model reads no more free tensors than it declares inputs (GPT-2's config lists no tensors at all).
     pub fn has_weights(&self) -> bool {
         self.tensors.values().all(|t| t.data.is_some())
+            && self.free_tensors().len() <= self.declared_inputs.len()
     }
 
     /// The number of constant values (parameters), counted from shapes.

@@ -1,0 +1,287 @@
+//! The `dzk` binary end to end: `forward` and `inspect` on real files, and every kind of hostile input
+//! answered with exit code 2 and a one-line cause, never a panic.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use dzk_ir::TensorFile;
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn digits_model() -> PathBuf {
+    repo().join("testdata/models/digits_cnn.msgpack")
+}
+
+fn digits_input(i: usize) -> PathBuf {
+    repo().join(format!("testdata/inputs/digits_{i}.msgpack"))
+}
+
+fn dzk(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dzk"))
+        .args(args)
+        .output()
+        .expect("run dzk")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts a clean rejection: exit code 2, one `error:` line naming `needle`, no panic, nothing on stdout.
+fn assert_rejected(o: &Output, needle: &str) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(2), "stderr: {err}");
+    assert!(!err.contains("panicked"), "panic: {err}");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one line expected: {err}"
+    );
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains(needle), "expected {needle:?} in {err}");
+    assert!(o.stdout.is_empty(), "stdout: {}", stdout(o));
+}
+
+/// The digits model as a generic value, to tamper with.
+fn digits_value() -> Value {
+    rmp_serde::from_slice(&std::fs::read(digits_model()).expect("read model"))
+        .expect("decode model")
+}
+
+fn write_value(dir: &Path, name: &str, v: &Value) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, rmp_serde::to_vec_named(v).expect("encode")).expect("write");
+    p
+}
+
+#[test]
+fn forward_prints_outputs_and_argmax_and_writes_a_zkml_tensor_file() {
+    let expected: Value = serde_json::from_slice(
+        &std::fs::read(repo().join("testdata/models/digits_cnn.expected.json")).expect("expected"),
+    )
+    .expect("json");
+    let case = &expected["expected"][0];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out_file = dir.path().join("out.msgpack");
+    let o = dzk(&[
+        "forward",
+        s(&digits_model()),
+        s(&digits_input(0)),
+        "-o",
+        s(&out_file),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains(&format!("argmax: {}", case["argmax"])),
+        "{text}"
+    );
+    let written = TensorFile::load(&out_file).expect("output file is a zkml tensor file");
+    let want: Vec<i64> = case["logits"]
+        .as_array()
+        .expect("logits")
+        .iter()
+        .map(|v| v.as_i64().expect("int"))
+        .collect();
+    assert_eq!(written.tensors()[0].1.data(), &want[..]);
+    // No temporary file is left beside the output.
+    assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 1);
+
+    let o = dzk(&["forward", s(&digits_model()), s(&digits_input(0)), "--json"]);
+    assert!(o.status.success());
+    let v: Value = serde_json::from_str(&stdout(&o)).expect("json on stdout");
+    assert_eq!(v["argmax"], case["argmax"]);
+    assert_eq!(v["outputs"][0]["data"], case["logits"]);
+}
+
+#[test]
+fn forward_on_mnist_gives_the_reference_logits() {
+    let z = repo().join("../shared/models/zkml/mnist");
+    let o = dzk(&[
+        "forward",
+        s(&z.join("model.msgpack")),
+        s(&z.join("inp.msgpack")),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).expect("json");
+    assert_eq!(
+        v["outputs"][0]["data"],
+        serde_json::json!([-5312, -8056, -8186, -1669, -4260, 6614, -5131, -6862, -3047, -805])
+    );
+    assert_eq!(v["argmax"], 5);
+}
+
+#[test]
+fn inspect_describes_models_configs_and_inputs() {
+    let o = dzk(&["inspect", s(&digits_model())]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let t = stdout(&o);
+    assert!(
+        t.contains("scale factor 512") && t.contains("FullyConnected") && t.contains("5 layers"),
+        "{t}"
+    );
+
+    let o = dzk(&[
+        "inspect",
+        s(&digits_model()),
+        "--input",
+        s(&digits_input(1)),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).expect("json");
+    assert_eq!(v["kind"], "model");
+    assert_eq!(v["layers"].as_array().expect("layers").len(), 5);
+    // ReLU6 after the conv: the first layer's range lies in [0, 6·512].
+    let r = &v["layers"][0]["range"];
+    assert!(
+        r[0].as_i64().expect("lo") >= 0 && r[1].as_i64().expect("hi") <= 3072,
+        "{r}"
+    );
+
+    let gpt2 = repo().join("../shared/models/zkml/gpt-2/config.msgpack");
+    let o = dzk(&["inspect", s(&gpt2), "--json"]);
+    let v: Value = serde_json::from_str(&stdout(&o)).expect("json");
+    assert_eq!(v["kind"], "config");
+    assert_eq!(v["layers"].as_array().expect("layers").len(), 1093);
+
+    let o = dzk(&["inspect", s(&digits_input(2))]);
+    assert!(o.status.success());
+    assert!(
+        stdout(&o).contains("tensor 0") && stdout(&o).contains("[1,8,8,1]"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn hostile_files_are_rejected_with_exit_code_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let model = digits_model();
+    let input = digits_input(0);
+    let bytes = std::fs::read(&model).expect("read");
+
+    // Truncated msgpack.
+    let truncated = d.join("truncated.msgpack");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).expect("write");
+    assert_rejected(
+        &dzk(&["forward", s(&truncated), s(&input)]),
+        "truncated.msgpack: not a valid zkml model file",
+    );
+
+    // Empty file, for both commands.
+    let empty = d.join("empty.msgpack");
+    std::fs::write(&empty, b"").expect("write");
+    assert_rejected(
+        &dzk(&["forward", s(&empty), s(&input)]),
+        "the file is empty",
+    );
+    assert_rejected(&dzk(&["inspect", s(&empty)]), "the file is empty");
+    assert_rejected(&dzk(&["forward", s(&model), s(&empty)]), "empty.msgpack");
+
+    // A directory instead of a file; a file that does not exist.
+    assert_rejected(&dzk(&["forward", s(d), s(&input)]), "cannot read");
+    assert_rejected(&dzk(&["inspect", s(d)]), "cannot read");
+    assert_rejected(
+        &dzk(&["forward", s(&d.join("nope.msgpack")), s(&input)]),
+        "nope.msgpack",
+    );
+
+    // Wrong field types.
+    let mut v = digits_value();
+    v["global_sf"] = Value::String("512".into());
+    let p = write_value(d, "wrong_type.msgpack", &v);
+    assert_rejected(
+        &dzk(&["forward", s(&p), s(&input)]),
+        "wrong_type.msgpack: not a valid zkml model file",
+    );
+
+    // Unknown layer type, named with its layer index.
+    let mut v = digits_value();
+    v["layers"][1]["layer_type"] = Value::String("Frobnicate".into());
+    let p = write_value(d, "unknown_layer.msgpack", &v);
+    assert_rejected(
+        &dzk(&["forward", s(&p), s(&input)]),
+        "layer 1 (Frobnicate): unknown layer type",
+    );
+
+    // A weight tensor whose data does not fill its shape.
+    let mut v = digits_value();
+    v["tensors"][0]["shape"] = serde_json::json!([6, 3, 3, 2]);
+    let p = write_value(d, "bad_tensor.msgpack", &v);
+    assert_rejected(
+        &dzk(&["forward", s(&p), s(&input)]),
+        "tensor 1: shape [6, 3, 3, 2] holds 108 values but 54 were given",
+    );
+
+    // A layer whose declared input shape disagrees with the tensor.
+    let mut v = digits_value();
+    v["layers"][3]["inp_shapes"][1] = serde_json::json!([24, 55]);
+    let p = write_value(d, "bad_shape.msgpack", &v);
+    assert_rejected(
+        &dzk(&["forward", s(&p), s(&input)]),
+        "layer 3 (FullyConnected)",
+    );
+
+    // A missing weight tensor.
+    let mut v = digits_value();
+    v["tensors"].as_array_mut().expect("tensors").remove(2);
+    let p = write_value(d, "missing_tensor.msgpack", &v);
+    assert_rejected(
+        &dzk(&["forward", s(&p), s(&input)]),
+        "tensor 3 has no value",
+    );
+
+    // A tensor read before the layer that writes it.
+    let mut v = digits_value();
+    v["layers"].as_array_mut().expect("layers").swap(0, 1);
+    let p = write_value(d, "order.msgpack", &v);
+    assert_rejected(
+        &dzk(&["forward", s(&p), s(&input)]),
+        "reads tensor 8 before layer 1 writes it",
+    );
+
+    // An input file that supplies the wrong tensor, and one with a value outside zkml's range.
+    let wrong_idx = write_value(
+        d,
+        "wrong_idx.msgpack",
+        &serde_json::json!([{"idx": 5, "shape": [1], "data": [1]}]),
+    );
+    assert_rejected(&dzk(&["forward", s(&model), s(&wrong_idx)]), "tensor 5");
+    let out_of_range = write_value(
+        d,
+        "range.msgpack",
+        &serde_json::json!([{"idx": 0, "shape": [1], "data": [-3_000_000_000_i64]}]),
+    );
+    assert_rejected(
+        &dzk(&["forward", s(&model), s(&out_of_range)]),
+        "outside zkml's range",
+    );
+
+    // A model given where an input is expected.
+    assert_rejected(
+        &dzk(&["forward", s(&model), s(&model)]),
+        "not a valid zkml input file",
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let o = dzk(&["forward"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = dzk(&["no-such-command"]);
+    assert_eq!(o.status.code(), Some(2));
+}
