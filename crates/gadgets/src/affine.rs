@@ -1,0 +1,146 @@
+//! `out = m₁·x + m₂·y + c` with fixed coefficients: addition, subtraction and adding a constant (a bias).
+//!
+//! Slot layout: advice `x, y, out`, fixed `m₁, m₂, c`. Gate: `out = m₁·x + m₂·y + c`.
+
+use halo2_proofs::circuit::{Layouter, Region, Value};
+use halo2_proofs::halo2curves::ff::PrimeField;
+use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Error, Fixed, Selector};
+use halo2_proofs::poly::Rotation;
+
+use crate::num::{assign_int, fe};
+use crate::range::copy;
+use crate::{AssignedInt, Rows};
+
+/// One slot: advice `[x, y, out]`, fixed `[m1, m2, c]`, selector.
+type Slot = ([Column<Advice>; 3], [Column<Fixed>; 3], Selector);
+
+/// Columns of the affine chip.
+#[derive(Clone, Debug)]
+pub struct AffineConfig {
+    /// Per slot: advice `[x, y, out]`, fixed `[m1, m2, c]`, and the slot's own selector.
+    slots: Vec<Slot>,
+}
+
+/// The affine chip.
+#[derive(Clone, Debug)]
+pub struct AffineChip {
+    config: AffineConfig,
+}
+
+/// One affine operation: `m1·x + m2·y + c`; `y = None` means `m2 = 0`.
+#[derive(Clone, Copy, Debug)]
+pub struct Affine<'a> {
+    /// First operand.
+    pub x: &'a AssignedInt,
+    /// Its coefficient.
+    pub m1: i64,
+    /// Optional second operand and its coefficient.
+    pub y: Option<(&'a AssignedInt, i64)>,
+    /// Constant term.
+    pub c: i64,
+}
+
+impl AffineChip {
+    /// Configures slots of 3 advice columns over `columns`.
+    ///
+    /// Side effects: enables equality on every column; adds 3 fixed columns per slot.
+    pub fn configure<F: PrimeField>(
+        meta: &mut ConstraintSystem<F>,
+        columns: &[Column<Advice>],
+    ) -> AffineConfig {
+        assert!(columns.len() >= 3, "affine needs 3 advice columns");
+        let mut slots = Vec::new();
+        for cols in columns.chunks_exact(3) {
+            let q = meta.selector();
+            let adv = [cols[0], cols[1], cols[2]];
+            let fix = [
+                meta.fixed_column(),
+                meta.fixed_column(),
+                meta.fixed_column(),
+            ];
+            for col in adv {
+                meta.enable_equality(col);
+            }
+            meta.create_gate("affine", |m| {
+                let s = m.query_selector(q);
+                let [x, y, out] = adv.map(|col| m.query_advice(col, Rotation::cur()));
+                let [m1, m2, c] = fix.map(|col| m.query_fixed(col, Rotation::cur()));
+                vec![s * (out - m1 * x - m2 * y - c)]
+            });
+            slots.push((adv, fix, q));
+        }
+        AffineConfig { slots }
+    }
+
+    /// The chip for a configuration.
+    pub fn construct(config: AffineConfig) -> Self {
+        Self { config }
+    }
+
+    /// Operations per row.
+    pub fn slots(&self) -> usize {
+        self.config.slots.len()
+    }
+
+    /// Evaluates every operation.
+    pub fn apply_many<F: PrimeField>(
+        &self,
+        layouter: &mut impl Layouter<F>,
+        rows: &mut Rows,
+        ops: &[Affine<'_>],
+    ) -> Result<Vec<AssignedInt>, Error> {
+        let base = rows.take(ops.len().div_ceil(self.slots()));
+        layouter.assign_region(
+            || "affine",
+            |mut region| {
+                ops.iter()
+                    .enumerate()
+                    .map(|(i, op)| {
+                        let honest = op.x.value.map(|x| x * i128::from(op.m1) + i128::from(op.c));
+                        let honest = match op.y {
+                            Some((y, m2)) => {
+                                honest.zip(y.value).map(|(h, y)| h + y * i128::from(m2))
+                            }
+                            None => honest,
+                        };
+                        self.assign_slot(
+                            &mut region,
+                            base + i / self.slots(),
+                            i % self.slots(),
+                            op,
+                            honest,
+                        )
+                    })
+                    .collect()
+            },
+        )
+    }
+
+    /// Low level: one slot with an explicit output value.
+    pub fn assign_slot<F: PrimeField>(
+        &self,
+        region: &mut Region<'_, F>,
+        offset: usize,
+        slot: usize,
+        op: &Affine<'_>,
+        out: Value<i128>,
+    ) -> Result<AssignedInt, Error> {
+        let ([cx, cy, co], [f1, f2, fc], q) = self.config.slots[slot];
+        q.enable(region, offset)?;
+        copy(region, cx, offset, op.x);
+        match op.y {
+            Some((y, m2)) => {
+                copy(region, cy, offset, y);
+                region.assign_fixed(f2, offset, fe::<F>(m2.into()));
+            }
+            None => {
+                // m2 = 0 makes the free cell irrelevant.
+                assign_int(region, cy, offset, Value::known(0));
+                region.assign_fixed(f2, offset, F::ZERO);
+            }
+        }
+        region.assign_fixed(f1, offset, fe::<F>(op.m1.into()));
+        region.assign_fixed(fc, offset, fe::<F>(op.c.into()));
+        Ok(assign_int(region, co, offset, out))
+    }
+}

@@ -1,0 +1,77 @@
+//! Integers in the field: signed conversion and assigned cells that remember their integer value.
+
+use halo2_proofs::circuit::{Cell, Region, Value};
+use halo2_proofs::halo2curves::ff::PrimeField;
+use halo2_proofs::plonk::{Advice, Column};
+
+/// The field element of a signed integer: `v` for `v ≥ 0`, `p - |v|` otherwise.
+pub fn fe<F: PrimeField>(v: i128) -> F {
+    if v >= 0 {
+        F::from_u128(v as u128)
+    } else {
+        -F::from_u128(v.unsigned_abs())
+    }
+}
+
+/// An assigned advice cell together with the signed integer it holds (unknown during keygen).
+#[derive(Clone, Copy, Debug)]
+pub struct AssignedInt {
+    /// The cell, for copy constraints.
+    pub cell: Cell,
+    /// The integer value.
+    pub value: Value<i128>,
+}
+
+/// Assigns the integer `value` to `column` at `offset` of `region`.
+pub fn assign_int<F: PrimeField>(
+    region: &mut Region<'_, F>,
+    column: Column<Advice>,
+    offset: usize,
+    value: Value<i128>,
+) -> AssignedInt {
+    let cell = region
+        .assign_advice(column, offset, value.map(fe::<F>))
+        .cell();
+    AssignedInt { cell, value }
+}
+
+/// Assigns `value` and constrains it equal to `source` (a copy of a cell from elsewhere).
+pub fn copy_int<F: PrimeField>(
+    region: &mut Region<'_, F>,
+    column: Column<Advice>,
+    offset: usize,
+    source: &AssignedInt,
+) -> AssignedInt {
+    let out = assign_int(region, column, offset, source.value);
+    region.constrain_equal(out.cell, source.cell);
+    out
+}
+
+/// Row allocation for a circuit.
+///
+/// halo2-axiom's `SimpleFloorPlanner` is single-pass and places every region at row 0, so regions do not
+/// get offsets from the planner: every chip call takes its rows from this cursor and assigns at absolute
+/// offsets. Rows are never shared between two calls.
+#[derive(Debug, Default, Clone)]
+pub struct Rows {
+    next: usize,
+}
+
+impl Rows {
+    /// A cursor at row 0.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Reserves `n` rows and returns the first.
+    pub fn take(&mut self, n: usize) -> usize {
+        let at = self.next;
+        self.next += n;
+        at
+    }
+
+    /// Rows used so far.
+    pub fn used(&self) -> usize {
+        self.next
+    }
+}

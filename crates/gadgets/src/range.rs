@@ -1,0 +1,218 @@
+//! Range checks independent of `k`: `v ∈ [0, 2^(limbs·bits))` by decomposition into `limbs` limbs, each looked
+//! up in one fixed table `[0, 2^bits)`.
+//!
+//! A row holds `slots` checks side by side; each slot is `v, limb_0, …, limb_{n-1}` in advice columns, with the
+//! gate `v = Σ limb_i · 2^(i·bits)` and one lookup per limb. A table of `2^bits` rows needs `k > bits`; the
+//! checked range grows with `limbs`, not with `k`.
+
+use halo2_proofs::circuit::{Layouter, Region, Value};
+use halo2_proofs::halo2curves::ff::PrimeField;
+use halo2_proofs::plonk::{
+    Advice, Column, ConstraintSystem, Error, Expression, Selector, TableColumn,
+};
+use halo2_proofs::poly::Rotation;
+
+use crate::num::{assign_int, copy_int, fe};
+use crate::{AssignedInt, Rows};
+
+/// Columns and table of the range chip.
+#[derive(Clone, Debug)]
+pub struct RangeConfig {
+    bits: usize,
+    limbs: usize,
+    table: TableColumn,
+    /// Per slot: the checked value's column, then its limb columns.
+    slots: Vec<(Column<Advice>, Vec<Column<Advice>>)>,
+    q: Selector,
+}
+
+/// The range-check chip.
+#[derive(Clone, Debug)]
+pub struct RangeChip {
+    config: RangeConfig,
+}
+
+impl RangeChip {
+    /// Configures range checks over `columns` (grouped into slots of `limbs + 1` columns; leftovers unused).
+    ///
+    /// Side effects: enables equality on the value columns; adds one lookup per limb column and one table.
+    pub fn configure<F: PrimeField>(
+        meta: &mut ConstraintSystem<F>,
+        columns: &[Column<Advice>],
+        bits: usize,
+        limbs: usize,
+    ) -> RangeConfig {
+        assert!(
+            bits >= 1 && limbs >= 1,
+            "range chip needs at least one limb of one bit"
+        );
+        assert!(
+            bits * limbs < 250,
+            "checked range must stay far below the field size"
+        );
+        let per = limbs + 1;
+        assert!(
+            columns.len() >= per,
+            "range chip needs at least {per} advice columns"
+        );
+        let q = meta.complex_selector();
+        let table = meta.lookup_table_column();
+        let slots: Vec<_> = columns
+            .chunks_exact(per)
+            .map(|c| (c[0], c[1..].to_vec()))
+            .collect();
+        for (v, ls) in &slots {
+            meta.enable_equality(*v);
+            meta.create_gate("range recomposition", |m| {
+                let s = m.query_selector(q);
+                let v = m.query_advice(*v, Rotation::cur());
+                let sum =
+                    ls.iter()
+                        .enumerate()
+                        .fold(Expression::Constant(F::ZERO), |acc, (i, l)| {
+                            acc + m.query_advice(*l, Rotation::cur())
+                                * Expression::Constant(fe::<F>(1i128 << (i * bits)))
+                        });
+                vec![s * (v - sum)]
+            });
+            for l in ls {
+                meta.lookup("range limb", |m| {
+                    let s = m.query_selector(q);
+                    vec![(s * m.query_advice(*l, Rotation::cur()), table)]
+                });
+            }
+        }
+        RangeConfig {
+            bits,
+            limbs,
+            table,
+            slots,
+            q,
+        }
+    }
+
+    /// The chip for a configuration.
+    pub fn construct(config: RangeConfig) -> Self {
+        Self { config }
+    }
+
+    /// The checked range is `[0, 2^max_bits())`.
+    pub fn max_bits(&self) -> usize {
+        self.config.bits * self.config.limbs
+    }
+
+    /// Checks per row.
+    pub fn slots(&self) -> usize {
+        self.config.slots.len()
+    }
+
+    /// Rows `n` checks take.
+    pub fn rows_for(&self, n: usize) -> usize {
+        n.div_ceil(self.slots())
+    }
+
+    /// Fills the lookup table with `0 .. 2^bits`.
+    pub fn load<F: PrimeField>(&self, layouter: &mut impl Layouter<F>) -> Result<(), Error> {
+        layouter.assign_table(
+            || "range table",
+            |mut t| {
+                for i in 0..(1usize << self.config.bits) {
+                    t.assign_cell(
+                        || "range",
+                        self.config.table,
+                        i,
+                        || Value::known(F::from(i as u64)),
+                    )?;
+                }
+                Ok(())
+            },
+        )
+    }
+
+    /// The honest limbs of `v` (little-endian, `bits` each).
+    pub fn limbs_of(&self, v: Value<i128>) -> Vec<Value<i128>> {
+        let (bits, n) = (self.config.bits, self.config.limbs);
+        (0..n)
+            .map(|i| v.map(|v| (v >> (i * bits)) & ((1i128 << bits) - 1)))
+            .collect()
+    }
+
+    /// Proves every value lies in `[0, 2^max_bits())`. Fails at synthesis if a known value does not.
+    pub fn check_many<F: PrimeField>(
+        &self,
+        layouter: &mut impl Layouter<F>,
+        rows: &mut Rows,
+        values: &[AssignedInt],
+    ) -> Result<(), Error> {
+        let max = 1i128 << self.max_bits();
+        for v in values {
+            v.value.error_if_known_and(|&x| !(0..max).contains(&x))?;
+        }
+        if values.is_empty() {
+            return Ok(());
+        }
+        let base = rows.take(self.rows_for(values.len()));
+        layouter.assign_region(
+            || "range checks",
+            |mut region| {
+                for (row, chunk) in values.chunks(self.slots()).enumerate() {
+                    for (slot, v) in chunk.iter().enumerate() {
+                        let limbs = self.limbs_of(v.value);
+                        self.assign_slot(&mut region, base + row, slot, Some(v), v.value, &limbs)?;
+                    }
+                    // Unused slots of the last row hold zeros, which pass.
+                    for slot in chunk.len()..self.slots() {
+                        let zeros = vec![Value::known(0); self.config.limbs];
+                        self.assign_slot(
+                            &mut region,
+                            base + row,
+                            slot,
+                            None,
+                            Value::known(0),
+                            &zeros,
+                        )?;
+                    }
+                }
+                Ok(())
+            },
+        )
+    }
+
+    /// Low level: assigns one slot with explicit witnesses (tests use it to try tampered limbs).
+    /// `source`, when given, is copied into the value cell.
+    pub fn assign_slot<F: PrimeField>(
+        &self,
+        region: &mut Region<'_, F>,
+        offset: usize,
+        slot: usize,
+        source: Option<&AssignedInt>,
+        value: Value<i128>,
+        limbs: &[Value<i128>],
+    ) -> Result<(), Error> {
+        let (vcol, lcols) = &self.config.slots[slot];
+        self.config.q.enable(region, offset)?;
+        match source {
+            Some(s) => {
+                let c = assign_int(region, *vcol, offset, value);
+                region.constrain_equal(c.cell, s.cell);
+            }
+            None => {
+                assign_int(region, *vcol, offset, value);
+            }
+        }
+        for (col, l) in lcols.iter().zip(limbs) {
+            assign_int(region, *col, offset, *l);
+        }
+        Ok(())
+    }
+}
+
+/// Copies `source` into a fresh cell (re-exported for chips that build rows of copies).
+pub(crate) fn copy<F: PrimeField>(
+    region: &mut Region<'_, F>,
+    col: Column<Advice>,
+    offset: usize,
+    source: &AssignedInt,
+) -> AssignedInt {
+    copy_int(region, col, offset, source)
+}

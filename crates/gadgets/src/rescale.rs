@@ -1,0 +1,173 @@
+//! zkml's rounding division by a constant: `q = floor((2·m·a + d) / (2d))`, round half up.
+//!
+//! Slot layout: advice `a, q, r, rc, qs`, fixed `m, d`. Gates:
+//! `2·m·a + d = 2d·q + r`, `rc = 2d − 1 − r`, `qs = q + 2^(R−1)`, where `R` is the range chip's width.
+//! The range chip then proves `r, rc, qs ∈ [0, 2^R)`, hence `0 ≤ r < 2d` (no off-by-one at exact halves) and
+//! `|q| < 2^(R−1)`. Checking `q` matters: in the field every `r` has *some* `q`; only a small `q` makes the
+//! equation hold over the integers. Precondition: `|m·a| < 2^200`, true for any product of range-checked values.
+
+use halo2_proofs::circuit::{Layouter, Region, Value};
+use halo2_proofs::halo2curves::ff::PrimeField;
+use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Error, Expression, Fixed, Selector};
+use halo2_proofs::poly::Rotation;
+
+use crate::num::{assign_int, fe};
+use crate::range::{copy, RangeChip};
+use crate::{AssignedInt, Rows};
+
+/// One slot: advice `[a, q, r, rc, qs]`, fixed `[m, d]`, selector.
+type Slot = ([Column<Advice>; 5], [Column<Fixed>; 2], Selector);
+
+/// Columns of the rescale chip.
+#[derive(Clone, Debug)]
+pub struct RescaleConfig {
+    /// Per slot: advice `[a, q, r, rc, qs]`, fixed `[m, d]`, and the slot's own selector.
+    slots: Vec<Slot>,
+    half_range: i128,
+}
+
+/// The rescale chip.
+#[derive(Clone, Debug)]
+pub struct RescaleChip {
+    config: RescaleConfig,
+}
+
+/// One rescale's honest or tampered witness.
+#[derive(Clone, Copy, Debug)]
+pub struct RescaleWitness {
+    /// The quotient.
+    pub q: Value<i128>,
+    /// The remainder `2ma + d − 2dq`.
+    pub r: Value<i128>,
+    /// The complement `2d − 1 − r`.
+    pub rc: Value<i128>,
+    /// The shifted quotient `q + 2^(R−1)`.
+    pub qs: Value<i128>,
+}
+
+impl RescaleChip {
+    /// Configures slots of 5 advice columns over `columns`; `range_bits` is the range chip's `max_bits()`.
+    ///
+    /// Side effects: enables equality on every column; adds 2 fixed columns per slot.
+    pub fn configure<F: PrimeField>(
+        meta: &mut ConstraintSystem<F>,
+        columns: &[Column<Advice>],
+        range_bits: usize,
+    ) -> RescaleConfig {
+        assert!(columns.len() >= 5, "rescale needs 5 advice columns");
+        let half_range = 1i128 << (range_bits - 1);
+        let mut slots = Vec::new();
+        for c in columns.chunks_exact(5) {
+            let q = meta.selector();
+            let adv = [c[0], c[1], c[2], c[3], c[4]];
+            let fix = [meta.fixed_column(), meta.fixed_column()];
+            for col in adv {
+                meta.enable_equality(col);
+            }
+            meta.create_gate("rescale", |m| {
+                let s = m.query_selector(q);
+                let [a, qq, r, rc, qs] = adv.map(|col| m.query_advice(col, Rotation::cur()));
+                let [mul, d] = fix.map(|col| m.query_fixed(col, Rotation::cur()));
+                let two = Expression::Constant(fe::<F>(2));
+                let one = Expression::Constant(F::ONE);
+                vec![
+                    s.clone()
+                        * (two.clone() * mul * a + d.clone()
+                            - two.clone() * d.clone() * qq.clone()
+                            - r.clone()),
+                    s.clone() * (rc - (two * d - one - r)),
+                    s * (qs - qq - Expression::Constant(fe::<F>(half_range))),
+                ]
+            });
+            slots.push((adv, fix, q));
+        }
+        RescaleConfig { slots, half_range }
+    }
+
+    /// The chip for a configuration.
+    pub fn construct(config: RescaleConfig) -> Self {
+        Self { config }
+    }
+
+    /// Rescales per row.
+    pub fn slots(&self) -> usize {
+        self.config.slots.len()
+    }
+
+    /// The honest witness for `a`, `m`, `d`.
+    pub fn witness(&self, a: Value<i128>, m: i64, d: i64) -> RescaleWitness {
+        let (m, d) = (i128::from(m), i128::from(d));
+        let q = a.map(|a| (2 * m * a + d).div_euclid(2 * d));
+        let r = a.zip(q).map(|(a, q)| 2 * m * a + d - 2 * d * q);
+        RescaleWitness {
+            q,
+            r,
+            rc: r.map(|r| 2 * d - 1 - r),
+            qs: q.map(|q| q + self.config.half_range),
+        }
+    }
+
+    /// `round(m·aᵢ / dᵢ)` for every `(aᵢ, m, dᵢ)`, with all remainders and quotients range-checked by `range`.
+    pub fn rescale_many<F: PrimeField>(
+        &self,
+        layouter: &mut impl Layouter<F>,
+        rows: &mut Rows,
+        range: &RangeChip,
+        items: &[(AssignedInt, i64, i64)],
+    ) -> Result<Vec<AssignedInt>, Error> {
+        for &(_, _, d) in items {
+            if d <= 0 || (2 * i128::from(d)) > (1i128 << range.max_bits()) {
+                return Err(Error::Synthesis);
+            }
+        }
+        let base = rows.take(items.len().div_ceil(self.slots()));
+        let (outs, checks) = layouter.assign_region(
+            || "rescale",
+            |mut region| {
+                let mut outs = Vec::with_capacity(items.len());
+                let mut checks = Vec::with_capacity(3 * items.len());
+                for (i, (a, m, d)) in items.iter().enumerate() {
+                    let w = self.witness(a.value, *m, *d);
+                    let (q, more) = self.assign_slot(
+                        &mut region,
+                        base + i / self.slots(),
+                        i % self.slots(),
+                        a,
+                        *m,
+                        *d,
+                        w,
+                    )?;
+                    outs.push(q);
+                    checks.extend(more);
+                }
+                Ok((outs, checks))
+            },
+        )?;
+        range.check_many(layouter, rows, &checks)?;
+        Ok(outs)
+    }
+
+    /// Low level: one slot with an explicit witness. Returns `q` and the three cells to range-check.
+    #[allow(clippy::too_many_arguments)]
+    pub fn assign_slot<F: PrimeField>(
+        &self,
+        region: &mut Region<'_, F>,
+        offset: usize,
+        slot: usize,
+        a: &AssignedInt,
+        m: i64,
+        d: i64,
+        w: RescaleWitness,
+    ) -> Result<(AssignedInt, [AssignedInt; 3]), Error> {
+        let ([ca, cq, cr, crc, cqs], [fm, fd], q) = self.config.slots[slot];
+        q.enable(region, offset)?;
+        region.assign_fixed(fm, offset, fe::<F>(m.into()));
+        region.assign_fixed(fd, offset, fe::<F>(d.into()));
+        copy(region, ca, offset, a);
+        let q = assign_int(region, cq, offset, w.q);
+        let r = assign_int(region, cr, offset, w.r);
+        let rc = assign_int(region, crc, offset, w.rc);
+        let qs = assign_int(region, cqs, offset, w.qs);
+        Ok((q, [r, rc, qs]))
+    }
+}

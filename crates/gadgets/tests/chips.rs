@@ -1,0 +1,431 @@
+//! MockProver tests for every chip: the honest witness passes and agrees with dzk-ir's native arithmetic;
+//! each named attack (a tampered witness) is rejected; row counts are pinned.
+
+use dzk_gadgets::affine::{Affine, AffineChip, AffineConfig};
+use dzk_gadgets::cmp::{CmpChip, CmpConfig, CmpMode, CmpWitness};
+use dzk_gadgets::dot::{DotChip, DotConfig};
+use dzk_gadgets::range::{RangeChip, RangeConfig};
+use dzk_gadgets::rescale::{RescaleChip, RescaleConfig, RescaleWitness};
+use dzk_gadgets::{assign_int, AssignedInt, Fr, Rows};
+use halo2_proofs::circuit::{Layouter, SimpleFloorPlanner, Value};
+use halo2_proofs::dev::MockProver;
+use halo2_proofs::plonk::{Advice, Circuit, Column, ConstraintSystem, Error};
+
+const K: u32 = 10;
+const BITS: usize = 8;
+const LIMBS: usize = 2; // range [0, 2^16)
+
+#[derive(Clone, Debug)]
+struct Cfg {
+    cols: Vec<Column<Advice>>,
+    range: RangeConfig,
+    dot: DotConfig,
+    rescale: RescaleConfig,
+    cmp: CmpConfig,
+    affine: AffineConfig,
+}
+
+/// What a test circuit lays out: honest operations, or one attack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Case {
+    /// Range-check these values honestly.
+    Range([i64; 3]),
+    /// A value whose limbs are each in the table but do not recompose to it.
+    RangeBadRecomposition,
+    /// A limb outside the table, recomposing correctly (v = 2^16 written as limbs (0, 256)).
+    RangeLimbOutOfTable,
+    /// Honest dot product of (x, w) with a constant term.
+    Dot,
+    /// Dot product with a wrong accumulator.
+    DotWrongResult,
+    /// Honest rescale of (a, m, d).
+    Rescale(i64, i64, i64),
+    /// Quotient off by one at an exact half (1/2 rounded down instead of up): r = 2d, out of range above.
+    RescaleOffByOneAtHalf,
+    /// Quotient too large by one: remainder negative, out of range below.
+    RescaleRemainderNegative,
+    /// Honest max/min against a constant.
+    Cmp(i64, i64, CmpMode),
+    /// ReLU of a negative input claimed to be the input itself (bit set to 1).
+    ReluNegativePassedThrough,
+    /// A non-boolean "bit" (b = 2) chosen to satisfy the difference gate.
+    CmpNonBooleanBit,
+    /// Honest affine ops.
+    Affine,
+    /// Affine op with a wrong output.
+    AffineWrongOutput,
+    /// A cell of a multi-op row left unconstrained: slot 1 of a rescale row tampered while slot 0 is honest.
+    RescaleSecondSlotTampered,
+}
+
+#[derive(Clone, Debug)]
+struct TestCircuit {
+    case: Case,
+    /// What the honest operations produced (for comparison with native arithmetic).
+    out: std::rc::Rc<std::cell::RefCell<Vec<i128>>>,
+}
+
+impl TestCircuit {
+    fn new(case: Case) -> Self {
+        Self {
+            case,
+            out: Default::default(),
+        }
+    }
+}
+
+fn inputs(
+    layouter: &mut impl Layouter<Fr>,
+    rows: &mut Rows,
+    col: Column<Advice>,
+    vals: &[i128],
+) -> Result<Vec<AssignedInt>, Error> {
+    let base = rows.take(vals.len());
+    layouter.assign_region(
+        || "inputs",
+        |mut r| {
+            Ok(vals
+                .iter()
+                .enumerate()
+                .map(|(i, v)| assign_int(&mut r, col, base + i, Value::known(*v)))
+                .collect())
+        },
+    )
+}
+
+fn record(out: &std::rc::Rc<std::cell::RefCell<Vec<i128>>>, cells: &[AssignedInt]) {
+    for c in cells {
+        c.value.map(|v| out.borrow_mut().push(v));
+    }
+}
+
+impl Circuit<Fr> for TestCircuit {
+    type Config = Cfg;
+    type FloorPlanner = SimpleFloorPlanner;
+    type Params = ();
+
+    fn without_witnesses(&self) -> Self {
+        self.clone()
+    }
+
+    fn configure(meta: &mut ConstraintSystem<Fr>) -> Cfg {
+        let cols: Vec<_> = (0..10).map(|_| meta.advice_column()).collect();
+        let range = RangeChip::configure(meta, &cols[..9], BITS, LIMBS);
+        let dot = DotChip::configure(meta, &cols[..4], cols[4]);
+        let rescale = RescaleChip::configure(meta, &cols, BITS * LIMBS);
+        let cmp = CmpChip::configure(meta, &cols[..8]);
+        let affine = AffineChip::configure(meta, &cols[..9]);
+        meta.enable_equality(cols[9]);
+        Cfg {
+            cols,
+            range,
+            dot,
+            rescale,
+            cmp,
+            affine,
+        }
+    }
+
+    fn synthesize(&self, cfg: Cfg, mut layouter: impl Layouter<Fr>) -> Result<(), Error> {
+        let range = RangeChip::construct(cfg.range.clone());
+        range.load(&mut layouter)?;
+        let dot = DotChip::construct(cfg.dot.clone());
+        let rescale = RescaleChip::construct(cfg.rescale.clone());
+        let cmp = CmpChip::construct(cfg.cmp.clone());
+        let affine = AffineChip::construct(cfg.affine.clone());
+        let col = cfg.cols[9];
+        let k = |v: i128| Value::known(v);
+        let mut rows = Rows::new();
+        let rows = &mut rows;
+        match self.case {
+            Case::Range(vs) => {
+                let xs = inputs(&mut layouter, rows, col, &vs.map(i128::from))?;
+                range.check_many(&mut layouter, rows, &xs)?;
+            }
+            Case::RangeBadRecomposition | Case::RangeLimbOutOfTable => {
+                let v = if self.case == Case::RangeLimbOutOfTable {
+                    1 << 16
+                } else {
+                    300
+                };
+                let x = inputs(&mut layouter, rows, col, &[v])?;
+                let limbs = if self.case == Case::RangeLimbOutOfTable {
+                    [k(0), k(256)]
+                } else {
+                    [k(44), k(2)]
+                }; // 44 + 2·256 = 556 ≠ 300
+                let at = rows.take(1);
+                layouter.assign_region(
+                    || "tampered range",
+                    |mut r| range.assign_slot(&mut r, at, 0, Some(&x[0]), x[0].value, &limbs),
+                )?;
+            }
+            Case::Dot | Case::DotWrongResult => {
+                let xs = inputs(&mut layouter, rows, col, &[3, -2, 7, 1, 5, -4])?;
+                let ws = [2, 5, -1, 0, 3, 4];
+                let out = if self.case == Case::Dot {
+                    dot.dot(&mut layouter, rows, &xs, &ws, 100)?
+                } else {
+                    let wrong =
+                        |row: usize, v: Value<i128>| if row == 1 { v + Value::known(1) } else { v };
+                    let at = rows.take(dot.rows_for(xs.len()));
+                    layouter.assign_region(
+                        || "tampered dot",
+                        |mut r| dot.assign_dot(&mut r, at, &xs, &ws, 100, Some(&wrong)),
+                    )?
+                };
+                record(&self.out, &[out]);
+            }
+            Case::Rescale(a, m, d) => {
+                let x = inputs(&mut layouter, rows, col, &[a.into()])?;
+                let q = rescale.rescale_many(&mut layouter, rows, &range, &[(x[0], m, d)])?;
+                record(&self.out, &q);
+            }
+            Case::RescaleOffByOneAtHalf | Case::RescaleRemainderNegative => {
+                // a = 1, d = 2: 0.5 rounds up to 1 (r = 0).
+                let x = inputs(&mut layouter, rows, col, &[1])?;
+                let half = 1i128 << 15;
+                let w = if self.case == Case::RescaleOffByOneAtHalf {
+                    RescaleWitness {
+                        q: k(0),
+                        r: k(4),
+                        rc: k(-1),
+                        qs: k(half),
+                    }
+                } else {
+                    RescaleWitness {
+                        q: k(2),
+                        r: k(-4),
+                        rc: k(7),
+                        qs: k(2 + half),
+                    }
+                };
+                let at = rows.take(1);
+                let (_, checks) = layouter.assign_region(
+                    || "tampered rescale",
+                    |mut r| rescale.assign_slot(&mut r, at, 0, &x[0], 1, 2, w),
+                )?;
+                // check_many refuses out-of-range witnesses at synthesis; lay the checks out raw so that the
+                // constraint system, not the witness generator, is what rejects them.
+                let at = rows.take(1);
+                layouter.assign_region(
+                    || "raw range",
+                    |mut r| {
+                        for (i, c) in checks.iter().enumerate() {
+                            range.assign_slot(
+                                &mut r,
+                                at,
+                                i,
+                                Some(c),
+                                c.value,
+                                &range.limbs_of(c.value),
+                            )?;
+                        }
+                        Ok(())
+                    },
+                )?;
+            }
+            Case::RescaleSecondSlotTampered => {
+                let x = inputs(&mut layouter, rows, col, &[6, 6])?;
+                let honest = rescale.witness(Value::known(6), 1, 4);
+                let bad = RescaleWitness { q: k(1), ..honest }; // 6/4 = 1.5 → 2; claim 1 with the honest remainder
+                let at = rows.take(1);
+                let checks = layouter.assign_region(
+                    || "two-slot rescale",
+                    |mut r| {
+                        let (_, c0) = rescale.assign_slot(&mut r, at, 0, &x[0], 1, 4, honest)?;
+                        let (_, c1) = rescale.assign_slot(&mut r, at, 1, &x[1], 1, 4, bad)?;
+                        Ok([c0, c1].concat())
+                    },
+                )?;
+                range.check_many(&mut layouter, rows, &checks)?;
+            }
+            Case::Cmp(x, c, mode) => {
+                let xs = inputs(&mut layouter, rows, col, &[x.into()])?;
+                let out = cmp.compare_many(&mut layouter, rows, &range, &[(xs[0], c, mode)])?;
+                record(&self.out, &out);
+            }
+            Case::ReluNegativePassedThrough | Case::CmpNonBooleanBit => {
+                // x = -5, ReLU = max(x, 0) must be 0.
+                let xs = inputs(&mut layouter, rows, col, &[-5])?;
+                let w = if self.case == Case::ReluNegativePassedThrough {
+                    // b = 1 claims x ≥ 0; the difference x − 0 = −5 is then out of range.
+                    CmpWitness {
+                        b: k(1),
+                        diff: k(-5),
+                        out: k(-5),
+                    }
+                } else {
+                    // b = 2: diff = 2·(−5) + (−1)·(0 + 5 − 1) = −14, out = 2·(−5) − 0 = −10. Choose values satisfying
+                    // the select gate; only the boolean gate stands in the way.
+                    CmpWitness {
+                        b: k(2),
+                        diff: k(-14),
+                        out: k(-10),
+                    }
+                };
+                let at = rows.take(2);
+                let diff = layouter
+                    .assign_region(
+                        || "tampered cmp",
+                        |mut r| cmp.assign_slot(&mut r, at, 0, &xs[0], 0, CmpMode::Max, w),
+                    )?
+                    .1;
+                layouter.assign_region(
+                    || "raw range",
+                    |mut r| {
+                        range.assign_slot(
+                            &mut r,
+                            at + 1,
+                            0,
+                            Some(&diff),
+                            diff.value,
+                            &range.limbs_of(diff.value),
+                        )
+                    },
+                )?;
+            }
+            Case::Affine | Case::AffineWrongOutput => {
+                let xs = inputs(&mut layouter, rows, col, &[7, -3])?;
+                let ops = [
+                    Affine {
+                        x: &xs[0],
+                        m1: 1,
+                        y: Some((&xs[1], 1)),
+                        c: 0,
+                    }, // 7 + (−3) = 4
+                    Affine {
+                        x: &xs[0],
+                        m1: 1,
+                        y: Some((&xs[1], -1)),
+                        c: 0,
+                    }, // 7 − (−3) = 10
+                    Affine {
+                        x: &xs[1],
+                        m1: 1,
+                        y: None,
+                        c: 9,
+                    }, // −3 + 9 = 6
+                ];
+                if self.case == Case::Affine {
+                    let out = affine.apply_many(&mut layouter, rows, &ops)?;
+                    record(&self.out, &out);
+                } else {
+                    let at = rows.take(1);
+                    layouter.assign_region(
+                        || "tampered affine",
+                        |mut r| affine.assign_slot(&mut r, at, 0, &ops[0], k(5)),
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn run(case: Case) -> (Result<(), String>, Vec<i128>) {
+    let c = TestCircuit::new(case);
+    let prover = MockProver::run(K, &c, vec![]).expect("synthesis");
+    let res = prover.verify().map_err(|e| format!("{e:?}"));
+    let out = c.out.borrow().clone();
+    (res, out)
+}
+
+fn assert_rejected(case: Case) {
+    let (res, _) = run(case);
+    assert!(res.is_err(), "attack {case:?} was accepted");
+}
+
+#[test]
+fn range_honest_and_attacks() {
+    assert_eq!(run(Case::Range([0, 255, 65535])).0, Ok(()));
+    assert_rejected(Case::RangeBadRecomposition);
+    assert_rejected(Case::RangeLimbOutOfTable);
+}
+
+#[test]
+fn range_refuses_out_of_range_witnesses_at_synthesis() {
+    // The witness generator reports out-of-range values instead of laying out a failing proof.
+    let c = TestCircuit::new(Case::Range([0, 1, 65536]));
+    assert!(MockProver::run(K, &c, vec![]).is_err());
+    let c = TestCircuit::new(Case::Range([-1, 1, 2]));
+    assert!(MockProver::run(K, &c, vec![]).is_err());
+}
+
+#[test]
+fn dot_matches_native_and_rejects_wrong_result() {
+    let (res, out) = run(Case::Dot);
+    assert_eq!(res, Ok(()));
+    // 100 + 3·2 − 2·5 − 7·1 + 1·0 + 5·3 − 4·4 = 88
+    assert_eq!(out, vec![88]);
+    assert_rejected(Case::DotWrongResult);
+}
+
+#[test]
+fn rescale_matches_native_rounding() {
+    for (a, m, d) in [
+        (1, 1, 2),
+        (-1, 1, 2),
+        (3, 1, 2),
+        (-3, 1, 2),
+        (7, 1, 4),
+        (-7, 1, 4),
+        (1000, 1, 512),
+        (-257, 3, 512),
+        (0, 5, 9),
+    ] {
+        let (res, out) = run(Case::Rescale(a, m, d));
+        assert_eq!(res, Ok(()), "{a}·{m}/{d}");
+        let native =
+            dzk_ir::fixed::div_round(i128::from(a) * i128::from(m), d.into()).expect("defined");
+        assert_eq!(out, vec![i128::from(native)], "{a}·{m}/{d}");
+    }
+}
+
+#[test]
+fn rescale_attacks_are_rejected() {
+    assert_rejected(Case::RescaleOffByOneAtHalf);
+    assert_rejected(Case::RescaleRemainderNegative);
+    assert_rejected(Case::RescaleSecondSlotTampered);
+}
+
+#[test]
+fn cmp_matches_native_and_rejects_attacks() {
+    for (x, c, mode, want) in [
+        (-5, 0, CmpMode::Max, 0),
+        (5, 0, CmpMode::Max, 5),
+        (0, 0, CmpMode::Max, 0),
+        (3100, 3072, CmpMode::Min, 3072),
+        (-9, 3072, CmpMode::Min, -9),
+    ] {
+        let (res, out) = run(Case::Cmp(x, c, mode));
+        assert_eq!(res, Ok(()), "{x} {c} {mode:?}");
+        assert_eq!(out, vec![want]);
+    }
+    assert_rejected(Case::ReluNegativePassedThrough);
+    assert_rejected(Case::CmpNonBooleanBit);
+}
+
+#[test]
+fn affine_matches_native_and_rejects_wrong_output() {
+    let (res, out) = run(Case::Affine);
+    assert_eq!(res, Ok(()));
+    assert_eq!(out, vec![4, 10, 6]);
+    assert_rejected(Case::AffineWrongOutput);
+}
+
+#[test]
+fn slots_and_rows_are_pinned() {
+    let mut meta = ConstraintSystem::<Fr>::default();
+    let cfg = TestCircuit::configure(&mut meta);
+    let range = RangeChip::construct(cfg.range);
+    assert_eq!(
+        (range.slots(), range.max_bits(), range.rows_for(7)),
+        (3, 16, 3)
+    );
+    let dot = DotChip::construct(cfg.dot);
+    assert_eq!((dot.width(), dot.rows_for(9), dot.rows_for(0)), (4, 3, 1));
+    assert_eq!(RescaleChip::construct(cfg.rescale).slots(), 2);
+    assert_eq!(CmpChip::construct(cfg.cmp).slots(), 2);
+    assert_eq!(AffineChip::construct(cfg.affine).slots(), 3);
+}
