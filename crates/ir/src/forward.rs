@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::fixed::{div_round, LookupFn};
-use crate::op::{Activation, ConvKind, Mask, Op, Padding};
+use crate::op::{conv_geometry, Activation, ConvGeometry, ConvKind, Mask, Op, Padding};
 use crate::tensor::{numel, strides};
 use crate::{IrError, Layer, Model, Tensor, TensorFile};
 
@@ -21,7 +21,7 @@ impl Trace {
         self.values.get(&idx)
     }
 
-    /// For each layer, the smallest and largest value among its outputs.
+    /// For each layer run (in order), the smallest and largest value among its outputs.
     pub fn layer_ranges(&self) -> &[Option<(i64, i64)>] {
         &self.ranges
     }
@@ -112,28 +112,6 @@ fn broadcast_mask(mask: &Mask, shape: &[usize]) -> R<Vec<i64>> {
     Ok(m.broadcast_to(shape)?.into_data())
 }
 
-/// zkml's SAME padding (`Conv2DChip::get_padding`), including its use of the width stride for the height.
-fn same_padding(
-    h: usize,
-    w: usize,
-    si: usize,
-    sj: usize,
-    kh: usize,
-    kw: usize,
-) -> ((usize, usize), (usize, usize)) {
-    let ph = if h % si == 0 {
-        kh.saturating_sub(sj)
-    } else {
-        kh.saturating_sub(h % si)
-    };
-    let pw = if w % sj == 0 {
-        kw.saturating_sub(sj)
-    } else {
-        kw.saturating_sub(w % sj)
-    };
-    ((ph / 2, ph - ph / 2), (pw / 2, pw - pw / 2))
-}
-
 fn valid_out(n: usize, k: usize, s: usize) -> R<usize> {
     if n < k {
         return Err(format!("window {k} is larger than the input extent {n}"));
@@ -196,13 +174,13 @@ impl Conv<'_> {
             }
             None => vec![0; oc],
         };
-        let (oh, ow, (pt, _), (pl, _)) = match self.padding {
-            Padding::Same => {
-                let (ph, pw) = same_padding(h, w, si, sj, kh, kw);
-                (h.div_ceil(si), w.div_ceil(sj), ph, pw)
-            }
-            Padding::Valid => (valid_out(h, kh, si)?, valid_out(w, kw, sj)?, (0, 0), (0, 0)),
-        };
+        let ConvGeometry {
+            pad_top: pt,
+            pad_left: pl,
+            out_h: oh,
+            out_w: ow,
+        } = conv_geometry(h, w, (kh, kw), (si, sj), self.padding)
+            .ok_or_else(|| format!("kernel {kh}x{kw} is larger than the input {h}x{w}"))?;
         let x = self.inp.data();
         let wd = self.w.data();
         let at = |bb: usize, y: usize, xx: usize, ch: usize| -> i128 {
@@ -686,8 +664,28 @@ impl Model {
     ///
     /// Input tensors fill the model's free tensors; they may not replace a constant or a layer output.
     pub fn forward(&self, inputs: &TensorFile) -> Result<Trace, IrError> {
-        let written: BTreeSet<i64> = self
-            .layers
+        self.forward_range(0, self.layers.len(), inputs)
+    }
+
+    /// Runs the layers `start..end` only. `inputs` supplies the slice's boundary-in tensors (see
+    /// [`Model::slice_boundary`]); the trace's outputs are the slice's boundary-out tensors (for the whole model,
+    /// the model outputs).
+    pub fn forward_range(
+        &self,
+        start: usize,
+        end: usize,
+        inputs: &TensorFile,
+    ) -> Result<Trace, IrError> {
+        if start >= end || end > self.layers.len() {
+            return Err(IrError::Model {
+                file: self.source.clone(),
+                reason: format!(
+                    "layer range {start}..{end} is not a non-empty range of the {} layers",
+                    self.layers.len()
+                ),
+            });
+        }
+        let written: BTreeSet<i64> = self.layers[start..end]
             .iter()
             .flat_map(|l| l.outputs.iter().copied())
             .collect();
@@ -701,8 +699,8 @@ impl Model {
             }
             values.insert(*idx, t.clone());
         }
-        let mut ranges = Vec::with_capacity(self.layers.len());
-        for (index, layer) in self.layers.iter().enumerate() {
+        let mut ranges = Vec::with_capacity(end - start);
+        for (index, layer) in self.layers.iter().enumerate().take(end).skip(start) {
             let fail = |reason: String| IrError::Eval {
                 file: self.source.clone(),
                 index,
@@ -753,8 +751,13 @@ impl Model {
             }
             ranges.push(range);
         }
-        let mut outputs = Vec::with_capacity(self.outputs.len());
-        for &o in &self.outputs {
+        let wanted = if start == 0 && end == self.layers.len() {
+            self.outputs.clone()
+        } else {
+            self.slice_boundary(start, end).1
+        };
+        let mut outputs = Vec::with_capacity(wanted.len());
+        for &o in &wanted {
             let t = values
                 .get(&o)
                 .or_else(|| self.tensors.get(&o).and_then(|c| c.data.as_ref()))

@@ -15,7 +15,7 @@ pub use error::IrError;
 pub use fixed::LookupFn;
 pub use forward::Trace;
 pub use model::{Layer, Model, TensorInfo};
-pub use op::{Activation, ConvKind, Mask, Op, Padding};
+pub use op::{conv_geometry, Activation, ConvGeometry, ConvKind, Mask, Op, Padding};
 pub use tensor::Tensor;
 pub use zkml::TensorFile;
 

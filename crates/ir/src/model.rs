@@ -283,6 +283,37 @@ impl Model {
             .sum()
     }
 
+    /// The tensors that cross the boundaries of the layer slice `start..end`, in index order:
+    /// - inputs: every tensor read inside the slice that is neither written inside it nor a constant with
+    ///   values (model inputs included);
+    /// - outputs: every tensor written inside the slice that a later layer reads, or that is a model output.
+    pub fn slice_boundary(&self, start: usize, end: usize) -> (Vec<i64>, Vec<i64>) {
+        let end = end.min(self.layers.len());
+        let inside: BTreeSet<i64> = self.layers[start.min(end)..end]
+            .iter()
+            .flat_map(|l| l.outputs.iter().copied())
+            .collect();
+        let mut ins = BTreeSet::new();
+        for l in &self.layers[start.min(end)..end] {
+            for i in &l.inputs {
+                let constant = self.tensors.get(i).is_some_and(|t| t.data.is_some());
+                if !inside.contains(i) && !constant {
+                    ins.insert(*i);
+                }
+            }
+        }
+        let later: BTreeSet<i64> = self.layers[end..]
+            .iter()
+            .flat_map(|l| l.inputs.iter().copied())
+            .collect();
+        let outs = inside
+            .iter()
+            .copied()
+            .filter(|o| later.contains(o) || self.outputs.contains(o))
+            .collect();
+        (ins.into_iter().collect(), outs)
+    }
+
     /// Tensors read by some layer that are neither constants nor written by an earlier layer, with the shape
     /// the first reader declares: what an input file must supply.
     pub fn free_tensors(&self) -> BTreeMap<i64, Vec<usize>> {

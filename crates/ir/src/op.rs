@@ -32,6 +32,58 @@ pub enum Padding {
     Valid,
 }
 
+/// Where a convolution window sits over its input: the padding before each axis and the output size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvGeometry {
+    /// Zero rows added above the input.
+    pub pad_top: usize,
+    /// Zero columns added left of the input.
+    pub pad_left: usize,
+    /// Output height.
+    pub out_h: usize,
+    /// Output width.
+    pub out_w: usize,
+}
+
+/// The geometry of a `kernel` window over an `h × w` input, with zkml's SAME padding arithmetic (which takes
+/// the width stride for the height when `h % stride_h == 0`). `None` when a VALID window exceeds the input.
+pub fn conv_geometry(
+    h: usize,
+    w: usize,
+    kernel: (usize, usize),
+    stride: (usize, usize),
+    padding: Padding,
+) -> Option<ConvGeometry> {
+    let ((kh, kw), (si, sj)) = (kernel, stride);
+    match padding {
+        Padding::Same => {
+            let ph = if h % si == 0 {
+                kh.saturating_sub(sj)
+            } else {
+                kh.saturating_sub(h % si)
+            };
+            let pw = if w % sj == 0 {
+                kw.saturating_sub(sj)
+            } else {
+                kw.saturating_sub(w % sj)
+            };
+            Some(ConvGeometry {
+                pad_top: ph / 2,
+                pad_left: pw / 2,
+                out_h: h.div_ceil(si),
+                out_w: w.div_ceil(sj),
+            })
+        }
+        Padding::Valid if h >= kh && w >= kw => Some(ConvGeometry {
+            pad_top: 0,
+            pad_left: 0,
+            out_h: (h - kh) / si + 1,
+            out_w: (w - kw) / sj + 1,
+        }),
+        Padding::Valid => None,
+    }
+}
+
 /// A mask from a layer's params, `[ndim, shape.., values..]`, broadcast to the input.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mask {

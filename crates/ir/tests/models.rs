@@ -132,3 +132,15 @@ fn shipped_digits_model_matches_its_python_reference() {
         assert_eq!(out.argmax(), case["argmax"].as_u64().map(|a| a as usize));
     }
 }
+
+#[test]
+fn slice_boundaries_carry_every_live_tensor() {
+    let model = Model::load(&zkml("mnist/model.msgpack")).expect("mnist");
+    // The whole model: the image in, the logits out.
+    assert_eq!(model.slice_boundary(0, 16), (vec![0], vec![37]));
+    // Cut after the first conv: its output crosses the cut.
+    assert_eq!(model.slice_boundary(0, 1), (vec![0], vec![22]));
+    assert_eq!(model.slice_boundary(1, 16), (vec![22], vec![37]));
+    // Cut inside a Mul/Add pair: only the Mul output crosses; the channel scale stays a constant.
+    assert_eq!(model.slice_boundary(2, 3), (vec![23], vec![24]));
+}

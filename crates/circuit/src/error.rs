@@ -1,0 +1,38 @@
+//! Errors building a chunk circuit.
+
+/// Why a slice cannot be turned into a circuit.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CircuitError {
+    /// The slice bounds are not a non-empty range of the model's layers.
+    #[error("slice {start}..{end} is not a non-empty range of the model's {layers} layers")]
+    BadSlice {
+        /// First layer.
+        start: usize,
+        /// One past the last layer.
+        end: usize,
+        /// Layers in the model.
+        layers: usize,
+    },
+    /// A layer (or a form of it) has no circuit yet.
+    #[error("layer {index} ({layer_type}) cannot be proven yet: {reason}")]
+    Unsupported {
+        /// Layer index.
+        index: usize,
+        /// zkml layer type.
+        layer_type: String,
+        /// What is missing.
+        reason: String,
+    },
+    /// A boundary-in tensor has no value, or the wrong number of values.
+    #[error("boundary tensor {idx}: {reason}")]
+    Input {
+        /// Tensor index.
+        idx: i64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The forward pass failed on the given inputs.
+    #[error(transparent)]
+    Forward(#[from] dzk_ir::IrError),
+}

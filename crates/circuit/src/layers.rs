@@ -1,0 +1,430 @@
+//! IR layers mapped onto chip operations, generic over [`Ops`] (real chips or the row counter).
+//!
+//! Every mapping mirrors `dzk_ir`'s forward pass exactly; the tests check the circuit's public outputs
+//! against it.
+
+use std::collections::BTreeMap;
+
+use dzk_gadgets::cmp::CmpMode;
+use dzk_ir::{conv_geometry, Activation, ConvGeometry, ConvKind, Layer, Model, Op, Tensor};
+use halo2_proofs::circuit::Value;
+use halo2_proofs::plonk::Error;
+
+use crate::ops::Ops;
+use crate::CircuitError;
+
+/// A tensor of circuit cells.
+#[derive(Clone, Debug)]
+pub(crate) struct CellTensor<C> {
+    pub shape: Vec<usize>,
+    pub cells: Vec<C>,
+}
+
+/// The constant (weight) tensor `idx`, if the model holds its values.
+fn constant(model: &Model, idx: i64) -> Option<&Tensor> {
+    model.tensors().get(&idx).and_then(|t| t.data.as_ref())
+}
+
+fn unsupported(index: usize, layer: &Layer, reason: &str) -> CircuitError {
+    CircuitError::Unsupported {
+        index,
+        layer_type: layer.layer_type.clone(),
+        reason: reason.into(),
+    }
+}
+
+/// Checks that every layer of the slice has a circuit, before anything is laid out.
+pub(crate) fn check_supported(model: &Model, start: usize, end: usize) -> Result<(), CircuitError> {
+    for (index, l) in model.layers().iter().enumerate().take(end).skip(start) {
+        let is_const = |n: usize| {
+            l.inputs
+                .get(n)
+                .is_some_and(|&i| constant(model, i).is_some())
+        };
+        let ok = match &l.op {
+            Op::Conv2D { .. } | Op::FullyConnected { .. } => {
+                if is_const(0) {
+                    return Err(unsupported(index, l, "the data operand is a constant"));
+                }
+                if !is_const(1) || (l.inputs.len() == 3 && !is_const(2)) {
+                    return Err(unsupported(index, l, "weights and bias must be constants of the model (activation × activation products come later)"));
+                }
+                true
+            }
+            Op::AvgPool2D { .. } | Op::DivFixed { .. } | Op::Reshape | Op::Transpose { .. } => {
+                !is_const(0)
+            }
+            Op::Add { .. } | Op::Sub => !(is_const(0) && is_const(1)),
+            Op::Mul => is_const(0) != is_const(1),
+            _ => {
+                return Err(unsupported(
+                    index,
+                    l,
+                    "no chip path for this layer type yet",
+                ))
+            }
+        };
+        if !ok {
+            return Err(unsupported(
+                index,
+                l,
+                "this operand combination (constants vs activations) has no chip path yet",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn activation<O: Ops>(
+    ops: &mut O,
+    cells: Vec<O::C>,
+    act: Activation,
+    sf: i64,
+) -> Result<Vec<O::C>, Error> {
+    match act {
+        Activation::None => Ok(cells),
+        Activation::Relu => ops.compare(
+            &cells
+                .into_iter()
+                .map(|c| (c, 0, CmpMode::Max))
+                .collect::<Vec<_>>(),
+        ),
+        Activation::Relu6 => {
+            let r = ops.compare(
+                &cells
+                    .into_iter()
+                    .map(|c| (c, 0, CmpMode::Max))
+                    .collect::<Vec<_>>(),
+            )?;
+            ops.compare(
+                &r.into_iter()
+                    .map(|c| (c, 6 * sf, CmpMode::Min))
+                    .collect::<Vec<_>>(),
+            )
+        }
+    }
+}
+
+/// Lays out the slice `start..end`. `boundary` supplies each boundary-in tensor's values (unknown at keygen).
+/// Returns the cells of the boundary-out tensors, in `slice_boundary` order.
+pub(crate) fn lay_out<O: Ops>(
+    ops: &mut O,
+    model: &Model,
+    start: usize,
+    end: usize,
+    boundary: &dyn Fn(i64, usize) -> Vec<Value<i128>>,
+) -> Result<Vec<O::C>, Error> {
+    let sf = model.scale();
+    let (ins, outs) = model.slice_boundary(start, end);
+    let mut env: BTreeMap<i64, CellTensor<O::C>> = BTreeMap::new();
+    // Boundary inputs take the shape their first reader in the slice declares.
+    for idx in ins {
+        let shape = model.layers()[start..end]
+            .iter()
+            .find_map(|l| {
+                l.inputs
+                    .iter()
+                    .position(|&i| i == idx)
+                    .map(|n| l.input_shapes[n].clone())
+            })
+            .unwrap_or_default();
+        let n = shape.iter().product();
+        let cells = ops.inputs(&boundary(idx, n))?;
+        env.insert(idx, CellTensor { shape, cells });
+    }
+    for l in &model.layers()[start..end] {
+        let get = |env: &BTreeMap<i64, CellTensor<O::C>>, n: usize| {
+            env.get(&l.inputs[n]).cloned().ok_or(Error::Synthesis)
+        };
+        let out: Vec<CellTensor<O::C>> = match &l.op {
+            Op::Conv2D {
+                kind,
+                padding,
+                activation: act,
+                stride,
+            } => {
+                let x = get(&env, 0)?;
+                let w = constant(model, l.inputs[1]).ok_or(Error::Synthesis)?;
+                let bias = l.inputs.get(2).and_then(|&i| constant(model, i));
+                let ([b, h, wd, c], ws) = (
+                    <[usize; 4]>::try_from(x.shape.as_slice()).map_err(|_| Error::Synthesis)?,
+                    w.shape(),
+                );
+                let (kh, kw) = (ws[1], ws[2]);
+                let ConvGeometry {
+                    pad_top: pt,
+                    pad_left: pl,
+                    out_h: oh,
+                    out_w: ow,
+                } = conv_geometry(h, wd, (kh, kw), *stride, *padding).ok_or(Error::Synthesis)?;
+                let oc = if *kind == ConvKind::Conv { ws[0] } else { c };
+                let mut accs = Vec::with_capacity(b * oh * ow * oc);
+                for bb in 0..b {
+                    for i in 0..oh {
+                        for j in 0..ow {
+                            for o in 0..oc {
+                                let (mut xs, mut wv) = (Vec::new(), Vec::new());
+                                for ci in 0..kh {
+                                    for cj in 0..kw {
+                                        // Taps on the zero padding contribute nothing and are left out.
+                                        let (Some(y), Some(xx)) = (
+                                            (i * stride.0 + ci).checked_sub(pt),
+                                            (j * stride.1 + cj).checked_sub(pl),
+                                        ) else {
+                                            continue;
+                                        };
+                                        if y >= h || xx >= wd {
+                                            continue;
+                                        }
+                                        let at = |ch: usize| ((bb * h + y) * wd + xx) * c + ch;
+                                        match kind {
+                                            ConvKind::Depthwise => {
+                                                xs.push(x.cells[at(o)].clone());
+                                                wv.push(w.data()[(ci * kw + cj) * c + o]);
+                                            }
+                                            ConvKind::Conv => {
+                                                for ch in 0..c {
+                                                    xs.push(x.cells[at(ch)].clone());
+                                                    wv.push(
+                                                        w.data()
+                                                            [((o * kh + ci) * kw + cj) * c + ch],
+                                                    );
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                                // round(acc/sf) + bias = round((acc + bias·sf)/sf): the bias enters as the constant term.
+                                let init =
+                                    i128::from(bias.map_or(0, |t| t.data()[o])) * i128::from(sf);
+                                accs.push((ops.dot(&xs, &wv, init)?, 1, sf));
+                            }
+                        }
+                    }
+                }
+                let q = ops.rescale(&accs)?;
+                vec![CellTensor {
+                    shape: vec![b, oh, ow, oc],
+                    cells: activation(ops, q, *act, sf)?,
+                }]
+            }
+            Op::FullyConnected { activation: act } => {
+                let x = get(&env, 0)?;
+                let w = constant(model, l.inputs[1]).ok_or(Error::Synthesis)?;
+                let (n, m) = match x.shape.as_slice() {
+                    [n, m] | [_, n, m] => (*n, *m),
+                    _ => return Err(Error::Synthesis),
+                };
+                let p = w.shape()[0];
+                let bias = match l.inputs.get(2).and_then(|&i| constant(model, i)) {
+                    Some(t) => t
+                        .broadcast_to(&[n, p])
+                        .map_err(|_| Error::Synthesis)?
+                        .into_data(),
+                    None => vec![0; n * p],
+                };
+                let mut accs = Vec::with_capacity(n * p);
+                for i in 0..n {
+                    for j in 0..p {
+                        let init = i128::from(bias[i * p + j]) * i128::from(sf);
+                        accs.push((
+                            ops.dot(
+                                &x.cells[i * m..(i + 1) * m],
+                                &w.data()[j * m..(j + 1) * m],
+                                init,
+                            )?,
+                            1,
+                            sf,
+                        ));
+                    }
+                }
+                let q = ops.rescale(&accs)?;
+                vec![CellTensor {
+                    shape: vec![n, p],
+                    cells: activation(ops, q, *act, sf)?,
+                }]
+            }
+            Op::AvgPool2D { window, stride } => {
+                let x = get(&env, 0)?;
+                let [_, h, wd, c] =
+                    <[usize; 4]>::try_from(x.shape.as_slice()).map_err(|_| Error::Synthesis)?;
+                let (oh, ow) = (
+                    ((h - window.0) / stride.0) + 1,
+                    ((wd - window.1) / stride.1) + 1,
+                );
+                let div = (window.0 * window.1) as i64;
+                let mut sums = Vec::with_capacity(oh * ow * c);
+                for i in 0..oh {
+                    for j in 0..ow {
+                        for k in 0..c {
+                            let mut xs = Vec::new();
+                            for dy in 0..window.0 {
+                                for dx in 0..window.1 {
+                                    xs.push(
+                                        x.cells[((i * stride.0 + dy) * wd + j * stride.1 + dx) * c
+                                            + k]
+                                            .clone(),
+                                    );
+                                }
+                            }
+                            let ones = vec![1; xs.len()];
+                            sums.push((ops.dot(&xs, &ones, 0)?, 1, div));
+                        }
+                    }
+                }
+                vec![CellTensor {
+                    shape: vec![1, oh, ow, c],
+                    cells: ops.rescale(&sums)?,
+                }]
+            }
+            Op::Mul => {
+                // One operand is a constant: round(x·c / sf), with c as the rescale multiplier.
+                let (xn, cn) = if constant(model, l.inputs[1]).is_some() {
+                    (0, 1)
+                } else {
+                    (1, 0)
+                };
+                let x = get(&env, xn)?;
+                let c = constant(model, l.inputs[cn]).ok_or(Error::Synthesis)?;
+                let (x, cv) = broadcast_pair(&x, c)?;
+                let items: Vec<_> = x
+                    .cells
+                    .iter()
+                    .cloned()
+                    .zip(cv)
+                    .map(|(x, c)| (x, c, sf))
+                    .collect();
+                vec![CellTensor {
+                    shape: x.shape.clone(),
+                    cells: ops.rescale(&items)?,
+                }]
+            }
+            Op::Add { .. } | Op::Sub => {
+                let sign = if matches!(l.op, Op::Sub) { -1 } else { 1 };
+                let cells = match (constant(model, l.inputs[0]), constant(model, l.inputs[1])) {
+                    (None, None) => {
+                        let (a, b) = (get(&env, 0)?, get(&env, 1)?);
+                        if a.shape != b.shape {
+                            return Err(Error::Synthesis);
+                        }
+                        let items: Vec<_> = a
+                            .cells
+                            .iter()
+                            .zip(&b.cells)
+                            .map(|(x, y)| (x.clone(), 1, Some((y.clone(), sign)), 0))
+                            .collect();
+                        CellTensor {
+                            shape: a.shape,
+                            cells: ops.affine(&items)?,
+                        }
+                    }
+                    // x ± c
+                    (None, Some(c)) => {
+                        let (x, cv) = broadcast_pair(&get(&env, 0)?, c)?;
+                        let items: Vec<_> = x
+                            .cells
+                            .iter()
+                            .zip(cv)
+                            .map(|(x, c)| (x.clone(), 1, None, sign * c))
+                            .collect();
+                        CellTensor {
+                            shape: x.shape,
+                            cells: ops.affine(&items)?,
+                        }
+                    }
+                    // c ± x
+                    (Some(c), None) => {
+                        let (x, cv) = broadcast_pair(&get(&env, 1)?, c)?;
+                        let items: Vec<_> = x
+                            .cells
+                            .iter()
+                            .zip(cv)
+                            .map(|(x, c)| (x.clone(), sign, None, c))
+                            .collect();
+                        CellTensor {
+                            shape: x.shape,
+                            cells: ops.affine(&items)?,
+                        }
+                    }
+                    (Some(_), Some(_)) => return Err(Error::Synthesis),
+                };
+                match l.op {
+                    Op::Add { activation: act } => vec![CellTensor {
+                        cells: activation(ops, cells.cells, act, sf)?,
+                        shape: cells.shape,
+                    }],
+                    _ => vec![cells],
+                }
+            }
+            Op::DivFixed { divisor } => {
+                let x = get(&env, 0)?;
+                let items: Vec<_> = x.cells.iter().map(|c| (c.clone(), 1, *divisor)).collect();
+                vec![CellTensor {
+                    shape: x.shape.clone(),
+                    cells: ops.rescale(&items)?,
+                }]
+            }
+            Op::Reshape => {
+                let x = get(&env, 0)?;
+                vec![CellTensor {
+                    shape: l.output_shapes[0].clone(),
+                    cells: x.cells,
+                }]
+            }
+            Op::Transpose { perm } => {
+                // Permute an index tensor with the IR's own permutation, then gather the cells: pure wiring.
+                let x = get(&env, 0)?;
+                let idx = Tensor::new(x.shape.clone(), (0..x.cells.len() as i64).collect())
+                    .map_err(|_| Error::Synthesis)?;
+                let p = idx.permute(perm).map_err(|_| Error::Synthesis)?;
+                vec![CellTensor {
+                    shape: p.shape().to_vec(),
+                    cells: p
+                        .data()
+                        .iter()
+                        .map(|&i| x.cells[i as usize].clone())
+                        .collect(),
+                }]
+            }
+            _ => return Err(Error::Synthesis),
+        };
+        for (o, t) in l.outputs.iter().zip(out) {
+            env.insert(*o, t);
+        }
+    }
+    let mut public = Vec::new();
+    for o in outs {
+        public.extend(env.get(&o).ok_or(Error::Synthesis)?.cells.iter().cloned());
+    }
+    Ok(public)
+}
+
+/// Broadcasts an activation tensor and a constant to their common numpy shape; returns the (possibly
+/// repeated) activation cells and the constant values aligned with them.
+fn broadcast_pair<C: Clone>(
+    x: &CellTensor<C>,
+    c: &Tensor,
+) -> Result<(CellTensor<C>, Vec<i64>), Error> {
+    let nd = x.shape.len().max(c.shape().len());
+    let pad = |s: &[usize]| [vec![1; nd - s.len()], s.to_vec()].concat();
+    let (xs, cs) = (pad(&x.shape), pad(c.shape()));
+    let shape: Vec<usize> = xs.iter().zip(&cs).map(|(&a, &b)| a.max(b)).collect();
+    let idx = Tensor::new(x.shape.clone(), (0..x.cells.len() as i64).collect())
+        .map_err(|_| Error::Synthesis)?;
+    let idx = idx.broadcast_to(&shape).map_err(|_| Error::Synthesis)?;
+    let cv = c
+        .broadcast_to(&shape)
+        .map_err(|_| Error::Synthesis)?
+        .into_data();
+    Ok((
+        CellTensor {
+            cells: idx
+                .data()
+                .iter()
+                .map(|&i| x.cells[i as usize].clone())
+                .collect(),
+            shape,
+        },
+        cv,
+    ))
+}

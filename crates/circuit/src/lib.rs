@@ -1,0 +1,11 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod chunk;
+mod error;
+mod layers;
+mod ops;
+
+pub use chunk::{ChunkCircuit, ChunkConfig, LayoutParams};
+pub use error::CircuitError;

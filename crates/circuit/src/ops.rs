@@ -1,0 +1,184 @@
+//! The operations a layer mapping needs, over two backends: the real chips, and a row counter.
+//!
+//! The layer mapping (`layers.rs`) is written once, generic over [`Ops`]; `RowCounter` takes exactly the rows
+//! the chips take, which makes the cost model exact by construction.
+
+use dzk_gadgets::affine::{Affine, AffineChip};
+use dzk_gadgets::cmp::{CmpChip, CmpMode};
+use dzk_gadgets::dot::DotChip;
+use dzk_gadgets::range::RangeChip;
+use dzk_gadgets::rescale::RescaleChip;
+use dzk_gadgets::{assign_int, AssignedInt, Fr, Rows};
+use halo2_proofs::circuit::{Layouter, Value};
+use halo2_proofs::plonk::{Advice, Column, Error};
+
+/// One affine item: `m1·x + m2·y + c`.
+pub(crate) type AffineItem<C> = (C, i64, Option<(C, i64)>, i64);
+
+/// What a layer mapping can ask for.
+pub(crate) trait Ops {
+    /// A cell (real) or nothing (counting).
+    type C: Clone;
+    /// Fresh private cells for boundary inputs, range-checked as signed values.
+    fn inputs(&mut self, values: &[Value<i128>]) -> Result<Vec<Self::C>, Error>;
+    /// `init + Σ xᵢ·wᵢ`.
+    fn dot(&mut self, xs: &[Self::C], ws: &[i64], init: i128) -> Result<Self::C, Error>;
+    /// `round(m·a / d)` each.
+    fn rescale(&mut self, items: &[(Self::C, i64, i64)]) -> Result<Vec<Self::C>, Error>;
+    /// `max`/`min` against a constant each.
+    fn compare(&mut self, items: &[(Self::C, i64, CmpMode)]) -> Result<Vec<Self::C>, Error>;
+    /// `m1·x + m2·y + c` each.
+    fn affine(&mut self, items: &[AffineItem<Self::C>]) -> Result<Vec<Self::C>, Error>;
+}
+
+/// The chips of one chunk circuit.
+#[derive(Clone, Debug)]
+pub(crate) struct Chips {
+    pub range: RangeChip,
+    pub dot: DotChip,
+    pub rescale: RescaleChip,
+    pub cmp: CmpChip,
+    pub affine: AffineChip,
+    pub io: Vec<Column<Advice>>,
+}
+
+impl Chips {
+    /// Rows `n` boundary inputs take: their cells, the sign shift and its range check.
+    fn input_rows(&self, n: usize) -> [usize; 3] {
+        [
+            n.div_ceil(self.io.len()),
+            n.div_ceil(self.affine.slots()),
+            self.range.rows_for(n),
+        ]
+    }
+}
+
+/// Counts rows without laying anything out.
+pub(crate) struct RowCounter<'a> {
+    pub chips: &'a Chips,
+    pub rows: Rows,
+}
+
+impl Ops for RowCounter<'_> {
+    type C = ();
+    fn inputs(&mut self, values: &[Value<i128>]) -> Result<Vec<()>, Error> {
+        if !values.is_empty() {
+            for r in self.chips.input_rows(values.len()) {
+                self.rows.take(r);
+            }
+        }
+        Ok(vec![(); values.len()])
+    }
+    fn dot(&mut self, xs: &[()], _: &[i64], _: i128) -> Result<(), Error> {
+        self.rows.take(self.chips.dot.rows_for(xs.len()));
+        Ok(())
+    }
+    fn rescale(&mut self, items: &[((), i64, i64)]) -> Result<Vec<()>, Error> {
+        if !items.is_empty() {
+            self.rows
+                .take(items.len().div_ceil(self.chips.rescale.slots()));
+            self.rows.take(self.chips.range.rows_for(3 * items.len()));
+        }
+        Ok(vec![(); items.len()])
+    }
+    fn compare(&mut self, items: &[((), i64, CmpMode)]) -> Result<Vec<()>, Error> {
+        if !items.is_empty() {
+            self.rows.take(items.len().div_ceil(self.chips.cmp.slots()));
+            self.rows.take(self.chips.range.rows_for(items.len()));
+        }
+        Ok(vec![(); items.len()])
+    }
+    fn affine(&mut self, items: &[AffineItem<()>]) -> Result<Vec<()>, Error> {
+        if !items.is_empty() {
+            self.rows
+                .take(items.len().div_ceil(self.chips.affine.slots()));
+        }
+        Ok(vec![(); items.len()])
+    }
+}
+
+/// Lays the operations out with the chips.
+pub(crate) struct Real<'a, L: Layouter<Fr>> {
+    pub chips: &'a Chips,
+    pub layouter: &'a mut L,
+    pub rows: &'a mut Rows,
+}
+
+impl<L: Layouter<Fr>> Ops for Real<'_, L> {
+    type C = AssignedInt;
+    fn inputs(&mut self, values: &[Value<i128>]) -> Result<Vec<AssignedInt>, Error> {
+        if values.is_empty() {
+            return Ok(vec![]);
+        }
+        let io = &self.chips.io;
+        let base = self.rows.take(values.len().div_ceil(io.len()));
+        let cells = self.layouter.assign_region(
+            || "boundary inputs",
+            |mut region| {
+                Ok(values
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| {
+                        assign_int(&mut region, io[i % io.len()], base + i / io.len(), *v)
+                    })
+                    .collect::<Vec<_>>())
+            },
+        )?;
+        // x + 2^(R-1) ∈ [0, 2^R): every input is a small signed integer, so no later arithmetic wraps.
+        let half = 1i64 << (self.chips.range.max_bits() - 1);
+        let ops: Vec<_> = cells
+            .iter()
+            .map(|x| Affine {
+                x,
+                m1: 1,
+                y: None,
+                c: half,
+            })
+            .collect();
+        let shifted = self
+            .chips
+            .affine
+            .apply_many(self.layouter, self.rows, &ops)?;
+        self.chips
+            .range
+            .check_many(self.layouter, self.rows, &shifted)?;
+        Ok(cells)
+    }
+    fn dot(&mut self, xs: &[AssignedInt], ws: &[i64], init: i128) -> Result<AssignedInt, Error> {
+        self.chips.dot.dot(self.layouter, self.rows, xs, ws, init)
+    }
+    fn rescale(&mut self, items: &[(AssignedInt, i64, i64)]) -> Result<Vec<AssignedInt>, Error> {
+        if items.is_empty() {
+            return Ok(vec![]);
+        }
+        self.chips
+            .rescale
+            .rescale_many(self.layouter, self.rows, &self.chips.range, items)
+    }
+    fn compare(
+        &mut self,
+        items: &[(AssignedInt, i64, CmpMode)],
+    ) -> Result<Vec<AssignedInt>, Error> {
+        if items.is_empty() {
+            return Ok(vec![]);
+        }
+        self.chips
+            .cmp
+            .compare_many(self.layouter, self.rows, &self.chips.range, items)
+    }
+    fn affine(&mut self, items: &[AffineItem<AssignedInt>]) -> Result<Vec<AssignedInt>, Error> {
+        if items.is_empty() {
+            return Ok(vec![]);
+        }
+        let ops: Vec<_> = items
+            .iter()
+            .map(|(x, m1, y, c)| Affine {
+                x,
+                m1: *m1,
+                y: y.as_ref().map(|(y, m)| (y, *m)),
+                c: *c,
+            })
+            .collect();
+        self.chips.affine.apply_many(self.layouter, self.rows, &ops)
+    }
+}

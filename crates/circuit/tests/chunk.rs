@@ -1,0 +1,155 @@
+//! Chunk circuits on real models: MockProver accepts the honest witness with public outputs equal to the
+//! forward pass, rejects wrong public values, chunks chain, the cost model equals the real layout, and a
+//! slice's k falls with its size.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use dzk_circuit::{ChunkCircuit, CircuitError, LayoutParams};
+use dzk_gadgets::{fe, Fr};
+use dzk_ir::{Model, Tensor, TensorFile};
+use halo2_proofs::dev::MockProver;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn mnist() -> (Arc<Model>, TensorFile) {
+    let z = repo().join("../shared/models/zkml/mnist");
+    (
+        Arc::new(Model::load(&z.join("model.msgpack")).expect("model")),
+        TensorFile::load(&z.join("inp.msgpack")).expect("input"),
+    )
+}
+
+fn digits() -> (Arc<Model>, TensorFile) {
+    let t = repo().join("testdata");
+    (
+        Arc::new(Model::load(&t.join("models/digits_cnn.msgpack")).expect("model")),
+        TensorFile::load(&t.join("inputs/digits_3.msgpack")).expect("input"),
+    )
+}
+
+fn mock(c: &ChunkCircuit, public: Vec<Fr>) -> Result<(), String> {
+    let prover =
+        MockProver::run(c.min_k(), c, vec![public]).map_err(|e| format!("synthesis: {e:?}"))?;
+    prover
+        .verify()
+        .map_err(|e| format!("{} failures, first: {:?}", e.len(), e.first()))
+}
+
+fn flat(t: &Tensor) -> Vec<Fr> {
+    t.data().iter().map(|&v| fe::<Fr>(v.into())).collect()
+}
+
+#[test]
+fn digits_model_as_one_chunk_proves_its_forward_outputs() {
+    let (model, input) = digits();
+    let n = model.layers().len();
+    let c = ChunkCircuit::new(model.clone(), 0, n, LayoutParams::default())
+        .expect("supported")
+        .with_inputs(&input)
+        .expect("witness");
+    let forward = model.forward(&input).expect("forward");
+    assert_eq!(
+        c.public_outputs(),
+        flat(&forward.outputs().tensors()[0].1).as_slice()
+    );
+    assert_eq!(mock(&c, c.public_outputs().to_vec()), Ok(()));
+    // The cost model is the real layout.
+    assert_eq!(c.rows(), c.rows_laid_out());
+
+    // A wrong public output (the logit of another class raised by one) is rejected.
+    let mut wrong = c.public_outputs().to_vec();
+    wrong[0] += Fr::from(1);
+    assert!(mock(&c, wrong).is_err());
+}
+
+#[test]
+fn mnist_as_one_chunk_matches_zkml_reference() {
+    let (model, input) = mnist();
+    let c = ChunkCircuit::new(model, 0, 16, LayoutParams::default())
+        .expect("supported")
+        .with_inputs(&input)
+        .expect("witness");
+    let reference: Vec<Fr> = [
+        -5312i128, -8056, -8186, -1669, -4260, 6614, -5131, -6862, -3047, -805,
+    ]
+    .iter()
+    .map(|&v| fe(v))
+    .collect();
+    assert_eq!(c.public_outputs(), reference.as_slice());
+    assert_eq!(mock(&c, reference), Ok(()));
+    assert_eq!(c.rows(), c.rows_laid_out());
+}
+
+#[test]
+fn mnist_in_two_chunks_chains_and_each_half_is_smaller() {
+    let (model, input) = mnist();
+    let whole = ChunkCircuit::new(model.clone(), 0, 16, LayoutParams::default()).expect("whole");
+    let first = ChunkCircuit::new(model.clone(), 0, 4, LayoutParams::default())
+        .expect("first")
+        .with_inputs(&input)
+        .expect("witness");
+    assert_eq!(mock(&first, first.public_outputs().to_vec()), Ok(()));
+    // The second chunk is proven from the first chunk's boundary output (tensor 25), as another machine would.
+    let trace = model.forward_range(0, 4, &input).expect("forward");
+    let handoff = trace.outputs().clone();
+    assert_eq!(handoff.tensors()[0].0, 25);
+    let second = ChunkCircuit::new(model.clone(), 4, 16, LayoutParams::default())
+        .expect("second")
+        .with_inputs(&handoff)
+        .expect("witness");
+    assert_eq!(mock(&second, second.public_outputs().to_vec()), Ok(()));
+    let full = model.forward(&input).expect("forward");
+    assert_eq!(
+        second.public_outputs(),
+        flat(&full.outputs().tensors()[0].1).as_slice()
+    );
+    // Rows fall with the slice; halves at the balanced cut both need fewer rows than the whole.
+    for (a, b) in [(0, 4), (4, 16), (0, 8), (8, 16)] {
+        let part = ChunkCircuit::new(model.clone(), a, b, LayoutParams::default()).expect("part");
+        assert!(
+            part.rows() < whole.rows(),
+            "{a}..{b}: {} rows vs {} for the whole",
+            part.rows(),
+            whole.rows()
+        );
+    }
+}
+
+#[test]
+fn a_wrong_boundary_output_of_a_middle_chunk_is_rejected() {
+    let (model, input) = mnist();
+    let c = ChunkCircuit::new(model, 4, 8, LayoutParams::default()).expect("chunk");
+    let (full, _) = mnist();
+    let handoff = full
+        .forward_range(0, 4, &input)
+        .expect("forward")
+        .outputs()
+        .clone();
+    let c = c.with_inputs(&handoff).expect("witness");
+    let mut wrong = c.public_outputs().to_vec();
+    let last = wrong.len() - 1;
+    wrong[last] -= Fr::from(1);
+    assert!(mock(&c, wrong).is_err());
+}
+
+#[test]
+fn unsupported_layers_and_bad_slices_are_errors() {
+    let (model, _) = mnist();
+    assert!(matches!(
+        ChunkCircuit::new(model.clone(), 3, 3, LayoutParams::default()),
+        Err(CircuitError::BadSlice { .. })
+    ));
+    assert!(matches!(
+        ChunkCircuit::new(model, 0, 17, LayoutParams::default()),
+        Err(CircuitError::BadSlice { .. })
+    ));
+    let cfg = Arc::new(
+        Model::load(&repo().join("../shared/models/zkml/gpt-2/config.msgpack")).expect("gpt-2"),
+    );
+    // Layer 1 is a Mean, which has no chip path yet.
+    let err = ChunkCircuit::new(cfg, 1, 2, LayoutParams::default()).expect_err("unsupported");
+    assert!(err.to_string().contains("layer 1 (Mean)"), "{err}");
+}
