@@ -1,20 +1,23 @@
 //! dzk's developer tasks: `cargo xtask ci` (the one command CI runs) and `cargo xtask tidy`.
 
+mod bench;
 mod ci;
 mod tidy;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <ci [--fast] | tidy>
+const USAGE: &str = "usage: cargo xtask <ci [--fast] | tidy | bench>
   ci      fmt check, clippy (warnings denied), tests, docs, tidy
           --fast skips the doc build
-  tidy    crate dependency rules, //! headers, anyhow/unsafe placement";
+  tidy    crate dependency rules, //! headers, anyhow/unsafe placement
+  bench   prove MNIST and the digits model in 1, 2 and 4 chunks; write docs/benchmarks.md";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(&args[1..]),
         Some("tidy") => tidy::run(),
+        Some("bench") => bench::run(),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);

@@ -1,0 +1,57 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use dzk_circuit::ChunkCircuit;
+
+use halo2_proofs::halo2curves::bn256::{Bn256, Fr, G1Affine};
+use halo2_proofs::plonk::{create_proof, ProvingKey};
+use halo2_proofs::poly::kzg::commitment::{KZGCommitmentScheme, ParamsKZG};
+use halo2_proofs::poly::kzg::multiopen::ProverSHPLONK;
+use halo2_proofs::transcript::{Blake2bWrite, Challenge255, TranscriptWriterBuffer};
+use rand::rngs::OsRng;
+
+/// Which prover runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Backend {
+    /// halo2-axiom on the CPU.
+    #[default]
+    Cpu,
+}
+
+/// Why a proof could not be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackendError {
+    /// halo2 refused the witness or the keys (a witness that does not satisfy the circuit, a k too small).
+    #[error("proving failed: {0:?}")]
+    Halo2(halo2_proofs::plonk::Error),
+}
+
+/// Proves `circuit` (which must carry its witness) with `pk`; `public` are its instance values.
+/// Zero-knowledge blinding uses the operating system's randomness.
+pub fn prove(
+    backend: Backend,
+    params: &ParamsKZG<Bn256>,
+    pk: &ProvingKey<G1Affine>,
+    circuit: ChunkCircuit,
+    public: &[Fr],
+) -> Result<Vec<u8>, BackendError> {
+    match backend {
+        Backend::Cpu => {
+            let mut transcript =
+                Blake2bWrite::<Vec<u8>, G1Affine, Challenge255<G1Affine>>::init(vec![]);
+            create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, _, _, _, _>(
+                params,
+                pk,
+                &[circuit],
+                &[&[public]],
+                OsRng,
+                &mut transcript,
+            )
+            .map_err(BackendError::Halo2)?;
+            Ok(transcript.finalize())
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Real keygen, prove and verify (KZG, SHPLONK): an honest proof verifies; a proof with one byte flipped, or
+//! checked against other public values, is rejected.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use dzk_backend::Backend;
+use dzk_circuit::{ChunkCircuit, LayoutParams};
+use dzk_ir::{Model, TensorFile};
+use dzk_prover::{dev_setup, keygen, prove_chunk, ProverError};
+use dzk_verifier::verify_chunk;
+use halo2_proofs::halo2curves::bn256::Fr;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn check(model: Arc<Model>, input: TensorFile, start: usize, end: usize) {
+    let circuit = ChunkCircuit::new(model, start, end, LayoutParams::default())
+        .expect("supported")
+        .with_inputs(&input)
+        .expect("witness");
+    let params = dev_setup(circuit.min_k(), 7);
+    let (vk, pk) = keygen(&params, &circuit).expect("keygen");
+    let public = circuit.public_outputs().to_vec();
+    let proof = prove_chunk(Backend::Cpu, &params, &pk, circuit).expect("prove");
+    verify_chunk(&params, &vk, &public, &proof).expect("the honest proof verifies");
+
+    for at in [0, proof.len() / 2, proof.len() - 1] {
+        let mut bad = proof.clone();
+        bad[at] ^= 1;
+        assert!(
+            verify_chunk(&params, &vk, &public, &bad).is_err(),
+            "flipped byte {at} accepted"
+        );
+    }
+    let mut other = public.clone();
+    other[0] += Fr::from(1);
+    assert!(
+        verify_chunk(&params, &vk, &other, &proof).is_err(),
+        "other public values accepted"
+    );
+    assert!(
+        verify_chunk(&params, &vk, &public, &proof[..proof.len() - 1]).is_err(),
+        "truncated proof accepted"
+    );
+}
+
+#[test]
+fn mnist_as_one_chunk_proves_and_verifies() {
+    let z = repo().join("../shared/models/zkml/mnist");
+    let model = Arc::new(Model::load(&z.join("model.msgpack")).expect("model"));
+    let n = model.layers().len();
+    check(
+        model,
+        TensorFile::load(&z.join("inp.msgpack")).expect("input"),
+        0,
+        n,
+    );
+}
+
+#[test]
+fn digits_model_proves_and_verifies() {
+    let t = repo().join("testdata");
+    let model = Arc::new(Model::load(&t.join("models/digits_cnn.msgpack")).expect("model"));
+    let n = model.layers().len();
+    check(
+        model,
+        TensorFile::load(&t.join("inputs/digits_0.msgpack")).expect("input"),
+        0,
+        n,
+    );
+}
+
+#[test]
+fn keygen_refuses_params_that_are_too_small() {
+    let t = repo().join("testdata");
+    let model = Arc::new(Model::load(&t.join("models/digits_cnn.msgpack")).expect("model"));
+    let circuit = ChunkCircuit::new(model, 0, 5, LayoutParams::default()).expect("supported");
+    let params = dev_setup(circuit.min_k() - 1, 1);
+    assert!(matches!(
+        keygen(&params, &circuit),
+        Err(ProverError::ParamsTooSmall { .. })
+    ));
+}
