@@ -27,6 +27,10 @@ pub struct LayoutParams {
     pub range_bits: usize,
     /// Limbs per range check: values are checked in `[0, 2^(range_bits·range_limbs))`.
     pub range_limbs: usize,
+    /// Long range checks per row (each takes `range_limbs + 1` advice columns of its own).
+    pub range_slots: usize,
+    /// Short range checks per row (one advice column each).
+    pub short_slots: usize,
 }
 
 impl Default for LayoutParams {
@@ -35,6 +39,8 @@ impl Default for LayoutParams {
             advice: 16,
             range_bits: 13,
             range_limbs: 2,
+            range_slots: 2,
+            short_slots: 2,
         }
     }
 }
@@ -70,9 +76,15 @@ fn configure_chips(meta: &mut ConstraintSystem<Fr>, p: LayoutParams) -> ChunkCon
     for c in &adv {
         meta.enable_equality(*c);
     }
+    // The range chip's columns are its own: its checks advance separate row cursors beside the other chips.
+    let long: Vec<_> = (0..p.range_slots * (p.range_limbs + 1))
+        .map(|_| meta.advice_column())
+        .collect();
+    let short: Vec<_> = (0..p.short_slots).map(|_| meta.advice_column()).collect();
     let range = RangeChip::construct(RangeChip::configure(
         meta,
-        &adv,
+        &long,
+        &short,
         p.range_bits,
         p.range_limbs,
     ));

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use dzk_gadgets::cmp::CmpMode;
+use dzk_gadgets::rescale::Quotient;
 use dzk_ir::{conv_geometry, Activation, ConvGeometry, ConvKind, Layer, Model, Op, Tensor};
 use halo2_proofs::circuit::Value;
 use halo2_proofs::plonk::Error;
@@ -73,6 +74,15 @@ pub(crate) fn check_supported(model: &Model, start: usize, end: usize) -> Result
         }
     }
     Ok(())
+}
+
+/// A quotient feeding an activation is bounded by the activation's comparison (its checked difference
+/// `±(q − c)` bounds `q`), so it needs no check of its own; otherwise the rescale checks it.
+fn quotient_bound(act: Activation) -> Quotient {
+    match act {
+        Activation::None => Quotient::Check,
+        Activation::Relu | Activation::Relu6 => Quotient::BoundedByCaller,
+    }
 }
 
 fn activation<O: Ops>(
@@ -202,7 +212,7 @@ pub(crate) fn lay_out<O: Ops>(
                         }
                     }
                 }
-                let q = ops.rescale(&accs)?;
+                let q = ops.rescale(&accs, quotient_bound(*act))?;
                 vec![CellTensor {
                     shape: vec![b, oh, ow, oc],
                     cells: activation(ops, q, *act, sf)?,
@@ -238,7 +248,7 @@ pub(crate) fn lay_out<O: Ops>(
                         ));
                     }
                 }
-                let q = ops.rescale(&accs)?;
+                let q = ops.rescale(&accs, quotient_bound(*act))?;
                 vec![CellTensor {
                     shape: vec![n, p],
                     cells: activation(ops, q, *act, sf)?,
@@ -274,7 +284,7 @@ pub(crate) fn lay_out<O: Ops>(
                 }
                 vec![CellTensor {
                     shape: vec![1, oh, ow, c],
-                    cells: ops.rescale(&sums)?,
+                    cells: ops.rescale(&sums, Quotient::Check)?,
                 }]
             }
             Op::Mul => {
@@ -296,7 +306,7 @@ pub(crate) fn lay_out<O: Ops>(
                     .collect();
                 vec![CellTensor {
                     shape: x.shape.clone(),
-                    cells: ops.rescale(&items)?,
+                    cells: ops.rescale(&items, Quotient::Check)?,
                 }]
             }
             Op::Add { .. } | Op::Sub => {
@@ -361,7 +371,7 @@ pub(crate) fn lay_out<O: Ops>(
                 let items: Vec<_> = x.cells.iter().map(|c| (c.clone(), 1, *divisor)).collect();
                 vec![CellTensor {
                     shape: x.shape.clone(),
-                    cells: ops.rescale(&items)?,
+                    cells: ops.rescale(&items, Quotient::Check)?,
                 }]
             }
             Op::Reshape => {

@@ -7,7 +7,7 @@ use dzk_gadgets::affine::{Affine, AffineChip};
 use dzk_gadgets::cmp::{CmpChip, CmpMode};
 use dzk_gadgets::dot::DotChip;
 use dzk_gadgets::range::RangeChip;
-use dzk_gadgets::rescale::RescaleChip;
+use dzk_gadgets::rescale::{rescale_cost, Quotient, RescaleChip};
 use dzk_gadgets::{assign_int, AssignedInt, Fr, Rows};
 use halo2_proofs::circuit::{Layouter, Value};
 use halo2_proofs::plonk::{Advice, Column, Error};
@@ -23,8 +23,12 @@ pub(crate) trait Ops {
     fn inputs(&mut self, values: &[Value<i128>]) -> Result<Vec<Self::C>, Error>;
     /// `init + Σ xᵢ·wᵢ`.
     fn dot(&mut self, xs: &[Self::C], ws: &[i64], init: i128) -> Result<Self::C, Error>;
-    /// `round(m·a / d)` each.
-    fn rescale(&mut self, items: &[(Self::C, i64, i64)]) -> Result<Vec<Self::C>, Error>;
+    /// `round(m·a / d)` each; `quotient` says whether the quotients need their own range check.
+    fn rescale(
+        &mut self,
+        items: &[(Self::C, i64, i64)],
+        quotient: Quotient,
+    ) -> Result<Vec<Self::C>, Error>;
     /// `max`/`min` against a constant each.
     fn compare(&mut self, items: &[(Self::C, i64, CmpMode)]) -> Result<Vec<Self::C>, Error>;
     /// `m1·x + m2·y + c` each.
@@ -43,13 +47,9 @@ pub(crate) struct Chips {
 }
 
 impl Chips {
-    /// Rows `n` boundary inputs take: their cells, the sign shift and its range check.
-    fn input_rows(&self, n: usize) -> [usize; 3] {
-        [
-            n.div_ceil(self.io.len()),
-            n.div_ceil(self.affine.slots()),
-            self.range.rows_for(n),
-        ]
+    /// Shared rows `n` boundary inputs take: their cells and the sign shift (the range check takes long rows).
+    fn input_rows(&self, n: usize) -> [usize; 2] {
+        [n.div_ceil(self.io.len()), n.div_ceil(self.affine.slots())]
     }
 }
 
@@ -66,6 +66,7 @@ impl Ops for RowCounter<'_> {
             for r in self.chips.input_rows(values.len()) {
                 self.rows.take(r);
             }
+            self.rows.take_long(self.chips.range.rows_for(values.len()));
         }
         Ok(vec![(); values.len()])
     }
@@ -73,18 +74,25 @@ impl Ops for RowCounter<'_> {
         self.rows.take(self.chips.dot.rows_for(xs.len()));
         Ok(())
     }
-    fn rescale(&mut self, items: &[((), i64, i64)]) -> Result<Vec<()>, Error> {
+    fn rescale(&mut self, items: &[((), i64, i64)], quotient: Quotient) -> Result<Vec<()>, Error> {
         if !items.is_empty() {
-            self.rows
-                .take(items.len().div_ceil(self.chips.rescale.slots()));
-            self.rows.take(self.chips.range.rows_for(3 * items.len()));
+            let range = &self.chips.range;
+            let (main, long, short) = rescale_cost(
+                self.chips.rescale.slots(),
+                range.short_bits(),
+                items.iter().map(|i| i.2),
+                quotient,
+            );
+            self.rows.take(main);
+            self.rows.take_short(range.short_rows_for(short));
+            self.rows.take_long(range.rows_for(long));
         }
         Ok(vec![(); items.len()])
     }
     fn compare(&mut self, items: &[((), i64, CmpMode)]) -> Result<Vec<()>, Error> {
         if !items.is_empty() {
             self.rows.take(items.len().div_ceil(self.chips.cmp.slots()));
-            self.rows.take(self.chips.range.rows_for(items.len()));
+            self.rows.take_long(self.chips.range.rows_for(items.len()));
         }
         Ok(vec![(); items.len()])
     }
@@ -147,13 +155,21 @@ impl<L: Layouter<Fr>> Ops for Real<'_, L> {
     fn dot(&mut self, xs: &[AssignedInt], ws: &[i64], init: i128) -> Result<AssignedInt, Error> {
         self.chips.dot.dot(self.layouter, self.rows, xs, ws, init)
     }
-    fn rescale(&mut self, items: &[(AssignedInt, i64, i64)]) -> Result<Vec<AssignedInt>, Error> {
+    fn rescale(
+        &mut self,
+        items: &[(AssignedInt, i64, i64)],
+        quotient: Quotient,
+    ) -> Result<Vec<AssignedInt>, Error> {
         if items.is_empty() {
             return Ok(vec![]);
         }
-        self.chips
-            .rescale
-            .rescale_many(self.layouter, self.rows, &self.chips.range, items)
+        self.chips.rescale.rescale_many(
+            self.layouter,
+            self.rows,
+            &self.chips.range,
+            items,
+            quotient,
+        )
     }
     fn compare(
         &mut self,

@@ -50,28 +50,45 @@ pub fn copy_int<F: PrimeField>(
 /// Row allocation for a circuit.
 ///
 /// halo2-axiom's `SimpleFloorPlanner` is single-pass and places every region at row 0, so regions do not
-/// get offsets from the planner: every chip call takes its rows from this cursor and assigns at absolute
-/// offsets. Rows are never shared between two calls.
+/// get offsets from the planner: every chip call takes its rows from a cursor and assigns at absolute offsets.
+/// The range chip owns its columns, so its checks advance their own cursors (long and short checks) and run
+/// beside the other chips' rows; the circuit needs `used()` rows, the largest of the three.
 #[derive(Debug, Default, Clone)]
 pub struct Rows {
-    next: usize,
+    main: usize,
+    long: usize,
+    short: usize,
 }
 
 impl Rows {
-    /// A cursor at row 0.
+    /// All cursors at row 0.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Reserves `n` rows and returns the first.
+    /// Reserves `n` rows of the shared columns and returns the first.
     pub fn take(&mut self, n: usize) -> usize {
-        let at = self.next;
-        self.next += n;
+        let at = self.main;
+        self.main += n;
         at
     }
 
-    /// Rows used so far.
+    /// Reserves `n` rows of the range chip's long-check columns.
+    pub fn take_long(&mut self, n: usize) -> usize {
+        let at = self.long;
+        self.long += n;
+        at
+    }
+
+    /// Reserves `n` rows of the range chip's short-check columns.
+    pub fn take_short(&mut self, n: usize) -> usize {
+        let at = self.short;
+        self.short += n;
+        at
+    }
+
+    /// Rows the circuit needs: the furthest any cursor has gone.
     pub fn used(&self) -> usize {
-        self.next
+        self.main.max(self.long).max(self.short)
     }
 }

@@ -1,9 +1,12 @@
-//! Range checks independent of `k`: `v ∈ [0, 2^(limbs·bits))` by decomposition into `limbs` limbs, each looked
-//! up in one fixed table `[0, 2^bits)`.
+//! Range checks independent of `k`, against one fixed table `[0, 2^bits)`:
+//! - long checks, `v ∈ [0, 2^(limbs·bits))`: a slot is `v, limb_0, …, limb_{n-1}` with the gate
+//!   `v = Σ limb_i · 2^(i·bits)` and one lookup per limb;
+//! - short checks, `v ∈ [0, 2^bits)`: the value itself is looked up (remainders of a rescale by `d` with
+//!   `2d ≤ 2^bits` need nothing more).
 //!
-//! A row holds `slots` checks side by side; each slot is `v, limb_0, …, limb_{n-1}` in advice columns, with the
-//! gate `v = Σ limb_i · 2^(i·bits)` and one lookup per limb. A table of `2^bits` rows needs `k > bits`; the
-//! checked range grows with `limbs`, not with `k`.
+//! The chip owns its columns (they are not shared with other chips), so its rows come from their own cursors
+//! in [`Rows`] and run beside the rest of the circuit. A table of `2^bits` rows needs `k > bits`; the checked
+//! range grows with `limbs`, not with `k`.
 
 use halo2_proofs::circuit::{Layouter, Region, Value};
 use halo2_proofs::halo2curves::ff::PrimeField;
@@ -21,9 +24,12 @@ pub struct RangeConfig {
     bits: usize,
     limbs: usize,
     table: TableColumn,
-    /// Per slot: the checked value's column, then its limb columns.
+    /// Per long slot: the checked value's column, then its limb columns.
     slots: Vec<(Column<Advice>, Vec<Column<Advice>>)>,
     q: Selector,
+    /// Short-check columns, each looked up directly.
+    short: Vec<Column<Advice>>,
+    q_short: Selector,
 }
 
 /// The range-check chip.
@@ -33,12 +39,15 @@ pub struct RangeChip {
 }
 
 impl RangeChip {
-    /// Configures range checks over `columns` (grouped into slots of `limbs + 1` columns; leftovers unused).
+    /// Configures long checks over `columns` (grouped into slots of `limbs + 1` columns; leftovers unused) and
+    /// short checks over `short`. The columns must not be shared with other chips.
     ///
-    /// Side effects: enables equality on the value columns; adds one lookup per limb column and one table.
+    /// Side effects: enables equality on the value and short columns; adds one lookup per limb column and per
+    /// short column, and one table.
     pub fn configure<F: PrimeField>(
         meta: &mut ConstraintSystem<F>,
         columns: &[Column<Advice>],
+        short: &[Column<Advice>],
         bits: usize,
         limbs: usize,
     ) -> RangeConfig {
@@ -82,12 +91,22 @@ impl RangeChip {
                 });
             }
         }
+        let q_short = meta.complex_selector();
+        for c in short {
+            meta.enable_equality(*c);
+            meta.lookup("range short", |m| {
+                let s = m.query_selector(q_short);
+                vec![(s * m.query_advice(*c, Rotation::cur()), table)]
+            });
+        }
         RangeConfig {
             bits,
             limbs,
             table,
             slots,
             q,
+            short: short.to_vec(),
+            q_short,
         }
     }
 
@@ -106,9 +125,84 @@ impl RangeChip {
         self.config.slots.len()
     }
 
-    /// Rows `n` checks take.
+    /// Rows `n` long checks take.
     pub fn rows_for(&self, n: usize) -> usize {
         n.div_ceil(self.slots())
+    }
+
+    /// The bits of a short check: `[0, 2^short_bits())`.
+    pub fn short_bits(&self) -> usize {
+        self.config.bits
+    }
+
+    /// Rows `n` short checks take.
+    pub fn short_rows_for(&self, n: usize) -> usize {
+        n.div_ceil(self.config.short.len().max(1))
+    }
+
+    /// Proves every value lies in `[0, 2^short_bits())` by a direct lookup. Fails at synthesis if a known value
+    /// does not, or if the chip has no short columns.
+    pub fn check_short_many<F: PrimeField>(
+        &self,
+        layouter: &mut impl Layouter<F>,
+        rows: &mut Rows,
+        values: &[AssignedInt],
+    ) -> Result<(), Error> {
+        let max = 1i128 << self.config.bits;
+        for v in values {
+            v.value.error_if_known_and(|&x| !(0..max).contains(&x))?;
+        }
+        if values.is_empty() {
+            return Ok(());
+        }
+        if self.config.short.is_empty() {
+            return Err(Error::Synthesis);
+        }
+        let base = rows.take_short(self.short_rows_for(values.len()));
+        let cols = &self.config.short;
+        layouter.assign_region(
+            || "short range checks",
+            |mut region| {
+                for (row, chunk) in values.chunks(cols.len()).enumerate() {
+                    self.config.q_short.enable(&mut region, base + row)?;
+                    for (col, v) in cols
+                        .iter()
+                        .zip(chunk.iter().map(Some).chain(std::iter::repeat(None)))
+                    {
+                        match v {
+                            Some(v) => {
+                                copy(&mut region, *col, base + row, v);
+                            }
+                            None => {
+                                assign_int(&mut region, *col, base + row, Value::known(0));
+                            }
+                        }
+                    }
+                }
+                Ok(())
+            },
+        )
+    }
+
+    /// Low level: one short check with an explicit value copied from `source` (tests try values outside the table).
+    pub fn assign_short<F: PrimeField>(
+        &self,
+        region: &mut Region<'_, F>,
+        offset: usize,
+        slot: usize,
+        source: &AssignedInt,
+        value: Value<i128>,
+    ) -> Result<(), Error> {
+        self.config.q_short.enable(region, offset)?;
+        for (i, col) in self.config.short.iter().enumerate() {
+            if i == slot {
+                let c = assign_int(region, *col, offset, value);
+                region.constrain_equal(c.cell, source.cell);
+            } else {
+                assign_int(region, *col, offset, Value::known(0));
+            }
+        }
+        Ok(())
     }
 
     /// Fills the lookup table with `0 .. 2^bits`.
@@ -151,7 +245,7 @@ impl RangeChip {
         if values.is_empty() {
             return Ok(());
         }
-        let base = rows.take(self.rows_for(values.len()));
+        let base = rows.take_long(self.rows_for(values.len()));
         layouter.assign_region(
             || "range checks",
             |mut region| {

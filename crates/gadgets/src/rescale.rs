@@ -2,9 +2,12 @@
 //!
 //! Slot layout: advice `a, q, r, rc, qs`, fixed `m, d`. Gates:
 //! `2·m·a + d = 2d·q + r`, `rc = 2d − 1 − r`, `qs = q + 2^(R−1)`, where `R` is the range chip's width.
-//! The range chip then proves `r, rc, qs ∈ [0, 2^R)`, hence `0 ≤ r < 2d` (no off-by-one at exact halves) and
-//! `|q| < 2^(R−1)`. Checking `q` matters: in the field every `r` has *some* `q`; only a small `q` makes the
-//! equation hold over the integers. Precondition: `|m·a| < 2^200`, true for any product of range-checked values.
+//! The range chip then proves `r, rc ∈ [0, 2^bits)` (short checks; `2d ≤ 2^bits` is required), hence
+//! `0 ≤ r < 2d` (no off-by-one at exact halves), and `qs ∈ [0, 2^R)`, hence `|q| < 2^(R−1)`. Bounding `q`
+//! matters: in the field every `r` has *some* `q`; only a small `q` makes the equation hold over the integers.
+//! A caller whose very next step range-bounds `q` anyway (a comparison, whose checked difference bounds its
+//! input) may skip the `qs` check ([`Quotient::BoundedByCaller`]); the `qs` cell and gate remain.
+//! Precondition: `|m·a| < 2^200`, true for any product of range-checked values.
 
 use halo2_proofs::circuit::{Layouter, Region, Value};
 use halo2_proofs::halo2curves::ff::PrimeField;
@@ -30,6 +33,37 @@ pub struct RescaleConfig {
 #[derive(Clone, Debug)]
 pub struct RescaleChip {
     config: RescaleConfig,
+}
+
+/// Who bounds the quotient.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Quotient {
+    /// The chip range-checks `q + 2^(R−1)`.
+    Check,
+    /// The caller's next step range-bounds `q` (for example a comparison against a constant).
+    BoundedByCaller,
+}
+
+/// Rows `rescale_many` takes for `n` items with divisors `ds` (shared rows, long-check and short-check counts).
+pub fn rescale_cost(
+    slots: usize,
+    short_bits: usize,
+    ds: impl Iterator<Item = i64>,
+    quotient: Quotient,
+) -> (usize, usize, usize) {
+    let (mut n, mut long, mut short) = (0usize, 0usize, 0usize);
+    for d in ds {
+        n += 1;
+        if 2 * i128::from(d) <= 1i128 << short_bits {
+            short += 2;
+        } else {
+            long += 2;
+        }
+        if quotient == Quotient::Check {
+            long += 1;
+        }
+    }
+    (n.div_ceil(slots), long, short)
 }
 
 /// One rescale's honest or tampered witness.
@@ -114,6 +148,7 @@ impl RescaleChip {
         rows: &mut Rows,
         range: &RangeChip,
         items: &[(AssignedInt, i64, i64)],
+        quotient: Quotient,
     ) -> Result<Vec<AssignedInt>, Error> {
         for &(_, _, d) in items {
             if d <= 0 || (2 * i128::from(d)) > (1i128 << range.max_bits()) {
@@ -121,14 +156,17 @@ impl RescaleChip {
             }
         }
         let base = rows.take(items.len().div_ceil(self.slots()));
-        let (outs, checks) = layouter.assign_region(
+        let (outs, short, long) = layouter.assign_region(
             || "rescale",
             |mut region| {
                 let mut outs = Vec::with_capacity(items.len());
-                let mut checks = Vec::with_capacity(3 * items.len());
+                let (mut short, mut long) = (
+                    Vec::with_capacity(2 * items.len()),
+                    Vec::with_capacity(items.len()),
+                );
                 for (i, (a, m, d)) in items.iter().enumerate() {
                     let w = self.witness(a.value, *m, *d);
-                    let (q, more) = self.assign_slot(
+                    let (q, [r, rc, qs]) = self.assign_slot(
                         &mut region,
                         base + i / self.slots(),
                         i % self.slots(),
@@ -138,16 +176,26 @@ impl RescaleChip {
                         w,
                     )?;
                     outs.push(q);
-                    checks.extend(more);
+                    // A remainder below 2d ≤ 2^bits needs one lookup; a larger divisor needs the long check.
+                    if 2 * i128::from(*d) <= 1i128 << range.short_bits() {
+                        short.extend([r, rc]);
+                    } else {
+                        long.extend([r, rc]);
+                    }
+                    if quotient == Quotient::Check {
+                        long.push(qs);
+                    }
                 }
-                Ok((outs, checks))
+                Ok((outs, short, long))
             },
         )?;
-        range.check_many(layouter, rows, &checks)?;
+        range.check_short_many(layouter, rows, &short)?;
+        range.check_many(layouter, rows, &long)?;
         Ok(outs)
     }
 
-    /// Low level: one slot with an explicit witness. Returns `q` and the three cells to range-check.
+    /// Low level: one slot with an explicit witness. Returns `q` and the cells to range-check: `r` and `rc`
+    /// (short checks) and `qs` (a long check).
     #[allow(clippy::too_many_arguments)]
     pub fn assign_slot<F: PrimeField>(
         &self,

@@ -5,7 +5,7 @@ use dzk_gadgets::affine::{Affine, AffineChip, AffineConfig};
 use dzk_gadgets::cmp::{CmpChip, CmpConfig, CmpMode, CmpWitness};
 use dzk_gadgets::dot::{DotChip, DotConfig};
 use dzk_gadgets::range::{RangeChip, RangeConfig};
-use dzk_gadgets::rescale::{RescaleChip, RescaleConfig, RescaleWitness};
+use dzk_gadgets::rescale::{Quotient, RescaleChip, RescaleConfig, RescaleWitness};
 use dzk_gadgets::{assign_int, AssignedInt, Fr, Rows};
 use halo2_proofs::circuit::{Layouter, SimpleFloorPlanner, Value};
 use halo2_proofs::dev::MockProver;
@@ -38,6 +38,8 @@ enum Case {
     Dot,
     /// Dot product with a wrong accumulator.
     DotWrongResult,
+    /// A short check of a value just outside the table (2^8).
+    ShortOutOfTable,
     /// Honest rescale of (a, m, d).
     Rescale(i64, i64, i64),
     /// Quotient off by one at an exact half (1/2 rounded down instead of up): r = 2d, out of range above.
@@ -109,8 +111,10 @@ impl Circuit<Fr> for TestCircuit {
     }
 
     fn configure(meta: &mut ConstraintSystem<Fr>) -> Cfg {
-        let cols: Vec<_> = (0..10).map(|_| meta.advice_column()).collect();
-        let range = RangeChip::configure(meta, &cols[..9], BITS, LIMBS);
+        // 10 shared columns, then the range chip's own: 2 long slots (6 columns) and 2 short columns.
+        let all: Vec<_> = (0..18).map(|_| meta.advice_column()).collect();
+        let range = RangeChip::configure(meta, &all[10..16], &all[16..18], BITS, LIMBS);
+        let cols = all[..10].to_vec();
         let dot = DotChip::configure(meta, &cols[..4], cols[4]);
         let rescale = RescaleChip::configure(meta, &cols, BITS * LIMBS);
         let cmp = CmpChip::configure(meta, &cols[..8]);
@@ -160,6 +164,14 @@ impl Circuit<Fr> for TestCircuit {
                     |mut r| range.assign_slot(&mut r, at, 0, Some(&x[0]), x[0].value, &limbs),
                 )?;
             }
+            Case::ShortOutOfTable => {
+                let x = inputs(&mut layouter, rows, col, &[256])?;
+                let at = rows.take_short(1);
+                layouter.assign_region(
+                    || "tampered short",
+                    |mut r| range.assign_short(&mut r, at, 1, &x[0], x[0].value),
+                )?;
+            }
             Case::Dot | Case::DotWrongResult => {
                 let xs = inputs(&mut layouter, rows, col, &[3, -2, 7, 1, 5, -4])?;
                 let ws = [2, 5, -1, 0, 3, 4];
@@ -178,7 +190,13 @@ impl Circuit<Fr> for TestCircuit {
             }
             Case::Rescale(a, m, d) => {
                 let x = inputs(&mut layouter, rows, col, &[a.into()])?;
-                let q = rescale.rescale_many(&mut layouter, rows, &range, &[(x[0], m, d)])?;
+                let q = rescale.rescale_many(
+                    &mut layouter,
+                    rows,
+                    &range,
+                    &[(x[0], m, d)],
+                    Quotient::Check,
+                )?;
                 record(&self.out, &q);
             }
             Case::RescaleOffByOneAtHalf | Case::RescaleRemainderNegative => {
@@ -205,17 +223,17 @@ impl Circuit<Fr> for TestCircuit {
                     || "tampered rescale",
                     |mut r| rescale.assign_slot(&mut r, at, 0, &x[0], 1, 2, w),
                 )?;
-                // check_many refuses out-of-range witnesses at synthesis; lay the checks out raw so that the
-                // constraint system, not the witness generator, is what rejects them.
-                let at = rows.take(1);
+                // check_many refuses out-of-range witnesses at synthesis; lay the checks out raw (as long
+                // checks, the weaker kind) so that the constraint system, not the witness generator, rejects them.
+                let at = rows.take_long(2);
                 layouter.assign_region(
                     || "raw range",
                     |mut r| {
                         for (i, c) in checks.iter().enumerate() {
                             range.assign_slot(
                                 &mut r,
-                                at,
-                                i,
+                                at + i / 2,
+                                i % 2,
                                 Some(c),
                                 c.value,
                                 &range.limbs_of(c.value),
@@ -341,6 +359,7 @@ fn range_honest_and_attacks() {
     assert_eq!(run(Case::Range([0, 255, 65535])).0, Ok(()));
     assert_rejected(Case::RangeBadRecomposition);
     assert_rejected(Case::RangeLimbOutOfTable);
+    assert_rejected(Case::ShortOutOfTable);
 }
 
 #[test]
@@ -421,8 +440,9 @@ fn slots_and_rows_are_pinned() {
     let range = RangeChip::construct(cfg.range);
     assert_eq!(
         (range.slots(), range.max_bits(), range.rows_for(7)),
-        (3, 16, 3)
+        (2, 16, 4)
     );
+    assert_eq!((range.short_bits(), range.short_rows_for(5)), (8, 3));
     let dot = DotChip::construct(cfg.dot);
     assert_eq!((dot.width(), dot.rows_for(9), dot.rows_for(0)), (4, 3, 1));
     assert_eq!(RescaleChip::construct(cfg.rescale).slots(), 2);
