@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use dzk_circuit::{ChunkCircuit, LayoutParams};
+use dzk_circuit::ChunkCircuit;
 use dzk_ir::Model;
 
 fn main() {
@@ -30,8 +30,13 @@ fn main() {
         slices.push((0, n));
     }
     for (a, b) in slices {
-        match ChunkCircuit::new(model.clone(), a, b, LayoutParams::default()) {
-            Ok(c) => println!("layers {a}..{b}: {} rows, k = {}", c.rows(), c.min_k()),
+        match ChunkCircuit::fit(model.clone(), a, b) {
+            Ok(c) => println!(
+                "layers {a}..{b}: {} rows, k = {} (range table {} bits)",
+                c.rows(),
+                c.min_k(),
+                c.layout().range_bits
+            ),
             Err(e) => println!("layers {a}..{b}: {e}"),
         }
     }

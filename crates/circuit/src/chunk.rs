@@ -18,6 +18,9 @@ use crate::layers::{check_supported, lay_out};
 use crate::ops::{Chips, Real, RowCounter};
 use crate::CircuitError;
 
+/// The narrowest long range check [`ChunkCircuit::fit`] accepts: values up to `±2^(MIN_RANGE_BITS−1)`.
+pub const MIN_RANGE_BITS: usize = 26;
+
 /// Column and table geometry of a chunk circuit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LayoutParams {
@@ -139,6 +142,30 @@ impl ChunkCircuit {
             boundary: None,
             public: Vec::new(),
             laid_out: Arc::default(),
+        })
+    }
+
+    /// The circuit of layers `start..end` with the layout that needs the smallest `k`: range tables of 8 to 13
+    /// bits, each with enough limbs for checks at least [`MIN_RANGE_BITS`] wide (ties go to the wider table,
+    /// which needs fewer lookups). Small slices get small tables, so their `k` is not held up by the table.
+    pub fn fit(model: Arc<Model>, start: usize, end: usize) -> Result<Self, CircuitError> {
+        let mut best: Option<(u32, Self)> = None;
+        for bits in (8..=13).rev() {
+            let params = LayoutParams {
+                range_bits: bits,
+                range_limbs: MIN_RANGE_BITS.div_ceil(bits),
+                ..LayoutParams::default()
+            };
+            let c = Self::new(model.clone(), start, end, params)?;
+            let k = c.min_k();
+            if best.as_ref().is_none_or(|(bk, _)| k < *bk) {
+                best = Some((k, c));
+            }
+        }
+        best.map(|(_, c)| c).ok_or(CircuitError::BadSlice {
+            start,
+            end,
+            layers: model.layers().len(),
         })
     }
 

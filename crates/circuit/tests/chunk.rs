@@ -153,3 +153,26 @@ fn unsupported_layers_and_bad_slices_are_errors() {
     let err = ChunkCircuit::new(cfg, 1, 2, LayoutParams::default()).expect_err("unsupported");
     assert!(err.to_string().contains("layer 1 (Mean)"), "{err}");
 }
+
+#[test]
+fn fitted_layouts_shrink_small_chunks_and_still_prove() {
+    let (model, input) = mnist();
+    let whole = ChunkCircuit::fit(model.clone(), 0, 16).expect("fit");
+    // The tail of MNIST is small: a narrower range table lets its k drop below the whole model's.
+    let tail = ChunkCircuit::fit(model.clone(), 5, 16).expect("fit");
+    assert!(
+        tail.min_k() < whole.min_k(),
+        "tail k {} vs whole k {}",
+        tail.min_k(),
+        whole.min_k()
+    );
+    assert!(tail.layout().range_bits * tail.layout().range_limbs >= dzk_circuit::MIN_RANGE_BITS);
+    let handoff = model
+        .forward_range(0, 5, &input)
+        .expect("forward")
+        .outputs()
+        .clone();
+    let tail = tail.with_inputs(&handoff).expect("witness");
+    assert_eq!(mock(&tail, tail.public_outputs().to_vec()), Ok(()));
+    assert_eq!(tail.rows(), tail.rows_laid_out());
+}

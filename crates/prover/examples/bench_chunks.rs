@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use dzk_backend::Backend;
-use dzk_circuit::{ChunkCircuit, LayoutParams};
+use dzk_circuit::ChunkCircuit;
 use dzk_ir::{Model, TensorFile};
 use dzk_prover::{dev_setup, keygen, prove_chunk};
 use dzk_verifier::verify_chunk;
@@ -48,8 +48,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut boundary = input.clone();
         for w in cuts.windows(2) {
             let (a, b) = (w[0], w[1]);
-            let circuit = ChunkCircuit::new(model.clone(), a, b, LayoutParams::default())?
-                .with_inputs(&boundary)?;
+            let circuit = ChunkCircuit::fit(model.clone(), a, b)?.with_inputs(&boundary)?;
             let next = model.forward_range(a, b, &boundary)?.outputs().clone();
             let k = circuit.min_k();
             let rows = circuit.rows();
