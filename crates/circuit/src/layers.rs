@@ -52,11 +52,15 @@ pub(crate) fn check_supported(model: &Model, start: usize, end: usize) -> Result
                 }
                 true
             }
-            Op::AvgPool2D { .. } | Op::DivFixed { .. } | Op::Reshape | Op::Transpose { .. } => {
-                !is_const(0)
-            }
+            Op::AvgPool2D { .. }
+            | Op::DivFixed { .. }
+            | Op::Reshape
+            | Op::Transpose { .. }
+            | Op::Square
+            | Op::Mean { .. } => !is_const(0),
+            Op::SquaredDifference => !is_const(0) && !is_const(1),
             Op::Add { .. } | Op::Sub => !(is_const(0) && is_const(1)),
-            Op::Mul => is_const(0) != is_const(1),
+            Op::Mul => !(is_const(0) && is_const(1)),
             _ => {
                 return Err(unsupported(
                     index,
@@ -287,41 +291,112 @@ pub(crate) fn lay_out<O: Ops>(
                     cells: ops.rescale(&sums, Quotient::Check)?,
                 }]
             }
-            Op::Mul => {
-                // One operand is a constant: round(x·c / sf), with c as the rescale multiplier.
-                let (xn, cn) = if constant(model, l.inputs[1]).is_some() {
-                    (0, 1)
-                } else {
-                    (1, 0)
-                };
-                let x = get(&env, xn)?;
-                let c = constant(model, l.inputs[cn]).ok_or(Error::Synthesis)?;
-                let (x, cv) = broadcast_pair(&x, c)?;
-                let items: Vec<_> = x
-                    .cells
-                    .iter()
-                    .cloned()
-                    .zip(cv)
-                    .map(|(x, c)| (x, c, sf))
-                    .collect();
+            Op::Mul => match (constant(model, l.inputs[0]), constant(model, l.inputs[1])) {
+                // Two activations: the product, then round(p / sf).
+                (None, None) => {
+                    let (a, b) = broadcast_cells(&get(&env, 0)?, &get(&env, 1)?)?;
+                    let prods = ops.affine(
+                        &a.cells
+                            .iter()
+                            .zip(&b.cells)
+                            .map(|(x, y)| (x.clone(), 0, Some((y.clone(), 0, 1)), 0))
+                            .collect::<Vec<_>>(),
+                    )?;
+                    let items: Vec<_> = prods.into_iter().map(|p| (p, 1, sf)).collect();
+                    vec![CellTensor {
+                        shape: a.shape,
+                        cells: ops.rescale(&items, Quotient::Check)?,
+                    }]
+                }
+                // One constant operand: round(x·c / sf), with c as the rescale multiplier.
+                (c0, c1) => {
+                    let (xn, c) = match (c0, c1) {
+                        (None, Some(c)) => (0, c),
+                        (Some(c), None) => (1, c),
+                        _ => return Err(Error::Synthesis),
+                    };
+                    let (x, cv) = broadcast_pair(&get(&env, xn)?, c)?;
+                    let items: Vec<_> = x
+                        .cells
+                        .iter()
+                        .cloned()
+                        .zip(cv)
+                        .map(|(x, c)| (x, c, sf))
+                        .collect();
+                    vec![CellTensor {
+                        shape: x.shape.clone(),
+                        cells: ops.rescale(&items, Quotient::Check)?,
+                    }]
+                }
+            },
+            Op::Square => {
+                let x = get(&env, 0)?;
+                let sq = ops.affine(
+                    &x.cells
+                        .iter()
+                        .map(|c| (c.clone(), 0, Some((c.clone(), 0, 1)), 0))
+                        .collect::<Vec<_>>(),
+                )?;
+                let items: Vec<_> = sq.into_iter().map(|p| (p, 1, sf)).collect();
                 vec![CellTensor {
                     shape: x.shape.clone(),
                     cells: ops.rescale(&items, Quotient::Check)?,
+                }]
+            }
+            Op::SquaredDifference => {
+                let (a, b) = broadcast_cells(&get(&env, 0)?, &get(&env, 1)?)?;
+                let diffs = ops.affine(
+                    &a.cells
+                        .iter()
+                        .zip(&b.cells)
+                        .map(|(x, y)| (x.clone(), 1, Some((y.clone(), -1, 0)), 0))
+                        .collect::<Vec<_>>(),
+                )?;
+                let sq = ops.affine(
+                    &diffs
+                        .iter()
+                        .map(|d| (d.clone(), 0, Some((d.clone(), 0, 1)), 0))
+                        .collect::<Vec<_>>(),
+                )?;
+                let items: Vec<_> = sq.into_iter().map(|p| (p, 1, sf)).collect();
+                vec![CellTensor {
+                    shape: a.shape,
+                    cells: ops.rescale(&items, Quotient::Check)?,
+                }]
+            }
+            Op::Mean { axes } => {
+                // Mirrors dzk-ir: batch 1, exactly one kept axis, round(sum / count) per kept index.
+                let x = get(&env, 0)?;
+                let s = &x.shape;
+                let keep: Vec<usize> = (1..s.len()).filter(|a| !axes.contains(a)).collect();
+                let (&[keep], Some(1)) = (keep.as_slice(), s.first().copied()) else {
+                    return Err(Error::Synthesis);
+                };
+                let count = (s.iter().product::<usize>() / s[keep].max(1)) as i64;
+                let stride: usize = s[keep + 1..].iter().product();
+                let mut groups: Vec<Vec<O::C>> = vec![Vec::new(); s[keep]];
+                for (flat, c) in x.cells.iter().enumerate() {
+                    groups[(flat / stride) % s[keep]].push(c.clone());
+                }
+                let mut sums = Vec::with_capacity(groups.len());
+                for g in &groups {
+                    sums.push((ops.dot(g, &vec![1; g.len()], 0)?, 1, count));
+                }
+                vec![CellTensor {
+                    shape: l.output_shapes[0].clone(),
+                    cells: ops.rescale(&sums, Quotient::Check)?,
                 }]
             }
             Op::Add { .. } | Op::Sub => {
                 let sign = if matches!(l.op, Op::Sub) { -1 } else { 1 };
                 let cells = match (constant(model, l.inputs[0]), constant(model, l.inputs[1])) {
                     (None, None) => {
-                        let (a, b) = (get(&env, 0)?, get(&env, 1)?);
-                        if a.shape != b.shape {
-                            return Err(Error::Synthesis);
-                        }
+                        let (a, b) = broadcast_cells(&get(&env, 0)?, &get(&env, 1)?)?;
                         let items: Vec<_> = a
                             .cells
                             .iter()
                             .zip(&b.cells)
-                            .map(|(x, y)| (x.clone(), 1, Some((y.clone(), sign)), 0))
+                            .map(|(x, y)| (x.clone(), 1, Some((y.clone(), sign, 0)), 0))
                             .collect();
                         CellTensor {
                             shape: a.shape,
@@ -407,6 +482,39 @@ pub(crate) fn lay_out<O: Ops>(
         public.extend(env.get(&o).ok_or(Error::Synthesis)?.cells.iter().cloned());
     }
     Ok(public)
+}
+
+/// Broadcasts two activation tensors to their common numpy shape (repeating cells, no new constraints).
+fn broadcast_cells<C: Clone>(
+    a: &CellTensor<C>,
+    b: &CellTensor<C>,
+) -> Result<(CellTensor<C>, CellTensor<C>), Error> {
+    let nd = a.shape.len().max(b.shape.len());
+    let pad = |s: &[usize]| [vec![1; nd - s.len()], s.to_vec()].concat();
+    let (sa, sb) = (pad(&a.shape), pad(&b.shape));
+    let mut shape = Vec::with_capacity(nd);
+    for (&x, &y) in sa.iter().zip(&sb) {
+        shape.push(match (x, y) {
+            (x, y) if x == y => x,
+            (1, y) => y,
+            (x, 1) => x,
+            _ => return Err(Error::Synthesis),
+        });
+    }
+    let spread = |t: &CellTensor<C>| -> Result<CellTensor<C>, Error> {
+        let idx = Tensor::new(t.shape.clone(), (0..t.cells.len() as i64).collect())
+            .map_err(|_| Error::Synthesis)?;
+        let idx = idx.broadcast_to(&shape).map_err(|_| Error::Synthesis)?;
+        Ok(CellTensor {
+            cells: idx
+                .data()
+                .iter()
+                .map(|&i| t.cells[i as usize].clone())
+                .collect(),
+            shape: shape.clone(),
+        })
+    };
+    Ok((spread(a)?, spread(b)?))
 }
 
 /// Broadcasts an activation tensor and a constant to their common numpy shape; returns the (possibly

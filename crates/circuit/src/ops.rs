@@ -12,8 +12,8 @@ use dzk_gadgets::{assign_int, AssignedInt, Fr, Rows};
 use halo2_proofs::circuit::{Layouter, Value};
 use halo2_proofs::plonk::{Advice, Column, Error};
 
-/// One affine item: `m1·x + m2·y + c`.
-pub(crate) type AffineItem<C> = (C, i64, Option<(C, i64)>, i64);
+/// One affine item: `m1·x + m2·y + xy·x·y + c`, as `(x, m1, Some((y, m2, xy)), c)`.
+pub(crate) type AffineItem<C> = (C, i64, Option<(C, i64, i64)>, i64);
 
 /// What a layer mapping can ask for.
 pub(crate) trait Ops {
@@ -140,6 +140,7 @@ impl<L: Layouter<Fr>> Ops for Real<'_, L> {
                 x,
                 m1: 1,
                 y: None,
+                xy: 0,
                 c: half,
             })
             .collect();
@@ -191,7 +192,8 @@ impl<L: Layouter<Fr>> Ops for Real<'_, L> {
             .map(|(x, m1, y, c)| Affine {
                 x,
                 m1: *m1,
-                y: y.as_ref().map(|(y, m)| (y, *m)),
+                y: y.as_ref().map(|(y, m, _)| (y, *m)),
+                xy: y.as_ref().map_or(0, |(_, _, p)| *p),
                 c: *c,
             })
             .collect();

@@ -149,9 +149,17 @@ fn unsupported_layers_and_bad_slices_are_errors() {
     let cfg = Arc::new(
         Model::load(&repo().join("../shared/models/zkml/gpt-2/config.msgpack")).expect("gpt-2"),
     );
-    // Layer 1 is a Mean, which has no chip path yet.
-    let err = ChunkCircuit::new(cfg, 1, 2, LayoutParams::default()).expect_err("unsupported");
-    assert!(err.to_string().contains("layer 1 (Mean)"), "{err}");
+    // Rsqrt (a lookup function) has no chip path yet.
+    let i = cfg
+        .layers()
+        .iter()
+        .position(|l| l.layer_type == "Rsqrt")
+        .expect("gpt-2 has an Rsqrt");
+    let err = ChunkCircuit::new(cfg, i, i + 1, LayoutParams::default()).expect_err("unsupported");
+    assert!(
+        err.to_string().contains(&format!("layer {i} (Rsqrt)")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -175,4 +183,56 @@ fn fitted_layouts_shrink_small_chunks_and_still_prove() {
     let tail = tail.with_inputs(&handoff).expect("witness");
     assert_eq!(mock(&tail, tail.public_outputs().to_vec()), Ok(()));
     assert_eq!(tail.rows(), tail.rows_laid_out());
+}
+
+/// A tiny model with products of activations: Square, Mul, SquaredDifference, then Mean and Sub.
+fn products_model() -> (Arc<Model>, TensorFile) {
+    let layer = |ty: &str,
+                 params: serde_json::Value,
+                 ins: &[i64],
+                 shapes: serde_json::Value,
+                 out: i64,
+                 out_shape: serde_json::Value| {
+        serde_json::json!({"layer_type": ty, "params": params, "inp_idxes": ins, "inp_shapes": shapes, "out_idxes": [out], "out_shapes": [out_shape], "mask": []})
+    };
+    let m = serde_json::json!({
+        "global_sf": 16, "k": 12, "num_cols": 6, "inp_idxes": [0], "out_idxes": [5],
+        "tensors": [],
+        "layers": [
+            layer("Square", serde_json::json!([]), &[0], serde_json::json!([[1, 2, 4]]), 1, serde_json::json!([1, 2, 4])),
+            layer("Mul", serde_json::json!([]), &[0, 1], serde_json::json!([[1, 2, 4], [1, 2, 4]]), 2, serde_json::json!([1, 2, 4])),
+            layer("SquaredDifference", serde_json::json!([]), &[2, 0], serde_json::json!([[1, 2, 4], [1, 2, 4]]), 3, serde_json::json!([1, 2, 4])),
+            layer("Mean", serde_json::json!([2]), &[3], serde_json::json!([[1, 2, 4]]), 4, serde_json::json!([1, 2, 1])),
+            layer("Sub", serde_json::json!([]), &[0, 4], serde_json::json!([[1, 2, 4], [1, 2, 1]]), 5, serde_json::json!([1, 2, 4])),
+        ],
+    });
+    let model = Model::from_msgpack(
+        &rmp_serde::to_vec_named(&m).expect("encode"),
+        "products.msgpack",
+    )
+    .expect("model");
+    let input =
+        serde_json::json!([{"idx": 0, "shape": [1, 2, 4], "data": [3, -5, 7, 12, -1, 0, 9, -16]}]);
+    let input = TensorFile::from_msgpack(&rmp_serde::to_vec_named(&input).expect("encode"), "in")
+        .expect("input");
+    (Arc::new(model), input)
+}
+
+#[test]
+fn products_of_activations_and_mean_match_the_forward_pass() {
+    let (model, input) = products_model();
+    let c = ChunkCircuit::fit(model.clone(), 0, 5)
+        .expect("supported")
+        .with_inputs(&input)
+        .expect("witness");
+    let forward = model.forward(&input).expect("forward");
+    assert_eq!(
+        c.public_outputs(),
+        flat(&forward.outputs().tensors()[0].1).as_slice()
+    );
+    assert_eq!(mock(&c, c.public_outputs().to_vec()), Ok(()));
+    assert_eq!(c.rows(), c.rows_laid_out());
+    let mut wrong = c.public_outputs().to_vec();
+    wrong[3] += Fr::from(1);
+    assert!(mock(&c, wrong).is_err());
 }

@@ -1,6 +1,8 @@
-//! `out = m₁·x + m₂·y + c` with fixed coefficients: addition, subtraction and adding a constant (a bias).
+//! `out = m₁·x + m₂·y + m₃·x·y + c` with fixed coefficients: addition, subtraction, adding a constant (a bias)
+//! and the product of two activations.
 //!
-//! Slot layout: advice `x, y, out`, fixed `m₁, m₂, c`. Gate: `out = m₁·x + m₂·y + c`.
+//! Slot layout: advice `x, y, out`, fixed `m₁, m₂, m₃, c`. Gate: `out = m₁·x + m₂·y + m₃·x·y + c` (degree 4 with
+//! its selector, no more than the lookups already need).
 
 use halo2_proofs::circuit::{Layouter, Region, Value};
 use halo2_proofs::halo2curves::ff::PrimeField;
@@ -11,8 +13,8 @@ use crate::num::{assign_int, fe};
 use crate::range::copy;
 use crate::{AssignedInt, Rows};
 
-/// One slot: advice `[x, y, out]`, fixed `[m1, m2, c]`, selector.
-type Slot = ([Column<Advice>; 3], [Column<Fixed>; 3], Selector);
+/// One slot: advice `[x, y, out]`, fixed `[m1, m2, m3, c]`, selector.
+type Slot = ([Column<Advice>; 3], [Column<Fixed>; 4], Selector);
 
 /// Columns of the affine chip.
 #[derive(Clone, Debug)]
@@ -27,7 +29,7 @@ pub struct AffineChip {
     config: AffineConfig,
 }
 
-/// One affine operation: `m1·x + m2·y + c`; `y = None` means `m2 = 0`.
+/// One affine operation: `m1·x + m2·y + xy·x·y + c`; `y = None` means `m2 = xy = 0`.
 #[derive(Clone, Copy, Debug)]
 pub struct Affine<'a> {
     /// First operand.
@@ -36,6 +38,8 @@ pub struct Affine<'a> {
     pub m1: i64,
     /// Optional second operand and its coefficient.
     pub y: Option<(&'a AssignedInt, i64)>,
+    /// Coefficient of the product `x·y` (0 without `y`).
+    pub xy: i64,
     /// Constant term.
     pub c: i64,
 }
@@ -57,6 +61,7 @@ impl AffineChip {
                 meta.fixed_column(),
                 meta.fixed_column(),
                 meta.fixed_column(),
+                meta.fixed_column(),
             ];
             for col in adv {
                 meta.enable_equality(col);
@@ -64,8 +69,8 @@ impl AffineChip {
             meta.create_gate("affine", |m| {
                 let s = m.query_selector(q);
                 let [x, y, out] = adv.map(|col| m.query_advice(col, Rotation::cur()));
-                let [m1, m2, c] = fix.map(|col| m.query_fixed(col, Rotation::cur()));
-                vec![s * (out - m1 * x - m2 * y - c)]
+                let [m1, m2, m3, c] = fix.map(|col| m.query_fixed(col, Rotation::cur()));
+                vec![s * (out - m1 * x.clone() - m2 * y.clone() - m3 * x * y - c)]
             });
             slots.push((adv, fix, q));
         }
@@ -99,7 +104,9 @@ impl AffineChip {
                         let honest = op.x.value.map(|x| x * i128::from(op.m1) + i128::from(op.c));
                         let honest = match op.y {
                             Some((y, m2)) => {
-                                honest.zip(y.value).map(|(h, y)| h + y * i128::from(m2))
+                                honest.zip(op.x.value).zip(y.value).map(|((h, x), y)| {
+                                    h + y * i128::from(m2) + x * y * i128::from(op.xy)
+                                })
                             }
                             None => honest,
                         };
@@ -125,18 +132,20 @@ impl AffineChip {
         op: &Affine<'_>,
         out: Value<i128>,
     ) -> Result<AssignedInt, Error> {
-        let ([cx, cy, co], [f1, f2, fc], q) = self.config.slots[slot];
+        let ([cx, cy, co], [f1, f2, f3, fc], q) = self.config.slots[slot];
         q.enable(region, offset)?;
         copy(region, cx, offset, op.x);
         match op.y {
             Some((y, m2)) => {
                 copy(region, cy, offset, y);
                 region.assign_fixed(f2, offset, fe::<F>(m2.into()));
+                region.assign_fixed(f3, offset, fe::<F>(op.xy.into()));
             }
             None => {
                 // m2 = 0 makes the free cell irrelevant.
                 assign_int(region, cy, offset, Value::known(0));
                 region.assign_fixed(f2, offset, F::ZERO);
+                region.assign_fixed(f3, offset, F::ZERO);
             }
         }
         region.assign_fixed(f1, offset, fe::<F>(op.m1.into()));

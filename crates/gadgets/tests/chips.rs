@@ -310,20 +310,37 @@ impl Circuit<Fr> for TestCircuit {
                         x: &xs[0],
                         m1: 1,
                         y: Some((&xs[1], 1)),
+                        xy: 0,
                         c: 0,
                     }, // 7 + (−3) = 4
                     Affine {
                         x: &xs[0],
                         m1: 1,
                         y: Some((&xs[1], -1)),
+                        xy: 0,
                         c: 0,
                     }, // 7 − (−3) = 10
                     Affine {
                         x: &xs[1],
                         m1: 1,
                         y: None,
+                        xy: 0,
                         c: 9,
                     }, // −3 + 9 = 6
+                    Affine {
+                        x: &xs[0],
+                        m1: 0,
+                        y: Some((&xs[1], 0)),
+                        xy: 1,
+                        c: 0,
+                    }, // 7·(−3) = −21
+                    Affine {
+                        x: &xs[1],
+                        m1: 0,
+                        y: Some((&xs[1], 0)),
+                        xy: 1,
+                        c: 0,
+                    }, // (−3)² = 9
                 ];
                 if self.case == Case::Affine {
                     let out = affine.apply_many(&mut layouter, rows, &ops)?;
@@ -429,7 +446,7 @@ fn cmp_matches_native_and_rejects_attacks() {
 fn affine_matches_native_and_rejects_wrong_output() {
     let (res, out) = run(Case::Affine);
     assert_eq!(res, Ok(()));
-    assert_eq!(out, vec![4, 10, 6]);
+    assert_eq!(out, vec![4, 10, 6, -21, 9]);
     assert_rejected(Case::AffineWrongOutput);
 }
 
