@@ -57,6 +57,7 @@ pub(crate) fn check_supported(model: &Model, start: usize, end: usize) -> Result
             | Op::Reshape
             | Op::Transpose { .. }
             | Op::Square
+            | Op::MaxPool2D { .. }
             | Op::Mean { .. } => !is_const(0),
             Op::SquaredDifference => !is_const(0) && !is_const(1),
             Op::Add { .. } | Op::Sub => !(is_const(0) && is_const(1)),
@@ -440,6 +441,55 @@ pub(crate) fn lay_out<O: Ops>(
                     }],
                     _ => vec![cells],
                 }
+            }
+            Op::MaxPool2D { window, stride } => {
+                let x = get(&env, 0)?;
+                let [_, h, wd, c] =
+                    <[usize; 4]>::try_from(x.shape.as_slice()).map_err(|_| Error::Synthesis)?;
+                let (oh, ow) = (
+                    ((h - window.0) / stride.0) + 1,
+                    ((wd - window.1) / stride.1) + 1,
+                );
+                let mut windows: Vec<Vec<O::C>> = Vec::with_capacity(oh * ow * c);
+                for i in 0..oh {
+                    for j in 0..ow {
+                        for k in 0..c {
+                            let mut w = Vec::with_capacity(window.0 * window.1);
+                            for dy in 0..window.0 {
+                                for dx in 0..window.1 {
+                                    w.push(
+                                        x.cells[((i * stride.0 + dy) * wd + j * stride.1 + dx) * c
+                                            + k]
+                                            .clone(),
+                                    );
+                                }
+                            }
+                            windows.push(w);
+                        }
+                    }
+                }
+                // A tree of pairwise maxima, one level at a time for all windows together.
+                while windows.iter().any(|w| w.len() > 1) {
+                    let pairs: Vec<(O::C, O::C)> = windows
+                        .iter()
+                        .flat_map(|w| w.chunks_exact(2).map(|p| (p[0].clone(), p[1].clone())))
+                        .collect();
+                    let mut maxes = ops.max_pairs(&pairs)?.into_iter();
+                    for w in &mut windows {
+                        let odd = (w.len() % 2 == 1).then(|| w[w.len() - 1].clone());
+                        let mut next: Vec<O::C> = maxes.by_ref().take(w.len() / 2).collect();
+                        next.extend(odd);
+                        *w = next;
+                    }
+                }
+                let cells = windows
+                    .into_iter()
+                    .map(|mut w| w.pop().ok_or(Error::Synthesis))
+                    .collect::<Result<Vec<_>, _>>()?;
+                vec![CellTensor {
+                    shape: vec![1, oh, ow, c],
+                    cells,
+                }]
             }
             Op::DivFixed { divisor } => {
                 let x = get(&env, 0)?;

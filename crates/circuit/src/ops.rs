@@ -31,6 +31,8 @@ pub(crate) trait Ops {
     ) -> Result<Vec<Self::C>, Error>;
     /// `max`/`min` against a constant each.
     fn compare(&mut self, items: &[(Self::C, i64, CmpMode)]) -> Result<Vec<Self::C>, Error>;
+    /// `max(x, y)` of each pair of cells.
+    fn max_pairs(&mut self, pairs: &[(Self::C, Self::C)]) -> Result<Vec<Self::C>, Error>;
     /// `m1·x + m2·y + c` each.
     fn affine(&mut self, items: &[AffineItem<Self::C>]) -> Result<Vec<Self::C>, Error>;
 }
@@ -95,6 +97,13 @@ impl Ops for RowCounter<'_> {
             self.rows.take_long(self.chips.range.rows_for(items.len()));
         }
         Ok(vec![(); items.len()])
+    }
+    fn max_pairs(&mut self, pairs: &[((), ())]) -> Result<Vec<()>, Error> {
+        if !pairs.is_empty() {
+            self.rows.take(pairs.len().div_ceil(self.chips.cmp.slots()));
+            self.rows.take_long(self.chips.range.rows_for(pairs.len()));
+        }
+        Ok(vec![(); pairs.len()])
     }
     fn affine(&mut self, items: &[AffineItem<()>]) -> Result<Vec<()>, Error> {
         if !items.is_empty() {
@@ -182,6 +191,14 @@ impl<L: Layouter<Fr>> Ops for Real<'_, L> {
         self.chips
             .cmp
             .compare_many(self.layouter, self.rows, &self.chips.range, items)
+    }
+    fn max_pairs(
+        &mut self,
+        pairs: &[(AssignedInt, AssignedInt)],
+    ) -> Result<Vec<AssignedInt>, Error> {
+        self.chips
+            .cmp
+            .max_many(self.layouter, self.rows, &self.chips.range, pairs)
     }
     fn affine(&mut self, items: &[AffineItem<AssignedInt>]) -> Result<Vec<AssignedInt>, Error> {
         if items.is_empty() {

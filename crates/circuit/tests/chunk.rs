@@ -236,3 +236,38 @@ fn products_of_activations_and_mean_match_the_forward_pass() {
     wrong[3] += Fr::from(1);
     assert!(mock(&c, wrong).is_err());
 }
+
+#[test]
+fn max_pool_matches_the_forward_pass() {
+    // 3×3 windows (9 values: the pairwise tree carries an odd one up every level), stride 1, over 4×4×2.
+    let m = serde_json::json!({
+        "global_sf": 16, "k": 12, "num_cols": 6, "inp_idxes": [0], "out_idxes": [1], "tensors": [],
+        "layers": [{"layer_type": "MaxPool2D", "params": [3, 3, 1, 1], "inp_idxes": [0], "inp_shapes": [[1, 4, 4, 2]],
+                    "out_idxes": [1], "out_shapes": [[1, 2, 2, 2]], "mask": []}],
+    });
+    let model = Arc::new(
+        Model::from_msgpack(
+            &rmp_serde::to_vec_named(&m).expect("encode"),
+            "maxpool.msgpack",
+        )
+        .expect("model"),
+    );
+    let data: Vec<i64> = (0..32).map(|i| ((i * 37) % 23) - 11).collect();
+    let input = serde_json::json!([{"idx": 0, "shape": [1, 4, 4, 2], "data": data}]);
+    let input = TensorFile::from_msgpack(&rmp_serde::to_vec_named(&input).expect("encode"), "in")
+        .expect("input");
+    let c = ChunkCircuit::fit(model.clone(), 0, 1)
+        .expect("supported")
+        .with_inputs(&input)
+        .expect("witness");
+    let forward = model.forward(&input).expect("forward");
+    assert_eq!(
+        c.public_outputs(),
+        flat(&forward.outputs().tensors()[0].1).as_slice()
+    );
+    assert_eq!(mock(&c, c.public_outputs().to_vec()), Ok(()));
+    assert_eq!(c.rows(), c.rows_laid_out());
+    let mut wrong = c.public_outputs().to_vec();
+    wrong[2] -= Fr::from(1);
+    assert!(mock(&c, wrong).is_err());
+}

@@ -1,9 +1,11 @@
-//! `max(x, c)` and `min(x, c)` against a constant `c`: ReLU is `max(x, 0)`, ReLU6 adds `min(·, 6·sf)`.
+//! `max(x, t)` and `min(x, t)` where `t` is a constant `c` or another cell `y`: ReLU is `max(x, 0)`, ReLU6 adds
+//! `min(·, 6·sf)`, max pooling is a tree of `max(x, y)`.
 //!
-//! Slot layout: advice `x, b, diff, out`, fixed `c`. Gates: `b·(1 − b) = 0` (a real bit);
-//! `diff = b·(x − c) + (1 − b)·(c − x − 1)`; and `out = b·x + (1 − b)·c` (max) or `out = b·c + (1 − b)·x` (min).
-//! The range chip proves `diff ∈ [0, 2^R)`, so `b = 1` exactly when `x ≥ c`: the output is fully determined
-//! for negative inputs too (zkml's ReLU left it free).
+//! Slot layout: advice `x, y, b, diff, out`, fixed `c, use_y`; the threshold is `t = c + use_y·y`. Gates:
+//! `b·(1 − b) = 0` (a real bit); `diff = b·(x − t) + (1 − b)·(t − x − 1)`; and `out = b·x + (1 − b)·t` (max) or
+//! `out = b·t + (1 − b)·x` (min). The range chip proves `diff ∈ [0, 2^R)`, so `b = 1` exactly when `x ≥ t`: the
+//! output is fully determined for negative inputs too (zkml's ReLU left it free). With `use_y = 0` (a fixed
+//! value) the `y` cell cannot influence anything.
 
 use halo2_proofs::circuit::{Layouter, Region, Value};
 use halo2_proofs::halo2curves::ff::PrimeField;
@@ -17,19 +19,27 @@ use crate::{AssignedInt, Rows};
 /// Which side of the comparison to keep.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CmpMode {
-    /// `max(x, c)`.
+    /// `max(x, t)`.
     Max,
-    /// `min(x, c)`.
+    /// `min(x, t)`.
     Min,
 }
 
-/// One slot: advice `[x, b, diff, out]`, fixed `c`, selectors `[bit, max, min]`.
-type Slot = ([Column<Advice>; 4], Column<Fixed>, [Selector; 3]);
+/// The threshold a value is compared with.
+#[derive(Clone, Copy, Debug)]
+pub enum Threshold<'a> {
+    /// A constant, fixed in the verifying key.
+    Const(i64),
+    /// Another cell.
+    Cell(&'a AssignedInt),
+}
+
+/// One slot: advice `[x, y, b, diff, out]`, fixed `[c, use_y]`, selectors `[bit, max, min]`.
+type Slot = ([Column<Advice>; 5], [Column<Fixed>; 2], [Selector; 3]);
 
 /// Columns of the comparison chip.
 #[derive(Clone, Debug)]
 pub struct CmpConfig {
-    /// Per slot: advice `[x, b, diff, out]`, fixed `c`, and the slot's selectors `[bit, max, min]`.
     slots: Vec<Slot>,
 }
 
@@ -42,7 +52,7 @@ pub struct CmpChip {
 /// One comparison's honest or tampered witness.
 #[derive(Clone, Copy, Debug)]
 pub struct CmpWitness {
-    /// The bit `[x ≥ c]`.
+    /// The bit `[x ≥ t]`.
     pub b: Value<i128>,
     /// The range-checked difference.
     pub diff: Value<i128>,
@@ -50,50 +60,59 @@ pub struct CmpWitness {
     pub out: Value<i128>,
 }
 
+impl Threshold<'_> {
+    fn value(&self) -> Value<i128> {
+        match self {
+            Threshold::Const(c) => Value::known(i128::from(*c)),
+            Threshold::Cell(y) => y.value,
+        }
+    }
+}
+
 impl CmpChip {
-    /// Configures slots of 4 advice columns over `columns`.
+    /// Configures slots of 5 advice columns over `columns`.
     ///
-    /// Side effects: enables equality on every column; adds 1 fixed column per slot.
+    /// Side effects: enables equality on every column; adds 2 fixed columns per slot.
     pub fn configure<F: PrimeField>(
         meta: &mut ConstraintSystem<F>,
         columns: &[Column<Advice>],
     ) -> CmpConfig {
-        assert!(columns.len() >= 4, "comparison needs 4 advice columns");
+        assert!(columns.len() >= 5, "comparison needs 5 advice columns");
         let mut slots = Vec::new();
-        for cols in columns.chunks_exact(4) {
+        for cols in columns.chunks_exact(5) {
             let (q_bit, q_max, q_min) = (meta.selector(), meta.selector(), meta.selector());
-            let adv = [cols[0], cols[1], cols[2], cols[3]];
-            let c = meta.fixed_column();
+            let adv = [cols[0], cols[1], cols[2], cols[3], cols[4]];
+            let fix = [meta.fixed_column(), meta.fixed_column()];
             for col in adv {
                 meta.enable_equality(col);
             }
+            // (x, t, b, diff, out) with t = c + use_y·y.
             let q = |m: &mut halo2_proofs::plonk::VirtualCells<'_, F>| {
-                (
-                    adv.map(|col| m.query_advice(col, Rotation::cur())),
-                    m.query_fixed(c, Rotation::cur()),
-                )
+                let [x, y, b, diff, out] = adv.map(|col| m.query_advice(col, Rotation::cur()));
+                let [c, use_y] = fix.map(|col| m.query_fixed(col, Rotation::cur()));
+                (x, c + use_y * y, b, diff, out)
             };
             let one = || Expression::Constant(F::ONE);
             meta.create_gate("comparison bit and difference", |m| {
                 let s = m.query_selector(q_bit);
-                let ([x, b, diff, _], c) = q(m);
+                let (x, t, b, diff, _) = q(m);
                 vec![
                     s.clone() * b.clone() * (one() - b.clone()),
                     s * (diff
-                        - (b.clone() * (x.clone() - c.clone()) + (one() - b) * (c - x - one()))),
+                        - (b.clone() * (x.clone() - t.clone()) + (one() - b) * (t - x - one()))),
                 ]
             });
             meta.create_gate("max select", |m| {
                 let s = m.query_selector(q_max);
-                let ([x, b, _, out], c) = q(m);
-                vec![s * (out - (b.clone() * x + (one() - b) * c))]
+                let (x, t, b, _, out) = q(m);
+                vec![s * (out - (b.clone() * x + (one() - b) * t))]
             });
             meta.create_gate("min select", |m| {
                 let s = m.query_selector(q_min);
-                let ([x, b, _, out], c) = q(m);
-                vec![s * (out - (b.clone() * c + (one() - b) * x))]
+                let (x, t, b, _, out) = q(m);
+                vec![s * (out - (b.clone() * t + (one() - b) * x))]
             });
-            slots.push((adv, c, [q_bit, q_max, q_min]));
+            slots.push((adv, fix, [q_bit, q_max, q_min]));
         }
         CmpConfig { slots }
     }
@@ -108,19 +127,19 @@ impl CmpChip {
         self.config.slots.len()
     }
 
-    /// The honest witness.
-    pub fn witness(x: Value<i128>, c: i64, mode: CmpMode) -> CmpWitness {
-        let c = i128::from(c);
-        let b = x.map(|x| i128::from(x >= c));
-        let diff = x.map(|x| if x >= c { x - c } else { c - x - 1 });
-        let out = x.map(|x| match mode {
-            CmpMode::Max => x.max(c),
-            CmpMode::Min => x.min(c),
+    /// The honest witness for `x` against threshold value `t`.
+    pub fn witness(x: Value<i128>, t: Value<i128>, mode: CmpMode) -> CmpWitness {
+        let xt = x.zip(t);
+        let b = xt.map(|(x, t)| i128::from(x >= t));
+        let diff = xt.map(|(x, t)| if x >= t { x - t } else { t - x - 1 });
+        let out = xt.map(|(x, t)| match mode {
+            CmpMode::Max => x.max(t),
+            CmpMode::Min => x.min(t),
         });
         CmpWitness { b, diff, out }
     }
 
-    /// `max`/`min` of every `(xᵢ, c, mode)`, with the differences range-checked by `range`.
+    /// `max`/`min` of every `(xᵢ, c, mode)` against a constant, with the differences range-checked by `range`.
     pub fn compare_many<F: PrimeField>(
         &self,
         layouter: &mut impl Layouter<F>,
@@ -128,20 +147,52 @@ impl CmpChip {
         range: &RangeChip,
         items: &[(AssignedInt, i64, CmpMode)],
     ) -> Result<Vec<AssignedInt>, Error> {
+        let items: Vec<_> = items
+            .iter()
+            .map(|(x, c, m)| (x, Threshold::Const(*c), *m))
+            .collect();
+        self.threshold_many(layouter, rows, range, &items)
+    }
+
+    /// `max(xᵢ, yᵢ)` of every pair of cells, with the differences range-checked by `range`.
+    pub fn max_many<F: PrimeField>(
+        &self,
+        layouter: &mut impl Layouter<F>,
+        rows: &mut Rows,
+        range: &RangeChip,
+        pairs: &[(AssignedInt, AssignedInt)],
+    ) -> Result<Vec<AssignedInt>, Error> {
+        let items: Vec<_> = pairs
+            .iter()
+            .map(|(x, y)| (x, Threshold::Cell(y), CmpMode::Max))
+            .collect();
+        self.threshold_many(layouter, rows, range, &items)
+    }
+
+    fn threshold_many<F: PrimeField>(
+        &self,
+        layouter: &mut impl Layouter<F>,
+        rows: &mut Rows,
+        range: &RangeChip,
+        items: &[(&AssignedInt, Threshold<'_>, CmpMode)],
+    ) -> Result<Vec<AssignedInt>, Error> {
+        if items.is_empty() {
+            return Ok(vec![]);
+        }
         let base = rows.take(items.len().div_ceil(self.slots()));
         let (outs, checks) = layouter.assign_region(
             || "comparisons",
             |mut region| {
                 let mut outs = Vec::with_capacity(items.len());
                 let mut checks = Vec::with_capacity(items.len());
-                for (i, (x, c, mode)) in items.iter().enumerate() {
-                    let w = Self::witness(x.value, *c, *mode);
+                for (i, (x, t, mode)) in items.iter().enumerate() {
+                    let w = Self::witness(x.value, t.value(), *mode);
                     let (out, diff) = self.assign_slot(
                         &mut region,
                         base + i / self.slots(),
                         i % self.slots(),
                         x,
-                        *c,
+                        *t,
                         *mode,
                         w,
                     )?;
@@ -163,18 +214,29 @@ impl CmpChip {
         offset: usize,
         slot: usize,
         x: &AssignedInt,
-        c: i64,
+        t: Threshold<'_>,
         mode: CmpMode,
         w: CmpWitness,
     ) -> Result<(AssignedInt, AssignedInt), Error> {
-        let ([cx, cb, cd, co], fc, [q_bit, q_max, q_min]) = self.config.slots[slot];
+        let ([cx, cy, cb, cd, co], [fc, fuse], [q_bit, q_max, q_min]) = self.config.slots[slot];
         q_bit.enable(region, offset)?;
         match mode {
             CmpMode::Max => q_max.enable(region, offset)?,
             CmpMode::Min => q_min.enable(region, offset)?,
         }
-        region.assign_fixed(fc, offset, fe::<F>(c.into()));
         copy(region, cx, offset, x);
+        match t {
+            Threshold::Const(c) => {
+                region.assign_fixed(fc, offset, fe::<F>(c.into()));
+                region.assign_fixed(fuse, offset, F::ZERO);
+                assign_int(region, cy, offset, Value::known(0));
+            }
+            Threshold::Cell(y) => {
+                region.assign_fixed(fc, offset, F::ZERO);
+                region.assign_fixed(fuse, offset, F::ONE);
+                copy(region, cy, offset, y);
+            }
+        }
         assign_int(region, cb, offset, w.b);
         let diff = assign_int(region, cd, offset, w.diff);
         let out = assign_int(region, co, offset, w.out);

@@ -2,7 +2,7 @@
 //! each named attack (a tampered witness) is rejected; row counts are pinned.
 
 use dzk_gadgets::affine::{Affine, AffineChip, AffineConfig};
-use dzk_gadgets::cmp::{CmpChip, CmpConfig, CmpMode, CmpWitness};
+use dzk_gadgets::cmp::{CmpChip, CmpConfig, CmpMode, CmpWitness, Threshold};
 use dzk_gadgets::dot::{DotChip, DotConfig};
 use dzk_gadgets::range::{RangeChip, RangeConfig};
 use dzk_gadgets::rescale::{Quotient, RescaleChip, RescaleConfig, RescaleWitness};
@@ -52,6 +52,10 @@ enum Case {
     ReluNegativePassedThrough,
     /// A non-boolean "bit" (b = 2) chosen to satisfy the difference gate.
     CmpNonBooleanBit,
+    /// Honest max of two cells.
+    MaxOfCells(i64, i64),
+    /// max(3, 9) claimed to be 3 (bit set to 1): the difference 3 − 9 is negative.
+    MaxOfCellsPicksSmaller,
     /// Honest affine ops.
     Affine,
     /// Affine op with a wrong output.
@@ -117,7 +121,7 @@ impl Circuit<Fr> for TestCircuit {
         let cols = all[..10].to_vec();
         let dot = DotChip::configure(meta, &cols[..4], cols[4]);
         let rescale = RescaleChip::configure(meta, &cols, BITS * LIMBS);
-        let cmp = CmpChip::configure(meta, &cols[..8]);
+        let cmp = CmpChip::configure(meta, &cols[..10]);
         let affine = AffineChip::configure(meta, &cols[..9]);
         meta.enable_equality(cols[9]);
         Cfg {
@@ -286,7 +290,17 @@ impl Circuit<Fr> for TestCircuit {
                 let diff = layouter
                     .assign_region(
                         || "tampered cmp",
-                        |mut r| cmp.assign_slot(&mut r, at, 0, &xs[0], 0, CmpMode::Max, w),
+                        |mut r| {
+                            cmp.assign_slot(
+                                &mut r,
+                                at,
+                                0,
+                                &xs[0],
+                                Threshold::Const(0),
+                                CmpMode::Max,
+                                w,
+                            )
+                        },
                     )?
                     .1;
                 layouter.assign_region(
@@ -295,6 +309,50 @@ impl Circuit<Fr> for TestCircuit {
                         range.assign_slot(
                             &mut r,
                             at + 1,
+                            0,
+                            Some(&diff),
+                            diff.value,
+                            &range.limbs_of(diff.value),
+                        )
+                    },
+                )?;
+            }
+            Case::MaxOfCells(x, y) => {
+                let xs = inputs(&mut layouter, rows, col, &[x.into(), y.into()])?;
+                let out = cmp.max_many(&mut layouter, rows, &range, &[(xs[0], xs[1])])?;
+                record(&self.out, &out);
+            }
+            Case::MaxOfCellsPicksSmaller => {
+                let xs = inputs(&mut layouter, rows, col, &[3, 9])?;
+                let w = CmpWitness {
+                    b: k(1),
+                    diff: k(-6),
+                    out: k(3),
+                };
+                let at = rows.take(1);
+                let diff = layouter
+                    .assign_region(
+                        || "tampered max",
+                        |mut r| {
+                            cmp.assign_slot(
+                                &mut r,
+                                at,
+                                0,
+                                &xs[0],
+                                Threshold::Cell(&xs[1]),
+                                CmpMode::Max,
+                                w,
+                            )
+                        },
+                    )?
+                    .1;
+                let at = rows.take_long(1);
+                layouter.assign_region(
+                    || "raw range",
+                    |mut r| {
+                        range.assign_slot(
+                            &mut r,
+                            at,
                             0,
                             Some(&diff),
                             diff.value,
@@ -440,6 +498,12 @@ fn cmp_matches_native_and_rejects_attacks() {
     }
     assert_rejected(Case::ReluNegativePassedThrough);
     assert_rejected(Case::CmpNonBooleanBit);
+    for (x, y) in [(3, 9), (9, 3), (-4, -4), (-7, 2)] {
+        let (res, out) = run(Case::MaxOfCells(x, y));
+        assert_eq!(res, Ok(()), "max({x}, {y})");
+        assert_eq!(out, vec![i128::from(x.max(y))]);
+    }
+    assert_rejected(Case::MaxOfCellsPicksSmaller);
 }
 
 #[test]
