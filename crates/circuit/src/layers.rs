@@ -260,35 +260,14 @@ pub(crate) fn lay_out<O: Ops>(
                 }]
             }
             Op::AvgPool2D { window, stride } => {
-                let x = get(&env, 0)?;
-                let [_, h, wd, c] =
-                    <[usize; 4]>::try_from(x.shape.as_slice()).map_err(|_| Error::Synthesis)?;
-                let (oh, ow) = (
-                    ((h - window.0) / stride.0) + 1,
-                    ((wd - window.1) / stride.1) + 1,
-                );
+                let (windows, shape) = pool_windows(&get(&env, 0)?, *window, *stride)?;
                 let div = (window.0 * window.1) as i64;
-                let mut sums = Vec::with_capacity(oh * ow * c);
-                for i in 0..oh {
-                    for j in 0..ow {
-                        for k in 0..c {
-                            let mut xs = Vec::new();
-                            for dy in 0..window.0 {
-                                for dx in 0..window.1 {
-                                    xs.push(
-                                        x.cells[((i * stride.0 + dy) * wd + j * stride.1 + dx) * c
-                                            + k]
-                                            .clone(),
-                                    );
-                                }
-                            }
-                            let ones = vec![1; xs.len()];
-                            sums.push((ops.dot(&xs, &ones, 0)?, 1, div));
-                        }
-                    }
+                let mut sums = Vec::with_capacity(windows.len());
+                for w in &windows {
+                    sums.push((ops.dot(w, &vec![1; w.len()], 0)?, 1, div));
                 }
                 vec![CellTensor {
-                    shape: vec![1, oh, ow, c],
+                    shape,
                     cells: ops.rescale(&sums, Quotient::Check)?,
                 }]
             }
@@ -443,31 +422,7 @@ pub(crate) fn lay_out<O: Ops>(
                 }
             }
             Op::MaxPool2D { window, stride } => {
-                let x = get(&env, 0)?;
-                let [_, h, wd, c] =
-                    <[usize; 4]>::try_from(x.shape.as_slice()).map_err(|_| Error::Synthesis)?;
-                let (oh, ow) = (
-                    ((h - window.0) / stride.0) + 1,
-                    ((wd - window.1) / stride.1) + 1,
-                );
-                let mut windows: Vec<Vec<O::C>> = Vec::with_capacity(oh * ow * c);
-                for i in 0..oh {
-                    for j in 0..ow {
-                        for k in 0..c {
-                            let mut w = Vec::with_capacity(window.0 * window.1);
-                            for dy in 0..window.0 {
-                                for dx in 0..window.1 {
-                                    w.push(
-                                        x.cells[((i * stride.0 + dy) * wd + j * stride.1 + dx) * c
-                                            + k]
-                                            .clone(),
-                                    );
-                                }
-                            }
-                            windows.push(w);
-                        }
-                    }
-                }
+                let (mut windows, shape) = pool_windows(&get(&env, 0)?, *window, *stride)?;
                 // A tree of pairwise maxima, one level at a time for all windows together.
                 while windows.iter().any(|w| w.len() > 1) {
                     let pairs: Vec<(O::C, O::C)> = windows
@@ -486,10 +441,7 @@ pub(crate) fn lay_out<O: Ops>(
                     .into_iter()
                     .map(|mut w| w.pop().ok_or(Error::Synthesis))
                     .collect::<Result<Vec<_>, _>>()?;
-                vec![CellTensor {
-                    shape: vec![1, oh, ow, c],
-                    cells,
-                }]
+                vec![CellTensor { shape, cells }]
             }
             Op::DivFixed { divisor } => {
                 let x = get(&env, 0)?;
@@ -532,6 +484,40 @@ pub(crate) fn lay_out<O: Ops>(
         public.extend(env.get(&o).ok_or(Error::Synthesis)?.cells.iter().cloned());
     }
     Ok(public)
+}
+
+/// The cells of every VALID pooling window over `[1, H, W, C]`, in output order (row, column, channel), and the
+/// output shape `[1, OH, OW, C]`.
+fn pool_windows<C: Clone>(
+    x: &CellTensor<C>,
+    window: (usize, usize),
+    stride: (usize, usize),
+) -> Result<(Vec<Vec<C>>, Vec<usize>), Error> {
+    let [_, h, wd, c] = <[usize; 4]>::try_from(x.shape.as_slice()).map_err(|_| Error::Synthesis)?;
+    if h < window.0 || wd < window.1 {
+        return Err(Error::Synthesis);
+    }
+    let (oh, ow) = (
+        (h - window.0) / stride.0 + 1,
+        (wd - window.1) / stride.1 + 1,
+    );
+    let mut windows = Vec::with_capacity(oh * ow * c);
+    for i in 0..oh {
+        for j in 0..ow {
+            for k in 0..c {
+                let mut w = Vec::with_capacity(window.0 * window.1);
+                for dy in 0..window.0 {
+                    for dx in 0..window.1 {
+                        w.push(
+                            x.cells[((i * stride.0 + dy) * wd + j * stride.1 + dx) * c + k].clone(),
+                        );
+                    }
+                }
+                windows.push(w);
+            }
+        }
+    }
+    Ok((windows, vec![1, oh, ow, c]))
 }
 
 /// Broadcasts two activation tensors to their common numpy shape (repeating cells, no new constraints).

@@ -42,6 +42,32 @@ fn flat(t: &Tensor) -> Vec<Fr> {
     t.data().iter().map(|&v| fe::<Fr>(v.into())).collect()
 }
 
+/// The checks every honest chunk must pass: its public outputs are the forward pass's, MockProver accepts
+/// them, the cost model equals the rows laid out, and changing public value `tamper` is rejected.
+fn assert_proves_forward(model: &Arc<Model>, c: &ChunkCircuit, input: &TensorFile, tamper: usize) {
+    let (start, end) = c.range();
+    let forward = model.forward_range(start, end, input).expect("forward");
+    let expected: Vec<Fr> = forward
+        .outputs()
+        .tensors()
+        .iter()
+        .flat_map(|(_, t)| flat(t))
+        .collect();
+    assert_eq!(c.public_outputs(), expected.as_slice());
+    assert_eq!(mock(c, expected.clone()), Ok(()));
+    assert_eq!(
+        c.rows(),
+        c.rows_laid_out(),
+        "the cost model is the real layout"
+    );
+    let mut wrong = expected;
+    wrong[tamper] += Fr::from(1);
+    assert!(
+        mock(c, wrong).is_err(),
+        "public value {tamper} changed by one was accepted"
+    );
+}
+
 #[test]
 fn digits_model_as_one_chunk_proves_its_forward_outputs() {
     let (model, input) = digits();
@@ -50,19 +76,8 @@ fn digits_model_as_one_chunk_proves_its_forward_outputs() {
         .expect("supported")
         .with_inputs(&input)
         .expect("witness");
-    let forward = model.forward(&input).expect("forward");
-    assert_eq!(
-        c.public_outputs(),
-        flat(&forward.outputs().tensors()[0].1).as_slice()
-    );
-    assert_eq!(mock(&c, c.public_outputs().to_vec()), Ok(()));
-    // The cost model is the real layout.
-    assert_eq!(c.rows(), c.rows_laid_out());
-
-    // A wrong public output (the logit of another class raised by one) is rejected.
-    let mut wrong = c.public_outputs().to_vec();
-    wrong[0] += Fr::from(1);
-    assert!(mock(&c, wrong).is_err());
+    // A wrong public output (the logit of class 0 raised by one) is rejected.
+    assert_proves_forward(&model, &c, &input, 0);
 }
 
 #[test]
@@ -225,16 +240,7 @@ fn products_of_activations_and_mean_match_the_forward_pass() {
         .expect("supported")
         .with_inputs(&input)
         .expect("witness");
-    let forward = model.forward(&input).expect("forward");
-    assert_eq!(
-        c.public_outputs(),
-        flat(&forward.outputs().tensors()[0].1).as_slice()
-    );
-    assert_eq!(mock(&c, c.public_outputs().to_vec()), Ok(()));
-    assert_eq!(c.rows(), c.rows_laid_out());
-    let mut wrong = c.public_outputs().to_vec();
-    wrong[3] += Fr::from(1);
-    assert!(mock(&c, wrong).is_err());
+    assert_proves_forward(&model, &c, &input, 3);
 }
 
 #[test]
@@ -260,14 +266,5 @@ fn max_pool_matches_the_forward_pass() {
         .expect("supported")
         .with_inputs(&input)
         .expect("witness");
-    let forward = model.forward(&input).expect("forward");
-    assert_eq!(
-        c.public_outputs(),
-        flat(&forward.outputs().tensors()[0].1).as_slice()
-    );
-    assert_eq!(mock(&c, c.public_outputs().to_vec()), Ok(()));
-    assert_eq!(c.rows(), c.rows_laid_out());
-    let mut wrong = c.public_outputs().to_vec();
-    wrong[2] -= Fr::from(1);
-    assert!(mock(&c, wrong).is_err());
+    assert_proves_forward(&model, &c, &input, 2);
 }
