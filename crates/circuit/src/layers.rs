@@ -54,12 +54,11 @@ pub(crate) fn check_supported(model: &Model, start: usize, end: usize) -> Result
             }
             Op::AvgPool2D { .. }
             | Op::DivFixed { .. }
-            | Op::Reshape
-            | Op::Transpose { .. }
             | Op::Square
             | Op::MaxPool2D { .. }
             | Op::Mean { .. } => !is_const(0),
             Op::SquaredDifference => !is_const(0) && !is_const(1),
+            op if op.is_wiring() => (0..l.inputs.len()).any(|n| !is_const(n)),
             Op::Add { .. } | Op::Sub => !(is_const(0) && is_const(1)),
             Op::Mul => !(is_const(0) && is_const(1)),
             _ => {
@@ -147,7 +146,7 @@ pub(crate) fn lay_out<O: Ops>(
         let cells = ops.inputs(&boundary(idx, n))?;
         env.insert(idx, CellTensor { shape, cells });
     }
-    for l in &model.layers()[start..end] {
+    for (index, l) in model.layers().iter().enumerate().take(end).skip(start) {
         let get = |env: &BTreeMap<i64, CellTensor<O::C>>, n: usize| {
             env.get(&l.inputs[n]).cloned().ok_or(Error::Synthesis)
         };
@@ -451,28 +450,7 @@ pub(crate) fn lay_out<O: Ops>(
                     cells: ops.rescale(&items, Quotient::Check)?,
                 }]
             }
-            Op::Reshape => {
-                let x = get(&env, 0)?;
-                vec![CellTensor {
-                    shape: l.output_shapes[0].clone(),
-                    cells: x.cells,
-                }]
-            }
-            Op::Transpose { perm } => {
-                // Permute an index tensor with the IR's own permutation, then gather the cells: pure wiring.
-                let x = get(&env, 0)?;
-                let idx = Tensor::new(x.shape.clone(), (0..x.cells.len() as i64).collect())
-                    .map_err(|_| Error::Synthesis)?;
-                let p = idx.permute(perm).map_err(|_| Error::Synthesis)?;
-                vec![CellTensor {
-                    shape: p.shape().to_vec(),
-                    cells: p
-                        .data()
-                        .iter()
-                        .map(|&i| x.cells[i as usize].clone())
-                        .collect(),
-                }]
-            }
+            op if op.is_wiring() => wire(ops, model, index, l, &env)?,
             _ => return Err(Error::Synthesis),
         };
         for (o, t) in l.outputs.iter().zip(out) {
@@ -484,6 +462,103 @@ pub(crate) fn lay_out<O: Ops>(
         public.extend(env.get(&o).ok_or(Error::Synthesis)?.cells.iter().cloned());
     }
     Ok(public)
+}
+
+/// Where an output element of a wiring layer comes from.
+#[derive(Clone)]
+enum Src<C> {
+    Cell(C),
+    Const(i64),
+}
+
+/// A wiring layer (Reshape, Transpose, Concatenation, Pack, Split, Slice, Pad, Broadcast, Rotate, ResizeNN,
+/// Noop): dzk-ir moves element ids with the forward pass's own code, and the outputs take the cells the ids
+/// name. Constants (a shape tensor being concatenated, padding zeros) become cells fixed by an affine
+/// `0·anchor + c`, one per distinct value.
+fn wire<O: Ops>(
+    ops: &mut O,
+    model: &Model,
+    index: usize,
+    l: &Layer,
+    env: &BTreeMap<i64, CellTensor<O::C>>,
+) -> Result<Vec<CellTensor<O::C>>, Error> {
+    let mut table: Vec<Src<O::C>> = Vec::new();
+    let mut payloads = Vec::with_capacity(l.inputs.len());
+    for i in &l.inputs {
+        let (shape, srcs): (Vec<usize>, Vec<Src<O::C>>) = match (env.get(i), constant(model, *i)) {
+            (Some(t), _) => (
+                t.shape.clone(),
+                t.cells.iter().cloned().map(Src::Cell).collect(),
+            ),
+            (None, Some(c)) => (
+                c.shape().to_vec(),
+                c.data().iter().map(|&v| Src::Const(v)).collect(),
+            ),
+            (None, None) => return Err(Error::Synthesis),
+        };
+        let first = table.len() as i64 + 1;
+        let ids = (first..first + srcs.len() as i64).collect();
+        table.extend(srcs);
+        payloads.push(Tensor::new(shape, ids).map_err(|_| Error::Synthesis)?);
+    }
+    let outs = model
+        .wire(index, &payloads.iter().collect::<Vec<_>>())
+        .map_err(|_| Error::Synthesis)?;
+    let source = |id: i64| {
+        if id == 0 {
+            Src::Const(0)
+        } else {
+            table[(id - 1) as usize].clone()
+        }
+    };
+    // Cells for the constants the outputs use, each made once.
+    let anchor = table
+        .iter()
+        .find_map(|s| {
+            if let Src::Cell(c) = s {
+                Some(c.clone())
+            } else {
+                None
+            }
+        })
+        .ok_or(Error::Synthesis)?;
+    let mut wanted: Vec<i64> = outs
+        .iter()
+        .flat_map(|t| {
+            t.data().iter().filter_map(|&id| {
+                if let Src::Const(v) = source(id) {
+                    Some(v)
+                } else {
+                    None
+                }
+            })
+        })
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let made = ops.affine(
+        &wanted
+            .iter()
+            .map(|&v| (anchor.clone(), 0, None, v))
+            .collect::<Vec<_>>(),
+    )?;
+    let consts: BTreeMap<i64, O::C> = wanted.into_iter().zip(made).collect();
+    outs.iter()
+        .map(|t| {
+            let cells = t
+                .data()
+                .iter()
+                .map(|&id| match source(id) {
+                    Src::Cell(c) => Ok(c),
+                    Src::Const(v) => consts.get(&v).cloned().ok_or(Error::Synthesis),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(CellTensor {
+                shape: t.shape().to_vec(),
+                cells,
+            })
+        })
+        .collect()
 }
 
 /// The cells of every VALID pooling window over `[1, H, W, C]`, in output order (row, column, channel), and the

@@ -268,3 +268,57 @@ fn max_pool_matches_the_forward_pass() {
         .expect("witness");
     assert_proves_forward(&model, &c, &input, 2);
 }
+
+#[test]
+fn wiring_layers_match_the_forward_pass() {
+    let l = |ty: &str,
+             params: serde_json::Value,
+             ins: serde_json::Value,
+             shapes: serde_json::Value,
+             outs: serde_json::Value,
+             out_shapes: serde_json::Value| {
+        serde_json::json!({"layer_type": ty, "params": params, "inp_idxes": ins, "inp_shapes": shapes, "out_idxes": outs, "out_shapes": out_shapes, "mask": []})
+    };
+    use serde_json::json;
+    let m = json!({
+        "global_sf": 16, "k": 12, "num_cols": 6, "inp_idxes": [0], "out_idxes": [11, 12], "tensors": [
+            {"idx": 50, "shape": [1, 3], "data": [7, -8, 9]},
+            {"idx": 51, "shape": [], "data": [1]},
+        ],
+        "layers": [
+            // x [2,3] -> Pad -> [3,3] -> Transpose -> [3,3]
+            l("Pad", json!([1, 0, 0, 0]), json!([0]), json!([[2, 3]]), json!([1]), json!([[3, 3]])),
+            l("Transpose", json!([3, 3, 1, 0]), json!([1]), json!([[3, 3]]), json!([2]), json!([[3, 3]])),
+            // Slice rows 1..3 -> [2,3]; Concatenation with a constant row -> [3,3]
+            l("Slice", json!([1, 0, 2, -1]), json!([2]), json!([[3, 3]]), json!([3]), json!([[2, 3]])),
+            l("Concatenation", json!([0]), json!([3, 50]), json!([[2, 3], [1, 3]]), json!([4]), json!([[3, 3]])),
+            // Split into 3 columns (axis 1); Pack two of them; Rotate
+            l("Split", json!([1, 3]), json!([51, 4]), json!([[], [3, 3]]), json!([5, 6, 7]), json!([[3, 1], [3, 1], [3, 1]])),
+            l("Pack", json!([0]), json!([5, 7]), json!([[3, 1], [3, 1]]), json!([8]), json!([[2, 3, 1]])),
+            l("Rotate", json!([1]), json!([8]), json!([[2, 3, 1]]), json!([9]), json!([[2, 3, 1]])),
+            // Broadcast and Noop (zero-padding), then ResizeNN on a [1,2,2,1] view.
+            l("Broadcast", json!([]), json!([6]), json!([[3, 1]]), json!([10]), json!([[3, 2]])),
+            l("Noop", json!([0]), json!([9]), json!([[2, 3, 1]]), json!([11]), json!([[8]])),
+            l("Reshape", json!([]), json!([10]), json!([[3, 2]]), json!([13]), json!([[1, 2, 3, 1]])),
+            l("ResizeNearestNeighbor", json!([0, 0]), json!([13]), json!([[1, 2, 3, 1]]), json!([12]), json!([[1, 4, 3, 1]])),
+        ],
+    });
+    let model = Arc::new(
+        Model::from_msgpack(
+            &rmp_serde::to_vec_named(&m).expect("encode"),
+            "wiring.msgpack",
+        )
+        .expect("model"),
+    );
+    let input = json!([{"idx": 0, "shape": [2, 3], "data": [1, -2, 3, -4, 5, -6]}]);
+    let input = TensorFile::from_msgpack(&rmp_serde::to_vec_named(&input).expect("encode"), "in")
+        .expect("input");
+    let n = model.layers().len();
+    let c = ChunkCircuit::fit(model.clone(), 0, n)
+        .expect("supported")
+        .with_inputs(&input)
+        .expect("witness");
+    // Noop's zero padding (the last two of output 11) and the constant row both come from fixed cells.
+    assert_proves_forward(&model, &c, &input, 7);
+    assert_proves_forward(&model, &c, &input, 3);
+}

@@ -659,7 +659,61 @@ impl Ctx<'_> {
     }
 }
 
+impl Op {
+    /// Whether the op only moves values (and fills zeros), never computing with them: Reshape, Transpose,
+    /// Concatenation, Pack, Split, Slice, Pad, Broadcast, Rotate, ResizeNearestNeighbor, Noop.
+    pub fn is_wiring(&self) -> bool {
+        matches!(
+            self,
+            Op::Reshape
+                | Op::Transpose { .. }
+                | Op::Concatenation { .. }
+                | Op::Pack { .. }
+                | Op::Split { .. }
+                | Op::Slice { .. }
+                | Op::Pad { .. }
+                | Op::Broadcast
+                | Op::Rotate { .. }
+                | Op::ResizeNearestNeighbor
+                | Op::Noop { .. }
+        )
+    }
+}
+
 impl Model {
+    /// Applies the wiring layer `index` (see [`Op::is_wiring`]) to arbitrary payloads, with exactly the code the
+    /// forward pass uses. Circuits pass element ids (`id + 1`) and read back where every output element comes
+    /// from; a 0 in the result is a zero the layer filled in (padding).
+    pub fn wire(&self, index: usize, inputs: &[&Tensor]) -> Result<Vec<Tensor>, IrError> {
+        let layer = self.layers.get(index).ok_or_else(|| IrError::Model {
+            file: self.source.clone(),
+            reason: format!("no layer {index}"),
+        })?;
+        let fail = |reason: String| IrError::Eval {
+            file: self.source.clone(),
+            index,
+            layer_type: layer.layer_type.clone(),
+            reason,
+        };
+        if !layer.op.is_wiring() {
+            return Err(fail("not a wiring layer".into()));
+        }
+        if inputs.len() != layer.inputs.len() {
+            return Err(fail(format!(
+                "{} payloads for {} inputs",
+                inputs.len(),
+                layer.inputs.len()
+            )));
+        }
+        let ctx = Ctx {
+            sf: self.scale,
+            min_val: self.min_val(),
+            max_val: self.max_val(),
+            layer,
+        };
+        ctx.eval(inputs).map_err(fail)
+    }
+
     /// Runs the model on the tensors of an input file, in exact integer arithmetic, as zkml computes it.
     ///
     /// Input tensors fill the model's free tensors; they may not replace a constant or a layer output.

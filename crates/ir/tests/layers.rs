@@ -641,3 +641,22 @@ fn runtime_errors_name_the_layer() {
         "{err}"
     );
 }
+
+#[test]
+fn wiring_layers_move_payloads_exactly_as_the_forward_pass_moves_values() {
+    // Pad then Transpose, applied to ids 1..=4 instead of values: the result says where each value goes.
+    let mut c = case(
+        "Pad",
+        &[0, 0, 1, 0],
+        4,
+        vec![(&[2, 2], vec![10, 20, 30, 40])],
+        vec![&[2, 3]],
+    );
+    let values = c.run();
+    assert_eq!(values, vec![0, 10, 20, 0, 30, 40]);
+    c.inputs[0].1 = vec![1, 2, 3, 4];
+    let ids = c.run();
+    assert_eq!(ids, vec![0, 1, 2, 0, 3, 4]); // 0 = a zero the padding filled in
+    assert!(dzk_ir::Op::Pad { pads: vec![] }.is_wiring());
+    assert!(!dzk_ir::Op::Mul.is_wiring());
+}
