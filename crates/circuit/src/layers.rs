@@ -57,7 +57,7 @@ pub(crate) fn check_supported(model: &Model, start: usize, end: usize) -> Result
             | Op::Square
             | Op::MaxPool2D { .. }
             | Op::Mean { .. } => !is_const(0),
-            Op::SquaredDifference => !is_const(0) && !is_const(1),
+            Op::SquaredDifference | Op::BatchMatMul { .. } => !is_const(0) && !is_const(1),
             op if op.is_wiring() => (0..l.inputs.len()).any(|n| !is_const(n)),
             Op::Add { .. } | Op::Sub => !(is_const(0) && is_const(1)),
             Op::Mul => !(is_const(0) && is_const(1)),
@@ -442,6 +442,48 @@ pub(crate) fn lay_out<O: Ops>(
                     .collect::<Result<Vec<_>, _>>()?;
                 vec![CellTensor { shape, cells }]
             }
+            Op::BatchMatMul { adj_y } => {
+                // Products of two activations (affine x·y), summed with a dot of ones, then a checked rescale.
+                let (a, b) = (get(&env, 0)?, get(&env, 1)?);
+                let ([bs, n, m], [bb, b1, b2]) = (
+                    <[usize; 3]>::try_from(a.shape.as_slice()).map_err(|_| Error::Synthesis)?,
+                    <[usize; 3]>::try_from(b.shape.as_slice()).map_err(|_| Error::Synthesis)?,
+                );
+                let (p, bm) = if *adj_y { (b1, b2) } else { (b2, b1) };
+                if bb != bs || bm != m {
+                    return Err(Error::Synthesis);
+                }
+                let b_at = |batch: usize, k: usize, j: usize| {
+                    if *adj_y {
+                        &b.cells[(batch * b1 + j) * b2 + k]
+                    } else {
+                        &b.cells[(batch * b1 + k) * b2 + j]
+                    }
+                };
+                let mut sums = Vec::with_capacity(bs * n * p);
+                for batch in 0..bs {
+                    for i in 0..n {
+                        for j in 0..p {
+                            let items: Vec<_> = (0..m)
+                                .map(|k| {
+                                    (
+                                        a.cells[(batch * n + i) * m + k].clone(),
+                                        0,
+                                        Some((b_at(batch, k, j).clone(), 0, 1)),
+                                        0,
+                                    )
+                                })
+                                .collect();
+                            let prods = ops.affine(&items)?;
+                            sums.push((ops.dot(&prods, &vec![1; m], 0)?, 1, sf));
+                        }
+                    }
+                }
+                vec![CellTensor {
+                    shape: vec![bs, n, p],
+                    cells: ops.rescale(&sums, Quotient::Check)?,
+                }]
+            }
             Op::DivFixed { divisor } => {
                 let x = get(&env, 0)?;
                 let items: Vec<_> = x.cells.iter().map(|c| (c.clone(), 1, *divisor)).collect();
@@ -472,9 +514,9 @@ enum Src<C> {
 }
 
 /// A wiring layer (Reshape, Transpose, Concatenation, Pack, Split, Slice, Pad, Broadcast, Rotate, ResizeNN,
-/// Noop): dzk-ir moves element ids with the forward pass's own code, and the outputs take the cells the ids
-/// name. Constants (a shape tensor being concatenated, padding zeros) become cells fixed by an affine
-/// `0·anchor + c`, one per distinct value.
+/// Noop, MaskNegInf): dzk-ir moves element ids with the forward pass's own code, and the outputs take the cells
+/// the ids name. Constants (a shape tensor being concatenated, padding zeros, MaskNegInf's `min_val`) become
+/// cells fixed by an affine `0·anchor + c`, one per distinct value.
 fn wire<O: Ops>(
     ops: &mut O,
     model: &Model,
@@ -504,12 +546,10 @@ fn wire<O: Ops>(
     let outs = model
         .wire(index, &payloads.iter().collect::<Vec<_>>())
         .map_err(|_| Error::Synthesis)?;
-    let source = |id: i64| {
-        if id == 0 {
-            Src::Const(0)
-        } else {
-            table[(id - 1) as usize].clone()
-        }
+    // Ids are 1..=n; anything else is a constant the layer filled in (0 for padding, min_val for MaskNegInf).
+    let source = |id: i64| match usize::try_from(id - 1).ok().and_then(|i| table.get(i)) {
+        Some(s) => s.clone(),
+        None => Src::Const(id),
     };
     // Cells for the constants the outputs use, each made once.
     let anchor = table

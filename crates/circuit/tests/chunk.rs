@@ -322,3 +322,41 @@ fn wiring_layers_match_the_forward_pass() {
     assert_proves_forward(&model, &c, &input, 7);
     assert_proves_forward(&model, &c, &input, 3);
 }
+
+#[test]
+fn batch_mat_mul_and_mask_neg_inf_match_the_forward_pass() {
+    use serde_json::json;
+    let l = |ty: &str,
+             params: serde_json::Value,
+             ins: serde_json::Value,
+             shapes: serde_json::Value,
+             out: i64,
+             out_shape: serde_json::Value| {
+        json!({"layer_type": ty, "params": params, "inp_idxes": ins, "inp_shapes": shapes, "out_idxes": [out], "out_shapes": [out_shape], "mask": []})
+    };
+    let m = json!({
+        "global_sf": 16, "k": 12, "num_cols": 6, "inp_idxes": [0, 1], "out_idxes": [4], "tensors": [],
+        "layers": [
+            l("BatchMatMul", json!([0, 0]), json!([0, 1]), json!([[2, 2, 3], [2, 3, 2]]), 2, json!([2, 2, 2])),
+            l("BatchMatMul", json!([0, 1]), json!([2, 2]), json!([[2, 2, 2], [2, 2, 2]]), 3, json!([2, 2, 2])),
+            l("MaskNegInf", json!([2, 2, 2, 0, 1, 1, 0]), json!([3]), json!([[2, 2, 2]]), 4, json!([2, 2, 2])),
+        ],
+    });
+    let model = Arc::new(
+        Model::from_msgpack(&rmp_serde::to_vec_named(&m).expect("encode"), "bmm.msgpack")
+            .expect("model"),
+    );
+    let input = json!([
+        {"idx": 0, "shape": [2, 2, 3], "data": [3, -5, 7, 12, -1, 0, 9, -16, 2, 4, 8, -3]},
+        {"idx": 1, "shape": [2, 3, 2], "data": [16, 0, -8, 4, 2, 32, 1, -1, 5, 7, -9, 3]},
+    ]);
+    let input = TensorFile::from_msgpack(&rmp_serde::to_vec_named(&input).expect("encode"), "in")
+        .expect("input");
+    let c = ChunkCircuit::fit(model.clone(), 0, 3)
+        .expect("supported")
+        .with_inputs(&input)
+        .expect("witness");
+    // Index 1 is a masked entry (min_val, a fixed cell); index 0 a computed one.
+    assert_proves_forward(&model, &c, &input, 1);
+    assert_proves_forward(&model, &c, &input, 0);
+}

@@ -660,8 +660,9 @@ impl Ctx<'_> {
 }
 
 impl Op {
-    /// Whether the op only moves values (and fills zeros), never computing with them: Reshape, Transpose,
-    /// Concatenation, Pack, Split, Slice, Pad, Broadcast, Rotate, ResizeNearestNeighbor, Noop.
+    /// Whether the op only moves values or fills in constants, never computing with them: Reshape, Transpose,
+    /// Concatenation, Pack, Split, Slice, Pad and Noop (zeros), MaskNegInf (`min_val`), Broadcast, Rotate,
+    /// ResizeNearestNeighbor.
     pub fn is_wiring(&self) -> bool {
         matches!(
             self,
@@ -676,14 +677,16 @@ impl Op {
                 | Op::Rotate { .. }
                 | Op::ResizeNearestNeighbor
                 | Op::Noop { .. }
+                | Op::MaskNegInf { .. }
         )
     }
 }
 
 impl Model {
     /// Applies the wiring layer `index` (see [`Op::is_wiring`]) to arbitrary payloads, with exactly the code the
-    /// forward pass uses. Circuits pass element ids (`id + 1`) and read back where every output element comes
-    /// from; a 0 in the result is a zero the layer filled in (padding).
+    /// forward pass uses. Circuits pass element ids (`1..=n`) and read back where every output element comes
+    /// from; any other value in the result is a constant the layer filled in (0 for padding, `min_val` for
+    /// MaskNegInf).
     pub fn wire(&self, index: usize, inputs: &[&Tensor]) -> Result<Vec<Tensor>, IrError> {
         let layer = self.layers.get(index).ok_or_else(|| IrError::Model {
             file: self.source.clone(),
