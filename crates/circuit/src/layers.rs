@@ -57,7 +57,9 @@ pub(crate) fn check_supported(model: &Model, start: usize, end: usize) -> Result
             | Op::Square
             | Op::MaxPool2D { .. }
             | Op::Mean { .. } => !is_const(0),
-            Op::SquaredDifference | Op::BatchMatMul { .. } => !is_const(0) && !is_const(1),
+            Op::SquaredDifference | Op::BatchMatMul { .. } | Op::DivVar => {
+                !is_const(0) && !is_const(1)
+            }
             op if op.is_wiring() => (0..l.inputs.len()).any(|n| !is_const(n)),
             Op::Add { .. } | Op::Sub => !(is_const(0) && is_const(1)),
             Op::Mul => !(is_const(0) && is_const(1)),
@@ -482,6 +484,55 @@ pub(crate) fn lay_out<O: Ops>(
                 vec![CellTensor {
                     shape: vec![bs, n, p],
                     cells: ops.rescale(&sums, Quotient::Check)?,
+                }]
+            }
+            Op::DivVar => {
+                // round(x·sf / d) with d a cell: q is a fresh witness (signed-range-checked), and
+                // r = 2·sf·x + d − 2·q·d, rc = 2d − 1 − r are range-checked, so 0 ≤ r < 2d and d ≥ 1.
+                let (x, d) = (get(&env, 0)?, get(&env, 1)?);
+                let [dc] = <[O::C; 1]>::try_from(d.cells).map_err(|_| Error::Synthesis)?;
+                let two_sf = 2 * sf;
+                let dv = ops.value(&dc);
+                let qv: Vec<Value<i128>> = x
+                    .cells
+                    .iter()
+                    .map(|c| {
+                        ops.value(c).zip(dv).map(|(x, d)| {
+                            if d > 0 {
+                                (i128::from(two_sf) * x + d).div_euclid(2 * d)
+                            } else {
+                                0
+                            }
+                        })
+                    })
+                    .collect();
+                let q = ops.inputs(&qv)?;
+                let p = ops.affine(
+                    &q.iter()
+                        .map(|q| (q.clone(), 0, Some((dc.clone(), 0, 1)), 0))
+                        .collect::<Vec<_>>(),
+                )?;
+                let t = ops.affine(
+                    &x.cells
+                        .iter()
+                        .map(|x| (x.clone(), two_sf, Some((dc.clone(), 1, 0)), 0))
+                        .collect::<Vec<_>>(),
+                )?;
+                let r = ops.affine(
+                    &t.into_iter()
+                        .zip(p)
+                        .map(|(t, p)| (t, 1, Some((p, -2, 0)), 0))
+                        .collect::<Vec<_>>(),
+                )?;
+                let rc = ops.affine(
+                    &r.iter()
+                        .map(|r| (dc.clone(), 2, Some((r.clone(), -1, 0)), -1))
+                        .collect::<Vec<_>>(),
+                )?;
+                ops.check(&[r, rc].concat())?;
+                vec![CellTensor {
+                    shape: x.shape.clone(),
+                    cells: q,
                 }]
             }
             Op::DivFixed { divisor } => {

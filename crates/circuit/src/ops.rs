@@ -31,6 +31,10 @@ pub(crate) trait Ops {
     ) -> Result<Vec<Self::C>, Error>;
     /// `max`/`min` against a constant each.
     fn compare(&mut self, items: &[(Self::C, i64, CmpMode)]) -> Result<Vec<Self::C>, Error>;
+    /// The integer a cell holds (unknown when counting or at keygen).
+    fn value(&self, c: &Self::C) -> Value<i128>;
+    /// Range-checks existing cells: each in `[0, 2^R)`.
+    fn check(&mut self, cells: &[Self::C]) -> Result<(), Error>;
     /// `max(x, y)` of each pair of cells.
     fn max_pairs(&mut self, pairs: &[(Self::C, Self::C)]) -> Result<Vec<Self::C>, Error>;
     /// `m1·x + m2·y + c` each.
@@ -97,6 +101,13 @@ impl Ops for RowCounter<'_> {
             self.rows.take_long(self.chips.range.rows_for(items.len()));
         }
         Ok(vec![(); items.len()])
+    }
+    fn value(&self, _: &()) -> Value<i128> {
+        Value::unknown()
+    }
+    fn check(&mut self, cells: &[()]) -> Result<(), Error> {
+        self.rows.take_long(self.chips.range.rows_for(cells.len()));
+        Ok(())
     }
     fn max_pairs(&mut self, pairs: &[((), ())]) -> Result<Vec<()>, Error> {
         if !pairs.is_empty() {
@@ -191,6 +202,12 @@ impl<L: Layouter<Fr>> Ops for Real<'_, L> {
         self.chips
             .cmp
             .compare_many(self.layouter, self.rows, &self.chips.range, items)
+    }
+    fn value(&self, c: &AssignedInt) -> Value<i128> {
+        c.value
+    }
+    fn check(&mut self, cells: &[AssignedInt]) -> Result<(), Error> {
+        self.chips.range.check_many(self.layouter, self.rows, cells)
     }
     fn max_pairs(
         &mut self,

@@ -360,3 +360,32 @@ fn batch_mat_mul_and_mask_neg_inf_match_the_forward_pass() {
     assert_proves_forward(&model, &c, &input, 1);
     assert_proves_forward(&model, &c, &input, 0);
 }
+
+#[test]
+fn div_var_matches_the_forward_pass() {
+    use serde_json::json;
+    // Twitter-style DivVar: x·sf / d with d an activation (here the output of a Mul by a constant).
+    let m = json!({
+        "global_sf": 16, "k": 12, "num_cols": 6, "inp_idxes": [0, 1], "out_idxes": [2], "tensors": [],
+        "layers": [{"layer_type": "DivVar", "params": [], "inp_idxes": [0, 1], "inp_shapes": [[1, 5], [1]],
+                    "out_idxes": [2], "out_shapes": [[1, 5]], "mask": []}],
+    });
+    let model = Arc::new(
+        Model::from_msgpack(
+            &rmp_serde::to_vec_named(&m).expect("encode"),
+            "divvar.msgpack",
+        )
+        .expect("model"),
+    );
+    // d = 32 (2.0): x·16/32 = x/2, with exact halves 1.5 → 2 and −1.5 → −1.
+    let input = json!([{"idx": 0, "shape": [1, 5], "data": [3, -3, 7, -8, 0]}, {"idx": 1, "shape": [1], "data": [32]}]);
+    let input = TensorFile::from_msgpack(&rmp_serde::to_vec_named(&input).expect("encode"), "in")
+        .expect("input");
+    let c = ChunkCircuit::fit(model.clone(), 0, 1)
+        .expect("supported")
+        .with_inputs(&input)
+        .expect("witness");
+    assert_eq!(c.public_outputs()[..2], [Fr::from(2), -Fr::from(1)]);
+    assert_proves_forward(&model, &c, &input, 0);
+    assert_proves_forward(&model, &c, &input, 1);
+}
