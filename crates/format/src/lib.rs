@@ -1,0 +1,9 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod envelope;
+mod error;
+
+pub use envelope::{Envelope, Header, Kind, FORMAT_MAJOR, FORMAT_MINOR};
+pub use error::FormatError;
