@@ -38,6 +38,18 @@ fn mock(c: &ChunkCircuit, public: Vec<Fr>) -> Result<(), String> {
         .map_err(|e| format!("{} failures, first: {:?}", e.len(), e.first()))
 }
 
+/// A model written as zkml JSON (encoded to msgpack, then loaded as a file would be).
+fn json_model(m: &serde_json::Value, name: &str) -> Arc<Model> {
+    Arc::new(
+        Model::from_msgpack(&rmp_serde::to_vec_named(m).expect("encode"), name).expect("model"),
+    )
+}
+
+/// An input file written as JSON.
+fn json_input(v: &serde_json::Value) -> TensorFile {
+    TensorFile::from_msgpack(&rmp_serde::to_vec_named(v).expect("encode"), "in").expect("input")
+}
+
 fn flat(t: &Tensor) -> Vec<Fr> {
     t.data().iter().map(|&v| fe::<Fr>(v.into())).collect()
 }
@@ -221,16 +233,10 @@ fn products_model() -> (Arc<Model>, TensorFile) {
             layer("Sub", serde_json::json!([]), &[0, 4], serde_json::json!([[1, 2, 4], [1, 2, 1]]), 5, serde_json::json!([1, 2, 4])),
         ],
     });
-    let model = Model::from_msgpack(
-        &rmp_serde::to_vec_named(&m).expect("encode"),
-        "products.msgpack",
-    )
-    .expect("model");
+    let model = json_model(&m, "products.msgpack");
     let input =
         serde_json::json!([{"idx": 0, "shape": [1, 2, 4], "data": [3, -5, 7, 12, -1, 0, 9, -16]}]);
-    let input = TensorFile::from_msgpack(&rmp_serde::to_vec_named(&input).expect("encode"), "in")
-        .expect("input");
-    (Arc::new(model), input)
+    (model, json_input(&input))
 }
 
 #[test]
@@ -251,17 +257,10 @@ fn max_pool_matches_the_forward_pass() {
         "layers": [{"layer_type": "MaxPool2D", "params": [3, 3, 1, 1], "inp_idxes": [0], "inp_shapes": [[1, 4, 4, 2]],
                     "out_idxes": [1], "out_shapes": [[1, 2, 2, 2]], "mask": []}],
     });
-    let model = Arc::new(
-        Model::from_msgpack(
-            &rmp_serde::to_vec_named(&m).expect("encode"),
-            "maxpool.msgpack",
-        )
-        .expect("model"),
-    );
+    let model = json_model(&m, "maxpool.msgpack");
     let data: Vec<i64> = (0..32).map(|i| ((i * 37) % 23) - 11).collect();
     let input = serde_json::json!([{"idx": 0, "shape": [1, 4, 4, 2], "data": data}]);
-    let input = TensorFile::from_msgpack(&rmp_serde::to_vec_named(&input).expect("encode"), "in")
-        .expect("input");
+    let input = json_input(&input);
     let c = ChunkCircuit::fit(model.clone(), 0, 1)
         .expect("supported")
         .with_inputs(&input)
@@ -303,16 +302,9 @@ fn wiring_layers_match_the_forward_pass() {
             l("ResizeNearestNeighbor", json!([0, 0]), json!([13]), json!([[1, 2, 3, 1]]), json!([12]), json!([[1, 4, 3, 1]])),
         ],
     });
-    let model = Arc::new(
-        Model::from_msgpack(
-            &rmp_serde::to_vec_named(&m).expect("encode"),
-            "wiring.msgpack",
-        )
-        .expect("model"),
-    );
+    let model = json_model(&m, "wiring.msgpack");
     let input = json!([{"idx": 0, "shape": [2, 3], "data": [1, -2, 3, -4, 5, -6]}]);
-    let input = TensorFile::from_msgpack(&rmp_serde::to_vec_named(&input).expect("encode"), "in")
-        .expect("input");
+    let input = json_input(&input);
     let n = model.layers().len();
     let c = ChunkCircuit::fit(model.clone(), 0, n)
         .expect("supported")
@@ -342,16 +334,12 @@ fn batch_mat_mul_and_mask_neg_inf_match_the_forward_pass() {
             l("MaskNegInf", json!([2, 2, 2, 0, 1, 1, 0]), json!([3]), json!([[2, 2, 2]]), 4, json!([2, 2, 2])),
         ],
     });
-    let model = Arc::new(
-        Model::from_msgpack(&rmp_serde::to_vec_named(&m).expect("encode"), "bmm.msgpack")
-            .expect("model"),
-    );
+    let model = json_model(&m, "bmm.msgpack");
     let input = json!([
         {"idx": 0, "shape": [2, 2, 3], "data": [3, -5, 7, 12, -1, 0, 9, -16, 2, 4, 8, -3]},
         {"idx": 1, "shape": [2, 3, 2], "data": [16, 0, -8, 4, 2, 32, 1, -1, 5, 7, -9, 3]},
     ]);
-    let input = TensorFile::from_msgpack(&rmp_serde::to_vec_named(&input).expect("encode"), "in")
-        .expect("input");
+    let input = json_input(&input);
     let c = ChunkCircuit::fit(model.clone(), 0, 3)
         .expect("supported")
         .with_inputs(&input)
@@ -370,17 +358,10 @@ fn div_var_matches_the_forward_pass() {
         "layers": [{"layer_type": "DivVar", "params": [], "inp_idxes": [0, 1], "inp_shapes": [[1, 5], [1]],
                     "out_idxes": [2], "out_shapes": [[1, 5]], "mask": []}],
     });
-    let model = Arc::new(
-        Model::from_msgpack(
-            &rmp_serde::to_vec_named(&m).expect("encode"),
-            "divvar.msgpack",
-        )
-        .expect("model"),
-    );
+    let model = json_model(&m, "divvar.msgpack");
     // d = 32 (2.0): x·16/32 = x/2, with exact halves 1.5 → 2 and −1.5 → −1.
     let input = json!([{"idx": 0, "shape": [1, 5], "data": [3, -3, 7, -8, 0]}, {"idx": 1, "shape": [1], "data": [32]}]);
-    let input = TensorFile::from_msgpack(&rmp_serde::to_vec_named(&input).expect("encode"), "in")
-        .expect("input");
+    let input = json_input(&input);
     let c = ChunkCircuit::fit(model.clone(), 0, 1)
         .expect("supported")
         .with_inputs(&input)
