@@ -7,7 +7,8 @@ use halo2_proofs::plonk::{verify_proof, VerifyingKey};
 use halo2_proofs::poly::kzg::commitment::{KZGCommitmentScheme, ParamsKZG};
 use halo2_proofs::poly::kzg::multiopen::VerifierSHPLONK;
 use halo2_proofs::poly::kzg::strategy::SingleStrategy;
-use halo2_proofs::transcript::{Blake2bRead, Challenge255, TranscriptReadBuffer};
+use snark_verifier_sdk::halo2::{PoseidonTranscript, POSEIDON_SPEC};
+use snark_verifier_sdk::NativeLoader;
 
 /// Why a chunk proof was rejected.
 #[derive(Debug, thiserror::Error)]
@@ -25,7 +26,8 @@ pub fn verify_chunk(
     public: &[Fr],
     proof: &[u8],
 ) -> Result<(), VerifyError> {
-    let mut transcript = Blake2bRead::<_, G1Affine, Challenge255<G1Affine>>::init(proof);
+    let mut transcript =
+        PoseidonTranscript::<NativeLoader, &[u8]>::from_spec(proof, POSEIDON_SPEC.clone());
     let strategy = SingleStrategy::new(params);
     verify_proof::<KZGCommitmentScheme<Bn256>, VerifierSHPLONK<'_, Bn256>, _, _, _>(
         params,
