@@ -46,6 +46,8 @@ enum Case {
     RescaleOffByOneAtHalf,
     /// Quotient too large by one: remainder negative, out of range below.
     RescaleRemainderNegative,
+    /// Honest q, r, rc, but the shifted quotient qs off by one (still in range): only the shift gate can tell.
+    RescaleShiftMismatch,
     /// Honest max/min against a constant.
     Cmp(i64, i64, CmpMode),
     /// ReLU of a negative input claimed to be the input itself (bit set to 1).
@@ -202,6 +204,21 @@ impl Circuit<Fr> for TestCircuit {
                     Quotient::Check,
                 )?;
                 record(&self.out, &q);
+            }
+            Case::RescaleShiftMismatch => {
+                let x = inputs(&mut layouter, rows, col, &[7])?;
+                let honest = rescale.witness(Value::known(7), 1, 4);
+                let w = RescaleWitness {
+                    qs: honest.qs + k(1),
+                    ..honest
+                };
+                let at = rows.take(1);
+                let (_, [r, rc, qs]) = layouter.assign_region(
+                    || "tampered shift",
+                    |mut reg| rescale.assign_slot(&mut reg, at, 0, &x[0], 1, 4, w),
+                )?;
+                range.check_short_many(&mut layouter, rows, &[r, rc])?;
+                range.check_many(&mut layouter, rows, &[qs])?;
             }
             Case::RescaleOffByOneAtHalf | Case::RescaleRemainderNegative => {
                 // a = 1, d = 2: 0.5 rounds up to 1 (r = 0).
@@ -481,6 +498,7 @@ fn rescale_attacks_are_rejected() {
     assert_rejected(Case::RescaleOffByOneAtHalf);
     assert_rejected(Case::RescaleRemainderNegative);
     assert_rejected(Case::RescaleSecondSlotTampered);
+    assert_rejected(Case::RescaleShiftMismatch);
 }
 
 #[test]
