@@ -69,14 +69,17 @@ enum Case {
 #[derive(Clone, Debug)]
 struct TestCircuit {
     case: Case,
+    /// For attack cases: lay out the tampered witness (true) or its honest twin in the same layout (false).
+    tamper: bool,
     /// What the honest operations produced (for comparison with native arithmetic).
     out: std::rc::Rc<std::cell::RefCell<Vec<i128>>>,
 }
 
 impl TestCircuit {
-    fn new(case: Case) -> Self {
+    fn new(case: Case, tamper: bool) -> Self {
         Self {
             case,
+            tamper,
             out: Default::default(),
         }
     }
@@ -153,17 +156,19 @@ impl Circuit<Fr> for TestCircuit {
                 range.check_many(&mut layouter, rows, &xs)?;
             }
             Case::RangeBadRecomposition | Case::RangeLimbOutOfTable => {
-                let v = if self.case == Case::RangeLimbOutOfTable {
-                    1 << 16
-                } else {
-                    300
+                // Honest twins: 65535 = (255, 255) and 300 = (44, 1).
+                let v = match (self.case, self.tamper) {
+                    (Case::RangeLimbOutOfTable, true) => 1 << 16,
+                    (Case::RangeLimbOutOfTable, false) => 65535,
+                    _ => 300,
                 };
                 let x = inputs(&mut layouter, rows, col, &[v])?;
-                let limbs = if self.case == Case::RangeLimbOutOfTable {
-                    [k(0), k(256)]
-                } else {
-                    [k(44), k(2)]
-                }; // 44 + 2·256 = 556 ≠ 300
+                let limbs = match (self.case, self.tamper) {
+                    (Case::RangeLimbOutOfTable, true) => [k(0), k(256)],
+                    (Case::RangeLimbOutOfTable, false) => [k(255), k(255)],
+                    (_, true) => [k(44), k(2)], // 44 + 2·256 = 556 ≠ 300
+                    (_, false) => [k(44), k(1)],
+                };
                 let at = rows.take(1);
                 layouter.assign_region(
                     || "tampered range",
@@ -171,7 +176,12 @@ impl Circuit<Fr> for TestCircuit {
                 )?;
             }
             Case::ShortOutOfTable => {
-                let x = inputs(&mut layouter, rows, col, &[256])?;
+                let x = inputs(
+                    &mut layouter,
+                    rows,
+                    col,
+                    &[if self.tamper { 256 } else { 255 }],
+                )?;
                 let at = rows.take_short(1);
                 layouter.assign_region(
                     || "tampered short",
@@ -189,7 +199,16 @@ impl Circuit<Fr> for TestCircuit {
                     let at = rows.take(dot.rows_for(xs.len()));
                     layouter.assign_region(
                         || "tampered dot",
-                        |mut r| dot.assign_dot(&mut r, at, &xs, &ws, 100, Some(&wrong)),
+                        |mut r| {
+                            dot.assign_dot(
+                                &mut r,
+                                at,
+                                &xs,
+                                &ws,
+                                100,
+                                self.tamper.then_some(&wrong as _),
+                            )
+                        },
                     )?
                 };
                 record(&self.out, &[out]);
@@ -209,7 +228,7 @@ impl Circuit<Fr> for TestCircuit {
                 let x = inputs(&mut layouter, rows, col, &[7])?;
                 let honest = rescale.witness(Value::known(7), 1, 4);
                 let w = RescaleWitness {
-                    qs: honest.qs + k(1),
+                    qs: honest.qs + k(i128::from(self.tamper)),
                     ..honest
                 };
                 let at = rows.take(1);
@@ -224,7 +243,9 @@ impl Circuit<Fr> for TestCircuit {
                 // a = 1, d = 2: 0.5 rounds up to 1 (r = 0).
                 let x = inputs(&mut layouter, rows, col, &[1])?;
                 let half = 1i128 << 15;
-                let w = if self.case == Case::RescaleOffByOneAtHalf {
+                let w = if !self.tamper {
+                    rescale.witness(Value::known(1), 1, 2)
+                } else if self.case == Case::RescaleOffByOneAtHalf {
                     RescaleWitness {
                         q: k(0),
                         r: k(4),
@@ -267,7 +288,12 @@ impl Circuit<Fr> for TestCircuit {
             Case::RescaleSecondSlotTampered => {
                 let x = inputs(&mut layouter, rows, col, &[6, 6])?;
                 let honest = rescale.witness(Value::known(6), 1, 4);
-                let bad = RescaleWitness { q: k(1), ..honest }; // 6/4 = 1.5 → 2; claim 1 with the honest remainder
+                // 6/4 = 1.5 → 2; claim 1 with the honest remainder
+                let bad = if self.tamper {
+                    RescaleWitness { q: k(1), ..honest }
+                } else {
+                    honest
+                };
                 let at = rows.take(1);
                 let checks = layouter.assign_region(
                     || "two-slot rescale",
@@ -287,7 +313,9 @@ impl Circuit<Fr> for TestCircuit {
             Case::ReluNegativePassedThrough | Case::CmpNonBooleanBit => {
                 // x = -5, ReLU = max(x, 0) must be 0.
                 let xs = inputs(&mut layouter, rows, col, &[-5])?;
-                let w = if self.case == Case::ReluNegativePassedThrough {
+                let w = if !self.tamper {
+                    CmpChip::witness(k(-5), k(0), CmpMode::Max)
+                } else if self.case == Case::ReluNegativePassedThrough {
                     // b = 1 claims x ≥ 0; the difference x − 0 = −5 is then out of range.
                     CmpWitness {
                         b: k(1),
@@ -341,10 +369,14 @@ impl Circuit<Fr> for TestCircuit {
             }
             Case::MaxOfCellsPicksSmaller => {
                 let xs = inputs(&mut layouter, rows, col, &[3, 9])?;
-                let w = CmpWitness {
-                    b: k(1),
-                    diff: k(-6),
-                    out: k(3),
+                let w = if self.tamper {
+                    CmpWitness {
+                        b: k(1),
+                        diff: k(-6),
+                        out: k(3),
+                    }
+                } else {
+                    CmpChip::witness(k(3), k(9), CmpMode::Max)
                 };
                 let at = rows.take(1);
                 let diff = layouter
@@ -424,7 +456,15 @@ impl Circuit<Fr> for TestCircuit {
                     let at = rows.take(1);
                     layouter.assign_region(
                         || "tampered affine",
-                        |mut r| affine.assign_slot(&mut r, at, 0, &ops[0], k(5)),
+                        |mut r| {
+                            affine.assign_slot(
+                                &mut r,
+                                at,
+                                0,
+                                &ops[0],
+                                k(if self.tamper { 5 } else { 4 }),
+                            )
+                        },
                     )?;
                 }
             }
@@ -434,16 +474,29 @@ impl Circuit<Fr> for TestCircuit {
 }
 
 fn run(case: Case) -> (Result<(), String>, Vec<i128>) {
-    let c = TestCircuit::new(case);
+    run_with(case, false)
+}
+
+fn run_with(case: Case, tamper: bool) -> (Result<(), String>, Vec<i128>) {
+    let c = TestCircuit::new(case, tamper);
     let prover = MockProver::run(K, &c, vec![]).expect("synthesis");
     let res = prover.verify().map_err(|e| format!("{e:?}"));
     let out = c.out.borrow().clone();
     (res, out)
 }
 
+/// The attack is rejected, and its honest twin (the same layout with the honest witness) is accepted, so the
+/// rejection comes from the constraint under attack and not from the layout.
 fn assert_rejected(case: Case) {
-    let (res, _) = run(case);
-    assert!(res.is_err(), "attack {case:?} was accepted");
+    assert_eq!(
+        run_with(case, false).0,
+        Ok(()),
+        "the honest twin of {case:?} was rejected"
+    );
+    assert!(
+        run_with(case, true).0.is_err(),
+        "attack {case:?} was accepted"
+    );
 }
 
 #[test]
@@ -457,9 +510,9 @@ fn range_honest_and_attacks() {
 #[test]
 fn range_refuses_out_of_range_witnesses_at_synthesis() {
     // The witness generator reports out-of-range values instead of laying out a failing proof.
-    let c = TestCircuit::new(Case::Range([0, 1, 65536]));
+    let c = TestCircuit::new(Case::Range([0, 1, 65536]), false);
     assert!(MockProver::run(K, &c, vec![]).is_err());
-    let c = TestCircuit::new(Case::Range([-1, 1, 2]));
+    let c = TestCircuit::new(Case::Range([-1, 1, 2]), false);
     assert!(MockProver::run(K, &c, vec![]).is_err());
 }
 
