@@ -571,7 +571,7 @@ impl Ctx<'_> {
                 let t = ins[1];
                 let a = norm_axis(*axis, t.shape().len())?;
                 let d = t.shape()[a];
-                if d % parts != 0 {
+                if !d.is_multiple_of(*parts) {
                     return Err(format!(
                         "axis {a} of shape {:?} does not split into {parts} equal parts",
                         t.shape()

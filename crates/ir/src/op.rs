@@ -57,12 +57,12 @@ pub fn conv_geometry(
     let ((kh, kw), (si, sj)) = (kernel, stride);
     match padding {
         Padding::Same => {
-            let ph = if h % si == 0 {
+            let ph = if h.is_multiple_of(si) {
                 kh.saturating_sub(sj)
             } else {
                 kh.saturating_sub(h % si)
             };
-            let pw = if w % sj == 0 {
+            let pw = if w.is_multiple_of(sj) {
                 kw.saturating_sub(sj)
             } else {
                 kw.saturating_sub(w % sj)
@@ -425,7 +425,7 @@ impl Op {
             "Cos" => lookup(LookupFn::Cos)?,
             "Rsqrt" => {
                 inputs(n_inputs, 1..=1)?;
-                if mask.len() % 2 != 0 {
+                if !mask.len().is_multiple_of(2) {
                     return Err(format!("mask must hold (index, ±1) pairs, got {} values", mask.len()));
                 }
                 let mut replace = Vec::with_capacity(mask.len() / 2);
@@ -459,7 +459,7 @@ impl Op {
                 // Transpose: params are in_shape ++ perm. Permute: params are perm.
                 inputs(n_inputs, 1..=2)?;
                 let perm = if layer_type == "Transpose" {
-                    if params.len() % 2 != 0 || params.is_empty() {
+                    if !params.len().is_multiple_of(2) || params.is_empty() {
                         return Err(format!("expects in_shape ++ perm (an even count), got {} params", params.len()));
                     }
                     &params[params.len() / 2..]
@@ -488,7 +488,7 @@ impl Op {
                 Op::Split { axis: params[0], parts: positive(params[1], "number of parts")? }
             }
             "Slice" => {
-                if params.len() % 2 != 0 {
+                if !params.len().is_multiple_of(2) {
                     return Err(format!("expects begin ++ size (an even count), got {} params", params.len()));
                 }
                 inputs(n_inputs, 1..=3)?;
@@ -499,7 +499,7 @@ impl Op {
                 Op::Slice { begin: b.iter().map(|&v| nonneg(v, "slice begin")).collect::<Result<_, _>>()?, size: s.to_vec() }
             }
             "Pad" => {
-                if params.len() % 2 != 0 {
+                if !params.len().is_multiple_of(2) {
                     return Err(format!("expects (before, after) pairs, got {} params", params.len()));
                 }
                 inputs(n_inputs, 1..=2)?;
