@@ -48,6 +48,14 @@ enum Case {
     RescaleRemainderNegative,
     /// Honest q, r, rc, but the shifted quotient qs off by one (still in range): only the shift gate can tell.
     RescaleShiftMismatch,
+    /// Honest q, r, qs, but the complement rc off by one (still in range): only the complement gate can tell.
+    RescaleComplementMismatch,
+    /// ReLU of −5 with the honest bit and output but a wrong (in-range) difference: the difference gate.
+    CmpDifferenceMismatch,
+    /// max(7, 0) with the honest bit and difference but output 6: the max select gate.
+    CmpMaxSelectWrong,
+    /// min(3100, 3072) with the honest bit and difference but output 3100: the min select gate.
+    CmpMinSelectWrong,
     /// Honest max/min against a constant.
     Cmp(i64, i64, CmpMode),
     /// ReLU of a negative input claimed to be the input itself (bit set to 1).
@@ -238,6 +246,55 @@ impl Circuit<Fr> for TestCircuit {
                 )?;
                 range.check_short_many(&mut layouter, rows, &[r, rc])?;
                 range.check_many(&mut layouter, rows, &[qs])?;
+            }
+            Case::RescaleComplementMismatch => {
+                let x = inputs(&mut layouter, rows, col, &[7])?;
+                let honest = rescale.witness(Value::known(7), 1, 4);
+                let w = RescaleWitness {
+                    rc: honest.rc - k(i128::from(self.tamper)),
+                    ..honest
+                };
+                let at = rows.take(1);
+                let (_, [r, rc, qs]) = layouter.assign_region(
+                    || "tampered complement",
+                    |mut reg| rescale.assign_slot(&mut reg, at, 0, &x[0], 1, 4, w),
+                )?;
+                range.check_short_many(&mut layouter, rows, &[r, rc])?;
+                range.check_many(&mut layouter, rows, &[qs])?;
+            }
+            Case::CmpDifferenceMismatch | Case::CmpMaxSelectWrong | Case::CmpMinSelectWrong => {
+                let (x, c, mode) = match self.case {
+                    Case::CmpDifferenceMismatch => (-5, 0, CmpMode::Max),
+                    Case::CmpMaxSelectWrong => (7, 0, CmpMode::Max),
+                    _ => (3100, 3072, CmpMode::Min),
+                };
+                let xs = inputs(&mut layouter, rows, col, &[x])?;
+                let honest = CmpChip::witness(k(x), k(c.into()), mode);
+                let t = k(i128::from(self.tamper));
+                let w = match self.case {
+                    Case::CmpDifferenceMismatch => CmpWitness {
+                        diff: honest.diff + t,
+                        ..honest
+                    },
+                    Case::CmpMaxSelectWrong => CmpWitness {
+                        out: honest.out - t,
+                        ..honest
+                    },
+                    _ => CmpWitness {
+                        out: honest.out + t * k(28),
+                        ..honest
+                    },
+                };
+                let at = rows.take(1);
+                let diff = layouter
+                    .assign_region(
+                        || "tampered cmp gate",
+                        |mut r| {
+                            cmp.assign_slot(&mut r, at, 0, &xs[0], Threshold::Const(c), mode, w)
+                        },
+                    )?
+                    .1;
+                range.check_many(&mut layouter, rows, &[diff])?;
             }
             Case::RescaleOffByOneAtHalf | Case::RescaleRemainderNegative => {
                 // a = 1, d = 2: 0.5 rounds up to 1 (r = 0).
@@ -552,6 +609,7 @@ fn rescale_attacks_are_rejected() {
     assert_rejected(Case::RescaleRemainderNegative);
     assert_rejected(Case::RescaleSecondSlotTampered);
     assert_rejected(Case::RescaleShiftMismatch);
+    assert_rejected(Case::RescaleComplementMismatch);
 }
 
 #[test]
@@ -575,6 +633,9 @@ fn cmp_matches_native_and_rejects_attacks() {
         assert_eq!(out, vec![i128::from(x.max(y))]);
     }
     assert_rejected(Case::MaxOfCellsPicksSmaller);
+    assert_rejected(Case::CmpDifferenceMismatch);
+    assert_rejected(Case::CmpMaxSelectWrong);
+    assert_rejected(Case::CmpMinSelectWrong);
 }
 
 #[test]
