@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 
 use dzk_gadgets::cmp::CmpMode;
 use dzk_gadgets::rescale::Quotient;
-use dzk_ir::{conv_geometry, Activation, ConvGeometry, ConvKind, Layer, Model, Op, Tensor};
+use dzk_ir::{
+    conv_geometry, Activation, ConvGeometry, ConvKind, Layer, Model, Op, Padding, Tensor,
+};
 use halo2_proofs::circuit::Value;
 use halo2_proofs::plonk::Error;
 
@@ -660,13 +662,11 @@ fn pool_windows<C: Clone>(
     stride: (usize, usize),
 ) -> Result<(Vec<Vec<C>>, Vec<usize>), Error> {
     let [_, h, wd, c] = <[usize; 4]>::try_from(x.shape.as_slice()).map_err(|_| Error::Synthesis)?;
-    if h < window.0 || wd < window.1 {
-        return Err(Error::Synthesis);
-    }
-    let (oh, ow) = (
-        (h - window.0) / stride.0 + 1,
-        (wd - window.1) / stride.1 + 1,
-    );
+    let ConvGeometry {
+        out_h: oh,
+        out_w: ow,
+        ..
+    } = conv_geometry(h, wd, window, stride, Padding::Valid).ok_or(Error::Synthesis)?;
     let mut windows = Vec::with_capacity(oh * ow * c);
     for i in 0..oh {
         for j in 0..ow {

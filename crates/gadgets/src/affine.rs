@@ -9,8 +9,7 @@ use halo2_proofs::halo2curves::ff::PrimeField;
 use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Error, Fixed, Selector};
 use halo2_proofs::poly::Rotation;
 
-use crate::num::{assign_int, fe};
-use crate::range::copy;
+use crate::num::{assign_int, copy_int, fe};
 use crate::{AssignedInt, Rows};
 
 /// One slot: advice `[x, y, out]`, fixed `[m1, m2, m3, c]`, selector.
@@ -134,10 +133,10 @@ impl AffineChip {
     ) -> Result<AssignedInt, Error> {
         let ([cx, cy, co], [f1, f2, f3, fc], q) = self.config.slots[slot];
         q.enable(region, offset)?;
-        copy(region, cx, offset, op.x);
+        copy_int(region, cx, offset, op.x);
         match op.y {
             Some((y, m2)) => {
-                copy(region, cy, offset, y);
+                copy_int(region, cy, offset, y);
                 region.assign_fixed(f2, offset, fe::<F>(m2.into()));
                 region.assign_fixed(f3, offset, fe::<F>(op.xy.into()));
             }

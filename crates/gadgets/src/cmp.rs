@@ -12,8 +12,8 @@ use halo2_proofs::halo2curves::ff::PrimeField;
 use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Error, Expression, Fixed, Selector};
 use halo2_proofs::poly::Rotation;
 
-use crate::num::{assign_int, fe};
-use crate::range::{copy, RangeChip};
+use crate::num::{assign_int, copy_int, fe};
+use crate::range::RangeChip;
 use crate::{AssignedInt, Rows};
 
 /// Which side of the comparison to keep.
@@ -224,7 +224,7 @@ impl CmpChip {
             CmpMode::Max => q_max.enable(region, offset)?,
             CmpMode::Min => q_min.enable(region, offset)?,
         }
-        copy(region, cx, offset, x);
+        copy_int(region, cx, offset, x);
         match t {
             Threshold::Const(c) => {
                 region.assign_fixed(fc, offset, fe::<F>(c.into()));
@@ -234,7 +234,7 @@ impl CmpChip {
             Threshold::Cell(y) => {
                 region.assign_fixed(fc, offset, F::ZERO);
                 region.assign_fixed(fuse, offset, F::ONE);
-                copy(region, cy, offset, y);
+                copy_int(region, cy, offset, y);
             }
         }
         assign_int(region, cb, offset, w.b);

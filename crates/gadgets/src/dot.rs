@@ -10,8 +10,7 @@ use halo2_proofs::halo2curves::ff::PrimeField;
 use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Error, Expression, Fixed, Selector};
 use halo2_proofs::poly::Rotation;
 
-use crate::num::{assign_int, fe};
-use crate::range::copy;
+use crate::num::{assign_int, copy_int, fe};
 use crate::{AssignedInt, Rows};
 
 /// Columns of the dot-product chip.
@@ -132,7 +131,9 @@ impl DotChip {
             for slot in 0..w {
                 let i = row * w + slot;
                 let (x, wt) = match (xs.get(i), ws.get(i)) {
-                    (Some(x), Some(&wt)) => (copy(region, self.config.xs[slot], at, x).value, wt),
+                    (Some(x), Some(&wt)) => {
+                        (copy_int(region, self.config.xs[slot], at, x).value, wt)
+                    }
                     // Padding: weight 0, so the free cell cannot change the result.
                     _ => (
                         assign_int(region, self.config.xs[slot], at, Value::known(0)).value,

@@ -171,7 +171,7 @@ impl RangeChip {
                     {
                         match v {
                             Some(v) => {
-                                copy(&mut region, *col, base + row, v);
+                                copy_int(&mut region, *col, base + row, v);
                             }
                             None => {
                                 assign_int(&mut region, *col, base + row, Value::known(0));
@@ -299,14 +299,4 @@ impl RangeChip {
         }
         Ok(())
     }
-}
-
-/// Copies `source` into a fresh cell (re-exported for chips that build rows of copies).
-pub(crate) fn copy<F: PrimeField>(
-    region: &mut Region<'_, F>,
-    col: Column<Advice>,
-    offset: usize,
-    source: &AssignedInt,
-) -> AssignedInt {
-    copy_int(region, col, offset, source)
 }

@@ -14,8 +14,8 @@ use halo2_proofs::halo2curves::ff::PrimeField;
 use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Error, Expression, Fixed, Selector};
 use halo2_proofs::poly::Rotation;
 
-use crate::num::{assign_int, fe};
-use crate::range::{copy, RangeChip};
+use crate::num::{assign_int, copy_int, fe};
+use crate::range::RangeChip;
 use crate::{AssignedInt, Rows};
 
 /// One slot: advice `[a, q, r, rc, qs]`, fixed `[m, d]`, selector.
@@ -211,7 +211,7 @@ impl RescaleChip {
         q.enable(region, offset)?;
         region.assign_fixed(fm, offset, fe::<F>(m.into()));
         region.assign_fixed(fd, offset, fe::<F>(d.into()));
-        copy(region, ca, offset, a);
+        copy_int(region, ca, offset, a);
         let q = assign_int(region, cq, offset, w.q);
         let r = assign_int(region, cr, offset, w.r);
         let rc = assign_int(region, crc, offset, w.rc);

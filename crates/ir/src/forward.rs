@@ -112,13 +112,6 @@ fn broadcast_mask(mask: &Mask, shape: &[usize]) -> R<Vec<i64>> {
     Ok(m.broadcast_to(shape)?.into_data())
 }
 
-fn valid_out(n: usize, k: usize, s: usize) -> R<usize> {
-    if n < k {
-        return Err(format!("window {k} is larger than the input extent {n}"));
-    }
-    Ok((n - k) / s + 1)
-}
-
 struct Conv<'a> {
     inp: &'a Tensor,
     w: &'a Tensor,
@@ -254,10 +247,12 @@ fn window_op(
         return Err(format!("pooling supports batch 1 only, input shape {s:?}"));
     }
     let (h, w, c) = (s[1], s[2], s[3]);
-    let (oh, ow) = (
-        valid_out(h, window.0, stride.0)?,
-        valid_out(w, window.1, stride.1)?,
-    );
+    let ConvGeometry {
+        out_h: oh,
+        out_w: ow,
+        ..
+    } = conv_geometry(h, w, window, stride, Padding::Valid)
+        .ok_or_else(|| format!("window {window:?} is larger than the input {h}x{w}"))?;
     let x = inp.data();
     let mut out = Vec::with_capacity(oh * ow * c);
     let mut win = Vec::with_capacity(window.0 * window.1);
