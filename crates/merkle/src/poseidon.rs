@@ -44,7 +44,7 @@ impl Spec {
 
     /// Whether round `r` is a full round (all S-boxes) rather than a partial one (S-box on `state[0]` only).
     pub fn is_full(r: usize) -> bool {
-        r < R_F / 2 || r >= R_F / 2 + R_P
+        !(R_F / 2..R_F / 2 + R_P).contains(&r)
     }
 
     fn generate() -> Spec {
@@ -121,7 +121,7 @@ pub fn hash(inputs: &[Fr]) -> Fr {
         }
         permute(&mut state);
     }
-    if inputs.len() % RATE == 0 {
+    if inputs.len().is_multiple_of(RATE) {
         state[1] += Fr::ONE;
         permute(&mut state);
     }

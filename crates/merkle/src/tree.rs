@@ -143,7 +143,7 @@ impl InclusionPath {
         let mut acc = leaf.hash();
         let mut at = self.index;
         for s in &self.siblings {
-            acc = if at % 2 == 0 {
+            acc = if at.is_multiple_of(2) {
                 node(acc, *s)
             } else {
                 node(*s, acc)
