@@ -5,6 +5,7 @@
 pub mod affine;
 pub mod cmp;
 pub mod dot;
+pub mod hash;
 mod num;
 pub mod range;
 pub mod rescale;

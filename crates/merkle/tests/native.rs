@@ -162,7 +162,10 @@ fn a_leaf_cannot_pass_as_an_inner_node() {
     short.siblings.remove(0);
     assert!(!short.verify(t.root(), &fake));
     short.leaves = 2;
-    assert!(!short.verify(t.root(), &fake), "a 2-leaf claim binds another root");
+    assert!(
+        !short.verify(t.root(), &fake),
+        "a 2-leaf claim binds another root"
+    );
 }
 
 #[test]

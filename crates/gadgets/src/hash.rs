@@ -1,0 +1,521 @@
+//! Poseidon in the circuit, equal to `dzk_merkle::hash`, and the packing of fixed-point values into field
+//! elements, equal to `dzk_merkle::pack`.
+//!
+//! # Poseidon chip
+//! The sponge is a chain of *slots*; each slot holds a state `s = (s₀, s₁, s₂)`, three helper cells
+//! `t = (t₀, t₁, t₂)` and three fixed constants `c`, and its gate constrains the *next* slot's state `s'`:
+//!
+//! | slot | gate |
+//! |---|---|
+//! | init | `s' = (c₀, c₁, t₂)`: `c₀ = 2⁶⁴` (the sponge's capacity), `c₁` the tag, `t₂` the salt |
+//! | full round | `xⱼ = sⱼ + cⱼ`, `tⱼ = xⱼ²`, `s'ᵢ = Σⱼ Mᵢⱼ·tⱼ²·xⱼ` |
+//! | partial round | `t₀ = x₀²`, `s'ᵢ = Mᵢ₀·t₀²·x₀ + Mᵢ₁·x₁ + Mᵢ₂·x₂` |
+//! | absorb 2 | `s' = (s₀, s₁ + t₁, s₂ + t₂)`, `t₁, t₂` copies of the absorbed cells |
+//! | absorb 1 | `s' = (s₀, s₁ + t₁, s₂ + 1)`: the last input and the sponge's padding |
+//! | absorb 0 | `s' = (s₀, s₁ + 1, s₂)`: padding alone, after an even number of inputs |
+//!
+//! Every gate has degree 4 with its selector (the helper cells keep x⁵ out of a single term), the same degree
+//! the other chips need. Slots sit side by side in *lanes* of 6 advice columns; a row of `L` lanes holds `L`
+//! consecutive slots, the last lane's next slot being the first lane of the next row. One permutation is 65
+//! round slots; a hash of `m` packed elements takes `1 + 65 + (⌊m/2⌋ + 1)·66 + 1` slots, about 33 rows per
+//! permutation with 2 lanes (halo2-base's one-column hasher takes about 2,300 cells per permutation, this
+//! chip 396).
+//!
+//! # Packing chip
+//! One row per element: advice `v₀..v₈` and `out`, and a selector per group size `n`:
+//! `out = Σᵢ₍ᵢ<ₙ₎ (vᵢ + 2²⁷)·2²⁸ⁱ`. Injectivity needs every `vᵢ` in `[-2²⁷, 2²⁷)`: the caller range-checks the
+//! cells it packs (the chunk circuit does, with the range chip).
+
+use dzk_merkle::poseidon::{Spec, ROUNDS};
+use dzk_merkle::{PACK_BITS, PACK_OFFSET, PACK_PER_ELEMENT};
+use halo2_proofs::circuit::{Cell, Layouter, Region, Value};
+use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Error, Expression, Fixed, Selector};
+use halo2_proofs::poly::Rotation;
+
+use crate::num::fe;
+use crate::{AssignedInt, Fr, Rows};
+use halo2_proofs::halo2curves::ff::{Field, PrimeField};
+
+/// An assigned cell holding a field element (not necessarily a small integer).
+#[derive(Clone, Copy, Debug)]
+pub struct AssignedFe {
+    /// The cell.
+    pub cell: Cell,
+    /// Its value.
+    pub value: Value<Fr>,
+}
+
+/// Advice columns one lane of the Poseidon chip takes.
+pub const LANE_WIDTH: usize = 6;
+
+/// The kinds of slot, each with its own selector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Init,
+    Full,
+    Partial,
+    Absorb2,
+    Absorb1,
+    Absorb0,
+}
+
+const KINDS: [Kind; 6] = [
+    Kind::Init,
+    Kind::Full,
+    Kind::Partial,
+    Kind::Absorb2,
+    Kind::Absorb1,
+    Kind::Absorb0,
+];
+
+#[derive(Clone, Debug)]
+struct Lane {
+    s: [Column<Advice>; 3],
+    t: [Column<Advice>; 3],
+    c: [Column<Fixed>; 3],
+    q: [Selector; 6],
+}
+
+/// Columns of the Poseidon chip.
+#[derive(Clone, Debug)]
+pub struct PoseidonConfig {
+    lanes: Vec<Lane>,
+}
+
+/// The Poseidon chip.
+#[derive(Clone, Debug)]
+pub struct PoseidonChip {
+    config: PoseidonConfig,
+}
+
+/// A deliberate fault for attack tests: add `delta` to helper/state cell `cell` (0..3 = `s`, 3..6 = `t`) of slot
+/// `slot`, after the honest witness is computed.
+#[derive(Clone, Copy, Debug)]
+pub struct Fault {
+    /// Slot index along the chain.
+    pub slot: usize,
+    /// Cell within the slot: 0..3 state, 3..6 helpers.
+    pub cell: usize,
+    /// Added to the honest value.
+    pub delta: Fr,
+}
+
+/// The slot kinds of a hash of `m` elements after the tag and salt, in order (rounds carry their index).
+fn schedule(m: usize) -> Vec<(Kind, usize)> {
+    let perm = (0..ROUNDS).map(|r| {
+        if Spec::is_full(r) {
+            (Kind::Full, r)
+        } else {
+            (Kind::Partial, r)
+        }
+    });
+    let mut s = vec![(Kind::Init, 0)];
+    s.extend(perm.clone());
+    for _ in 0..m / 2 {
+        s.push((Kind::Absorb2, 0));
+        s.extend(perm.clone());
+    }
+    s.push((
+        if m % 2 == 1 {
+            Kind::Absorb1
+        } else {
+            Kind::Absorb0
+        },
+        0,
+    ));
+    s.extend(perm);
+    s
+}
+
+/// One slot's witness: state, helpers.
+type SlotWitness = ([Fr; 3], [Fr; 3]);
+
+/// The honest witness of every slot, and the final state.
+fn trace(sched: &[(Kind, usize)], tag: Fr, salt: Fr, inputs: &[Fr]) -> (Vec<SlotWitness>, [Fr; 3]) {
+    let spec = Spec::get();
+    let mds = &spec.mds;
+    let mut s = [Fr::ZERO; 3];
+    let mut next_in = inputs.iter();
+    let mut out = Vec::with_capacity(sched.len());
+    for &(kind, r) in sched {
+        let (t, next) = match kind {
+            Kind::Init => ([Fr::ZERO, Fr::ZERO, salt], [capacity(), tag, salt]),
+            Kind::Full | Kind::Partial => {
+                let rc = spec.round_constants[r];
+                let x: [Fr; 3] = std::array::from_fn(|j| s[j] + rc[j]);
+                let mut t = [Fr::ZERO; 3];
+                let mut y = x;
+                for j in 0..3 {
+                    if kind == Kind::Full || j == 0 {
+                        t[j] = x[j].square();
+                        y[j] = t[j].square() * x[j];
+                    }
+                }
+                let next = std::array::from_fn(|i| (0..3).map(|j| mds[i][j] * y[j]).sum());
+                (t, next)
+            }
+            Kind::Absorb2 => {
+                let a = next_in.next().copied().unwrap_or_default();
+                let b = next_in.next().copied().unwrap_or_default();
+                ([Fr::ZERO, a, b], [s[0], s[1] + a, s[2] + b])
+            }
+            Kind::Absorb1 => {
+                let a = next_in.next().copied().unwrap_or_default();
+                ([Fr::ZERO, a, Fr::ZERO], [s[0], s[1] + a, s[2] + Fr::ONE])
+            }
+            Kind::Absorb0 => ([Fr::ZERO; 3], [s[0], s[1] + Fr::ONE, s[2]]),
+        };
+        out.push((s, t));
+        s = next;
+    }
+    (out, s)
+}
+
+fn capacity() -> Fr {
+    Fr::from_u128(1u128 << 64)
+}
+
+impl PoseidonChip {
+    /// Configures `⌊columns / 6⌋` lanes over `columns` (at least 6).
+    ///
+    /// Side effects: enables equality on every lane column; adds 3 fixed columns and 6 selectors per lane.
+    pub fn configure(
+        meta: &mut ConstraintSystem<Fr>,
+        columns: &[Column<Advice>],
+    ) -> PoseidonConfig {
+        assert!(
+            columns.len() >= LANE_WIDTH,
+            "the Poseidon chip needs 6 advice columns"
+        );
+        let lanes: Vec<Lane> = columns
+            .chunks_exact(LANE_WIDTH)
+            .map(|c| Lane {
+                s: [c[0], c[1], c[2]],
+                t: [c[3], c[4], c[5]],
+                c: [
+                    meta.fixed_column(),
+                    meta.fixed_column(),
+                    meta.fixed_column(),
+                ],
+                q: [(); 6].map(|_| meta.selector()),
+            })
+            .collect();
+        for lane in &lanes {
+            for col in lane.s.iter().chain(&lane.t) {
+                meta.enable_equality(*col);
+            }
+        }
+        let mds = Spec::get().mds;
+        let n = lanes.len();
+        for (l, lane) in lanes.iter().enumerate() {
+            // The next slot: the next lane on this row, or the first lane of the next row.
+            let (next_cols, rot) = if l + 1 < n {
+                (lanes[l + 1].s, Rotation::cur())
+            } else {
+                (lanes[0].s, Rotation::next())
+            };
+            for (kind, q) in KINDS.iter().zip(lane.q) {
+                let kind = *kind;
+                meta.create_gate("poseidon slot", |m| {
+                    let q = m.query_selector(q);
+                    let s = lane.s.map(|c| m.query_advice(c, Rotation::cur()));
+                    let t = lane.t.map(|c| m.query_advice(c, Rotation::cur()));
+                    let c = lane.c.map(|c| m.query_fixed(c, Rotation::cur()));
+                    let nx = next_cols.map(|c| m.query_advice(c, rot));
+                    let one = Expression::Constant(Fr::ONE);
+                    let cons: Vec<Expression<Fr>> = match kind {
+                        Kind::Init => vec![
+                            nx[0].clone() - c[0].clone(),
+                            nx[1].clone() - c[1].clone(),
+                            nx[2].clone() - t[2].clone(),
+                        ],
+                        Kind::Full | Kind::Partial => {
+                            let x: [Expression<Fr>; 3] =
+                                std::array::from_fn(|j| s[j].clone() + c[j].clone());
+                            let mut cons = Vec::new();
+                            let mut y = x.clone();
+                            for j in 0..3 {
+                                if kind == Kind::Full || j == 0 {
+                                    cons.push(t[j].clone() - x[j].clone() * x[j].clone());
+                                    y[j] = t[j].clone() * t[j].clone() * x[j].clone();
+                                }
+                            }
+                            for i in 0..3 {
+                                let sum = (0..3)
+                                    .map(|j| Expression::Constant(mds[i][j]) * y[j].clone())
+                                    .reduce(|a, b| a + b)
+                                    .unwrap_or(Expression::Constant(Fr::ZERO));
+                                cons.push(nx[i].clone() - sum);
+                            }
+                            cons
+                        }
+                        Kind::Absorb2 => vec![
+                            nx[0].clone() - s[0].clone(),
+                            nx[1].clone() - s[1].clone() - t[1].clone(),
+                            nx[2].clone() - s[2].clone() - t[2].clone(),
+                        ],
+                        Kind::Absorb1 => vec![
+                            nx[0].clone() - s[0].clone(),
+                            nx[1].clone() - s[1].clone() - t[1].clone(),
+                            nx[2].clone() - s[2].clone() - one,
+                        ],
+                        Kind::Absorb0 => vec![
+                            nx[0].clone() - s[0].clone(),
+                            nx[1].clone() - s[1].clone() - one,
+                            nx[2].clone() - s[2].clone(),
+                        ],
+                    };
+                    cons.into_iter().map(|e| q.clone() * e).collect::<Vec<_>>()
+                });
+            }
+        }
+        PoseidonConfig { lanes }
+    }
+
+    /// The chip for a configuration.
+    pub fn construct(config: PoseidonConfig) -> Self {
+        Self { config }
+    }
+
+    /// Slots per row.
+    pub fn lanes(&self) -> usize {
+        self.config.lanes.len()
+    }
+
+    /// Rows of the shared columns a hash of the tag, the salt and `m` elements takes.
+    pub fn rows_for(&self, m: usize) -> usize {
+        (schedule(m).len() + 1).div_ceil(self.lanes())
+    }
+
+    /// `Poseidon(tag, salt, inputs…)`, equal to `dzk_merkle::hash`. The inputs are copied (copy constraints)
+    /// into the absorb slots; the salt is a private witness; the tag is a fixed constant.
+    pub fn hash(
+        &self,
+        layouter: &mut impl Layouter<Fr>,
+        rows: &mut Rows,
+        tag: Fr,
+        salt: Value<Fr>,
+        inputs: &[AssignedFe],
+    ) -> Result<AssignedFe, Error> {
+        self.hash_with_fault(layouter, rows, tag, salt, inputs, None)
+    }
+
+    /// [`Self::hash`] with a deliberate fault in the witness (attack tests only).
+    pub fn hash_with_fault(
+        &self,
+        layouter: &mut impl Layouter<Fr>,
+        rows: &mut Rows,
+        tag: Fr,
+        salt: Value<Fr>,
+        inputs: &[AssignedFe],
+        fault: Option<Fault>,
+    ) -> Result<AssignedFe, Error> {
+        let sched = schedule(inputs.len());
+        let lanes = self.lanes();
+        let base = rows.take((sched.len() + 1).div_ceil(lanes));
+        let values: Value<Vec<Fr>> = inputs.iter().map(|c| c.value).collect();
+        let witness = salt.zip(values).map(|(salt, xs)| {
+            let (mut slots, last) = trace(&sched, tag, salt, &xs);
+            if let Some(f) = fault {
+                if let Some(slot) = slots.get_mut(f.slot) {
+                    if f.cell < 3 {
+                        slot.0[f.cell] += f.delta;
+                    } else {
+                        slot.1[f.cell - 3] += f.delta;
+                    }
+                }
+            }
+            (slots, last)
+        });
+        let spec = Spec::get();
+        layouter.assign_region(
+            || "poseidon",
+            |mut region| {
+                let mut next_input = inputs.iter();
+                for (i, &(kind, r)) in sched.iter().enumerate() {
+                    let lane = &self.config.lanes[i % lanes];
+                    let row = base + i / lanes;
+                    let q = lane.q[KINDS.iter().position(|k| *k == kind).unwrap_or(0)];
+                    q.enable(&mut region, row)?;
+                    let c = match kind {
+                        Kind::Init => [capacity(), tag, Fr::ZERO],
+                        Kind::Full | Kind::Partial => spec.round_constants[r],
+                        _ => [Fr::ZERO; 3],
+                    };
+                    for (col, v) in lane.c.iter().zip(c) {
+                        region.assign_fixed(*col, row, v);
+                    }
+                    let w = witness.as_ref().map(|(slots, _)| slots[i]);
+                    for j in 0..3 {
+                        region.assign_advice(lane.s[j], row, w.map(|w| w.0[j]));
+                    }
+                    let t: Vec<Cell> = (0..3)
+                        .map(|j| {
+                            region
+                                .assign_advice(lane.t[j], row, w.map(|w| w.1[j]))
+                                .cell()
+                        })
+                        .collect();
+                    match kind {
+                        Kind::Absorb2 => {
+                            for cell in &t[1..] {
+                                let src = next_input.next().ok_or(Error::Synthesis)?;
+                                region.constrain_equal(src.cell, *cell);
+                            }
+                        }
+                        Kind::Absorb1 => {
+                            let src = next_input.next().ok_or(Error::Synthesis)?;
+                            region.constrain_equal(src.cell, t[1]);
+                        }
+                        _ => {}
+                    }
+                }
+                // The final state: the digest is its second element.
+                let i = sched.len();
+                let lane = &self.config.lanes[i % lanes];
+                let row = base + i / lanes;
+                let last = witness.as_ref().map(|(_, last)| *last);
+                let mut digest = None;
+                for j in 0..3 {
+                    let v = last.map(|s| s[j]);
+                    let cell = region.assign_advice(lane.s[j], row, v).cell();
+                    if j == 1 {
+                        digest = Some(AssignedFe { cell, value: v });
+                    }
+                }
+                digest.ok_or(Error::Synthesis)
+            },
+        )
+    }
+}
+
+/// Columns of the packing chip.
+#[derive(Clone, Debug)]
+pub struct PackConfig {
+    v: [Column<Advice>; PACK_PER_ELEMENT],
+    out: Column<Advice>,
+    /// `q[n - 1]` packs `n` values.
+    q: [Selector; PACK_PER_ELEMENT],
+}
+
+/// The packing chip.
+#[derive(Clone, Debug)]
+pub struct PackChip {
+    config: PackConfig,
+}
+
+impl PackChip {
+    /// Configures over the first 10 of `columns`.
+    ///
+    /// Side effects: enables equality on those columns; adds 9 selectors.
+    pub fn configure(meta: &mut ConstraintSystem<Fr>, columns: &[Column<Advice>]) -> PackConfig {
+        assert!(
+            columns.len() > PACK_PER_ELEMENT,
+            "the packing chip needs 10 advice columns"
+        );
+        let v: [Column<Advice>; PACK_PER_ELEMENT] = std::array::from_fn(|i| columns[i]);
+        let out = columns[PACK_PER_ELEMENT];
+        for c in v.iter().chain([&out]) {
+            meta.enable_equality(*c);
+        }
+        let q = [(); PACK_PER_ELEMENT].map(|_| meta.selector());
+        for (n, q) in q.iter().enumerate() {
+            meta.create_gate("pack", |m| {
+                let q = m.query_selector(*q);
+                let out = m.query_advice(out, Rotation::cur());
+                let sum = (0..=n)
+                    .map(|i| {
+                        let w = Fr::from(2).pow_vartime([(PACK_BITS * i) as u64]);
+                        (m.query_advice(v[i], Rotation::cur())
+                            + Expression::Constant(fe::<Fr>(PACK_OFFSET.into())))
+                            * Expression::Constant(w)
+                    })
+                    .reduce(|a, b| a + b)
+                    .unwrap_or(Expression::Constant(Fr::ZERO));
+                vec![q * (out - sum)]
+            });
+        }
+        PackConfig { v, out, q }
+    }
+
+    /// The chip for a configuration.
+    pub fn construct(config: PackConfig) -> Self {
+        Self { config }
+    }
+
+    /// Rows for packing `n` values.
+    pub fn rows_for(n: usize) -> usize {
+        n.div_ceil(PACK_PER_ELEMENT)
+    }
+
+    /// Packs `values` (each already range-checked into `[-2²⁷, 2²⁷)` by the caller), copying each cell.
+    pub fn pack(
+        &self,
+        layouter: &mut impl Layouter<Fr>,
+        rows: &mut Rows,
+        values: &[AssignedInt],
+    ) -> Result<Vec<AssignedFe>, Error> {
+        self.pack_with_fault(layouter, rows, values, None)
+    }
+
+    /// [`Self::pack`] with a deliberate fault (attack tests only): `(value position, delta)` adds `delta` to the
+    /// copy of that value in the packing row, or to the packed output when the position is `usize::MAX`.
+    pub fn pack_with_fault(
+        &self,
+        layouter: &mut impl Layouter<Fr>,
+        rows: &mut Rows,
+        values: &[AssignedInt],
+        fault: Option<(usize, i128)>,
+    ) -> Result<Vec<AssignedFe>, Error> {
+        if values.is_empty() {
+            return Ok(Vec::new());
+        }
+        let base = rows.take(Self::rows_for(values.len()));
+        layouter.assign_region(
+            || "pack",
+            |mut region| {
+                values
+                    .chunks(PACK_PER_ELEMENT)
+                    .enumerate()
+                    .map(|(r, group)| self.assign_row(&mut region, base + r, r, group, fault))
+                    .collect()
+            },
+        )
+    }
+
+    fn assign_row(
+        &self,
+        region: &mut Region<'_, Fr>,
+        row: usize,
+        index: usize,
+        group: &[AssignedInt],
+        fault: Option<(usize, i128)>,
+    ) -> Result<AssignedFe, Error> {
+        self.config.q[group.len() - 1].enable(region, row)?;
+        let mut acc = Value::known(Fr::ZERO);
+        let shift = Fr::from(2).pow_vartime([PACK_BITS as u64]);
+        let mut w = Fr::ONE;
+        for (i, v) in group.iter().enumerate() {
+            let pos = index * PACK_PER_ELEMENT + i;
+            let delta = match fault {
+                Some((p, d)) if p == pos => d,
+                _ => 0,
+            };
+            let val = v.value.map(|x| x + delta);
+            let cell = region.assign_advice(self.config.v[i], row, val.map(fe::<Fr>));
+            region.constrain_equal(cell.cell(), v.cell);
+            acc = acc
+                .zip(val)
+                .map(|(a, x)| a + fe::<Fr>(x + i128::from(PACK_OFFSET)) * w);
+            w *= shift;
+        }
+        if let Some((usize::MAX, d)) = fault {
+            acc = acc.map(|a| a + fe::<Fr>(d));
+        }
+        let out = region.assign_advice(self.config.out, row, acc);
+        Ok(AssignedFe {
+            cell: out.cell(),
+            value: acc,
+        })
+    }
+}
