@@ -11,9 +11,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("dzk-ir", &[]),
     ("dzk-format", &[]),
     ("dzk-merkle", &[]),
-    ("dzk-partition", &["dzk-ir", "dzk-format"]),
+    ("dzk-partition", &["dzk-ir", "dzk-format", "dzk-circuit"]),
     ("dzk-gadgets", &["dzk-merkle"]),
-    ("dzk-circuit", &["dzk-ir", "dzk-gadgets"]),
+    (
+        "dzk-circuit",
+        &["dzk-ir", "dzk-gadgets", "dzk-merkle", "dzk-format"],
+    ),
     ("dzk-backend", &["dzk-circuit"]),
     (
         "dzk-prover",

@@ -7,15 +7,18 @@ use std::sync::Arc;
 use dzk_gadgets::affine::AffineChip;
 use dzk_gadgets::cmp::CmpChip;
 use dzk_gadgets::dot::DotChip;
+use dzk_gadgets::hash::{PackChip, PoseidonChip};
 use dzk_gadgets::range::RangeChip;
 use dzk_gadgets::rescale::RescaleChip;
 use dzk_gadgets::{fe, Fr, Rows};
 use dzk_ir::{Model, TensorFile};
+use dzk_merkle::{commit, PACK_BITS, TAG_ACT};
 use halo2_proofs::circuit::{Layouter, SimpleFloorPlanner, Value};
+use halo2_proofs::halo2curves::ff::PrimeField;
 use halo2_proofs::plonk::{Circuit, Column, ConstraintSystem, Error, Instance};
 
-use crate::layers::{check_supported, lay_out};
-use crate::ops::{Chips, Real, RowCounter};
+use crate::layers::{check_supported, lay_out, Boundary};
+use crate::ops::{Chips, Ops, Real, RowCounter};
 use crate::CircuitError;
 
 /// The narrowest long range check [`ChunkCircuit::fit`] accepts: values up to `±2^(MIN_RANGE_BITS−1)`.
@@ -48,6 +51,40 @@ impl Default for LayoutParams {
     }
 }
 
+impl From<&dzk_format::run::LayoutSpec> for LayoutParams {
+    fn from(s: &dzk_format::run::LayoutSpec) -> Self {
+        Self {
+            advice: s.advice,
+            range_bits: s.range_bits,
+            range_limbs: s.range_limbs,
+            range_slots: s.range_slots,
+            short_slots: s.short_slots,
+        }
+    }
+}
+
+/// Whether the model's input and output are public instances or hashed like any other boundary.
+///
+/// Only the first chunk's boundary-in (the model inputs) and the last chunk's boundary-out (the model outputs)
+/// can be public; every cut between chunks is always committed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Visibility {
+    /// The model inputs are public instances (otherwise hashed into the first chunk's `h_in`).
+    pub public_input: bool,
+    /// The model outputs are public instances (otherwise hashed into the last chunk's `h_out`).
+    pub public_output: bool,
+}
+
+/// The salts of a chunk's two commitments: private, uniformly random field elements chosen by the producer of
+/// each boundary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Salts {
+    /// Salt of the boundary-in commitment `h_in`.
+    pub input: Fr,
+    /// Salt of the boundary-out commitment `h_out`.
+    pub output: Fr,
+}
+
 /// The configured chips and the instance column of a chunk circuit.
 #[derive(Clone, Debug)]
 pub struct ChunkConfig {
@@ -55,25 +92,35 @@ pub struct ChunkConfig {
     instance: Column<Instance>,
 }
 
-/// A slice `[start, end)` of a model as a circuit: boundary-in tensors are private witnesses (range-checked),
-/// boundary-out tensors are public instances, weights are fixed columns.
+/// A slice `[start, end)` of a model as a circuit.
+///
+/// Boundary-in tensors are private witnesses (range-checked), weights are fixed columns, and the public
+/// instances are, in order: `h_in = Poseidon(TAG_ACT, salt_in, pack(B_in))` computed from the cells the layers
+/// read, `h_out = Poseidon(TAG_ACT, salt_out, pack(B_out))` computed from the cells they wrote, then the model
+/// inputs (first chunk) and outputs (last chunk) that [`Visibility`] makes public, flattened in boundary order.
+/// Public tensors are left out of their side's hash.
 #[derive(Clone, Debug)]
 pub struct ChunkCircuit {
     model: Arc<Model>,
     start: usize,
     end: usize,
     params: LayoutParams,
+    visibility: Visibility,
     /// Boundary-in values by tensor index; `None` for keygen.
     boundary: Option<Arc<BTreeMap<i64, Vec<i64>>>>,
+    salts: Option<Salts>,
+    /// The instance values (with a witness only).
     public: Vec<Fr>,
+    /// The boundary-out tensors (with a witness only).
+    outputs: Option<Arc<TensorFile>>,
     /// Rows the last synthesis laid out (a diagnostic that ties the cost model to the real layout).
     laid_out: Arc<AtomicUsize>,
 }
 
 fn configure_chips(meta: &mut ConstraintSystem<Fr>, p: LayoutParams) -> ChunkConfig {
     assert!(
-        p.advice >= 5,
-        "a chunk circuit needs at least 5 advice columns"
+        p.advice >= 12,
+        "a chunk circuit needs at least 12 advice columns"
     );
     let adv: Vec<_> = (0..p.advice).map(|_| meta.advice_column()).collect();
     for c in &adv {
@@ -103,6 +150,8 @@ fn configure_chips(meta: &mut ConstraintSystem<Fr>, p: LayoutParams) -> ChunkCon
     ));
     let cmp = CmpChip::construct(CmpChip::configure(meta, &adv));
     let affine = AffineChip::construct(AffineChip::configure(meta, &adv));
+    let pack = PackChip::construct(PackChip::configure(meta, &adv));
+    let poseidon = PoseidonChip::construct(PoseidonChip::configure(meta, &adv));
     let instance = meta.instance_column();
     meta.enable_equality(instance);
     ChunkConfig {
@@ -112,6 +161,8 @@ fn configure_chips(meta: &mut ConstraintSystem<Fr>, p: LayoutParams) -> ChunkCon
             rescale,
             cmp,
             affine,
+            pack,
+            poseidon,
             io: adv,
         },
         instance,
@@ -133,16 +184,62 @@ impl ChunkCircuit {
                 layers: model.layers().len(),
             });
         }
+        if params.range_bits * params.range_limbs > PACK_BITS || params.advice < 12 {
+            return Err(CircuitError::Layout(format!(
+                "range checks of {} bits are wider than the {PACK_BITS}-bit packing of commitments, or fewer \
+                 than 12 advice columns ({})",
+                params.range_bits * params.range_limbs,
+                params.advice
+            )));
+        }
         check_supported(&model, start, end)?;
         Ok(Self {
             model,
             start,
             end,
             params,
+            visibility: Visibility::default(),
             boundary: None,
+            salts: None,
             public: Vec::new(),
+            outputs: None,
             laid_out: Arc::default(),
         })
+    }
+
+    /// Sets which of the model's inputs and outputs are public (before [`Self::with_inputs`]).
+    pub fn with_visibility(mut self, visibility: Visibility) -> Self {
+        self.visibility = visibility;
+        self
+    }
+
+    /// The visibility in effect.
+    pub fn visibility(&self) -> Visibility {
+        self.visibility
+    }
+
+    /// Whether this chunk's boundary-in / boundary-out tensors are public rather than hashed.
+    fn public_sides(&self) -> (bool, bool) {
+        (
+            self.start == 0 && self.visibility.public_input,
+            self.end == self.model.layers().len() && self.visibility.public_output,
+        )
+    }
+
+    /// The number of public instances: the two commitments and the public model inputs/outputs.
+    pub fn instance_len(&self) -> usize {
+        let (ins, outs) = self.model.slice_boundary(self.start, self.end);
+        let (pi, po) = self.public_sides();
+        let numel = |ts: &[i64]| -> usize {
+            ts.iter()
+                .map(|&i| {
+                    self.model
+                        .tensor_shape(i)
+                        .map_or(0, |s| s.iter().product::<usize>())
+                })
+                .sum()
+        };
+        2 + if pi { numel(&ins) } else { 0 } + if po { numel(&outs) } else { 0 }
     }
 
     /// The circuit of layers `start..end` with the layout that needs the smallest `k`: range tables of 8 to 13
@@ -150,12 +247,15 @@ impl ChunkCircuit {
     /// which needs fewer lookups). Small slices get small tables, so their `k` is not held up by the table.
     pub fn fit(model: Arc<Model>, start: usize, end: usize) -> Result<Self, CircuitError> {
         let mut best: Option<(u32, Self)> = None;
-        for bits in (8..=13).rev() {
+        for bits in (7..=13).rev() {
             let params = LayoutParams {
                 range_bits: bits,
                 range_limbs: MIN_RANGE_BITS.div_ceil(bits),
                 ..LayoutParams::default()
             };
+            if params.range_bits * params.range_limbs > PACK_BITS {
+                continue;
+            }
             let c = Self::new(model.clone(), start, end, params)?;
             let k = c.min_k();
             if best.as_ref().is_none_or(|(bk, _)| k < *bk) {
@@ -169,9 +269,9 @@ impl ChunkCircuit {
         })
     }
 
-    /// Adds the witness: the slice's boundary-in tensors. Runs the slice's forward pass to obtain the public
-    /// boundary-out values.
-    pub fn with_inputs(mut self, inputs: &TensorFile) -> Result<Self, CircuitError> {
+    /// Adds the witness: the slice's boundary-in tensors and the two salts. Runs the slice's forward pass to
+    /// obtain the boundary-out tensors, and computes the public instances natively.
+    pub fn with_inputs(mut self, inputs: &TensorFile, salts: Salts) -> Result<Self, CircuitError> {
         let (ins, _) = self.model.slice_boundary(self.start, self.end);
         let mut boundary = BTreeMap::new();
         for idx in ins {
@@ -182,19 +282,52 @@ impl ChunkCircuit {
             boundary.insert(idx, t.data().to_vec());
         }
         let trace = self.model.forward_range(self.start, self.end, inputs)?;
-        self.public = trace
-            .outputs()
-            .tensors()
-            .iter()
-            .flat_map(|(_, t)| t.data().iter().map(|&v| fe::<Fr>(v.into())))
-            .collect();
+        let (pi, po) = self.public_sides();
+        let flat = |ts: Vec<&[i64]>| ts.concat();
+        let in_vals = flat(boundary.values().map(Vec::as_slice).collect());
+        let out_vals = flat(
+            trace
+                .outputs()
+                .tensors()
+                .iter()
+                .map(|(_, t)| t.data())
+                .collect(),
+        );
+        let hashed = |public: bool, vals: &[i64], salt: Fr, side: &str| {
+            commit(salt, if public { &[] } else { vals }).map_err(|e| CircuitError::Input {
+                idx: -1,
+                reason: format!("the {side} boundary cannot be committed: {e}"),
+            })
+        };
+        let h_in = hashed(pi, &in_vals, salts.input, "input")?;
+        let h_out = hashed(po, &out_vals, salts.output, "output")?;
+        let mut public = vec![h_in, h_out];
+        if pi {
+            public.extend(in_vals.iter().map(|&v| fe::<Fr>(v.into())));
+        }
+        if po {
+            public.extend(out_vals.iter().map(|&v| fe::<Fr>(v.into())));
+        }
+        self.public = public;
         self.boundary = Some(Arc::new(boundary));
+        self.salts = Some(salts);
+        self.outputs = Some(Arc::new(trace.outputs().clone()));
         Ok(self)
     }
 
-    /// The public instance values: the boundary-out tensors, flattened in index order.
-    pub fn public_outputs(&self) -> &[Fr] {
+    /// The public instance values: `[h_in, h_out, public inputs…, public outputs…]` (empty without a witness).
+    pub fn instances(&self) -> &[Fr] {
         &self.public
+    }
+
+    /// The boundary-out tensors the witness produces (what the next chunk reads), or `None` without a witness.
+    pub fn boundary_outputs(&self) -> Option<&TensorFile> {
+        self.outputs.as_deref()
+    }
+
+    /// The first and last layer of the slice.
+    pub fn model(&self) -> &Arc<Model> {
+        &self.model
     }
 
     /// The layout geometry.
@@ -218,7 +351,9 @@ impl ChunkCircuit {
         };
         let unknown = |_: i64, n: usize| vec![Value::unknown(); n];
         // Counting cannot fail: it runs the same mapping `new` has checked, with no witness.
-        let _ = lay_out(&mut counter, &self.model, self.start, self.end, &unknown);
+        if let Ok(b) = lay_out(&mut counter, &self.model, self.start, self.end, &unknown) {
+            let _ = bind(&mut counter, &b, self.public_sides(), Value::unknown());
+        }
         counter.rows.used()
     }
 
@@ -235,7 +370,7 @@ impl ChunkCircuit {
         let need = self
             .rows()
             .max(1 << self.params.range_bits)
-            .max(self.public.len())
+            .max(self.instance_len())
             + reserved;
         need.next_power_of_two().trailing_zeros().max(4)
     }
@@ -249,7 +384,9 @@ impl Circuit<Fr> for ChunkCircuit {
     fn without_witnesses(&self) -> Self {
         Self {
             boundary: None,
+            salts: None,
             public: Vec::new(),
+            outputs: None,
             ..self.clone()
         }
     }
@@ -280,18 +417,58 @@ impl Circuit<Fr> for ChunkCircuit {
             ),
             None => vec![Value::unknown(); n],
         };
-        let public = {
+        let salts = self
+            .salts
+            .map_or_else(Value::unknown, |s| Value::known((s.input, s.output)));
+        let (h_in, h_out, public) = {
             let mut ops = Real {
                 chips: &config.chips,
                 layouter: &mut layouter,
                 rows: &mut rows,
             };
-            lay_out(&mut ops, &self.model, self.start, self.end, &boundary)?
+            let b = lay_out(&mut ops, &self.model, self.start, self.end, &boundary)?;
+            bind(&mut ops, &b, self.public_sides(), salts)?
         };
+        layouter.constrain_instance(h_in.cell, config.instance, 0);
+        layouter.constrain_instance(h_out.cell, config.instance, 1);
         for (i, c) in public.iter().enumerate() {
-            layouter.constrain_instance(c.cell, config.instance, i);
+            layouter.constrain_instance(c.cell, config.instance, 2 + i);
         }
         self.laid_out.store(rows.used(), Ordering::Relaxed);
         Ok(())
     }
+}
+
+/// Commits to both boundaries: `h_in` over the (already range-checked) boundary-in cells, `h_out` over the
+/// boundary-out cells after range-checking them into the packing range; public sides are returned as cells
+/// for the instance column instead of being hashed.
+fn bind<O: Ops>(
+    ops: &mut O,
+    b: &Boundary<O::C>,
+    (public_in, public_out): (bool, bool),
+    salts: Value<(Fr, Fr)>,
+) -> Result<(O::D, O::D, Vec<O::C>), Error> {
+    let tag = Fr::from_u128(TAG_ACT);
+    let flat = |side: &[(i64, Vec<O::C>)]| -> Vec<O::C> {
+        side.iter().flat_map(|(_, c)| c.iter().cloned()).collect()
+    };
+    let (ins, outs) = (flat(&b.ins), flat(&b.outs));
+    let none: &[O::C] = &[];
+    let h_in = ops.commit(tag, if public_in { none } else { &ins }, salts.map(|s| s.0))?;
+    if !public_out {
+        ops.check_signed(&outs)?;
+    }
+    let h_out = ops.commit(
+        tag,
+        if public_out { none } else { &outs },
+        salts.map(|s| s.1),
+    )?;
+    let mut public = Vec::new();
+    if public_in {
+        public.extend(ins);
+    }
+    if public_out {
+        public.extend(outs);
+    }
+    Ok((h_in, h_out, public))
 }

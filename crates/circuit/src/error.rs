@@ -32,6 +32,9 @@ pub enum CircuitError {
         /// What is wrong.
         reason: String,
     },
+    /// Layout parameters that cannot work.
+    #[error("bad layout: {0}")]
+    Layout(String),
     /// The forward pass failed on the given inputs.
     #[error(transparent)]
     Forward(#[from] dzk_ir::IrError),

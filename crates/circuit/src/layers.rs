@@ -123,19 +123,28 @@ fn activation<O: Ops>(
     }
 }
 
+/// The cells of a slice's boundary tensors, each list in `slice_boundary` order.
+pub(crate) struct Boundary<C> {
+    /// Boundary-in tensors: the cells the slice's layers read (range-checked on entry).
+    pub ins: Vec<(i64, Vec<C>)>,
+    /// Boundary-out tensors: the cells the slice's layers wrote (or passed on).
+    pub outs: Vec<(i64, Vec<C>)>,
+}
+
 /// Lays out the slice `start..end`. `boundary` supplies each boundary-in tensor's values (unknown at keygen).
-/// Returns the cells of the boundary-out tensors, in `slice_boundary` order.
 pub(crate) fn lay_out<O: Ops>(
     ops: &mut O,
     model: &Model,
     start: usize,
     end: usize,
     boundary: &dyn Fn(i64, usize) -> Vec<Value<i128>>,
-) -> Result<Vec<O::C>, Error> {
+) -> Result<Boundary<O::C>, Error> {
     let sf = model.scale();
     let (ins, outs) = model.slice_boundary(start, end);
     let mut env: BTreeMap<i64, CellTensor<O::C>> = BTreeMap::new();
-    // Boundary inputs take the shape their first reader in the slice declares.
+    let mut in_cells = Vec::with_capacity(ins.len());
+    // Boundary inputs take the shape their first reader in the slice declares (a tensor the slice only passes
+    // on takes its model-wide shape).
     for idx in ins {
         let shape = model.layers()[start..end]
             .iter()
@@ -145,9 +154,11 @@ pub(crate) fn lay_out<O: Ops>(
                     .position(|&i| i == idx)
                     .map(|n| l.input_shapes[n].clone())
             })
+            .or_else(|| model.tensor_shape(idx))
             .unwrap_or_default();
         let n = shape.iter().product();
         let cells = ops.inputs(&boundary(idx, n))?;
+        in_cells.push((idx, cells.clone()));
         env.insert(idx, CellTensor { shape, cells });
     }
     for (index, l) in model.layers().iter().enumerate().take(end).skip(start) {
@@ -552,11 +563,14 @@ pub(crate) fn lay_out<O: Ops>(
             env.insert(*o, t);
         }
     }
-    let mut public = Vec::new();
+    let mut out_cells = Vec::with_capacity(outs.len());
     for o in outs {
-        public.extend(env.get(&o).ok_or(Error::Synthesis)?.cells.iter().cloned());
+        out_cells.push((o, env.get(&o).ok_or(Error::Synthesis)?.cells.clone()));
     }
-    Ok(public)
+    Ok(Boundary {
+        ins: in_cells,
+        outs: out_cells,
+    })
 }
 
 /// Where an output element of a wiring layer comes from.

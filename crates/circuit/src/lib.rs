@@ -7,5 +7,5 @@ mod error;
 mod layers;
 mod ops;
 
-pub use chunk::{ChunkCircuit, ChunkConfig, LayoutParams, MIN_RANGE_BITS};
+pub use chunk::{ChunkCircuit, ChunkConfig, LayoutParams, Salts, Visibility, MIN_RANGE_BITS};
 pub use error::CircuitError;

@@ -6,6 +6,7 @@
 use dzk_gadgets::affine::{Affine, AffineChip};
 use dzk_gadgets::cmp::{CmpChip, CmpMode};
 use dzk_gadgets::dot::DotChip;
+use dzk_gadgets::hash::{AssignedFe, PackChip, PoseidonChip};
 use dzk_gadgets::range::RangeChip;
 use dzk_gadgets::rescale::{rescale_cost, Quotient, RescaleChip};
 use dzk_gadgets::{assign_int, AssignedInt, Fr, Rows};
@@ -39,6 +40,23 @@ pub(crate) trait Ops {
     fn max_pairs(&mut self, pairs: &[(Self::C, Self::C)]) -> Result<Vec<Self::C>, Error>;
     /// `m1·x + m2·y + c` each.
     fn affine(&mut self, items: &[AffineItem<Self::C>]) -> Result<Vec<Self::C>, Error>;
+    /// Range-checks existing cells as signed values: each in `[-2^(R-1), 2^(R-1))`.
+    fn check_signed(&mut self, cells: &[Self::C]) -> Result<(), Error> {
+        let half = 1i64 << (self.range_bits() - 1);
+        let shifted = self.affine(
+            &cells
+                .iter()
+                .map(|c| (c.clone(), 1, None, half))
+                .collect::<Vec<_>>(),
+        )?;
+        self.check(&shifted)
+    }
+    /// The width `R` of the long range check.
+    fn range_bits(&self) -> usize;
+    /// A digest cell (real) or nothing (counting).
+    type D;
+    /// `Poseidon(tag, salt, pack(cells))`; the cells must already be range-checked (signed, `R` bits).
+    fn commit(&mut self, tag: Fr, cells: &[Self::C], salt: Value<Fr>) -> Result<Self::D, Error>;
 }
 
 /// The chips of one chunk circuit.
@@ -49,6 +67,8 @@ pub(crate) struct Chips {
     pub rescale: RescaleChip,
     pub cmp: CmpChip,
     pub affine: AffineChip,
+    pub pack: PackChip,
+    pub poseidon: PoseidonChip,
     pub io: Vec<Column<Advice>>,
 }
 
@@ -67,6 +87,19 @@ pub(crate) struct RowCounter<'a> {
 
 impl Ops for RowCounter<'_> {
     type C = ();
+    type D = ();
+    fn range_bits(&self) -> usize {
+        self.chips.range.max_bits()
+    }
+    fn commit(&mut self, _: Fr, cells: &[()], _: Value<Fr>) -> Result<(), Error> {
+        self.rows.take(PackChip::rows_for(cells.len()));
+        self.rows.take(
+            self.chips
+                .poseidon
+                .rows_for(PackChip::rows_for(cells.len())),
+        );
+        Ok(())
+    }
     fn inputs(&mut self, values: &[Value<i128>]) -> Result<Vec<()>, Error> {
         if !values.is_empty() {
             for r in self.chips.input_rows(values.len()) {
@@ -134,6 +167,21 @@ pub(crate) struct Real<'a, L: Layouter<Fr>> {
 
 impl<L: Layouter<Fr>> Ops for Real<'_, L> {
     type C = AssignedInt;
+    type D = AssignedFe;
+    fn range_bits(&self) -> usize {
+        self.chips.range.max_bits()
+    }
+    fn commit(
+        &mut self,
+        tag: Fr,
+        cells: &[AssignedInt],
+        salt: Value<Fr>,
+    ) -> Result<AssignedFe, Error> {
+        let packed = self.chips.pack.pack(self.layouter, self.rows, cells)?;
+        self.chips
+            .poseidon
+            .hash(self.layouter, self.rows, tag, salt, &packed)
+    }
     fn inputs(&mut self, values: &[Value<i128>]) -> Result<Vec<AssignedInt>, Error> {
         if values.is_empty() {
             return Ok(vec![]);

@@ -5,10 +5,38 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use dzk_circuit::{ChunkCircuit, CircuitError, LayoutParams};
+use dzk_circuit::{ChunkCircuit, CircuitError, LayoutParams, Salts, Visibility};
 use dzk_gadgets::{fe, Fr};
 use dzk_ir::{Model, Tensor, TensorFile};
+use dzk_merkle::commit;
 use halo2_proofs::dev::MockProver;
+
+/// Outputs in the clear (so tests can compare them with the forward pass), inputs hashed.
+const OUT_PUBLIC: Visibility = Visibility {
+    public_input: false,
+    public_output: true,
+};
+
+fn salts() -> Salts {
+    Salts {
+        input: Fr::from(0x5a17),
+        output: Fr::from(0xbeef),
+    }
+}
+
+/// The chunk with its witness, the model's outputs public and the test salts.
+fn witness(c: ChunkCircuit, input: &TensorFile) -> ChunkCircuit {
+    c.with_visibility(OUT_PUBLIC)
+        .with_inputs(input, salts())
+        .expect("witness")
+}
+
+/// The values of the tensors `idxs` in `file`, flattened in order.
+fn values(file: &TensorFile, idxs: &[i64]) -> Vec<i64> {
+    idxs.iter()
+        .flat_map(|i| file.get(*i).expect("tensor").data().to_vec())
+        .collect()
+}
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -54,40 +82,52 @@ fn flat(t: &Tensor) -> Vec<Fr> {
     t.data().iter().map(|&v| fe::<Fr>(v.into())).collect()
 }
 
-/// The checks every honest chunk must pass: its public outputs are the forward pass's, MockProver accepts
-/// them, the cost model equals the rows laid out, and changing public value `tamper` is rejected.
-fn assert_proves_forward(model: &Arc<Model>, c: &ChunkCircuit, input: &TensorFile, tamper: usize) {
+/// The instances a chunk must have: `h_in` of its inputs, `h_out` (of nothing when the outputs are public), and
+/// the public outputs, all computed natively from the forward pass.
+fn expected_instances(model: &Arc<Model>, c: &ChunkCircuit, input: &TensorFile) -> Vec<Fr> {
     let (start, end) = c.range();
+    let (ins, outs) = model.slice_boundary(start, end);
     let forward = model.forward_range(start, end, input).expect("forward");
-    let expected: Vec<Fr> = forward
-        .outputs()
-        .tensors()
-        .iter()
-        .flat_map(|(_, t)| flat(t))
-        .collect();
-    assert_eq!(c.public_outputs(), expected.as_slice());
+    let last = end == model.layers().len();
+    let out_vals = values(forward.outputs(), &outs);
+    let mut want = vec![
+        commit(salts().input, &values(input, &ins)).expect("packable"),
+        commit(salts().output, if last { &[] } else { &out_vals }).expect("packable"),
+    ];
+    if last {
+        want.extend(out_vals.iter().map(|&v| fe::<Fr>(v.into())));
+    }
+    want
+}
+
+/// The checks every honest chunk must pass: its instances are the commitments and the forward pass's outputs,
+/// MockProver accepts them, the cost model equals the rows laid out, and changing public output `tamper`
+/// (or either commitment) is rejected.
+fn assert_proves_forward(model: &Arc<Model>, c: &ChunkCircuit, input: &TensorFile, tamper: usize) {
+    let expected = expected_instances(model, c, input);
+    assert_eq!(c.instances(), expected.as_slice());
     assert_eq!(mock(c, expected.clone()), Ok(()));
     assert_eq!(
         c.rows(),
         c.rows_laid_out(),
         "the cost model is the real layout"
     );
-    let mut wrong = expected;
-    wrong[tamper] += Fr::from(1);
-    assert!(
-        mock(c, wrong).is_err(),
-        "public value {tamper} changed by one was accepted"
-    );
+    for i in [0, 1, 2 + tamper] {
+        let mut wrong = expected.clone();
+        wrong[i] += Fr::from(1);
+        assert!(
+            mock(c, wrong).is_err(),
+            "instance {i} changed by one was accepted"
+        );
+    }
 }
 
 #[test]
 fn digits_model_as_one_chunk_proves_its_forward_outputs() {
     let (model, input) = digits();
     let n = model.layers().len();
-    let c = ChunkCircuit::new(model.clone(), 0, n, LayoutParams::default())
-        .expect("supported")
-        .with_inputs(&input)
-        .expect("witness");
+    let c = ChunkCircuit::new(model.clone(), 0, n, LayoutParams::default()).expect("supported");
+    let c = witness(c, &input);
     // A wrong public output (the logit of class 0 raised by one) is rejected.
     assert_proves_forward(&model, &c, &input, 0);
 }
@@ -95,18 +135,16 @@ fn digits_model_as_one_chunk_proves_its_forward_outputs() {
 #[test]
 fn mnist_as_one_chunk_matches_zkml_reference() {
     let (model, input) = mnist();
-    let c = ChunkCircuit::new(model, 0, 16, LayoutParams::default())
-        .expect("supported")
-        .with_inputs(&input)
-        .expect("witness");
+    let c = ChunkCircuit::new(model, 0, 16, LayoutParams::default()).expect("supported");
+    let c = witness(c, &input);
     let reference: Vec<Fr> = [
         -5312i128, -8056, -8186, -1669, -4260, 6614, -5131, -6862, -3047, -805,
     ]
     .iter()
     .map(|&v| fe(v))
     .collect();
-    assert_eq!(c.public_outputs(), reference.as_slice());
-    assert_eq!(mock(&c, reference), Ok(()));
+    assert_eq!(&c.instances()[2..], reference.as_slice());
+    assert_eq!(mock(&c, c.instances().to_vec()), Ok(()));
     assert_eq!(c.rows(), c.rows_laid_out());
 }
 
@@ -114,25 +152,63 @@ fn mnist_as_one_chunk_matches_zkml_reference() {
 fn mnist_in_two_chunks_chains_and_each_half_is_smaller() {
     let (model, input) = mnist();
     let whole = ChunkCircuit::new(model.clone(), 0, 16, LayoutParams::default()).expect("whole");
-    let first = ChunkCircuit::new(model.clone(), 0, 4, LayoutParams::default())
-        .expect("first")
-        .with_inputs(&input)
-        .expect("witness");
-    assert_eq!(mock(&first, first.public_outputs().to_vec()), Ok(()));
+    let first = witness(
+        ChunkCircuit::new(model.clone(), 0, 4, LayoutParams::default()).expect("first"),
+        &input,
+    );
+    assert_eq!(mock(&first, first.instances().to_vec()), Ok(()));
     // The second chunk is proven from the first chunk's boundary output (tensor 25), as another machine would.
     let trace = model.forward_range(0, 4, &input).expect("forward");
     let handoff = trace.outputs().clone();
     assert_eq!(handoff.tensors()[0].0, 25);
+    assert_eq!(first.boundary_outputs(), Some(&handoff));
+    // The second chunk's input salt is the first chunk's output salt: the producer hands it on.
     let second = ChunkCircuit::new(model.clone(), 4, 16, LayoutParams::default())
         .expect("second")
-        .with_inputs(&handoff)
+        .with_visibility(OUT_PUBLIC)
+        .with_inputs(
+            &handoff,
+            Salts {
+                input: salts().output,
+                output: Fr::from(3),
+            },
+        )
         .expect("witness");
-    assert_eq!(mock(&second, second.public_outputs().to_vec()), Ok(()));
+    assert_eq!(mock(&second, second.instances().to_vec()), Ok(()));
+    assert_eq!(
+        second.instances()[0],
+        first.instances()[1],
+        "h_in(1) == h_out(0)"
+    );
     let full = model.forward(&input).expect("forward");
     assert_eq!(
-        second.public_outputs(),
+        &second.instances()[2..],
         flat(&full.outputs().tensors()[0].1).as_slice()
     );
+    // A second chunk fed another activation (one value off) commits to something else: the link breaks.
+    let mut other = handoff.tensors()[0].1.data().to_vec();
+    other[0] += 1;
+    let other = TensorFile::new(vec![(
+        25,
+        Tensor::new(handoff.tensors()[0].1.shape().to_vec(), other).expect("tensor"),
+    )])
+    .expect("file");
+    let forged = ChunkCircuit::new(model.clone(), 4, 16, LayoutParams::default())
+        .expect("second")
+        .with_visibility(OUT_PUBLIC)
+        .with_inputs(
+            &other,
+            Salts {
+                input: salts().output,
+                output: Fr::from(3),
+            },
+        )
+        .expect("witness");
+    assert_ne!(forged.instances()[0], first.instances()[1]);
+    // And the circuit cannot claim the honest h_in while reading the other activation.
+    let mut claim = forged.instances().to_vec();
+    claim[0] = first.instances()[1];
+    assert!(mock(&forged, claim).is_err());
     // Rows fall with the slice; halves at the balanced cut both need fewer rows than the whole.
     for (a, b) in [(0, 4), (4, 16), (0, 8), (8, 16)] {
         let part = ChunkCircuit::new(model.clone(), a, b, LayoutParams::default()).expect("part");
@@ -155,10 +231,19 @@ fn a_wrong_boundary_output_of_a_middle_chunk_is_rejected() {
         .expect("forward")
         .outputs()
         .clone();
-    let c = c.with_inputs(&handoff).expect("witness");
-    let mut wrong = c.public_outputs().to_vec();
-    let last = wrong.len() - 1;
-    wrong[last] -= Fr::from(1);
+    let c = witness(c, &handoff);
+    assert_eq!(
+        c.instances().len(),
+        2,
+        "a middle chunk publishes only its two commitments"
+    );
+    assert_eq!(
+        c.instances(),
+        expected_instances(&c.model().clone(), &c, &handoff).as_slice()
+    );
+    assert_eq!(mock(&c, c.instances().to_vec()), Ok(()));
+    let mut wrong = c.instances().to_vec();
+    wrong[1] -= Fr::from(1);
     assert!(mock(&c, wrong).is_err());
 }
 
@@ -207,8 +292,8 @@ fn fitted_layouts_shrink_small_chunks_and_still_prove() {
         .expect("forward")
         .outputs()
         .clone();
-    let tail = tail.with_inputs(&handoff).expect("witness");
-    assert_eq!(mock(&tail, tail.public_outputs().to_vec()), Ok(()));
+    let tail = witness(tail, &handoff);
+    assert_eq!(mock(&tail, tail.instances().to_vec()), Ok(()));
     assert_eq!(tail.rows(), tail.rows_laid_out());
 }
 
@@ -242,10 +327,8 @@ fn products_model() -> (Arc<Model>, TensorFile) {
 #[test]
 fn products_of_activations_and_mean_match_the_forward_pass() {
     let (model, input) = products_model();
-    let c = ChunkCircuit::fit(model.clone(), 0, 5)
-        .expect("supported")
-        .with_inputs(&input)
-        .expect("witness");
+    let c = ChunkCircuit::fit(model.clone(), 0, 5).expect("supported");
+    let c = witness(c, &input);
     assert_proves_forward(&model, &c, &input, 3);
 }
 
@@ -261,10 +344,8 @@ fn max_pool_matches_the_forward_pass() {
     let data: Vec<i64> = (0..32).map(|i| ((i * 37) % 23) - 11).collect();
     let input = serde_json::json!([{"idx": 0, "shape": [1, 4, 4, 2], "data": data}]);
     let input = json_input(&input);
-    let c = ChunkCircuit::fit(model.clone(), 0, 1)
-        .expect("supported")
-        .with_inputs(&input)
-        .expect("witness");
+    let c = ChunkCircuit::fit(model.clone(), 0, 1).expect("supported");
+    let c = witness(c, &input);
     assert_proves_forward(&model, &c, &input, 2);
 }
 
@@ -306,10 +387,8 @@ fn wiring_layers_match_the_forward_pass() {
     let input = json!([{"idx": 0, "shape": [2, 3], "data": [1, -2, 3, -4, 5, -6]}]);
     let input = json_input(&input);
     let n = model.layers().len();
-    let c = ChunkCircuit::fit(model.clone(), 0, n)
-        .expect("supported")
-        .with_inputs(&input)
-        .expect("witness");
+    let c = ChunkCircuit::fit(model.clone(), 0, n).expect("supported");
+    let c = witness(c, &input);
     // Noop's zero padding (the last two of output 11) and the constant row both come from fixed cells.
     assert_proves_forward(&model, &c, &input, 7);
     assert_proves_forward(&model, &c, &input, 3);
@@ -340,10 +419,8 @@ fn batch_mat_mul_and_mask_neg_inf_match_the_forward_pass() {
         {"idx": 1, "shape": [2, 3, 2], "data": [16, 0, -8, 4, 2, 32, 1, -1, 5, 7, -9, 3]},
     ]);
     let input = json_input(&input);
-    let c = ChunkCircuit::fit(model.clone(), 0, 3)
-        .expect("supported")
-        .with_inputs(&input)
-        .expect("witness");
+    let c = ChunkCircuit::fit(model.clone(), 0, 3).expect("supported");
+    let c = witness(c, &input);
     // Index 1 is a masked entry (min_val, a fixed cell); index 0 a computed one.
     assert_proves_forward(&model, &c, &input, 1);
     assert_proves_forward(&model, &c, &input, 0);
@@ -362,11 +439,58 @@ fn div_var_matches_the_forward_pass() {
     // d = 32 (2.0): x·16/32 = x/2, with exact halves 1.5 → 2 and −1.5 → −1.
     let input = json!([{"idx": 0, "shape": [1, 5], "data": [3, -3, 7, -8, 0]}, {"idx": 1, "shape": [1], "data": [32]}]);
     let input = json_input(&input);
-    let c = ChunkCircuit::fit(model.clone(), 0, 1)
-        .expect("supported")
-        .with_inputs(&input)
-        .expect("witness");
-    assert_eq!(c.public_outputs()[..2], [Fr::from(2), -Fr::from(1)]);
+    let c = ChunkCircuit::fit(model.clone(), 0, 1).expect("supported");
+    let c = witness(c, &input);
+    assert_eq!(c.instances()[2..4], [Fr::from(2), -Fr::from(1)]);
     assert_proves_forward(&model, &c, &input, 0);
     assert_proves_forward(&model, &c, &input, 1);
+}
+
+#[test]
+fn skip_connections_cross_every_cut_and_the_commitments_chain() {
+    use serde_json::json;
+    let l = |ty: &str, ins: serde_json::Value, out: i64| {
+        json!({"layer_type": ty, "params": [], "inp_idxes": ins, "inp_shapes": [[1, 4], [1, 4]],
+               "out_idxes": [out], "out_shapes": [[1, 4]], "mask": []})
+    };
+    let sq = |i: i64, out: i64| {
+        json!({"layer_type": "Square", "params": [], "inp_idxes": [i], "inp_shapes": [[1, 4]],
+               "out_idxes": [out], "out_shapes": [[1, 4]], "mask": []})
+    };
+    // x → x² → x⁴; then x + x⁴ (the model input skips two cuts) and (x + x⁴) − x² (x² skips one).
+    let m = json!({
+        "global_sf": 16, "k": 12, "num_cols": 6, "inp_idxes": [0], "out_idxes": [4], "tensors": [],
+        "layers": [sq(0, 1), sq(1, 2), l("Add", json!([0, 2]), 3), l("Sub", json!([3, 1]), 4)],
+    });
+    let model = json_model(&m, "skips.msgpack");
+    assert_eq!(model.live_at(1), vec![0, 1]);
+    assert_eq!(model.live_at(2), vec![0, 1, 2]);
+    assert_eq!(model.live_at(3), vec![1, 3]);
+    assert_eq!(model.live_at(4), vec![4]);
+    let input = json_input(&json!([{"idx": 0, "shape": [1, 4], "data": [20, -33, 7, 64]}]));
+    // One chunk per layer; cut c's salt is c + 1, handed from producer to consumer.
+    let mut handoff = input.clone();
+    let mut prev_out: Option<Fr> = None;
+    for i in 0..4 {
+        let c = ChunkCircuit::fit(model.clone(), i, i + 1)
+            .expect("supported")
+            .with_visibility(OUT_PUBLIC)
+            .with_inputs(
+                &handoff,
+                Salts {
+                    input: Fr::from(i as u64 + 1),
+                    output: Fr::from(i as u64 + 2),
+                },
+            )
+            .expect("witness");
+        assert_eq!(mock(&c, c.instances().to_vec()), Ok(()), "chunk {i}");
+        assert_eq!(c.rows(), c.rows_laid_out());
+        if let Some(h) = prev_out {
+            assert_eq!(c.instances()[0], h, "h_in({i}) == h_out({})", i - 1);
+        }
+        prev_out = Some(c.instances()[1]);
+        handoff = c.boundary_outputs().expect("outputs").clone();
+    }
+    let full = model.forward(&input).expect("forward");
+    assert_eq!(&handoff, full.outputs());
 }

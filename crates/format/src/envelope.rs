@@ -24,14 +24,20 @@ pub enum Kind {
     Merkle,
     /// A verifying key.
     VerifyingKey,
+    /// A proving key.
+    ProvingKey,
+    /// The activations crossing one cut, with their salt.
+    Boundary,
 }
 
 impl Kind {
-    const ALL: [Kind; 4] = [
+    const ALL: [Kind; 6] = [
         Kind::Plan,
         Kind::ChunkProof,
         Kind::Merkle,
         Kind::VerifyingKey,
+        Kind::ProvingKey,
+        Kind::Boundary,
     ];
 
     /// The 8-byte magic that starts an artifact of this kind.
@@ -41,6 +47,8 @@ impl Kind {
             Kind::ChunkProof => *b"DZK\0CPRF",
             Kind::Merkle => *b"DZK\0MRKL",
             Kind::VerifyingKey => *b"DZK\0VKEY",
+            Kind::ProvingKey => *b"DZK\0PKEY",
+            Kind::Boundary => *b"DZK\0BNDY",
         }
     }
 
@@ -56,6 +64,8 @@ impl std::fmt::Display for Kind {
             Kind::ChunkProof => "chunk proof",
             Kind::Merkle => "Merkle file",
             Kind::VerifyingKey => "verifying key",
+            Kind::ProvingKey => "proving key",
+            Kind::Boundary => "boundary activations file",
         })
     }
 }

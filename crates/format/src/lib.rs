@@ -4,6 +4,7 @@
 
 mod envelope;
 mod error;
+pub mod run;
 
 pub use envelope::{Envelope, Header, Kind, FORMAT_MAJOR, FORMAT_MINOR};
 pub use error::FormatError;

@@ -283,35 +283,89 @@ impl Model {
             .sum()
     }
 
-    /// The tensors that cross the boundaries of the layer slice `start..end`, in index order:
-    /// - inputs: every tensor read inside the slice that is neither written inside it nor a constant with
-    ///   values (model inputs included);
-    /// - outputs: every tensor written inside the slice that a later layer reads, or that is a model output.
-    pub fn slice_boundary(&self, start: usize, end: usize) -> (Vec<i64>, Vec<i64>) {
-        let end = end.min(self.layers.len());
-        let inside: BTreeSet<i64> = self.layers[start.min(end)..end]
+    /// A copy of the zkml model file `bytes` holding only the weights of layers `start..end`: every other
+    /// constant keeps its index and shape but loses its values (as in a zkml config file). The layer list is
+    /// kept whole, so the slice still describes every cut; a machine proving the chunk needs nothing else.
+    pub fn slice_file(
+        bytes: &[u8],
+        file: &str,
+        start: usize,
+        end: usize,
+    ) -> Result<Vec<u8>, IrError> {
+        let mut wire: WireModel = decode(bytes, file, "model")?;
+        let keep: BTreeSet<i64> = wire
+            .layers
+            .get(start..end.min(wire.layers.len()))
+            .unwrap_or_default()
+            .iter()
+            .flat_map(|l| l.inp_idxes.iter().copied())
+            .collect();
+        for t in &mut wire.tensors {
+            if !keep.contains(&t.idx) {
+                t.data.clear();
+            }
+        }
+        rmp_serde::to_vec_named(&wire).map_err(|e| IrError::Model {
+            file: file.into(),
+            reason: format!("cannot encode the slice: {e}"),
+        })
+    }
+
+    /// The tensors live at the cut before layer `cut` (`0 ≤ cut ≤ layers`): every non-constant tensor that exists
+    /// before the cut (a model input, or written by an earlier layer) and is needed at or after it (read by a
+    /// later layer, or a model output). Skip connections are included: a tensor read two chunks later crosses
+    /// every cut in between. In index order, except at the last cut, which holds the model outputs in the
+    /// model's declared order.
+    pub fn live_at(&self, cut: usize) -> Vec<i64> {
+        let cut = cut.min(self.layers.len());
+        if cut == self.layers.len() {
+            return self.outputs.clone();
+        }
+        let written_before: BTreeSet<i64> = self.layers[..cut]
             .iter()
             .flat_map(|l| l.outputs.iter().copied())
             .collect();
-        let mut ins = BTreeSet::new();
-        for l in &self.layers[start.min(end)..end] {
-            for i in &l.inputs {
-                let constant = self.tensors.get(i).is_some_and(|t| t.data.is_some());
-                if !inside.contains(i) && !constant {
-                    ins.insert(*i);
-                }
-            }
-        }
-        let later: BTreeSet<i64> = self.layers[end..]
+        let written_after: BTreeSet<i64> = self.layers[cut..]
+            .iter()
+            .flat_map(|l| l.outputs.iter().copied())
+            .collect();
+        let needed: BTreeSet<i64> = self.layers[cut..]
             .iter()
             .flat_map(|l| l.inputs.iter().copied())
+            .chain(self.outputs.iter().copied())
             .collect();
-        let outs = inside
-            .iter()
-            .copied()
-            .filter(|o| later.contains(o) || self.outputs.contains(o))
-            .collect();
-        (ins.into_iter().collect(), outs)
+        needed
+            .into_iter()
+            .filter(|i| {
+                // A declared tensor is a constant even when its values are absent (a config file, or a slice
+                // that holds only its own chunk's weights).
+                !self.tensors.contains_key(i)
+                    && (written_before.contains(i) || !written_after.contains(i))
+            })
+            .collect()
+    }
+
+    /// The boundary tensors of the layer slice `start..end`: `(live_at(start), live_at(end))`. The inputs are
+    /// what the slice reads from earlier layers or the model inputs, plus tensors it only passes on; the outputs
+    /// are what later slices (or the model's outputs) need from this slice and everything before it.
+    pub fn slice_boundary(&self, start: usize, end: usize) -> (Vec<i64>, Vec<i64>) {
+        (self.live_at(start), self.live_at(end))
+    }
+
+    /// The shape of a non-constant tensor: the shape its producer declares, or for a model input the shape its
+    /// first reader declares.
+    pub fn tensor_shape(&self, idx: i64) -> Option<Vec<usize>> {
+        for l in &self.layers {
+            if let Some(n) = l.outputs.iter().position(|&o| o == idx) {
+                return l.output_shapes.get(n).cloned();
+            }
+        }
+        self.layers.iter().find_map(|l| {
+            l.inputs
+                .iter()
+                .position(|&i| i == idx)
+                .and_then(|n| l.input_shapes.get(n).cloned())
+        })
     }
 
     /// Tensors read by some layer that are neither constants nor written by an earlier layer, with the shape

@@ -15,7 +15,7 @@ pub(crate) struct WireTensor {
 }
 
 /// One layer as zkml stores it.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct WireLayer {
     pub layer_type: String,
     pub params: Vec<i64>,
@@ -25,13 +25,13 @@ pub(crate) struct WireLayer {
     pub out_shapes: Vec<Vec<i64>>,
     #[serde(default)]
     pub mask: Vec<i64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub implementation: Option<i64>,
 }
 
 /// A whole model or config file as zkml stores it. Unknown keys (such as old files' `commit`) are ignored, and so
 /// are the commitment and selector options, which change zkml's circuit but not what the model computes.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct WireModel {
     pub global_sf: i64,
     pub k: i64,

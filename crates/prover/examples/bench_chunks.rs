@@ -56,7 +56,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let t = Instant::now();
             let (vk, pk) = keygen(&params, &circuit)?;
             let keygen_s = t.elapsed().as_secs_f64();
-            let public = circuit.public_outputs().to_vec();
+            let public = circuit.instances().to_vec();
             let t = Instant::now();
             let proof = prove_chunk(Backend::Cpu, &params, &pk, circuit)?;
             let prove_s = t.elapsed().as_secs_f64();

@@ -62,6 +62,6 @@ pub fn prove_chunk(
     pk: &ProvingKey<G1Affine>,
     circuit: ChunkCircuit,
 ) -> Result<Vec<u8>, ProverError> {
-    let public = circuit.public_outputs().to_vec();
+    let public = circuit.instances().to_vec();
     Ok(prove(backend, params, pk, circuit, &public)?)
 }

@@ -1,0 +1,158 @@
+//! The files of a proving run, as plain data: the plan, a proof's metadata, a boundary file's metadata and the
+//! Merkle file. Field elements are `0x`-prefixed big-endian hex strings; crates with a field type parse them.
+
+use serde::{Deserialize, Serialize};
+
+/// One tensor that crosses a cut.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TensorSpec {
+    /// The tensor's index in the model.
+    pub idx: i64,
+    /// Its shape.
+    pub shape: Vec<usize>,
+}
+
+/// The circuit geometry of one chunk (the fields of `dzk_circuit::LayoutParams`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayoutSpec {
+    /// Advice columns shared by the chips.
+    pub advice: usize,
+    /// Bits per range-table limb.
+    pub range_bits: usize,
+    /// Limbs per long range check.
+    pub range_limbs: usize,
+    /// Long range checks per row.
+    pub range_slots: usize,
+    /// Short range checks per row.
+    pub short_slots: usize,
+}
+
+/// One chunk of a plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkPlan {
+    /// Position in the plan, from 0.
+    pub index: u32,
+    /// First layer.
+    pub start: usize,
+    /// One past the last layer.
+    pub end: usize,
+    /// The circuit's size: `2^k` rows.
+    pub k: u32,
+    /// Rows the layout takes (the cost model).
+    pub rows: usize,
+    /// Circuit geometry.
+    pub layout: LayoutSpec,
+    /// Boundary-in tensors (what crosses the cut before the chunk), in commitment order.
+    pub inputs: Vec<TensorSpec>,
+    /// Boundary-out tensors, in commitment order.
+    pub outputs: Vec<TensorSpec>,
+    /// The chunk's model slice, relative to the run directory.
+    pub slice_file: String,
+    /// BLAKE3 of the slice file.
+    pub slice_blake3: String,
+    /// BLAKE3 of the chunk's verifying key file body, once `dzk keygen` has run (not part of the plan digest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vk_blake3: Option<String>,
+}
+
+/// Whether the model's input and output are public or committed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct VisibilitySpec {
+    /// The model inputs are public instances of the first chunk.
+    pub public_input: bool,
+    /// The model outputs are public instances of the last chunk.
+    pub public_output: bool,
+}
+
+/// A partition plan: how a model is cut into chunks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// The model file's name as given to `dzk partition`.
+    pub model_file: String,
+    /// BLAKE3 of the model file.
+    pub model_blake3: String,
+    /// Layers in the model.
+    pub layers: usize,
+    /// Model input/output visibility.
+    pub visibility: VisibilitySpec,
+    /// The chunks, in order; they cover `0..layers` exactly once.
+    pub chunks: Vec<ChunkPlan>,
+}
+
+impl Plan {
+    /// The plan's digest: BLAKE3 over its canonical JSON with the verifying-key digests left out (they are
+    /// added by keygen, after the digest is fixed).
+    pub fn digest(&self) -> String {
+        let mut p = self.clone();
+        for c in &mut p.chunks {
+            c.vk_blake3 = None;
+        }
+        let bytes = serde_json::to_vec(&p).unwrap_or_default();
+        blake3::hash(&bytes).to_hex().to_string()
+    }
+
+    /// Checks the plan's internal consistency: chunks indexed 0.., contiguous, covering every layer once, each
+    /// cut's tensors equal on both sides.
+    pub fn check(&self) -> Result<(), String> {
+        if self.chunks.is_empty() {
+            return Err("the plan has no chunks".into());
+        }
+        let mut at = 0;
+        for (i, c) in self.chunks.iter().enumerate() {
+            if c.index as usize != i {
+                return Err(format!("chunk {i} is numbered {}", c.index));
+            }
+            if c.start != at || c.end <= c.start {
+                return Err(format!(
+                    "chunk {i} covers layers {}..{}, expected to start at {at}",
+                    c.start, c.end
+                ));
+            }
+            if i > 0 && self.chunks[i - 1].outputs != c.inputs {
+                return Err(format!(
+                    "chunk {} outputs and chunk {i} inputs differ",
+                    i - 1
+                ));
+            }
+            at = c.end;
+        }
+        if at != self.layers {
+            return Err(format!(
+                "the chunks end at layer {at} but the model has {}",
+                self.layers
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What a chunk proof file's header carries (in `Header::params`); the body is the proof's bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProofMeta {
+    /// The circuit's `k`.
+    pub k: u32,
+    /// BLAKE3 of the verifying key the proof is for.
+    pub vk_blake3: String,
+    /// The public instances, in order: `h_in`, `h_out`, then public model inputs/outputs.
+    pub instances: Vec<String>,
+}
+
+/// What a boundary file's header carries (in `Header::params`); the body is a zkml tensor file (msgpack).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BoundaryMeta {
+    /// The cut: the boundary before chunk `cut` (so `cut − 1` produced it).
+    pub cut: u32,
+    /// The salt of the commitment to these activations.
+    pub salt: String,
+}
+
+/// A Merkle file's body (JSON).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MerkleFile {
+    /// The root.
+    pub root: String,
+    /// Per chunk, in order: `{index, h_in, h_out}`.
+    pub leaves: Vec<serde_json::Value>,
+    /// Per chunk, its inclusion path `{index, leaves, siblings}`.
+    pub paths: Vec<serde_json::Value>,
+}

@@ -1,0 +1,183 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::sync::Arc;
+
+use dzk_circuit::{ChunkCircuit, CircuitError, LayoutParams};
+use dzk_format::run::{ChunkPlan, LayoutSpec, Plan, TensorSpec, VisibilitySpec};
+use dzk_ir::{IrError, Model};
+
+/// How to bound the chunks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bound {
+    /// Exactly this many chunks, the largest as small as possible.
+    Chunks(usize),
+    /// As few chunks as possible, each fitting `2^k` rows.
+    MaxK(u32),
+}
+
+/// Why a model cannot be partitioned as asked.
+#[derive(Debug, thiserror::Error)]
+pub enum PartitionError {
+    /// More chunks than layers, or zero.
+    #[error("cannot cut {layers} layers into {chunks} chunks")]
+    Count {
+        /// Chunks asked for.
+        chunks: usize,
+        /// Layers in the model.
+        layers: usize,
+    },
+    /// A single layer needs more than `2^k` rows.
+    #[error("layer {layer} alone needs k = {need}, more than --max-k {max_k}")]
+    TooBig {
+        /// The layer.
+        layer: usize,
+        /// The k it needs.
+        need: u32,
+        /// The bound.
+        max_k: u32,
+    },
+    /// The circuit cannot be built.
+    #[error(transparent)]
+    Circuit(#[from] CircuitError),
+    /// A slice file cannot be written.
+    #[error(transparent)]
+    Ir(#[from] IrError),
+}
+
+/// The rows of every slice `[a, b)`, with the default layout: `cost[a][b - a - 1]`.
+fn costs(model: &Arc<Model>) -> Result<Vec<Vec<usize>>, PartitionError> {
+    let n = model.layers().len();
+    let mut cost = vec![Vec::new(); n];
+    for (a, row) in cost.iter_mut().enumerate() {
+        for b in a + 1..=n {
+            row.push(ChunkCircuit::new(model.clone(), a, b, LayoutParams::default())?.rows());
+        }
+    }
+    Ok(cost)
+}
+
+/// The chunk boundaries `[(start, end)…]` for `bound`.
+pub fn cut(model: &Arc<Model>, bound: Bound) -> Result<Vec<(usize, usize)>, PartitionError> {
+    let n = model.layers().len();
+    match bound {
+        Bound::Chunks(chunks) => {
+            if chunks == 0 || chunks > n {
+                return Err(PartitionError::Count { chunks, layers: n });
+            }
+            let cost = costs(model)?;
+            // best[c][j]: the smallest possible largest chunk when layers 0..j make c chunks; from[c][j] the
+            // start of the last of them.
+            let inf = usize::MAX;
+            let mut best = vec![vec![inf; n + 1]; chunks + 1];
+            let mut from = vec![vec![0; n + 1]; chunks + 1];
+            best[0][0] = 0;
+            for c in 1..=chunks {
+                for j in c..=n {
+                    for i in c - 1..j {
+                        if best[c - 1][i] == inf {
+                            continue;
+                        }
+                        let v = best[c - 1][i].max(cost[i][j - i - 1]);
+                        if v < best[c][j] {
+                            best[c][j] = v;
+                            from[c][j] = i;
+                        }
+                    }
+                }
+            }
+            let mut cuts = Vec::with_capacity(chunks);
+            let mut j = n;
+            for c in (1..=chunks).rev() {
+                let i = from[c][j];
+                cuts.push((i, j));
+                j = i;
+            }
+            cuts.reverse();
+            Ok(cuts)
+        }
+        Bound::MaxK(max_k) => {
+            let mut cuts = Vec::new();
+            let mut a = 0;
+            while a < n {
+                let need = ChunkCircuit::fit(model.clone(), a, a + 1)?.min_k();
+                if need > max_k {
+                    return Err(PartitionError::TooBig {
+                        layer: a,
+                        need,
+                        max_k,
+                    });
+                }
+                let mut b = a + 1;
+                while b < n && ChunkCircuit::fit(model.clone(), a, b + 1)?.min_k() <= max_k {
+                    b += 1;
+                }
+                cuts.push((a, b));
+                a = b;
+            }
+            Ok(cuts)
+        }
+    }
+}
+
+fn specs(model: &Model, idxs: &[i64]) -> Vec<TensorSpec> {
+    idxs.iter()
+        .map(|&idx| TensorSpec {
+            idx,
+            shape: model.tensor_shape(idx).unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// The plan for `cuts`: each chunk's smallest-k layout, its boundary tensors and its slice file's name and
+/// digest (from `slices`, the slice files' bytes in chunk order).
+pub fn plan(
+    model: &Arc<Model>,
+    model_file: &str,
+    model_bytes: &[u8],
+    cuts: &[(usize, usize)],
+    visibility: VisibilitySpec,
+    slices: &[Vec<u8>],
+) -> Result<Plan, PartitionError> {
+    let mut chunks = Vec::with_capacity(cuts.len());
+    for (i, &(a, b)) in cuts.iter().enumerate() {
+        let c = ChunkCircuit::fit(model.clone(), a, b)?;
+        let p = c.layout();
+        let (ins, outs) = model.slice_boundary(a, b);
+        chunks.push(ChunkPlan {
+            index: i as u32,
+            start: a,
+            end: b,
+            k: c.min_k(),
+            rows: c.rows(),
+            layout: LayoutSpec {
+                advice: p.advice,
+                range_bits: p.range_bits,
+                range_limbs: p.range_limbs,
+                range_slots: p.range_slots,
+                short_slots: p.short_slots,
+            },
+            inputs: specs(model, &ins),
+            outputs: specs(model, &outs),
+            slice_file: slice_name(i),
+            slice_blake3: slices
+                .get(i)
+                .map(|s| blake3::hash(s).to_hex().to_string())
+                .unwrap_or_default(),
+            vk_blake3: None,
+        });
+    }
+    Ok(Plan {
+        model_file: model_file.into(),
+        model_blake3: blake3::hash(model_bytes).to_hex().to_string(),
+        layers: model.layers().len(),
+        visibility,
+        chunks,
+    })
+}
+
+/// The slice file name of chunk `i`.
+pub fn slice_name(i: usize) -> String {
+    format!("chunk-{i}.model.msgpack")
+}

@@ -1,0 +1,403 @@
+//! `verify-all`: every check of DESIGN.md §2 over a run's proofs.
+//!
+//! The auditor's trusted inputs are the run directory (plan and verifying keys) and the SRS; if they cannot
+//! be read the audit stops with [`Unreadable`]. Everything in the proofs directory is evidence: a file there
+//! that is missing, malformed, of the wrong kind, from another run or simply wrong makes the verdict
+//! [`Verdict::Rejected`] with the reason.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use dzk_circuit::{ChunkCircuit, LayoutParams};
+use dzk_format::run::{MerkleFile, Plan, ProofMeta};
+use dzk_format::{Envelope, Kind};
+use dzk_merkle::hex::{from_hex, to_hex};
+use dzk_merkle::{ChunkLeaf, MerkleTree};
+use halo2_proofs::halo2curves::bn256::{Fr, G1Affine};
+use halo2_proofs::plonk::VerifyingKey;
+use halo2_proofs::SerdeFormat;
+use serde::Serialize;
+
+use crate::srs;
+
+/// The audit could not start: a trusted input is missing or unreadable.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {reason}")]
+pub struct Unreadable {
+    /// The file or directory.
+    pub path: PathBuf,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// One chunk's line of the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct ChunkLine {
+    /// Chunk index.
+    pub index: u32,
+    /// Layers `start..end`.
+    pub layers: (usize, usize),
+    /// `k`.
+    pub k: u32,
+    /// `None` when the chunk's proof verified against its own vk; the reason otherwise.
+    pub error: Option<String>,
+    /// `h_in`, hex.
+    pub h_in: Option<String>,
+    /// `h_out`, hex.
+    pub h_out: Option<String>,
+}
+
+/// The outcome.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "verdict", content = "reason", rename_all = "snake_case")]
+pub enum Verdict {
+    /// Every check passed.
+    Valid,
+    /// The first failing check.
+    Rejected(String),
+}
+
+/// The whole report.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// The plan's digest.
+    pub plan_digest: String,
+    /// One line per chunk of the plan.
+    pub chunks: Vec<ChunkLine>,
+    /// The Merkle root recomputed from the proofs (when every chunk has a readable proof).
+    pub root: Option<String>,
+    /// The model's public outputs, if the plan makes them public and the last proof is readable.
+    pub public_outputs: Option<Vec<String>>,
+    /// Whether the SRS is a labelled insecure dev setup.
+    pub insecure_setup: bool,
+    /// The verdict.
+    pub verdict: Verdict,
+}
+
+/// Reads and checks a run's plan file.
+pub fn read_plan(run_dir: &Path) -> Result<Plan, Unreadable> {
+    let path = run_dir.join("plan.dzk");
+    let unreadable = |reason: String| Unreadable {
+        path: path.clone(),
+        reason,
+    };
+    let bytes = std::fs::read(&path).map_err(|e| unreadable(e.to_string()))?;
+    let env = Envelope::decode(&bytes, Kind::Plan).map_err(|e| unreadable(e.to_string()))?;
+    let plan: Plan =
+        serde_json::from_slice(&env.body).map_err(|e| unreadable(format!("bad plan: {e}")))?;
+    plan.check()
+        .map_err(|e| unreadable(format!("inconsistent plan: {e}")))?;
+    Ok(plan)
+}
+
+/// Reads a verifying key body, refusing (not panicking on) malformed bytes.
+pub fn read_vk(bytes: &[u8], layout: LayoutParams) -> Result<VerifyingKey<G1Affine>, String> {
+    let res = std::panic::catch_unwind(|| {
+        VerifyingKey::<G1Affine>::read::<_, ChunkCircuit>(
+            &mut &bytes[..],
+            SerdeFormat::RawBytes,
+            layout,
+        )
+    });
+    match res {
+        Ok(Ok(vk)) => Ok(vk),
+        Ok(Err(e)) => Err(format!("not a verifying key: {e}")),
+        Err(_) => Err("not a verifying key (malformed)".into()),
+    }
+}
+
+/// The file name of chunk `i`'s proof.
+pub fn proof_name(i: u32) -> String {
+    format!("chunk-{i}.proof")
+}
+
+/// The file name of chunk `i`'s verifying key.
+pub fn vk_name(i: u32) -> String {
+    format!("chunk-{i}.vk")
+}
+
+/// The number of instances chunk `c` of `plan` must have.
+pub fn instance_count(plan: &Plan, i: usize) -> usize {
+    let c = &plan.chunks[i];
+    let numel = |ts: &[dzk_format::run::TensorSpec]| -> usize {
+        ts.iter().map(|t| t.shape.iter().product::<usize>()).sum()
+    };
+    let mut n = 2;
+    if i == 0 && plan.visibility.public_input {
+        n += numel(&c.inputs);
+    }
+    if i + 1 == plan.chunks.len() && plan.visibility.public_output {
+        n += numel(&c.outputs);
+    }
+    n
+}
+
+/// A proof file, decoded and checked against the plan (not yet verified).
+struct Evidence {
+    file: String,
+    index: u32,
+    meta: ProofMeta,
+    instances: Vec<Fr>,
+    proof: Vec<u8>,
+}
+
+fn read_evidence(path: &Path, plan_digest: &str) -> Result<Evidence, String> {
+    let file = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let bytes = std::fs::read(path).map_err(|e| format!("{file}: {e}"))?;
+    let env = Envelope::decode(&bytes, Kind::ChunkProof).map_err(|e| format!("{file}: {e}"))?;
+    if env.header.plan_digest.as_deref() != Some(plan_digest) {
+        return Err(format!(
+            "{file}: made for another plan (plan digest {}), not this run's {plan_digest}",
+            env.header.plan_digest.as_deref().unwrap_or("missing")
+        ));
+    }
+    let index = env
+        .header
+        .chunk_index
+        .ok_or_else(|| format!("{file}: no chunk index"))?;
+    let meta: ProofMeta = env
+        .header
+        .params
+        .clone()
+        .and_then(|p| serde_json::from_value(p).ok())
+        .ok_or_else(|| format!("{file}: no proof metadata"))?;
+    let instances = meta
+        .instances
+        .iter()
+        .map(|h| from_hex(h).map_err(|e| format!("{file}: instance {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Evidence {
+        file,
+        index,
+        meta,
+        instances,
+        proof: env.body,
+    })
+}
+
+/// Verifies a whole run. `expected_root` is the published root, if the auditor has one (otherwise the root in
+/// `PROOFS_DIR/merkle.dzk`, if present, is checked).
+pub fn verify_all(
+    proofs_dir: &Path,
+    run_dir: &Path,
+    params_dir: &Path,
+    expected_root: Option<Fr>,
+) -> Result<Report, Unreadable> {
+    let plan = read_plan(run_dir)?;
+    let digest = plan.digest();
+    let (info, params) = srs::load(params_dir).map_err(|e| Unreadable {
+        path: params_dir.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let listing = std::fs::read_dir(proofs_dir).map_err(|e| Unreadable {
+        path: proofs_dir.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let mut chunks: Vec<ChunkLine> = plan
+        .chunks
+        .iter()
+        .map(|c| ChunkLine {
+            index: c.index,
+            layers: (c.start, c.end),
+            k: c.k,
+            error: None,
+            h_in: None,
+            h_out: None,
+        })
+        .collect();
+    let mut problems: Vec<String> = Vec::new();
+    // Every *.proof file is evidence, whatever its name.
+    let mut found: BTreeMap<u32, Evidence> = BTreeMap::new();
+    let mut files: Vec<PathBuf> = listing
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "proof"))
+        .collect();
+    files.sort();
+    for path in files {
+        match read_evidence(&path, &digest) {
+            Err(reason) => problems.push(reason),
+            Ok(ev) => {
+                if ev.file != proof_name(ev.index) {
+                    problems.push(format!(
+                        "{} holds the proof of chunk {} (files swapped or renamed)",
+                        ev.file, ev.index
+                    ));
+                } else if ev.index as usize >= plan.chunks.len() {
+                    problems.push(format!(
+                        "{}: chunk {} is not in the plan's {} chunks",
+                        ev.file,
+                        ev.index,
+                        plan.chunks.len()
+                    ));
+                } else if let Some(prev) = found.get(&ev.index) {
+                    problems.push(format!(
+                        "chunk {} appears twice ({} and {})",
+                        ev.index, prev.file, ev.file
+                    ));
+                } else {
+                    found.insert(ev.index, ev);
+                }
+            }
+        }
+    }
+    for (i, c) in plan.chunks.iter().enumerate() {
+        let line = &mut chunks[i];
+        let Some(ev) = found.get(&c.index) else {
+            line.error = Some(format!("missing: no {}", proof_name(c.index)));
+            continue;
+        };
+        let vk_path = run_dir.join(vk_name(c.index));
+        let vk_env = std::fs::read(&vk_path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| Envelope::decode(&b, Kind::VerifyingKey).map_err(|e| e.to_string()))
+            .map_err(|reason| Unreadable {
+                path: vk_path.clone(),
+                reason,
+            })?;
+        let vk_digest = blake3::hash(&vk_env.body).to_hex().to_string();
+        let check = (|| -> Result<(), String> {
+            if c.vk_blake3.as_deref() != Some(vk_digest.as_str()) {
+                return Err(format!(
+                    "{} is not the verifying key the plan records (run `dzk keygen` again)",
+                    vk_name(c.index)
+                ));
+            }
+            if ev.meta.vk_blake3 != vk_digest {
+                return Err("proven against another verifying key".into());
+            }
+            if ev.meta.k != c.k {
+                return Err(format!("proof says k = {}, the plan {}", ev.meta.k, c.k));
+            }
+            let want = instance_count(&plan, i);
+            if ev.instances.len() != want {
+                return Err(format!(
+                    "{} public values, the plan needs {want}",
+                    ev.instances.len()
+                ));
+            }
+            let vk = read_vk(&vk_env.body, LayoutParams::from(&c.layout))?;
+            let p = srs::downsized(&params, c.k, params_dir).map_err(|e| e.to_string())?;
+            crate::verify_chunk(&p, &vk, &ev.instances, &ev.proof).map_err(|e| e.to_string())
+        })();
+        if ev.instances.len() >= 2 {
+            line.h_in = Some(to_hex(&ev.instances[0]));
+            line.h_out = Some(to_hex(&ev.instances[1]));
+        }
+        line.error = check.err();
+    }
+    for line in &chunks {
+        if let Some(e) = &line.error {
+            problems.push(format!("chunk {}: {e}", line.index));
+        }
+    }
+    // Links: h_out(i) == h_in(i + 1).
+    for w in chunks.windows(2) {
+        if let (Some(out), Some(inp)) = (&w[0].h_out, &w[1].h_in) {
+            if out != inp {
+                problems.push(format!(
+                    "cut {}: chunk {}'s output commitment differs from chunk {}'s input commitment (proven \
+                     from different activations)",
+                    w[1].index, w[0].index, w[1].index
+                ));
+            }
+        }
+    }
+    // The Merkle root over (index, h_in, h_out).
+    let leaves: Option<Vec<ChunkLeaf>> = chunks
+        .iter()
+        .map(|l| {
+            Some(ChunkLeaf {
+                index: u64::from(l.index),
+                h_in: from_hex(l.h_in.as_deref()?).ok()?,
+                h_out: from_hex(l.h_out.as_deref()?).ok()?,
+            })
+        })
+        .collect();
+    let root = leaves
+        .and_then(|l| MerkleTree::new(l).ok())
+        .map(|t| t.root());
+    let published = match expected_root {
+        Some(r) => Some((r, "the --root given".to_string())),
+        None => match read_merkle_root(proofs_dir, &digest) {
+            Ok(r) => r.map(|r| (r, "merkle.dzk".to_string())),
+            Err(e) => {
+                problems.push(e);
+                None
+            }
+        },
+    };
+    if let (Some(root), Some((want, source))) = (root, &published) {
+        if root != *want {
+            problems.push(format!(
+                "the Merkle root of the proofs, {}, is not {source}'s {}",
+                to_hex(&root),
+                to_hex(want)
+            ));
+        }
+    }
+    let public_outputs = if plan.visibility.public_output {
+        found.get(&(plan.chunks.len() as u32 - 1)).map(|ev| {
+            let skip = instance_count(&plan, plan.chunks.len() - 1)
+                - plan.chunks[plan.chunks.len() - 1]
+                    .outputs
+                    .iter()
+                    .map(|t| t.shape.iter().product::<usize>())
+                    .sum::<usize>();
+            ev.instances.iter().skip(skip).map(signed).collect()
+        })
+    } else {
+        None
+    };
+    let verdict = match problems.first() {
+        None => Verdict::Valid,
+        Some(_) => Verdict::Rejected(problems.join("; ")),
+    };
+    Ok(Report {
+        plan_digest: digest,
+        chunks,
+        root: root.map(|r| to_hex(&r)),
+        public_outputs,
+        insecure_setup: info.insecure_dev_seed.is_some(),
+        verdict,
+    })
+}
+
+/// A field element as the small signed integer it encodes (or hex if it is not one).
+fn signed(x: &Fr) -> String {
+    use halo2_proofs::halo2curves::ff::PrimeField;
+    let small = |v: &Fr| -> Option<u64> {
+        let r = v.to_repr();
+        let b = r.as_ref();
+        b[8..]
+            .iter()
+            .all(|&x| x == 0)
+            .then(|| u64::from_le_bytes(b[..8].try_into().unwrap_or([0; 8])))
+    };
+    if let Some(v) = small(x) {
+        return v.to_string();
+    }
+    if let Some(v) = small(&-*x) {
+        return format!("-{v}");
+    }
+    to_hex(x)
+}
+
+/// The root recorded in `PROOFS_DIR/merkle.dzk`, if that file exists.
+fn read_merkle_root(proofs_dir: &Path, plan_digest: &str) -> Result<Option<Fr>, String> {
+    let path = proofs_dir.join("merkle.dzk");
+    let Ok(bytes) = std::fs::read(&path) else {
+        return Ok(None);
+    };
+    let env = Envelope::decode(&bytes, Kind::Merkle).map_err(|e| format!("merkle.dzk: {e}"))?;
+    if env.header.plan_digest.as_deref() != Some(plan_digest) {
+        return Err("merkle.dzk belongs to another plan".into());
+    }
+    let m: MerkleFile =
+        serde_json::from_slice(&env.body).map_err(|e| format!("merkle.dzk: {e}"))?;
+    from_hex(&m.root)
+        .map(Some)
+        .map_err(|e| format!("merkle.dzk: root {e}"))
+}
