@@ -26,6 +26,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "dzk-merkle",
             "dzk-format",
             "dzk-ir",
+            "dzk-verifier",
         ],
     ),
     (

@@ -2,6 +2,12 @@
 
 mod forward;
 mod inspect;
+mod keygen;
+mod merkle;
+mod partition;
+mod prove_chunk;
+mod setup;
+mod verify_all;
 
 use clap::{Parser, Subcommand};
 
@@ -21,6 +27,20 @@ pub enum Command {
     Inspect(inspect::InspectCmd),
     /// Run a model on an input in zkml's exact fixed-point arithmetic and print (or write) its outputs.
     Forward(forward::ForwardCmd),
+    /// Cut a model into chunks with the cost model; write the plan and one model slice per chunk.
+    Partition(partition::PartitionCmd),
+    /// Make the KZG SRS all chunks share: a dev setup (insecure) or an imported ceremony file.
+    Setup(setup::SetupCmd),
+    /// Make each chunk's verifying and proving keys; record the vk digests in the plan.
+    Keygen(keygen::KeygenCmd),
+    /// Prove one chunk from its input boundary file.
+    ProveChunk(prove_chunk::ProveChunkCmd),
+    /// Prove every chunk on this machine, one after another.
+    Prove(prove_chunk::ProveCmd),
+    /// Compute the Merkle root over the chunk proofs' commitments, or check an inclusion path.
+    Merkle(merkle::MerkleCmd),
+    /// Check a whole run: every proof, every link, the plan, the root. Exit 0 valid, 1 rejected.
+    VerifyAll(verify_all::VerifyAllCmd),
 }
 
 impl Command {
@@ -29,6 +49,13 @@ impl Command {
         match self {
             Command::Inspect(cmd) => cmd.run(),
             Command::Forward(cmd) => cmd.run(),
+            Command::Partition(cmd) => cmd.run(),
+            Command::Setup(cmd) => cmd.run(),
+            Command::Keygen(cmd) => cmd.run(),
+            Command::ProveChunk(cmd) => cmd.run(),
+            Command::Prove(cmd) => cmd.run(),
+            Command::Merkle(cmd) => cmd.run(),
+            Command::VerifyAll(cmd) => cmd.run(),
         }
     }
 }

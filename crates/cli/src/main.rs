@@ -5,6 +5,7 @@
 mod args;
 mod cmd;
 mod io;
+mod run;
 
 use std::process::ExitCode;
 
@@ -15,6 +16,10 @@ fn main() -> ExitCode {
     match cli.command.run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
+            if let Some(r) = err.downcast_ref::<run::Rejected>() {
+                eprintln!("rejected: {r}");
+                return ExitCode::from(1);
+            }
             // One line: the context chain, outermost first.
             eprintln!("error: {err:#}");
             ExitCode::from(2)

@@ -9,10 +9,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use dzk_backend::Backend;
-use dzk_circuit::ChunkCircuit;
+use dzk_circuit::{ChunkCircuit, Salts};
 use dzk_ir::{Model, TensorFile};
 use dzk_prover::{dev_setup, keygen, prove_chunk};
 use dzk_verifier::verify_chunk;
+use halo2_proofs::halo2curves::bn256::Fr;
 
 /// Peak resident memory of this process so far, in MiB (Linux `VmHWM`).
 fn peak_mib() -> f64 {
@@ -48,7 +49,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut boundary = input.clone();
         for w in cuts.windows(2) {
             let (a, b) = (w[0], w[1]);
-            let circuit = ChunkCircuit::fit(model.clone(), a, b)?.with_inputs(&boundary)?;
+            let circuit = ChunkCircuit::fit(model.clone(), a, b)?.with_inputs(
+                &boundary,
+                Salts {
+                    input: Fr::from(1),
+                    output: Fr::from(2),
+                },
+            )?;
             let next = model.forward_range(a, b, &boundary)?.outputs().clone();
             let k = circuit.min_k();
             let rows = circuit.rows();

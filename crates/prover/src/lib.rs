@@ -2,6 +2,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod run;
+
 use dzk_backend::{prove, Backend, BackendError};
 use dzk_circuit::ChunkCircuit;
 use halo2_proofs::halo2curves::bn256::{Bn256, G1Affine};
@@ -9,6 +11,9 @@ use halo2_proofs::plonk::{keygen_pk, keygen_vk_custom, ProvingKey, VerifyingKey}
 use halo2_proofs::poly::kzg::commitment::ParamsKZG;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
+
+/// The KZG parameters (SRS) on BN254.
+pub type Params = ParamsKZG<Bn256>;
 
 /// Why keys or a proof could not be made.
 #[derive(Debug, thiserror::Error)]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use dzk_backend::Backend;
-use dzk_circuit::{ChunkCircuit, LayoutParams};
+use dzk_circuit::{ChunkCircuit, LayoutParams, Salts};
 use dzk_ir::{Model, TensorFile};
 use dzk_prover::{dev_setup, keygen, prove_chunk, ProverError};
 use dzk_verifier::verify_chunk;
@@ -18,11 +18,17 @@ fn repo() -> PathBuf {
 fn check(model: Arc<Model>, input: TensorFile, start: usize, end: usize) {
     let circuit = ChunkCircuit::new(model, start, end, LayoutParams::default())
         .expect("supported")
-        .with_inputs(&input)
+        .with_inputs(
+            &input,
+            Salts {
+                input: Fr::from(11),
+                output: Fr::from(12),
+            },
+        )
         .expect("witness");
     let params = dev_setup(circuit.min_k(), 7);
     let (vk, pk) = keygen(&params, &circuit).expect("keygen");
-    let public = circuit.public_outputs().to_vec();
+    let public = circuit.instances().to_vec();
     let proof = prove_chunk(Backend::Cpu, &params, &pk, circuit).expect("prove");
     verify_chunk(&params, &vk, &public, &proof).expect("the honest proof verifies");
 

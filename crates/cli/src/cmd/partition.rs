@@ -1,0 +1,114 @@
+//! `dzk partition`: cut a model into chunks and write the plan and one model slice per chunk.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use dzk_format::run::VisibilitySpec;
+use dzk_ir::Model;
+use dzk_partition::{cut, plan, slice_name, Bound};
+use serde_json::json;
+
+use crate::io::write_atomic;
+use crate::run::{spinner, write_plan};
+
+/// Arguments of `dzk partition`.
+#[derive(Debug, Args)]
+pub struct PartitionCmd {
+    /// The zkml model file.
+    pub model: PathBuf,
+    /// Cut into exactly this many chunks, the largest as small as the cost model allows.
+    #[arg(long, conflicts_with = "max_k", required_unless_present = "max_k")]
+    pub chunks: Option<usize>,
+    /// Cut into as few chunks as possible, each fitting 2^K rows.
+    #[arg(long, value_name = "K")]
+    pub max_k: Option<u32>,
+    /// The run directory to write (plan.dzk and chunk-I.model.msgpack).
+    #[arg(short = 'o', long = "output", value_name = "RUN_DIR")]
+    pub out: PathBuf,
+    /// Make the model input public (default: committed in chunk 0's h_in, so it stays private).
+    #[arg(long)]
+    pub public_input: bool,
+    /// Commit to the model output in the last chunk's h_out (default: public).
+    #[arg(long)]
+    pub hashed_output: bool,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl PartitionCmd {
+    /// Runs the command.
+    pub fn run(self) -> anyhow::Result<()> {
+        let bytes = std::fs::read(&self.model)
+            .with_context(|| format!("reading {}", self.model.display()))?;
+        let name = self.model.display().to_string();
+        let model =
+            std::sync::Arc::new(Model::from_msgpack(&bytes, &name).context("loading model")?);
+        if !model.has_weights() {
+            anyhow::bail!("{name}: the model has no weights (a config file cannot be proven)");
+        }
+        let bound = match (self.chunks, self.max_k) {
+            (Some(n), _) => Bound::Chunks(n),
+            (None, Some(k)) => Bound::MaxK(k),
+            (None, None) => anyhow::bail!("give --chunks N or --max-k K"),
+        };
+        let pb = spinner("measuring every slice with the cost model");
+        let cuts = cut(&model, bound).with_context(|| format!("partitioning {name}"))?;
+        pb.set_message("writing slices");
+        let slices = cuts
+            .iter()
+            .map(|&(a, b)| Model::slice_file(&bytes, &name, a, b))
+            .collect::<Result<Vec<_>, _>>()?;
+        let visibility = VisibilitySpec {
+            public_input: self.public_input,
+            public_output: !self.hashed_output,
+        };
+        let file_name = self
+            .model
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or(name.clone());
+        let plan = plan(&model, &file_name, &bytes, &cuts, visibility, &slices)?;
+        std::fs::create_dir_all(&self.out)
+            .with_context(|| format!("creating {}", self.out.display()))?;
+        for (i, s) in slices.iter().enumerate() {
+            write_atomic(&self.out.join(slice_name(i)), s)?;
+        }
+        write_plan(&self.out, &plan)?;
+        pb.finish_and_clear();
+        if self.json {
+            let chunks: Vec<_> = plan
+                .chunks
+                .iter()
+                .map(|c| {
+                    json!({"index": c.index, "layers": [c.start, c.end], "k": c.k, "rows": c.rows,
+                    "inputs": c.inputs, "outputs": c.outputs})
+                })
+                .collect();
+            println!(
+                "{}",
+                json!({"run": self.out, "plan_digest": plan.digest(), "chunks": chunks, "visibility": plan.visibility})
+            );
+        } else {
+            for c in &plan.chunks {
+                let n = |ts: &[dzk_format::run::TensorSpec]| -> usize {
+                    ts.iter().map(|t| t.shape.iter().product::<usize>()).sum()
+                };
+                println!(
+                    "chunk {}: layers {}..{}, k = {}, {} rows, {} values in, {} out",
+                    c.index,
+                    c.start,
+                    c.end,
+                    c.k,
+                    c.rows,
+                    n(&c.inputs),
+                    n(&c.outputs)
+                );
+            }
+            println!("plan digest {}", plan.digest());
+        }
+        eprintln!("wrote {}", self.out.join("plan.dzk").display());
+        Ok(())
+    }
+}

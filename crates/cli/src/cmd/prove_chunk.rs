@@ -1,0 +1,228 @@
+//! `dzk prove-chunk`: prove one chunk from its boundary-in file; `dzk prove`: every chunk on this machine.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+use dzk_format::run::Plan;
+use dzk_merkle::hex::to_hex;
+use dzk_prover::run::{
+    chunk, load_slice, proof_is_valid, prove_chunk_run, read_boundary, read_pk, BoundaryIn, Phase,
+    RunError,
+};
+use dzk_prover::Params;
+use dzk_verifier::audit::{proof_name, vk_name};
+use dzk_verifier::srs::downsized;
+use serde_json::json;
+
+use crate::io::write_atomic;
+use crate::run::{load_params, peak_rss_mib, read_plan, spinner};
+
+/// Arguments of `dzk prove-chunk`.
+#[derive(Debug, Args)]
+pub struct ProveChunkCmd {
+    /// The run directory.
+    pub run: PathBuf,
+    /// The chunk to prove.
+    #[arg(long, value_name = "I")]
+    pub chunk: u32,
+    /// Its input: the boundary file the previous chunk emitted, or for chunk 0 the model's zkml input file.
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+    /// The SRS directory.
+    #[arg(long, value_name = "PARAMS_DIR")]
+    pub params: PathBuf,
+    /// The proofs directory (chunk-I.proof is written there).
+    #[arg(short = 'o', long = "output", value_name = "PROOFS_DIR")]
+    pub out: PathBuf,
+    /// Write the next chunk's input here before proving starts (for the last chunk: the model's outputs as a
+    /// zkml tensor file). Private: it holds activations and their salt.
+    #[arg(long, value_name = "FILE")]
+    pub emit_output: Option<PathBuf>,
+    /// Prove again even if a valid proof of this chunk exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Print a JSON summary (timings, peak memory) on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Proves chunk `index`; returns the JSON summary (or `None` if a valid proof was kept).
+#[allow(clippy::too_many_arguments)]
+pub fn prove_one(
+    run: &Path,
+    plan: &Plan,
+    index: u32,
+    input: &BoundaryIn,
+    params: &Params,
+    params_dir: &Path,
+    out: &Path,
+    emit: &mut dyn FnMut(&[u8]) -> Result<(), RunError>,
+) -> anyhow::Result<serde_json::Value> {
+    let c = chunk(plan, index)?;
+    let slice_path = run.join(&c.slice_file);
+    let bytes =
+        std::fs::read(&slice_path).with_context(|| format!("reading {}", slice_path.display()))?;
+    let model = load_slice(c, &bytes)?;
+    let p = downsized(params, c.k, params_dir)?;
+    let pk_path = run.join(format!("chunk-{index}.pk"));
+    let pk = match std::fs::read(&pk_path) {
+        Ok(b) if c.vk_blake3.is_some() => {
+            Some(read_pk(plan, c, &b).map_err(|e| anyhow::anyhow!("{}: {e}", pk_path.display()))?)
+        }
+        _ => {
+            eprintln!("chunk {index}: no proving key in the run directory; making keys here");
+            None
+        }
+    };
+    let pb = spinner(&format!("chunk {index}: witness"));
+    let proven = prove_chunk_run(plan, c, model, input, &p, pk, emit, &mut |ph| {
+        pb.set_message(match ph {
+            Phase::Witness => format!("chunk {index}: witness and commitments"),
+            Phase::Keygen => format!("chunk {index}: keygen (k = {})", c.k),
+            Phase::Prove => format!("chunk {index}: proving (k = {})", c.k),
+        })
+    })?;
+    pb.finish_and_clear();
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let path = out.join(proof_name(index));
+    write_atomic(&path, &proven.proof_file)?;
+    eprintln!(
+        "chunk {index}: proved in {:.2} s, wrote {}",
+        proven.seconds[2],
+        path.display()
+    );
+    Ok(json!({
+        "chunk": index, "layers": [c.start, c.end], "k": c.k, "proof": path,
+        "h_in": to_hex(&proven.commitments.0), "h_out": to_hex(&proven.commitments.1),
+        "witness_s": proven.seconds[0], "keygen_s": proven.seconds[1], "prove_s": proven.seconds[2],
+        "peak_rss_mib": peak_rss_mib(),
+    }))
+}
+
+impl ProveChunkCmd {
+    /// Runs the command.
+    pub fn run(self) -> anyhow::Result<()> {
+        let plan = read_plan(&self.run)?;
+        let c = chunk(&plan, self.chunk)?;
+        let (_, params) = load_params(&self.params)?;
+        let existing = self.out.join(proof_name(self.chunk));
+        let emit_done = self.emit_output.as_ref().is_none_or(|p| p.exists());
+        if !self.force && emit_done {
+            if let (Ok(proof), Ok(vk)) = (
+                std::fs::read(&existing),
+                std::fs::read(self.run.join(vk_name(self.chunk))),
+            ) {
+                let p = downsized(&params, c.k, &self.params)?;
+                if proof_is_valid(&plan, c, &vk, &p, &proof) {
+                    eprintln!(
+                        "chunk {}: {} is a valid proof already; skipping (--force proves again)",
+                        self.chunk,
+                        existing.display()
+                    );
+                    if self.json {
+                        println!(
+                            "{}",
+                            json!({"chunk": self.chunk, "skipped": true, "proof": existing})
+                        );
+                    }
+                    return Ok(());
+                }
+            }
+        }
+        let bytes = std::fs::read(&self.input)
+            .with_context(|| format!("reading {}", self.input.display()))?;
+        let input = read_boundary(&plan, c, &bytes, &self.input.display().to_string())?;
+        let emit_path = self.emit_output.clone();
+        let mut emit = |b: &[u8]| -> Result<(), RunError> {
+            if let Some(p) = &emit_path {
+                write_atomic(p, b).map_err(|e| RunError::Input {
+                    file: p.display().to_string(),
+                    reason: format!("{e:#}"),
+                })?;
+                eprintln!("wrote {}", p.display());
+            }
+            Ok(())
+        };
+        let summary = prove_one(
+            &self.run,
+            &plan,
+            self.chunk,
+            &input,
+            &params,
+            &self.params,
+            &self.out,
+            &mut emit,
+        )?;
+        if self.json {
+            println!("{summary}");
+        }
+        Ok(())
+    }
+}
+
+/// Arguments of `dzk prove`.
+#[derive(Debug, Args)]
+pub struct ProveCmd {
+    /// The run directory.
+    pub run: PathBuf,
+    /// The model's zkml input file.
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+    /// The SRS directory.
+    #[arg(long, value_name = "PARAMS_DIR")]
+    pub params: PathBuf,
+    /// The proofs directory.
+    #[arg(short = 'o', long = "output", value_name = "PROOFS_DIR")]
+    pub out: PathBuf,
+    /// Write the model's outputs here (zkml tensor file).
+    #[arg(long, value_name = "FILE")]
+    pub emit_output: Option<PathBuf>,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl ProveCmd {
+    /// Runs the command: the chunks one after another, each fed the previous one's boundary in memory.
+    pub fn run(self) -> anyhow::Result<()> {
+        let plan = read_plan(&self.run)?;
+        let (_, params) = load_params(&self.params)?;
+        let bytes = std::fs::read(&self.input)
+            .with_context(|| format!("reading {}", self.input.display()))?;
+        let first = chunk(&plan, 0)?;
+        let mut input = read_boundary(&plan, first, &bytes, &self.input.display().to_string())?;
+        let mut summaries = Vec::new();
+        for c in plan.chunks.clone() {
+            let mut next: Option<Vec<u8>> = None;
+            let mut emit = |b: &[u8]| -> Result<(), RunError> {
+                next = Some(b.to_vec());
+                Ok(())
+            };
+            summaries.push(prove_one(
+                &self.run,
+                &plan,
+                c.index,
+                &input,
+                &params,
+                &self.params,
+                &self.out,
+                &mut emit,
+            )?);
+            let next = next.context("the chunk emitted no output")?;
+            if (c.index as usize) + 1 < plan.chunks.len() {
+                let nc = chunk(&plan, c.index + 1)?;
+                input = read_boundary(&plan, nc, &next, "the previous chunk's output")?;
+            } else if let Some(p) = &self.emit_output {
+                write_atomic(p, &next)?;
+            }
+        }
+        if self.json {
+            println!(
+                "{}",
+                json!({"chunks": summaries, "peak_rss_mib": peak_rss_mib()})
+            );
+        }
+        Ok(())
+    }
+}

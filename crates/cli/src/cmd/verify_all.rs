@@ -1,0 +1,82 @@
+//! `dzk verify-all`: the auditor's one command. Exit 0 valid, 1 rejected, 2 unreadable input.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use dzk_merkle::hex::from_hex;
+use dzk_verifier::audit::{verify_all, Verdict};
+
+use crate::run::Rejected;
+
+/// Arguments of `dzk verify-all`.
+#[derive(Debug, Args)]
+pub struct VerifyAllCmd {
+    /// The proofs directory.
+    pub proofs: PathBuf,
+    /// The run directory (plan and verifying keys).
+    #[arg(long, value_name = "RUN_DIR")]
+    pub run: PathBuf,
+    /// The SRS directory.
+    #[arg(long, value_name = "PARAMS_DIR")]
+    pub params: PathBuf,
+    /// The published Merkle root (default: the root in PROOFS_DIR/merkle.dzk, when present).
+    #[arg(long, value_name = "HEX")]
+    pub root: Option<String>,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl VerifyAllCmd {
+    /// Runs the command.
+    pub fn run(self) -> anyhow::Result<()> {
+        let root = match &self.root {
+            Some(r) => Some(from_hex(r).context("--root")?),
+            None => None,
+        };
+        let report = verify_all(&self.proofs, &self.run, &self.params, root)?;
+        if report.insecure_setup {
+            eprintln!(
+                "warning: the SRS is an INSECURE dev setup: proofs made with it can be forged"
+            );
+        }
+        if self.json {
+            println!(
+                "{}",
+                serde_json::to_string(&report).context("encoding the report")?
+            );
+        } else {
+            for c in &report.chunks {
+                println!(
+                    "chunk {}: layers {}..{}, k = {}: {}",
+                    c.index,
+                    c.layers.0,
+                    c.layers.1,
+                    c.k,
+                    c.error.as_deref().unwrap_or("ok")
+                );
+            }
+            if let Some(r) = &report.root {
+                println!("root {r}");
+            }
+            if let Some(o) = &report.public_outputs {
+                println!("public outputs [{}]", o.join(", "));
+            }
+        }
+        match report.verdict {
+            Verdict::Valid => {
+                if !self.json {
+                    println!("VALID");
+                }
+                Ok(())
+            }
+            Verdict::Rejected(reason) => {
+                if !self.json {
+                    println!("REJECTED");
+                }
+                Err(Rejected(reason).into())
+            }
+        }
+    }
+}

@@ -1,0 +1,401 @@
+//! The proving side of a run: SRS files, keys per chunk, and proving one chunk from its boundary file.
+//!
+//! Functions here return bytes; the CLI writes them (atomically).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use dzk_circuit::{ChunkCircuit, LayoutParams, Salts, Visibility};
+use dzk_format::run::{BoundaryMeta, ChunkPlan, Plan, ProofMeta};
+use dzk_format::{Envelope, Kind};
+use dzk_ir::{Model, TensorFile};
+use dzk_merkle::hex::{from_hex, to_hex};
+use dzk_verifier::audit::read_vk;
+use dzk_verifier::srs::SetupInfo;
+use halo2_proofs::halo2curves::bn256::{Bn256, Fr, G1Affine};
+use halo2_proofs::halo2curves::ff::Field;
+use halo2_proofs::plonk::{ProvingKey, VerifyingKey};
+use halo2_proofs::poly::kzg::commitment::ParamsKZG;
+use halo2_proofs::SerdeFormat;
+use rand::rngs::OsRng;
+
+use crate::{dev_setup, keygen, prove_chunk, ProverError};
+
+/// Why a run step failed. Every message names what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// An input file is not what the step needs.
+    #[error("{file}: {reason}")]
+    Input {
+        /// The file.
+        file: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Keygen or proving failed.
+    #[error(transparent)]
+    Prover(#[from] ProverError),
+    /// The circuit could not be built.
+    #[error(transparent)]
+    Circuit(#[from] dzk_circuit::CircuitError),
+}
+
+fn input(file: &str, reason: impl std::fmt::Display) -> RunError {
+    RunError::Input {
+        file: file.into(),
+        reason: reason.to_string(),
+    }
+}
+
+/// A dev SRS of size `2^k` from `seed` (insecure, labelled so) as `(setup.json, SRS bytes)`.
+pub fn dev_srs(k: u32, seed: u64) -> (SetupInfo, Vec<u8>) {
+    use halo2_proofs::poly::commitment::Params;
+    let params = dev_setup(k, seed);
+    let mut bytes = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = params.write(&mut bytes);
+    (
+        SetupInfo {
+            k,
+            file: format!("kzg_bn254_{k}.srs"),
+            insecure_dev_seed: Some(seed),
+            source: "dev".into(),
+        },
+        bytes,
+    )
+}
+
+/// Checks an imported ceremony SRS (`kzg_bn254_{k}.srs`) and describes it.
+pub fn import_srs(bytes: &[u8], file: &str) -> Result<SetupInfo, RunError> {
+    use halo2_proofs::poly::commitment::Params;
+    let params = dzk_verifier::srs::read_params(bytes, std::path::Path::new(file))
+        .map_err(|e| input(file, e))?;
+    Ok(SetupInfo {
+        k: params.k(),
+        file: format!("kzg_bn254_{}.srs", params.k()),
+        insecure_dev_seed: None,
+        source: file.into(),
+    })
+}
+
+/// The chunk `index` of `plan`, or an error naming the plan.
+pub fn chunk(plan: &Plan, index: u32) -> Result<&ChunkPlan, RunError> {
+    plan.chunks.get(index as usize).ok_or_else(|| {
+        input(
+            "plan.dzk",
+            format!("has {} chunks, no chunk {index}", plan.chunks.len()),
+        )
+    })
+}
+
+/// Loads chunk `c`'s model slice, checking its digest against the plan.
+pub fn load_slice(c: &ChunkPlan, bytes: &[u8]) -> Result<Arc<Model>, RunError> {
+    if blake3::hash(bytes).to_hex().as_str() != c.slice_blake3 {
+        return Err(input(
+            &c.slice_file,
+            "does not match the plan's digest (a slice from another partition?)",
+        ));
+    }
+    Model::from_msgpack(bytes, &c.slice_file)
+        .map(Arc::new)
+        .map_err(|e| input(&c.slice_file, e))
+}
+
+fn circuit(plan: &Plan, c: &ChunkPlan, model: Arc<Model>) -> Result<ChunkCircuit, RunError> {
+    let circuit = ChunkCircuit::new(model, c.start, c.end, LayoutParams::from(&c.layout))?
+        .with_visibility(Visibility {
+            public_input: plan.visibility.public_input,
+            public_output: plan.visibility.public_output,
+        });
+    if circuit.min_k() != c.k {
+        return Err(input(
+            &c.slice_file,
+            format!(
+                "needs k = {} but the plan says {} (another dzk version?)",
+                circuit.min_k(),
+                c.k
+            ),
+        ));
+    }
+    Ok(circuit)
+}
+
+/// Keys of one chunk as envelope bytes: `(vk file, pk file, vk digest)`.
+pub fn keygen_chunk(
+    plan: &Plan,
+    c: &ChunkPlan,
+    model: Arc<Model>,
+    params: &ParamsKZG<Bn256>,
+) -> Result<(Vec<u8>, Vec<u8>, String), RunError> {
+    let circuit = circuit(plan, c, model)?;
+    let (vk, pk) = keygen(params, &circuit)?;
+    let vk_bytes = vk.to_bytes(SerdeFormat::RawBytes);
+    let vk_digest = blake3::hash(&vk_bytes).to_hex().to_string();
+    let wrap = |kind, body: Vec<u8>| {
+        let mut env = Envelope::new(kind, "halo2-raw", body);
+        env.header.plan_digest = Some(plan.digest());
+        env.header.chunk_index = Some(c.index);
+        env.header.params = Some(serde_json::json!({"k": c.k, "layout": c.layout}));
+        env.encode()
+    };
+    Ok((
+        wrap(Kind::VerifyingKey, vk_bytes),
+        wrap(Kind::ProvingKey, pk.to_bytes(SerdeFormat::RawBytes)),
+        vk_digest,
+    ))
+}
+
+/// Reads a proving key file for chunk `c`, checking it belongs to this plan and the vk the plan records.
+pub fn read_pk(plan: &Plan, c: &ChunkPlan, bytes: &[u8]) -> Result<ProvingKey<G1Affine>, String> {
+    let env = Envelope::decode(bytes, Kind::ProvingKey).map_err(|e| e.to_string())?;
+    if env.header.plan_digest.as_deref() != Some(plan.digest().as_str())
+        || env.header.chunk_index != Some(c.index)
+    {
+        return Err("belongs to another plan or chunk".into());
+    }
+    let layout = LayoutParams::from(&c.layout);
+    let res = std::panic::catch_unwind(|| {
+        ProvingKey::<G1Affine>::read::<_, ChunkCircuit>(
+            &mut &env.body[..],
+            SerdeFormat::RawBytes,
+            layout,
+        )
+    });
+    let pk = match res {
+        Ok(Ok(pk)) => pk,
+        _ => return Err("not a proving key".into()),
+    };
+    let vk_digest = blake3::hash(&pk.get_vk().to_bytes(SerdeFormat::RawBytes))
+        .to_hex()
+        .to_string();
+    if c.vk_blake3.as_deref() != Some(vk_digest.as_str()) {
+        return Err("its verifying key is not the one the plan records".into());
+    }
+    Ok(pk)
+}
+
+/// A chunk's input: the activations crossing the cut before it, and their salt.
+#[derive(Clone, Debug)]
+pub struct BoundaryIn {
+    /// The tensors.
+    pub tensors: TensorFile,
+    /// The salt of their commitment.
+    pub salt: Fr,
+}
+
+/// Reads a chunk's input file: a boundary file made by the previous chunk's `--emit-output` (checked against
+/// the plan and the cut), or for chunk 0 a plain zkml input file (its salt is then drawn at random).
+pub fn read_boundary(
+    plan: &Plan,
+    c: &ChunkPlan,
+    bytes: &[u8],
+    file: &str,
+) -> Result<BoundaryIn, RunError> {
+    let (tensors, salt) = if bytes.starts_with(&Kind::Boundary.magic()) {
+        let env = Envelope::decode(bytes, Kind::Boundary).map_err(|e| input(file, e))?;
+        if env.header.plan_digest.as_deref() != Some(plan.digest().as_str()) {
+            return Err(input(file, "belongs to another plan"));
+        }
+        let meta: BoundaryMeta = env
+            .header
+            .params
+            .clone()
+            .and_then(|p| serde_json::from_value(p).ok())
+            .ok_or_else(|| input(file, "no boundary metadata"))?;
+        if meta.cut != c.index {
+            return Err(input(
+                file,
+                format!("is the input of chunk {}, not chunk {}", meta.cut, c.index),
+            ));
+        }
+        let salt = from_hex(&meta.salt).map_err(|e| input(file, e))?;
+        (
+            TensorFile::from_msgpack(&env.body, file).map_err(|e| input(file, e))?,
+            salt,
+        )
+    } else if c.index == 0 {
+        (
+            TensorFile::from_msgpack(bytes, file).map_err(|e| input(file, e))?,
+            Fr::random(OsRng),
+        )
+    } else {
+        return Err(input(
+            file,
+            format!(
+                "chunk {} needs the boundary file chunk {} emitted (`dzk prove-chunk --emit-output`)",
+                c.index,
+                c.index - 1
+            ),
+        ));
+    };
+    for t in &c.inputs {
+        let got = tensors.get(t.idx).ok_or_else(|| {
+            input(
+                file,
+                format!("lacks tensor {} that chunk {} reads", t.idx, c.index),
+            )
+        })?;
+        if got.len() != t.shape.iter().product::<usize>() {
+            return Err(input(
+                file,
+                format!(
+                    "tensor {} has {} values, the plan says shape {:?}",
+                    t.idx,
+                    got.len(),
+                    t.shape
+                ),
+            ));
+        }
+    }
+    Ok(BoundaryIn { tensors, salt })
+}
+
+/// The phases `prove_chunk_run` reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Computing the witness (the slice's forward pass) and the commitments.
+    Witness,
+    /// Generating keys (when no proving key file is at hand).
+    Keygen,
+    /// Proving.
+    Prove,
+}
+
+/// What proving one chunk produced.
+#[derive(Debug)]
+pub struct Proven {
+    /// The proof file's bytes.
+    pub proof_file: Vec<u8>,
+    /// `h_in`, `h_out`.
+    pub commitments: (Fr, Fr),
+    /// Seconds per phase: witness, keygen (0 with a pk), prove.
+    pub seconds: [f64; 3],
+}
+
+/// The boundary file for the cut after chunk `c` (the next chunk's input), with its salt.
+pub fn boundary_file(plan: &Plan, c: &ChunkPlan, tensors: &TensorFile, salt: Fr) -> Vec<u8> {
+    let mut env = Envelope::new(Kind::Boundary, "zkml-msgpack", tensors.to_msgpack());
+    env.header.plan_digest = Some(plan.digest());
+    env.header.chunk_index = Some(c.index + 1);
+    env.header.params = serde_json::to_value(BoundaryMeta {
+        cut: c.index + 1,
+        salt: to_hex(&salt),
+    })
+    .ok();
+    env.encode()
+}
+
+/// Proves chunk `c` from its input. `emit` receives the next chunk's boundary file before proving starts
+/// (so the next machine need not wait for this proof); `phase` is told when each phase starts.
+#[allow(clippy::too_many_arguments)]
+pub fn prove_chunk_run(
+    plan: &Plan,
+    c: &ChunkPlan,
+    model: Arc<Model>,
+    input: &BoundaryIn,
+    params: &ParamsKZG<Bn256>,
+    pk: Option<ProvingKey<G1Affine>>,
+    emit: &mut dyn FnMut(&[u8]) -> Result<(), RunError>,
+    phase: &mut dyn FnMut(Phase),
+) -> Result<Proven, RunError> {
+    let mut seconds = [0.0; 3];
+    phase(Phase::Witness);
+    let t = Instant::now();
+    let salt_out = Fr::random(OsRng);
+    let circuit = circuit(plan, c, model)?.with_inputs(
+        &input.tensors,
+        Salts {
+            input: input.salt,
+            output: salt_out,
+        },
+    )?;
+    let outputs = circuit
+        .boundary_outputs()
+        .cloned()
+        .ok_or_else(|| input_err(c))?;
+    seconds[0] = t.elapsed().as_secs_f64();
+    if (c.index as usize) + 1 < plan.chunks.len() {
+        emit(&boundary_file(plan, c, &outputs, salt_out))?;
+    } else {
+        emit(&outputs.to_msgpack())?;
+    }
+    let pk = match pk {
+        Some(pk) => pk,
+        None => {
+            phase(Phase::Keygen);
+            let t = Instant::now();
+            let (vk, pk) = keygen(params, &circuit)?;
+            seconds[1] = t.elapsed().as_secs_f64();
+            check_vk(c, &vk)?;
+            pk
+        }
+    };
+    let instances = circuit.instances().to_vec();
+    let vk_blake3 = blake3::hash(&pk.get_vk().to_bytes(SerdeFormat::RawBytes))
+        .to_hex()
+        .to_string();
+    phase(Phase::Prove);
+    let t = Instant::now();
+    let proof = prove_chunk(dzk_backend::Backend::Cpu, params, &pk, circuit)?;
+    seconds[2] = t.elapsed().as_secs_f64();
+    let mut env = Envelope::new(Kind::ChunkProof, "halo2-shplonk-poseidon", proof);
+    env.header.plan_digest = Some(plan.digest());
+    env.header.chunk_index = Some(c.index);
+    env.header.params = serde_json::to_value(ProofMeta {
+        k: c.k,
+        vk_blake3,
+        instances: instances.iter().map(to_hex).collect(),
+    })
+    .ok();
+    Ok(Proven {
+        proof_file: env.encode(),
+        commitments: (instances[0], instances[1]),
+        seconds,
+    })
+}
+
+fn input_err(c: &ChunkPlan) -> RunError {
+    input(&c.slice_file, "the forward pass produced no outputs")
+}
+
+fn check_vk(c: &ChunkPlan, vk: &VerifyingKey<G1Affine>) -> Result<(), RunError> {
+    let digest = blake3::hash(&vk.to_bytes(SerdeFormat::RawBytes))
+        .to_hex()
+        .to_string();
+    match &c.vk_blake3 {
+        Some(want) if *want != digest => Err(input(
+            "plan.dzk",
+            format!(
+                "chunk {}'s keys differ from the ones the plan records (another slice or dzk version?)",
+                c.index
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Whether `bytes` is a proof of chunk `c` of this plan that verifies (used to skip finished chunks).
+pub fn proof_is_valid(
+    plan: &Plan,
+    c: &ChunkPlan,
+    vk_file: &[u8],
+    params: &ParamsKZG<Bn256>,
+    bytes: &[u8],
+) -> bool {
+    let ok = (|| -> Option<()> {
+        let env = Envelope::decode(bytes, Kind::ChunkProof).ok()?;
+        (env.header.plan_digest.as_deref() == Some(plan.digest().as_str())).then_some(())?;
+        (env.header.chunk_index == Some(c.index)).then_some(())?;
+        let meta: ProofMeta = serde_json::from_value(env.header.params?).ok()?;
+        (Some(&meta.vk_blake3) == c.vk_blake3.as_ref()).then_some(())?;
+        let vk_env = Envelope::decode(vk_file, Kind::VerifyingKey).ok()?;
+        let vk = read_vk(&vk_env.body, LayoutParams::from(&c.layout)).ok()?;
+        let inst: Vec<Fr> = meta
+            .instances
+            .iter()
+            .map(|h| from_hex(h).ok())
+            .collect::<Option<_>>()?;
+        dzk_verifier::verify_chunk(params, &vk, &inst, &env.body).ok()
+    })();
+    ok.is_some()
+}
