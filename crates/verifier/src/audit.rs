@@ -216,31 +216,39 @@ pub fn verify_all(
         .filter(|p| p.extension().is_some_and(|x| x == "proof"))
         .collect();
     files.sort();
+    let mut by_index: BTreeMap<u32, Vec<Evidence>> = BTreeMap::new();
     for path in files {
         match read_evidence(&path, &digest) {
             Err(reason) => problems.push(reason),
-            Ok(ev) => {
-                if ev.file != proof_name(ev.index) {
-                    problems.push(format!(
-                        "{} holds the proof of chunk {} (files swapped or renamed)",
-                        ev.file, ev.index
-                    ));
-                } else if ev.index as usize >= plan.chunks.len() {
-                    problems.push(format!(
-                        "{}: chunk {} is not in the plan's {} chunks",
-                        ev.file,
-                        ev.index,
-                        plan.chunks.len()
-                    ));
-                } else if let Some(prev) = found.get(&ev.index) {
-                    problems.push(format!(
-                        "chunk {} appears twice ({} and {})",
-                        ev.index, prev.file, ev.file
-                    ));
-                } else {
-                    found.insert(ev.index, ev);
-                }
-            }
+            Ok(ev) => by_index.entry(ev.index).or_default().push(ev),
+        }
+    }
+    for (index, evs) in by_index {
+        if evs.len() > 1 {
+            let names: Vec<&str> = evs.iter().map(|e| e.file.as_str()).collect();
+            problems.push(format!(
+                "chunk {index} appears {} times ({})",
+                evs.len(),
+                names.join(", ")
+            ));
+            continue;
+        }
+        let Some(ev) = evs.into_iter().next() else {
+            continue;
+        };
+        if index as usize >= plan.chunks.len() {
+            problems.push(format!(
+                "{}: chunk {index} is not in the plan's {} chunks",
+                ev.file,
+                plan.chunks.len()
+            ));
+        } else if ev.file != proof_name(index) {
+            problems.push(format!(
+                "{} holds the proof of chunk {index} (files swapped or renamed)",
+                ev.file
+            ));
+        } else {
+            found.insert(index, ev);
         }
     }
     for (i, c) in plan.chunks.iter().enumerate() {

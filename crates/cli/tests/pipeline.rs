@@ -1,0 +1,420 @@
+//! The pipeline end to end through the `dzk` binary, as machines and auditors run it: partition, setup,
+//! keygen, prove-chunk (chained through `--emit-output`), merkle, verify-all; and every way a run can be
+//! wrong, each rejected (exit 1) with its own reason.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use dzk_format::{Envelope, Kind};
+use dzk_ir::{Model, TensorFile};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn digits_model() -> PathBuf {
+    repo().join("testdata/models/digits_cnn.msgpack")
+}
+
+fn digits_input(i: usize) -> PathBuf {
+    repo().join(format!("testdata/inputs/digits_{i}.msgpack"))
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+fn dzk(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dzk"))
+        .args(args)
+        .output()
+        .expect("run dzk")
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = dzk(args);
+    assert!(
+        o.status.success(),
+        "dzk {args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A run directory, an SRS, a proofs directory.
+struct Run {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+}
+
+impl Run {
+    fn run(&self) -> PathBuf {
+        self.dir.join("run")
+    }
+    fn params(&self) -> PathBuf {
+        self.dir.join("params")
+    }
+    fn proofs(&self) -> PathBuf {
+        self.dir.join("proofs")
+    }
+    fn chunks(&self) -> usize {
+        dzk_verifier::audit::read_plan(&self.run())
+            .expect("plan")
+            .chunks
+            .len()
+    }
+
+    /// Partitions `model` into `n` chunks, makes a dev SRS and the keys.
+    fn new(model: &Path, n: usize) -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        let r = Run { _tmp: tmp, dir };
+        let n = n.to_string();
+        ok(&["partition", s(model), "--chunks", &n, "-o", s(&r.run())]);
+        let plan = dzk_verifier::audit::read_plan(&r.run()).expect("plan");
+        let k = plan.chunks.iter().map(|c| c.k).max().expect("chunks");
+        ok(&["setup", "--k", &k.to_string(), "-o", s(&r.params())]);
+        ok(&["keygen", s(&r.run()), "--params", s(&r.params())]);
+        r
+    }
+
+    /// Proves chunk `i` from `input` into `proofs`, emitting the next input to `emit`.
+    fn prove_chunk(&self, i: usize, input: &Path, proofs: &Path, emit: &Path) -> Output {
+        dzk(&[
+            "prove-chunk",
+            s(&self.run()),
+            "--chunk",
+            &i.to_string(),
+            "--input",
+            s(input),
+            "--params",
+            s(&self.params()),
+            "-o",
+            s(proofs),
+            "--emit-output",
+            s(emit),
+        ])
+    }
+
+    /// Proves every chunk as separate machines would, chained through boundary files; returns the model
+    /// outputs the last chunk emitted.
+    fn prove_all(&self, input: &Path, proofs: &Path) -> TensorFile {
+        let mut cur = input.to_path_buf();
+        for i in 0..self.chunks() {
+            let emit = self.dir.join(format!(
+                "{}-boundary-{}.dzk",
+                proofs.display().to_string().len(),
+                i + 1
+            ));
+            let o = self.prove_chunk(i, &cur, proofs, &emit);
+            assert!(
+                o.status.success(),
+                "chunk {i}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            cur = emit;
+        }
+        TensorFile::load(&cur).expect("the last chunk emits the model outputs")
+    }
+
+    fn verify(&self, extra: &[&str]) -> (i32, String, String) {
+        let mut args = vec![
+            "verify-all",
+            s(&self.proofs()).to_owned().leak() as &str,
+            "--run",
+            s(&self.run()).to_owned().leak(),
+            "--params",
+            s(&self.params()).to_owned().leak(),
+        ];
+        args.extend_from_slice(extra);
+        let o = dzk(&args);
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    }
+}
+
+fn assert_valid(r: &Run) {
+    let (code, out, err) = r.verify(&[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("VALID"), "{out}");
+}
+
+fn assert_rejected(r: &Run, extra: &[&str], reason: &str) {
+    let (code, out, err) = r.verify(extra);
+    assert_eq!(
+        code, 1,
+        "expected a rejection mentioning {reason:?}\n{out}\n{err}"
+    );
+    assert!(
+        err.contains(reason),
+        "the rejection does not say {reason:?}: {err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+fn forward(model: &Path, input: &Path) -> TensorFile {
+    let m = Model::load(model).expect("model");
+    m.forward(&TensorFile::load(input).expect("input"))
+        .expect("forward")
+        .outputs()
+        .clone()
+}
+
+#[test]
+fn digits_model_in_1_2_and_4_chunks_proves_and_verifies() {
+    for n in [1, 2, 4] {
+        let r = Run::new(&digits_model(), n);
+        assert_eq!(r.chunks(), n);
+        let out = r.prove_all(&digits_input(5), &r.proofs());
+        assert_eq!(
+            out,
+            forward(&digits_model(), &digits_input(5)),
+            "{n} chunks"
+        );
+        ok(&["merkle", s(&r.proofs())]);
+        assert_valid(&r);
+    }
+}
+
+#[test]
+fn mnist_in_1_2_and_4_chunks_proves_and_verifies() {
+    let z = repo().join("../shared/models/zkml/mnist");
+    let (model, input) = (z.join("model.msgpack"), z.join("inp.msgpack"));
+    let want = forward(&model, &input);
+    for n in [1, 2, 4] {
+        let r = Run::new(&model, n);
+        let emit = r.dir.join("out.msgpack");
+        ok(&[
+            "prove",
+            s(&r.run()),
+            "--input",
+            s(&input),
+            "--params",
+            s(&r.params()),
+            "-o",
+            s(&r.proofs()),
+            "--emit-output",
+            s(&emit),
+        ]);
+        assert_eq!(
+            TensorFile::load(&emit).expect("outputs"),
+            want,
+            "{n} chunks"
+        );
+        ok(&["merkle", s(&r.proofs())]);
+        let (code, out, err) = r.verify(&["--json"]);
+        assert_eq!(code, 0, "{out}\n{err}");
+        let report: serde_json::Value = serde_json::from_str(&out).expect("json report");
+        assert_eq!(report["verdict"]["verdict"], "valid");
+        // zkml's reference logits, published by the last chunk.
+        assert_eq!(
+            report["public_outputs"],
+            serde_json::json!([
+                "-5312", "-8056", "-8186", "-1669", "-4260", "6614", "-5131", "-6862", "-3047",
+                "-805"
+            ])
+        );
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read dir") {
+        let e = e.expect("entry");
+        std::fs::copy(e.path(), to.join(e.file_name())).expect("copy");
+    }
+}
+
+/// A fresh copy of the valid proofs, for one attack.
+fn attack(r: &Run, name: &str, f: impl FnOnce(&Path)) -> Run {
+    let dir = r.dir.join(format!("attack-{name}"));
+    copy_dir(&r.proofs(), &dir.join("proofs"));
+    // The attack run shares the honest run's plan, keys and SRS.
+    for sub in ["run", "params"] {
+        copy_dir(&r.dir.join(sub), &dir.join(sub));
+    }
+    f(&dir.join("proofs"));
+    Run {
+        _tmp: tempfile::tempdir().expect("tempdir"),
+        dir,
+    }
+}
+
+#[test]
+fn every_kind_of_wrong_run_is_rejected_with_its_own_reason() {
+    let r = Run::new(&digits_model(), 3);
+    assert_eq!(r.chunks(), 3);
+    r.prove_all(&digits_input(2), &r.proofs());
+    ok(&["merkle", s(&r.proofs())]);
+    assert_valid(&r);
+    let proof = |p: &Path, i: usize| p.join(format!("chunk-{i}.proof"));
+
+    // Re-running a finished chunk skips it (re-proving would draw a new output salt and break the link to
+    // the next chunk, so only --force proves again).
+    let o = dzk(&[
+        "prove-chunk",
+        s(&r.run()),
+        "--chunk",
+        "0",
+        "--input",
+        s(&digits_input(2)),
+        "--params",
+        s(&r.params()),
+        "-o",
+        s(&r.proofs()),
+    ]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("skipping"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    // A flipped byte: the envelope's digest catches it...
+    let a = attack(&r, "flip", |p| {
+        let mut b = std::fs::read(proof(p, 1)).expect("read");
+        let at = b.len() - 40;
+        b[at] ^= 1;
+        std::fs::write(proof(p, 1), b).expect("write");
+    });
+    assert_rejected(&a, &[], "digest");
+    // ...and with the digest recomputed, the proof itself does not verify.
+    let a = attack(&r, "flip-resealed", |p| {
+        let b = std::fs::read(proof(p, 1)).expect("read");
+        let mut env = Envelope::decode(&b, Kind::ChunkProof).expect("decode");
+        let at = env.body.len() / 2;
+        env.body[at] ^= 1;
+        let header = env.header.clone();
+        let mut resealed = Envelope::new(Kind::ChunkProof, &header.body_encoding, env.body);
+        resealed.header.plan_digest = header.plan_digest;
+        resealed.header.chunk_index = header.chunk_index;
+        resealed.header.params = header.params;
+        std::fs::write(proof(p, 1), resealed.encode()).expect("write");
+    });
+    assert_rejected(&a, &[], "chunk 1: the proof does not verify");
+    // Two chunk files swapped.
+    let a = attack(&r, "swap", |p| {
+        std::fs::rename(proof(p, 0), p.join("tmp")).expect("mv");
+        std::fs::rename(proof(p, 1), proof(p, 0)).expect("mv");
+        std::fs::rename(p.join("tmp"), proof(p, 1)).expect("mv");
+    });
+    assert_rejected(&a, &[], "chunk-0.proof holds the proof of chunk 1");
+    // A missing chunk.
+    let a = attack(&r, "missing", |p| {
+        std::fs::remove_file(proof(p, 2)).expect("rm")
+    });
+    assert_rejected(&a, &[], "chunk 2: missing");
+    // A duplicated chunk.
+    let a = attack(&r, "dup", |p| {
+        std::fs::copy(proof(p, 1), p.join("chunk-1-copy.proof")).expect("cp");
+    });
+    assert_rejected(&a, &[], "chunk 1 appears 2 times");
+    // A truncated file.
+    let a = attack(&r, "trunc", |p| {
+        let b = std::fs::read(proof(p, 0)).expect("read");
+        std::fs::write(proof(p, 0), &b[..b.len() / 3]).expect("write");
+    });
+    assert_rejected(&a, &[], "chunk-0.proof");
+    // A file of the wrong kind, and a future format version.
+    let a = attack(&r, "kind", |p| {
+        std::fs::copy(r.run().join("chunk-0.vk"), proof(p, 0)).expect("cp");
+    });
+    assert_rejected(&a, &[], "this is a verifying key, not a chunk proof");
+    let a = attack(&r, "version", |p| {
+        let mut b = std::fs::read(proof(p, 0)).expect("read");
+        b[8] = 2;
+        std::fs::write(proof(p, 0), b).expect("write");
+    });
+    assert_rejected(&a, &[], "chunk proof is format v2");
+    // A wrong published root.
+    let wrong = format!("0x{}", "0".repeat(63) + "1");
+    assert_rejected(&r, &["--root", &wrong], "is not the --root given");
+
+    // Chunk 2 proven from a different input than chunk 1 produced: another machine ran chunks 0 and 1 on
+    // another image and chunk 2 took its boundary.
+    let other = r.dir.join("other-proofs");
+    let b1 = r.dir.join("other-b1.dzk");
+    let b2 = r.dir.join("other-b2.dzk");
+    assert!(r
+        .prove_chunk(0, &digits_input(7), &other, &b1)
+        .status
+        .success());
+    assert!(r.prove_chunk(1, &b1, &other, &b2).status.success());
+    let a = attack(&r, "link", |p| {
+        let out = r.dir.join("other-out.msgpack");
+        // A valid proof of chunk 2 is already there, so this keeps it; --force below replaces it.
+        let _ = r.prove_chunk(2, &b2, p, &out);
+    });
+    // prove-chunk skipped chunk 2 (a valid proof was there); force it.
+    let o = dzk(&[
+        "prove-chunk",
+        s(&r.run()),
+        "--chunk",
+        "2",
+        "--input",
+        s(&b2),
+        "--params",
+        s(&r.params()),
+        "-o",
+        s(&a.proofs()),
+        "--force",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::remove_file(a.proofs().join("merkle.dzk")).expect("rm merkle");
+    assert_rejected(&a, &[], "cut 2: chunk 1's output commitment differs");
+
+    // Proofs from two runs mixed, and a verifying key from another plan.
+    let r2 = Run::new(&digits_model(), 2);
+    r2.prove_all(&digits_input(2), &r2.proofs());
+    let a = attack(&r, "mixed", |p| {
+        std::fs::copy(r2.proofs().join("chunk-1.proof"), proof(p, 1)).expect("cp");
+    });
+    assert_rejected(&a, &[], "chunk-1.proof: made for another plan");
+    let a = attack(&r, "vk", |_| {});
+    // (The other plan's chunk 0 covers the same layers, so its vk is byte-identical and harmless; its chunk 1
+    // is another circuit.)
+    std::fs::copy(r2.run().join("chunk-1.vk"), a.run().join("chunk-0.vk")).expect("cp");
+    assert_rejected(
+        &a,
+        &[],
+        "chunk-0.vk is not the verifying key the plan records",
+    );
+
+    // The untouched copy still verifies (the attacks above fail for their own reasons, not the copying).
+    let (code, _, err) = attack(&r, "untouched", |_| {}).verify(&[]);
+    assert_eq!(code, 0, "{err}");
+    // A missing run directory is unreadable input: exit 2, not a rejection.
+    let o = dzk(&[
+        "verify-all",
+        s(&r.proofs()),
+        "--run",
+        "/nonexistent/run",
+        "--params",
+        s(&r.params()),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/run/plan.dzk"));
+}
+
+#[test]
+fn inclusion_paths_verify_and_a_changed_sibling_does_not() {
+    let r = Run::new(&digits_model(), 2);
+    r.prove_all(&digits_input(1), &r.proofs());
+    let paths = r.dir.join("paths");
+    let out = ok(&["merkle", s(&r.proofs()), "--paths", s(&paths), "--json"]);
+    let m: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let root = m["root"].as_str().expect("root").to_string();
+    for i in 0..2 {
+        let p = paths.join(format!("chunk-{i}.path.json"));
+        ok(&["merkle", "--check-path", s(&p), "--root", &root]);
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&p).expect("read")).expect("json");
+        v["path"]["siblings"][0] = serde_json::json!(format!("0x{}", "0".repeat(63) + "2"));
+        let bad = r.dir.join(format!("bad-{i}.json"));
+        std::fs::write(&bad, v.to_string()).expect("write");
+        let o = dzk(&["merkle", "--check-path", s(&bad), "--root", &root]);
+        assert_eq!(o.status.code(), Some(1));
+    }
+}
