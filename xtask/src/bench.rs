@@ -5,8 +5,8 @@ use std::process::Command;
 
 use anyhow::{bail, Context};
 
-/// MNIST cut plans: layer boundaries. The 2- and 4-chunk cuts balance the cost model's row counts.
-const MNIST_PLANS: &[&str] = &["0,16", "0,4,16", "0,1,4,5,16"];
+/// MNIST cut plans: the whole model, then the partitioner's 2- and 4-chunk cuts (`dzk partition --chunks N`).
+const MNIST_PLANS: &[&str] = &["0,16", "auto:2", "auto:4"];
 
 fn run_bench(model: &str, input: &str, plans: &[&str]) -> anyhow::Result<String> {
     let root = crate::tidy::workspace_root()?;
@@ -68,7 +68,9 @@ pub fn run() -> anyhow::Result<()> {
          Written by `cargo xtask bench` ({date}, {machine}). Each chunk is proven on its own, one after another, on \
          this one machine: keygen with a deterministic dev SRS of exactly the chunk's k, then a KZG/SHPLONK proof \
          (CPU, halo2-axiom), then verification. Peak RSS is the process's high-water mark so far, so it only grows \
-         down a table. Machines like this are noisy: compare rows taken in the same run.\n\n\
+         down a table. Then the same slice is proven *without* commitments (boundary outputs public, inputs \
+         unbound: a baseline, not a dzk statement); the overhead column is what `h_in`/`h_out` cost. Machines \
+         like this are noisy: compare rows taken in the same run.\n\n\
          ## MNIST (zkml's `mnist/model.msgpack`), as one chunk and cut into 2 and 4 chunks\n\n\
          `cargo run --release -p dzk-prover --example bench_chunks -- {mnist} {mnist_in} {}`\n\n{mnist_table}\n\
          For comparison (../shared/DESIGN.md §5, same machine class): zkml proves this model in 5.7 s (k=15, \

@@ -115,6 +115,8 @@ pub struct ChunkCircuit {
     outputs: Option<Arc<TensorFile>>,
     /// Rows the last synthesis laid out (a diagnostic that ties the cost model to the real layout).
     laid_out: Arc<AtomicUsize>,
+    /// `false` only for the benchmark baseline (see [`ChunkCircuit::without_commitments`]).
+    commitments: bool,
 }
 
 fn configure_chips(meta: &mut ConstraintSystem<Fr>, p: LayoutParams) -> ChunkConfig {
@@ -204,7 +206,15 @@ impl ChunkCircuit {
             public: Vec::new(),
             outputs: None,
             laid_out: Arc::default(),
+            commitments: true,
         })
+    }
+
+    /// **Benchmark baseline only, not a dzk statement:** the slice without commitments, its boundary-out
+    /// values public and its inputs unbound. It measures what the commitments cost; nothing in a run uses it.
+    pub fn without_commitments(mut self) -> Self {
+        self.commitments = false;
+        self
     }
 
     /// Sets which of the model's inputs and outputs are public (before [`Self::with_inputs`]).
@@ -239,6 +249,9 @@ impl ChunkCircuit {
                 })
                 .sum()
         };
+        if !self.commitments {
+            return numel(&outs);
+        }
         2 + if pi { numel(&ins) } else { 0 } + if po { numel(&outs) } else { 0 }
     }
 
@@ -308,6 +321,9 @@ impl ChunkCircuit {
         if po {
             public.extend(out_vals.iter().map(|&v| fe::<Fr>(v.into())));
         }
+        if !self.commitments {
+            public = out_vals.iter().map(|&v| fe::<Fr>(v.into())).collect();
+        }
         self.public = public;
         self.boundary = Some(Arc::new(boundary));
         self.salts = Some(salts);
@@ -352,7 +368,9 @@ impl ChunkCircuit {
         let unknown = |_: i64, n: usize| vec![Value::unknown(); n];
         // Counting cannot fail: it runs the same mapping `new` has checked, with no witness.
         if let Ok(b) = lay_out(&mut counter, &self.model, self.start, self.end, &unknown) {
-            let _ = bind(&mut counter, &b, self.public_sides(), Value::unknown());
+            if self.commitments {
+                let _ = bind(&mut counter, &b, self.public_sides(), Value::unknown());
+            }
         }
         counter.rows.used()
     }
@@ -427,6 +445,14 @@ impl Circuit<Fr> for ChunkCircuit {
                 rows: &mut rows,
             };
             let b = lay_out(&mut ops, &self.model, self.start, self.end, &boundary)?;
+            if !self.commitments {
+                let outs: Vec<_> = b.outs.iter().flat_map(|(_, c)| c.iter()).collect();
+                for (i, c) in outs.iter().enumerate() {
+                    ops.layouter.constrain_instance(c.cell, config.instance, i);
+                }
+                self.laid_out.store(ops.rows.used(), Ordering::Relaxed);
+                return Ok(());
+            }
             bind(&mut ops, &b, self.public_sides(), salts)?
         };
         layouter.constrain_instance(h_in.cell, config.instance, 0);
@@ -439,6 +465,9 @@ impl Circuit<Fr> for ChunkCircuit {
     }
 }
 
+/// `(h_in, h_out, public cells)` of one chunk.
+type Bound<O> = (<O as Ops>::D, <O as Ops>::D, Vec<<O as Ops>::C>);
+
 /// Commits to both boundaries: `h_in` over the (already range-checked) boundary-in cells, `h_out` over the
 /// boundary-out cells after range-checking them into the packing range; public sides are returned as cells
 /// for the instance column instead of being hashed.
@@ -447,7 +476,7 @@ fn bind<O: Ops>(
     b: &Boundary<O::C>,
     (public_in, public_out): (bool, bool),
     salts: Value<(Fr, Fr)>,
-) -> Result<(O::D, O::D, Vec<O::C>), Error> {
+) -> Result<Bound<O>, Error> {
     let tag = Fr::from_u128(TAG_ACT);
     let flat = |side: &[(i64, Vec<O::C>)]| -> Vec<O::C> {
         side.iter().flat_map(|(_, c)| c.iter().cloned()).collect()

@@ -1,7 +1,9 @@
 //! Measures one-chunk and multi-chunk proving: keygen, prove and verify times, proof size, peak memory.
 //!
 //! `cargo run --release -p dzk-prover --example bench_chunks -- MODEL INPUT [CUTS...]`, where each CUTS is a
-//! comma-separated list of layer boundaries (`0,16` is the whole MNIST model, `0,4,16` two chunks).
+//! comma-separated list of layer boundaries (`0,16` is the whole MNIST model, `0,4,16` two chunks) or `auto:N`,
+//! the partitioner's N-chunk cut. Each chunk is also proven without commitments (a baseline that is not a dzk
+//! statement) to measure what the commitments cost.
 //! Prints one Markdown table row per chunk. `cargo xtask bench` runs it and writes docs/benchmarks.md.
 
 use std::path::Path;
@@ -34,22 +36,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let model = Arc::new(Model::load(Path::new(&args[0]))?);
     let input = TensorFile::load(Path::new(&args[1]))?;
     let n = model.layers().len();
-    let mut plans: Vec<Vec<usize>> = args[2..]
-        .iter()
-        .map(|c| c.split(',').filter_map(|x| x.parse().ok()).collect())
-        .collect();
+    // `auto:N` is the partitioner's N-chunk cut; otherwise a comma-separated list of layer boundaries.
+    let mut plans: Vec<Vec<usize>> = Vec::new();
+    for c in &args[2..] {
+        if let Some(n) = c.strip_prefix("auto:") {
+            let cuts = dzk_partition::cut(&model, dzk_partition::Bound::Chunks(n.parse()?))?;
+            let mut bounds: Vec<usize> = cuts.iter().map(|c| c.0).collect();
+            bounds.push(n_layers(&model));
+            plans.push(bounds);
+        } else {
+            plans.push(c.split(',').filter_map(|x| x.parse().ok()).collect());
+        }
+    }
     if plans.is_empty() {
         plans.push(vec![0, n]);
     }
     println!(
-        "| chunks | layers | rows | k | keygen s | prove s | verify ms | proof B | peak RSS MiB |"
+        "| chunks | layers | rows | k | keygen s | prove s | verify ms | proof B | peak RSS MiB | \
+         without commitments: rows | k | prove s | commitment overhead |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for cuts in plans {
         let mut boundary = input.clone();
         for w in cuts.windows(2) {
             let (a, b) = (w[0], w[1]);
-            let circuit = ChunkCircuit::fit(model.clone(), a, b)?.with_inputs(
+            let fitted = ChunkCircuit::fit(model.clone(), a, b)?;
+            let circuit = fitted.clone().with_inputs(
                 &boundary,
                 Salts {
                     input: Fr::from(1),
@@ -70,14 +82,31 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let t = Instant::now();
             verify_chunk(&params, &vk, &public, &proof)?;
             let verify_ms = t.elapsed().as_secs_f64() * 1e3;
+            drop((pk, vk));
+            // The same slice without commitments, proven right after: what the commitments cost.
+            let base = fitted
+                .without_commitments()
+                .with_inputs(&boundary, Salts::default())?;
+            let (base_rows, base_k) = (base.rows(), base.min_k());
+            let base_params = dev_setup(base_k, 1);
+            let (_, base_pk) = keygen(&base_params, &base)?;
+            let t = Instant::now();
+            prove_chunk(Backend::Cpu, &base_params, &base_pk, base)?;
+            let base_s = t.elapsed().as_secs_f64();
             println!(
-                "| {} | {a}..{b} | {rows} | {k} | {keygen_s:.2} | {prove_s:.2} | {verify_ms:.1} | {} | {:.0} |",
+                "| {} | {a}..{b} | {rows} | {k} | {keygen_s:.2} | {prove_s:.2} | {verify_ms:.1} | {} | {:.0} | \
+                 {base_rows} | {base_k} | {base_s:.2} | {:+.0}% |",
                 cuts.len() - 1,
                 proof.len(),
-                peak_mib()
+                peak_mib(),
+                (prove_s / base_s - 1.0) * 100.0
             );
             boundary = next;
         }
     }
     Ok(())
+}
+
+fn n_layers(model: &Model) -> usize {
+    model.layers().len()
 }
