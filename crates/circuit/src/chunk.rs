@@ -37,6 +37,9 @@ pub struct LayoutParams {
     pub range_slots: usize,
     /// Short range checks per row (one advice column each).
     pub short_slots: usize,
+    /// Lanes of the Poseidon chip on advice columns of its own (6 each), running beside the other chips;
+    /// 0 puts two lanes on the shared columns instead (no extra columns, but the hashes add rows).
+    pub hash_lanes: usize,
 }
 
 impl Default for LayoutParams {
@@ -47,7 +50,18 @@ impl Default for LayoutParams {
             range_limbs: 2,
             range_slots: 2,
             short_slots: 2,
+            hash_lanes: 0,
         }
+    }
+}
+
+impl LayoutParams {
+    /// Advice columns in all: shared, range (long and short) and the hash chip's own.
+    pub fn advice_columns(&self) -> usize {
+        self.advice
+            + self.range_slots * (self.range_limbs + 1)
+            + self.short_slots
+            + 6 * self.hash_lanes
     }
 }
 
@@ -59,6 +73,7 @@ impl From<&dzk_format::run::LayoutSpec> for LayoutParams {
             range_limbs: s.range_limbs,
             range_slots: s.range_slots,
             short_slots: s.short_slots,
+            hash_lanes: s.hash_lanes,
         }
     }
 }
@@ -153,7 +168,14 @@ fn configure_chips(meta: &mut ConstraintSystem<Fr>, p: LayoutParams) -> ChunkCon
     let cmp = CmpChip::construct(CmpChip::configure(meta, &adv));
     let affine = AffineChip::construct(AffineChip::configure(meta, &adv));
     let pack = PackChip::construct(PackChip::configure(meta, &adv));
-    let poseidon = PoseidonChip::construct(PoseidonChip::configure(meta, &adv));
+    let poseidon = if p.hash_lanes == 0 {
+        PoseidonChip::construct(PoseidonChip::configure(meta, &adv, false))
+    } else {
+        let own: Vec<_> = (0..6 * p.hash_lanes)
+            .map(|_| meta.advice_column())
+            .collect();
+        PoseidonChip::construct(PoseidonChip::configure(meta, &own, true))
+    };
     let instance = meta.instance_column();
     meta.enable_equality(instance);
     ChunkConfig {
@@ -255,31 +277,46 @@ impl ChunkCircuit {
         2 + if pi { numel(&ins) } else { 0 } + if po { numel(&outs) } else { 0 }
     }
 
-    /// The circuit of layers `start..end` with the layout that needs the smallest `k`: range tables of 8 to 13
-    /// bits, each with enough limbs for checks at least [`MIN_RANGE_BITS`] wide (ties go to the wider table,
-    /// which needs fewer lookups). Small slices get small tables, so their `k` is not held up by the table.
+    /// The circuit of layers `start..end` with the cheapest layout: range tables of 7 to 13 bits (each with
+    /// enough limbs for checks at least [`MIN_RANGE_BITS`] wide and at most the packing width), and the
+    /// Poseidon chip on the shared columns or on one or two lanes of its own, whichever gives the smallest
+    /// [`Self::cost_estimate`] (ties to the smaller `k`). Small slices get small tables, so their `k` is not
+    /// held up by the table; slices with wide boundaries hash beside their layers instead of after them.
     pub fn fit(model: Arc<Model>, start: usize, end: usize) -> Result<Self, CircuitError> {
-        let mut best: Option<(u32, Self)> = None;
+        let mut best: Option<(u64, u32, Self)> = None;
         for bits in (7..=13).rev() {
-            let params = LayoutParams {
-                range_bits: bits,
-                range_limbs: MIN_RANGE_BITS.div_ceil(bits),
-                ..LayoutParams::default()
-            };
-            if params.range_bits * params.range_limbs > PACK_BITS {
-                continue;
-            }
-            let c = Self::new(model.clone(), start, end, params)?;
-            let k = c.min_k();
-            if best.as_ref().is_none_or(|(bk, _)| k < *bk) {
-                best = Some((k, c));
+            for hash_lanes in [0, 1, 2] {
+                let params = LayoutParams {
+                    range_bits: bits,
+                    range_limbs: MIN_RANGE_BITS.div_ceil(bits),
+                    hash_lanes,
+                    ..LayoutParams::default()
+                };
+                if params.range_bits * params.range_limbs > PACK_BITS {
+                    continue;
+                }
+                let c = Self::new(model.clone(), start, end, params)?;
+                let k = c.min_k();
+                let cost = c.cost_estimate();
+                if best
+                    .as_ref()
+                    .is_none_or(|(bc, bk, _)| (cost, k) < (*bc, *bk))
+                {
+                    best = Some((cost, k, c));
+                }
             }
         }
-        best.map(|(_, c)| c).ok_or(CircuitError::BadSlice {
+        best.map(|(_, _, c)| c).ok_or(CircuitError::BadSlice {
             start,
             end,
             layers: model.layers().len(),
         })
+    }
+
+    /// The proving cost the layout choice minimises: advice columns × `2^k` (the area every commitment,
+    /// FFT and quotient evaluation runs over).
+    pub fn cost_estimate(&self) -> u64 {
+        (self.params.advice_columns() as u64) << self.min_k()
     }
 
     /// Adds the witness: the slice's boundary-in tensors and the two salts. Runs the slice's forward pass to

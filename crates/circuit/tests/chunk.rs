@@ -494,3 +494,24 @@ fn skip_connections_cross_every_cut_and_the_commitments_chain() {
     let full = model.forward(&input).expect("forward");
     assert_eq!(&handoff, full.outputs());
 }
+
+#[test]
+fn wide_boundaries_hash_beside_the_layers() {
+    let (model, input) = mnist();
+    // Conv0's output (5408 values) is committed: on the shared columns it would push k to 15.
+    let shared = ChunkCircuit::new(model.clone(), 0, 1, LayoutParams::default()).expect("chunk");
+    let fitted = ChunkCircuit::fit(model.clone(), 0, 1).expect("fit");
+    assert!(fitted.layout().hash_lanes > 0, "{:?}", fitted.layout());
+    assert!(fitted.min_k() < shared.min_k());
+    assert!(fitted.cost_estimate() < shared.cost_estimate());
+    let c = witness(fitted, &input);
+    assert_eq!(
+        c.instances(),
+        expected_instances(&model, &c, &input).as_slice()
+    );
+    assert_eq!(mock(&c, c.instances().to_vec()), Ok(()));
+    assert_eq!(c.rows(), c.rows_laid_out());
+    let mut wrong = c.instances().to_vec();
+    wrong[1] += Fr::from(1);
+    assert!(mock(&c, wrong).is_err());
+}

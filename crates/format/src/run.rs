@@ -25,6 +25,9 @@ pub struct LayoutSpec {
     pub range_slots: usize,
     /// Short range checks per row.
     pub short_slots: usize,
+    /// Lanes of the Poseidon chip on columns of its own (0: on the shared columns).
+    #[serde(default)]
+    pub hash_lanes: usize,
 }
 
 /// One chunk of a plan.

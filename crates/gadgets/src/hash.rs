@@ -80,6 +80,8 @@ struct Lane {
 #[derive(Clone, Debug)]
 pub struct PoseidonConfig {
     lanes: Vec<Lane>,
+    /// The chip has columns of its own and takes rows from `Rows::take_hash`, beside the other chips.
+    own_columns: bool,
 }
 
 /// The Poseidon chip.
@@ -176,12 +178,15 @@ fn capacity() -> Fr {
 }
 
 impl PoseidonChip {
-    /// Configures `⌊columns / 6⌋` lanes over `columns` (at least 6).
+    /// Configures `⌊columns / 6⌋` lanes over `columns` (at least 6). With `own_columns`, the columns are the
+    /// chip's alone and its rows come from `Rows::take_hash`, running beside the other chips' rows; otherwise
+    /// it shares the main columns and cursor.
     ///
     /// Side effects: enables equality on every lane column; adds 3 fixed columns and 6 selectors per lane.
     pub fn configure(
         meta: &mut ConstraintSystem<Fr>,
         columns: &[Column<Advice>],
+        own_columns: bool,
     ) -> PoseidonConfig {
         assert!(
             columns.len() >= LANE_WIDTH,
@@ -269,7 +274,7 @@ impl PoseidonChip {
                 });
             }
         }
-        PoseidonConfig { lanes }
+        PoseidonConfig { lanes, own_columns }
     }
 
     /// The chip for a configuration.
@@ -282,9 +287,19 @@ impl PoseidonChip {
         self.config.lanes.len()
     }
 
-    /// Rows of the shared columns a hash of the tag, the salt and `m` elements takes.
+    /// Rows a hash of the tag, the salt and `m` elements takes.
     pub fn rows_for(&self, m: usize) -> usize {
         (schedule(m).len() + 1).div_ceil(self.lanes())
+    }
+
+    /// Reserves the rows of a hash of `m` elements on the chip's cursor; returns the first.
+    pub fn reserve(&self, rows: &mut Rows, m: usize) -> usize {
+        let n = self.rows_for(m);
+        if self.config.own_columns {
+            rows.take_hash(n)
+        } else {
+            rows.take(n)
+        }
     }
 
     /// `Poseidon(tag, salt, inputs…)`, equal to `dzk_merkle::hash`. The inputs are copied (copy constraints)
@@ -312,7 +327,7 @@ impl PoseidonChip {
     ) -> Result<AssignedFe, Error> {
         let sched = schedule(inputs.len());
         let lanes = self.lanes();
-        let base = rows.take((sched.len() + 1).div_ceil(lanes));
+        let base = self.reserve(rows, inputs.len());
         let values: Value<Vec<Fr>> = inputs.iter().map(|c| c.value).collect();
         let witness = salt.zip(values).map(|(salt, xs)| {
             let (mut slots, last) = trace(&sched, tag, salt, &xs);

@@ -58,6 +58,7 @@ pub struct Rows {
     main: usize,
     long: usize,
     short: usize,
+    hash: usize,
 }
 
 impl Rows {
@@ -87,8 +88,15 @@ impl Rows {
         at
     }
 
+    /// Reserves `n` rows of a Poseidon chip configured on its own columns.
+    pub fn take_hash(&mut self, n: usize) -> usize {
+        let at = self.hash;
+        self.hash += n;
+        at
+    }
+
     /// Rows the circuit needs: the furthest any cursor has gone.
     pub fn used(&self) -> usize {
-        self.main.max(self.long).max(self.short)
+        self.main.max(self.long).max(self.short).max(self.hash)
     }
 }

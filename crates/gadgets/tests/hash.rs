@@ -56,25 +56,40 @@ struct HashCircuit {
     salt: Fr,
     attack: Attack,
     tamper: bool,
+    /// The Poseidon chip on columns of its own (its own row cursor) rather than the shared ones.
+    own_columns: bool,
 }
 
 impl Circuit<Fr> for HashCircuit {
     type Config = Cfg;
     type FloorPlanner = SimpleFloorPlanner;
-    type Params = ();
+    type Params = bool;
 
     fn without_witnesses(&self) -> Self {
         self.clone()
     }
 
+    fn params(&self) -> bool {
+        self.own_columns
+    }
+
     fn configure(meta: &mut ConstraintSystem<Fr>) -> Cfg {
+        Self::configure_with_params(meta, false)
+    }
+
+    fn configure_with_params(meta: &mut ConstraintSystem<Fr>, own_columns: bool) -> Cfg {
         let cols: Vec<_> = (0..12).map(|_| meta.advice_column()).collect();
         let long: Vec<_> = (0..LIMBS + 1).map(|_| meta.advice_column()).collect();
         let short = vec![meta.advice_column()];
         let range = RangeChip::configure(meta, &long, &short, BITS, LIMBS);
         let affine = AffineChip::configure(meta, &cols[..9]);
         let pack = PackChip::configure(meta, &cols);
-        let poseidon = PoseidonChip::configure(meta, &cols);
+        let poseidon = if own_columns {
+            let own: Vec<_> = (0..6).map(|_| meta.advice_column()).collect();
+            PoseidonChip::configure(meta, &own, true)
+        } else {
+            PoseidonChip::configure(meta, &cols, false)
+        };
         let instance = meta.instance_column();
         meta.enable_equality(instance);
         Cfg {
@@ -215,10 +230,18 @@ fn chip_equals_native_commitment_on_random_inputs() {
             salt,
             attack: Attack::None,
             tamper: false,
+            own_columns: false,
         };
         let want = commit(salt, &values).expect("in range");
         assert_eq!(verify(&c, want), Ok(()), "n={n}");
         assert!(verify(&c, want + Fr::ONE).is_err(), "n={n}: another digest");
+        // The same with the chip on one lane of its own columns, beside the other chips.
+        let own = HashCircuit {
+            own_columns: true,
+            ..c
+        };
+        assert_eq!(verify(&own, want), Ok(()), "n={n}, own columns");
+        assert!(verify(&own, want + Fr::ONE).is_err(), "n={n}, own columns");
     }
 }
 
@@ -230,6 +253,7 @@ fn tampering_with_an_activation_or_the_salt_changes_the_digest() {
         salt,
         attack: Attack::None,
         tamper: false,
+        own_columns: false,
     };
     let mut other = values.clone();
     other[7] += 1;
@@ -261,10 +285,15 @@ fn witness_attacks_are_rejected() {
             salt,
             attack,
             tamper: false,
+            own_columns: false,
         };
-        assert_eq!(verify(&c, want), Ok(()), "honest twin of {attack:?}");
-        c.tamper = true;
-        assert!(verify(&c, want).is_err(), "attack {attack:?} accepted");
+        for own_columns in [false, true] {
+            c.own_columns = own_columns;
+            c.tamper = false;
+            assert_eq!(verify(&c, want), Ok(()), "honest twin of {attack:?}");
+            c.tamper = true;
+            assert!(verify(&c, want).is_err(), "attack {attack:?} accepted");
+        }
     }
 }
 
@@ -286,6 +315,7 @@ fn a_value_outside_the_packing_range_is_rejected() {
         salt,
         attack: Attack::PackingBound,
         tamper: false,
+        own_columns: false,
     };
     assert_eq!(verify(&c, target), Ok(()));
     // Attack: the circuit holds [2^27, 5, -3] (the fault sets the first value) and claims the same digest.

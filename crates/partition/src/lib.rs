@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use dzk_circuit::{ChunkCircuit, CircuitError, LayoutParams};
+use dzk_circuit::{ChunkCircuit, CircuitError};
 use dzk_format::run::{ChunkPlan, LayoutSpec, Plan, TensorSpec, VisibilitySpec};
 use dzk_ir::{IrError, Model};
 
@@ -46,13 +46,15 @@ pub enum PartitionError {
     Ir(#[from] IrError),
 }
 
-/// The rows of every slice `[a, b)`, with the default layout: `cost[a][b - a - 1]`.
-fn costs(model: &Arc<Model>) -> Result<Vec<Vec<usize>>, PartitionError> {
+/// The cost of every slice `[a, b)` with its best layout: `cost[a][b - a - 1]` is
+/// `(advice columns × 2^k, rows)`, the proving area first and the rows as the tie-breaker.
+fn costs(model: &Arc<Model>) -> Result<Vec<Vec<(u64, usize)>>, PartitionError> {
     let n = model.layers().len();
     let mut cost = vec![Vec::new(); n];
     for (a, row) in cost.iter_mut().enumerate() {
         for b in a + 1..=n {
-            row.push(ChunkCircuit::new(model.clone(), a, b, LayoutParams::default())?.rows());
+            let c = ChunkCircuit::fit(model.clone(), a, b)?;
+            row.push((c.cost_estimate(), c.rows()));
         }
     }
     Ok(cost)
@@ -69,10 +71,10 @@ pub fn cut(model: &Arc<Model>, bound: Bound) -> Result<Vec<(usize, usize)>, Part
             let cost = costs(model)?;
             // best[c][j]: the smallest possible largest chunk when layers 0..j make c chunks; from[c][j] the
             // start of the last of them.
-            let inf = usize::MAX;
+            let inf = (u64::MAX, usize::MAX);
             let mut best = vec![vec![inf; n + 1]; chunks + 1];
             let mut from = vec![vec![0; n + 1]; chunks + 1];
-            best[0][0] = 0;
+            best[0][0] = (0, 0);
             for c in 1..=chunks {
                 for j in c..=n {
                     for i in c - 1..j {
@@ -157,6 +159,7 @@ pub fn plan(
                 range_limbs: p.range_limbs,
                 range_slots: p.range_slots,
                 short_slots: p.short_slots,
+                hash_lanes: p.hash_lanes,
             },
             inputs: specs(model, &ins),
             outputs: specs(model, &outs),
