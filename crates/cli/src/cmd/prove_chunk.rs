@@ -7,8 +7,8 @@ use clap::Args;
 use dzk_format::run::Plan;
 use dzk_merkle::hex::to_hex;
 use dzk_prover::run::{
-    chunk, load_slice, proof_is_valid, prove_chunk_run, read_boundary, read_pk, BoundaryIn, Phase,
-    RunError,
+    chunk, load_slice, memory_estimate, prepare, proof_is_valid, prove_chunk_run, prove_prepared,
+    read_boundary, read_pk, BoundaryIn, Phase, RunError,
 };
 use dzk_prover::Params;
 use dzk_verifier::audit::{proof_name, vk_name};
@@ -178,49 +178,125 @@ pub struct ProveCmd {
     /// Write the model's outputs here (zkml tensor file).
     #[arg(long, value_name = "FILE")]
     pub emit_output: Option<PathBuf>,
+    /// Chunks proven at once (default: as many as the available memory holds, by an estimate of each
+    /// chunk's peak, at most one per core).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
     /// Print a JSON summary on stdout.
     #[arg(long)]
     pub json: bool,
 }
 
+/// Available memory in bytes (Linux `MemAvailable`).
+fn mem_available() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    line.split_whitespace()
+        .nth(1)?
+        .parse::<u64>()
+        .ok()
+        .map(|kib| kib * 1024)
+}
+
 impl ProveCmd {
-    /// Runs the command: the chunks one after another, each fed the previous one's boundary in memory.
+    /// Runs the command: every chunk's witness first (each feeds the next, in memory), then the proofs,
+    /// `--jobs` at a time.
     pub fn run(self) -> anyhow::Result<()> {
         let plan = read_plan(&self.run)?;
         let (_, params) = load_params(&self.params)?;
         let bytes = std::fs::read(&self.input)
             .with_context(|| format!("reading {}", self.input.display()))?;
-        let first = chunk(&plan, 0)?;
-        let mut input = read_boundary(&plan, first, &bytes, &self.input.display().to_string())?;
-        let mut summaries = Vec::new();
-        for c in plan.chunks.clone() {
-            let mut next: Option<Vec<u8>> = None;
-            let mut emit = |b: &[u8]| -> Result<(), RunError> {
-                next = Some(b.to_vec());
-                Ok(())
-            };
-            summaries.push(prove_one(
-                &self.run,
-                &plan,
-                c.index,
-                &input,
-                &params,
-                &self.params,
-                &self.out,
-                &mut emit,
-            )?);
-            let next = next.context("the chunk emitted no output")?;
+        let mut input = read_boundary(
+            &plan,
+            chunk(&plan, 0)?,
+            &bytes,
+            &self.input.display().to_string(),
+        )?;
+        let pb = spinner("witnesses");
+        let mut prepared = Vec::with_capacity(plan.chunks.len());
+        for c in &plan.chunks {
+            pb.set_message(format!("chunk {}: witness and commitments", c.index));
+            let slice_path = self.run.join(&c.slice_file);
+            let slice = std::fs::read(&slice_path)
+                .with_context(|| format!("reading {}", slice_path.display()))?;
+            let p = prepare(&plan, c, load_slice(c, &slice)?, &input)?;
             if (c.index as usize) + 1 < plan.chunks.len() {
-                let nc = chunk(&plan, c.index + 1)?;
-                input = read_boundary(&plan, nc, &next, "the previous chunk's output")?;
-            } else if let Some(p) = &self.emit_output {
-                write_atomic(p, &next)?;
+                input = read_boundary(
+                    &plan,
+                    chunk(&plan, c.index + 1)?,
+                    &p.next,
+                    "the previous chunk's output",
+                )?;
+            } else if let Some(out) = &self.emit_output {
+                write_atomic(out, &p.next)?;
             }
+            prepared.push((c.clone(), p));
+        }
+        pb.finish_and_clear();
+        let peak = plan
+            .chunks
+            .iter()
+            .map(memory_estimate)
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let jobs = self
+            .jobs
+            .unwrap_or_else(|| {
+                mem_available()
+                    .map_or(1, |m| (m / peak) as usize)
+                    .min(cores)
+            })
+            .clamp(1, plan.chunks.len());
+        eprintln!("proving {} chunks, {jobs} at a time", plan.chunks.len());
+        std::fs::create_dir_all(&self.out)
+            .with_context(|| format!("creating {}", self.out.display()))?;
+        let bar = crate::run::bar(plan.chunks.len() as u64, "proving");
+        let queue = std::sync::Mutex::new(prepared.into_iter());
+        let results = std::sync::Mutex::new(Vec::new());
+        std::thread::scope(|s| {
+            for _ in 0..jobs {
+                s.spawn(|| loop {
+                    let next = queue.lock().map(|mut q| q.next()).unwrap_or(None);
+                    let Some((c, p)) = next else { break };
+                    let r = (|| -> anyhow::Result<serde_json::Value> {
+                        let pk_path = self.run.join(format!("chunk-{}.pk", c.index));
+                        let pk = match std::fs::read(&pk_path) {
+                            Ok(b) if c.vk_blake3.is_some() => Some(
+                                read_pk(&plan, &c, &b)
+                                    .map_err(|e| anyhow::anyhow!("{}: {e}", pk_path.display()))?,
+                            ),
+                            _ => None,
+                        };
+                        let pp = downsized(&params, c.k, &self.params)?;
+                        let proven = prove_prepared(&plan, &c, p, &pp, pk, &mut |_| {})?;
+                        let path = self.out.join(proof_name(c.index));
+                        write_atomic(&path, &proven.proof_file)?;
+                        eprintln!("chunk {}: proved in {:.2} s, wrote {}", c.index, proven.seconds[2], path.display());
+                        Ok(json!({
+                            "chunk": c.index, "layers": [c.start, c.end], "k": c.k, "proof": path,
+                            "witness_s": proven.seconds[0], "keygen_s": proven.seconds[1], "prove_s": proven.seconds[2],
+                        }))
+                    })();
+                    bar.inc(1);
+                    if let Ok(mut v) = results.lock() {
+                        v.push((c.index, r));
+                    }
+                });
+            }
+        });
+        bar.finish_and_clear();
+        let mut results = results.into_inner().unwrap_or_default();
+        results.sort_by_key(|r| r.0);
+        let mut summaries = Vec::new();
+        for (i, r) in results {
+            summaries.push(r.with_context(|| format!("chunk {i}"))?);
         }
         if self.json {
             println!(
                 "{}",
-                json!({"chunks": summaries, "peak_rss_mib": peak_rss_mib()})
+                json!({"chunks": summaries, "jobs": jobs, "peak_rss_mib": peak_rss_mib()})
             );
         }
         Ok(())
