@@ -400,7 +400,7 @@ pub fn memory_estimate(c: &ChunkPlan) -> u64 {
         + c.layout.range_slots * (c.layout.range_limbs + 1)
         + c.layout.short_slots
         + 6 * c.layout.hash_lanes) as u64;
-    640 * cols << c.k
+    (640 * cols) << c.k
 }
 
 fn input_err(c: &ChunkPlan) -> RunError {
