@@ -11,6 +11,7 @@ MODEL=${1:-testdata/models/digits_cnn.msgpack}
 INPUT=${2:-testdata/inputs/digits_0.msgpack}
 CHUNKS=${3:-3}
 WORK=${DZK_WORK:-$(mktemp -d)}
+mkdir -p "$WORK"
 
 cargo build --release -q -p dzk-cli
 DZK=target/release/dzk

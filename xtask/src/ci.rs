@@ -18,6 +18,34 @@ pub fn cargo(args: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The Ray driver's tests (`python/tests`, pytest on a real local Ray cluster). They need the package and
+/// its test extras: `python3 -m pip install './python[test]'` (`.ci/run` does this).
+fn python_tests() -> anyhow::Result<()> {
+    let root = crate::tidy::workspace_root()?;
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let probe = Command::new(&python)
+        .args(["-c", "import ray, pytest, dzk_ray"])
+        .current_dir(&root)
+        .output()
+        .with_context(|| format!("running {python}"))?;
+    if !probe.status.success() {
+        bail!(
+            "the Python tests need ray, pytest and dzk_ray: run `{python} -m pip install './python[test]'` ({})",
+            String::from_utf8_lossy(&probe.stderr).trim()
+        );
+    }
+    eprintln!("xtask: {python} -m pytest -q python/tests");
+    let status = Command::new(&python)
+        .args(["-m", "pytest", "-q", "python/tests"])
+        .current_dir(&root)
+        .status()
+        .context("running pytest")?;
+    if !status.success() {
+        bail!("python tests failed ({status})");
+    }
+    Ok(())
+}
+
 /// The CI sequence.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let fast = args.iter().any(|a| a == "--fast");
@@ -35,6 +63,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         "warnings",
     ])?;
     cargo(&["test", "--workspace"])?;
+    python_tests()?;
     if !fast {
         std::env::set_var(
             "RUSTDOCFLAGS",

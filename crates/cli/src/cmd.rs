@@ -35,8 +35,10 @@ pub enum Command {
     Keygen(keygen::KeygenCmd),
     /// Prove one chunk from its input boundary file.
     ProveChunk(prove_chunk::ProveChunkCmd),
-    /// Prove every chunk on this machine, one after another.
+    /// Prove every chunk on this machine.
     Prove(prove_chunk::ProveCmd),
+    /// Compute every chunk's input boundary file ahead (forward passes only), so all chunks can be proven at once.
+    Boundaries(prove_chunk::BoundariesCmd),
     /// Compute the Merkle root over the chunk proofs' commitments, or check an inclusion path.
     Merkle(merkle::MerkleCmd),
     /// Check a whole run: every proof, every link, the plan, the root. Exit 0 valid, 1 rejected.
@@ -54,6 +56,7 @@ impl Command {
             Command::Keygen(cmd) => cmd.run(),
             Command::ProveChunk(cmd) => cmd.run(),
             Command::Prove(cmd) => cmd.run(),
+            Command::Boundaries(cmd) => cmd.run(),
             Command::Merkle(cmd) => cmd.run(),
             Command::VerifyAll(cmd) => cmd.run(),
         }

@@ -418,3 +418,59 @@ fn inclusion_paths_verify_and_a_changed_sibling_does_not() {
         assert_eq!(o.status.code(), Some(1));
     }
 }
+
+#[test]
+fn boundaries_ahead_let_chunks_be_proven_in_any_order() {
+    let r = Run::new(&digits_model(), 3);
+    let b = r.dir.join("boundaries");
+    ok(&[
+        "boundaries",
+        s(&r.run()),
+        "--input",
+        s(&digits_input(4)),
+        "-o",
+        s(&b),
+    ]);
+    let file = |i: usize| b.join(format!("boundary-{i}.dzk"));
+    for i in [2usize, 0, 1] {
+        let mut args = vec![
+            "prove-chunk".to_string(),
+            s(&r.run()).into(),
+            "--chunk".into(),
+            i.to_string(),
+            "--input".into(),
+            s(&file(i)).into(),
+            "--params".into(),
+            s(&r.params()).into(),
+            "-o".into(),
+            s(&r.proofs()).into(),
+        ];
+        if i < 2 {
+            args.extend(["--next".to_string(), s(&file(i + 1)).into()]);
+        }
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        ok(&a);
+    }
+    assert_valid(&r);
+    assert_eq!(
+        TensorFile::load(&b.join("outputs.msgpack")).expect("outputs"),
+        forward(&digits_model(), &digits_input(4))
+    );
+    // A --next file of another cut is refused (exit 2, naming the file).
+    let o = dzk(&[
+        "prove-chunk",
+        s(&r.run()),
+        "--chunk",
+        "0",
+        "--input",
+        s(&file(0)),
+        "--next",
+        s(&file(2)),
+        "--params",
+        s(&r.params()),
+        "-o",
+        s(&r.dir.join("other")),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("boundary-2.dzk"));
+}

@@ -274,11 +274,16 @@ pub struct Proven {
 
 /// The boundary file for the cut after chunk `c` (the next chunk's input), with its salt.
 pub fn boundary_file(plan: &Plan, c: &ChunkPlan, tensors: &TensorFile, salt: Fr) -> Vec<u8> {
+    boundary_file_at(plan, c.index + 1, tensors, salt)
+}
+
+/// The boundary file of cut `cut` (the input of chunk `cut`), with its salt.
+pub fn boundary_file_at(plan: &Plan, cut: u32, tensors: &TensorFile, salt: Fr) -> Vec<u8> {
     let mut env = Envelope::new(Kind::Boundary, "zkml-msgpack", tensors.to_msgpack());
     env.header.plan_digest = Some(plan.digest());
-    env.header.chunk_index = Some(c.index + 1);
+    env.header.chunk_index = Some(cut);
     env.header.params = serde_json::to_value(BoundaryMeta {
-        cut: c.index + 1,
+        cut,
         salt: to_hex(&salt),
     })
     .ok();
@@ -295,16 +300,18 @@ pub struct Prepared {
     pub witness_s: f64,
 }
 
-/// Computes chunk `c`'s witness from its input (the slice's forward pass and both commitments, with a fresh
-/// output salt) and the next chunk's boundary file.
+/// Computes chunk `c`'s witness from its input (the slice's forward pass and both commitments) and the next
+/// chunk's boundary file. The output salt is fresh, unless `next` (the next chunk's boundary file, made
+/// ahead by `dzk boundaries`) is given: then its salt is used and its tensors must be this chunk's outputs.
 pub fn prepare(
     plan: &Plan,
     c: &ChunkPlan,
     model: Arc<Model>,
     input: &BoundaryIn,
+    next: Option<&BoundaryIn>,
 ) -> Result<Prepared, RunError> {
     let t = Instant::now();
-    let salt_out = Fr::random(OsRng);
+    let salt_out = next.map_or_else(|| Fr::random(OsRng), |n| n.salt);
     let circuit = circuit(plan, c, model)?.with_inputs(
         &input.tensors,
         Salts {
@@ -316,6 +323,19 @@ pub fn prepare(
         .boundary_outputs()
         .cloned()
         .ok_or_else(|| input_err(c))?;
+    if let Some(n) = next {
+        for t in &c.outputs {
+            if outputs.get(t.idx).map(|x| x.data()) != n.tensors.get(t.idx).map(|x| x.data()) {
+                return Err(RunError::Input {
+                    file: "--next".into(),
+                    reason: format!(
+                        "tensor {} of the next boundary file is not what chunk {} computes from its input",
+                        t.idx, c.index
+                    ),
+                });
+            }
+        }
+    }
     let next = if (c.index as usize) + 1 < plan.chunks.len() {
         boundary_file(plan, c, &outputs, salt_out)
     } else {
@@ -382,13 +402,14 @@ pub fn prove_chunk_run(
     c: &ChunkPlan,
     model: Arc<Model>,
     input: &BoundaryIn,
+    next: Option<&BoundaryIn>,
     params: &ParamsKZG<Bn256>,
     pk: Option<ProvingKey<G1Affine>>,
     emit: &mut dyn FnMut(&[u8]) -> Result<(), RunError>,
     phase: &mut dyn FnMut(Phase),
 ) -> Result<Proven, RunError> {
     phase(Phase::Witness);
-    let prepared = prepare(plan, c, model, input)?;
+    let prepared = prepare(plan, c, model, input, next)?;
     emit(&prepared.next)?;
     prove_prepared(plan, c, prepared, params, pk, phase)
 }

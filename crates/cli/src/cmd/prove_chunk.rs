@@ -39,6 +39,10 @@ pub struct ProveChunkCmd {
     /// zkml tensor file). Private: it holds activations and their salt.
     #[arg(long, value_name = "FILE")]
     pub emit_output: Option<PathBuf>,
+    /// The next chunk's boundary file made ahead by `dzk boundaries`: its salt becomes this chunk's output
+    /// salt, and its tensors must equal this chunk's outputs. Lets every chunk be proven at once.
+    #[arg(long, value_name = "FILE")]
+    pub next: Option<PathBuf>,
     /// Prove again even if a valid proof of this chunk exists.
     #[arg(long)]
     pub force: bool,
@@ -54,6 +58,7 @@ pub fn prove_one(
     plan: &Plan,
     index: u32,
     input: &BoundaryIn,
+    next: Option<&BoundaryIn>,
     params: &Params,
     params_dir: &Path,
     out: &Path,
@@ -76,7 +81,7 @@ pub fn prove_one(
         }
     };
     let pb = spinner(&format!("chunk {index}: witness"));
-    let proven = prove_chunk_run(plan, c, model, input, &p, pk, emit, &mut |ph| {
+    let proven = prove_chunk_run(plan, c, model, input, next, &p, pk, emit, &mut |ph| {
         pb.set_message(match ph {
             Phase::Witness => format!("chunk {index}: witness and commitments"),
             Phase::Keygen => format!("chunk {index}: keygen (k = {})", c.k),
@@ -133,6 +138,14 @@ impl ProveChunkCmd {
         let bytes = std::fs::read(&self.input)
             .with_context(|| format!("reading {}", self.input.display()))?;
         let input = read_boundary(&plan, c, &bytes, &self.input.display().to_string())?;
+        let next = match &self.next {
+            Some(f) => {
+                let nc = chunk(&plan, self.chunk + 1)?;
+                let b = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+                Some(read_boundary(&plan, nc, &b, &f.display().to_string())?)
+            }
+            None => None,
+        };
         let emit_path = self.emit_output.clone();
         let mut emit = |b: &[u8]| -> Result<(), RunError> {
             if let Some(p) = &emit_path {
@@ -149,6 +162,7 @@ impl ProveChunkCmd {
             &plan,
             self.chunk,
             &input,
+            next.as_ref(),
             &params,
             &self.params,
             &self.out,
@@ -219,7 +233,7 @@ impl ProveCmd {
             let slice_path = self.run.join(&c.slice_file);
             let slice = std::fs::read(&slice_path)
                 .with_context(|| format!("reading {}", slice_path.display()))?;
-            let p = prepare(&plan, c, load_slice(c, &slice)?, &input)?;
+            let p = prepare(&plan, c, load_slice(c, &slice)?, &input, None)?;
             if (c.index as usize) + 1 < plan.chunks.len() {
                 input = read_boundary(
                     &plan,
@@ -299,6 +313,60 @@ impl ProveCmd {
                 json!({"chunks": summaries, "jobs": jobs, "peak_rss_mib": peak_rss_mib()})
             );
         }
+        Ok(())
+    }
+}
+
+/// Arguments of `dzk boundaries`.
+#[derive(Debug, Args)]
+pub struct BoundariesCmd {
+    /// The run directory.
+    pub run: PathBuf,
+    /// The model's zkml input file.
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+    /// Where to write `boundary-I.dzk` (chunk I's input, with its salt) and `outputs.msgpack`. Private:
+    /// these are the activations.
+    #[arg(short = 'o', long = "output", value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+impl BoundariesCmd {
+    /// Runs the command: every chunk's forward pass in turn (fast; no proving), each cut with a fresh salt.
+    pub fn run(self) -> anyhow::Result<()> {
+        let plan = read_plan(&self.run)?;
+        let bytes = std::fs::read(&self.input)
+            .with_context(|| format!("reading {}", self.input.display()))?;
+        let mut input = read_boundary(
+            &plan,
+            chunk(&plan, 0)?,
+            &bytes,
+            &self.input.display().to_string(),
+        )?;
+        std::fs::create_dir_all(&self.out)
+            .with_context(|| format!("creating {}", self.out.display()))?;
+        write_atomic(
+            &self.out.join("boundary-0.dzk"),
+            &dzk_prover::run::boundary_file_at(&plan, 0, &input.tensors, input.salt),
+        )?;
+        for c in &plan.chunks {
+            let slice_path = self.run.join(&c.slice_file);
+            let slice = std::fs::read(&slice_path)
+                .with_context(|| format!("reading {}", slice_path.display()))?;
+            let p = prepare(&plan, c, load_slice(c, &slice)?, &input, None)?;
+            if (c.index as usize) + 1 < plan.chunks.len() {
+                let name = format!("boundary-{}.dzk", c.index + 1);
+                write_atomic(&self.out.join(&name), &p.next)?;
+                input = read_boundary(&plan, chunk(&plan, c.index + 1)?, &p.next, &name)?;
+            } else {
+                write_atomic(&self.out.join("outputs.msgpack"), &p.next)?;
+            }
+        }
+        eprintln!(
+            "wrote boundary-0..{}.dzk and outputs.msgpack to {}",
+            plan.chunks.len() - 1,
+            self.out.display()
+        );
         Ok(())
     }
 }

@@ -1,0 +1,46 @@
+"""``dzk-ray prove``: a whole dzk run on a Ray cluster."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .driver import prove_on_ray
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="dzk-ray", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    pr = sub.add_parser("prove", help="partition (or take a run dir), prove every chunk on Ray, merkle, verify-all")
+    pr.add_argument("--model", type=Path, help="zkml model file to partition")
+    pr.add_argument("--chunks", type=int, help="number of chunks (with --model)")
+    pr.add_argument("--run", type=Path, help="an existing, keyed run directory (instead of --model)")
+    pr.add_argument("--params", type=Path, help="SRS directory (default with --model: an INSECURE dev setup)")
+    pr.add_argument("--input", type=Path, required=True, help="the model's zkml input file")
+    pr.add_argument("-o", "--output", type=Path, required=True, help="proofs directory")
+    pr.add_argument("--address", help="join this Ray cluster (default: start a local one)")
+    pr.add_argument("--num-cpus", type=float, default=1, help="CPUs per chunk task")
+    pr.add_argument("--memory-mib", type=int, help="memory per chunk task")
+    pr.add_argument("--num-gpus", type=float, default=0, help="GPUs per chunk task")
+    pr.add_argument("--max-retries", type=int, default=3, help="retries of a failed chunk task")
+    pr.add_argument("--dzk", help="the dzk binary (default: on PATH, else target/release/dzk)")
+    a = p.parse_args(argv)
+    if a.run is None and (a.model is None or a.chunks is None):
+        p.error("give --model and --chunks, or --run and --params")
+    try:
+        r = prove_on_ray(
+            input_file=a.input, out_dir=a.output, model=a.model, chunks=a.chunks, run_dir=a.run,
+            params_dir=a.params, address=a.address, num_cpus=a.num_cpus, memory_mib=a.memory_mib,
+            num_gpus=a.num_gpus, max_retries=a.max_retries, dzk=a.dzk,
+        )
+    except (RuntimeError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"root {r.root}")
+    print(r.verdict)
+    return 0 if r.verdict == "VALID" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

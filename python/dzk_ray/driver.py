@@ -1,0 +1,175 @@
+"""The Ray driver: schedules ``dzk prove-chunk`` tasks and moves their files through Ray."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+import ray
+
+
+@dataclass
+class RunResult:
+    """What a run produced."""
+
+    verdict: str
+    """``"VALID"`` or ``"REJECTED"`` (from ``dzk verify-all``)."""
+    root: Optional[str]
+    """The Merkle root over the chunk commitments."""
+    proofs_dir: Path
+    """Where the proofs, ``merkle.dzk`` and the report are."""
+    report: dict = field(default_factory=dict)
+    """``dzk verify-all --json``'s report."""
+    attempts: Dict[int, int] = field(default_factory=dict)
+    """How many times each chunk's task ran (more than 1 after a failure)."""
+
+
+def _dzk(dzk: str, *args: str, capture: bool = False) -> subprocess.CompletedProcess:
+    proc = subprocess.run([dzk, *args], capture_output=True, text=True)
+    if proc.returncode != 0 and not capture:
+        raise RuntimeError(f"dzk {' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}")
+    return proc
+
+
+def _read(path: Path) -> bytes:
+    return Path(path).read_bytes()
+
+
+@ray.remote
+def _prove_chunk(chunk: int, files: Dict[str, bytes], dzk_binary: bytes, attempts_dir: Optional[str]) -> bytes:
+    """Runs on a worker: lay the files out in a private directory, run ``dzk prove-chunk``, return the proof."""
+    if attempts_dir is not None:
+        # Lets the driver (and the tests) see retries: one marker file per attempt.
+        Path(attempts_dir, f"chunk-{chunk}.{os.getpid()}.{time.time_ns()}").touch()
+    with tempfile.TemporaryDirectory(prefix=f"dzk-chunk-{chunk}-") as tmp:
+        root = Path(tmp)
+        for rel, data in files.items():
+            p = root / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(data)
+        dzk = root / "dzk"
+        dzk.write_bytes(dzk_binary)
+        dzk.chmod(dzk.stat().st_mode | stat.S_IXUSR)
+        args = [
+            str(dzk), "prove-chunk", str(root / "run"), "--chunk", str(chunk),
+            "--input", str(root / f"boundary-{chunk}.dzk"), "--params", str(root / "params"),
+            "-o", str(root / "proofs"), "--json",
+        ]
+        if f"boundary-{chunk + 1}.dzk" in files:
+            args += ["--next", str(root / f"boundary-{chunk + 1}.dzk")]
+        proc = subprocess.run(args, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"chunk {chunk}: dzk prove-chunk failed ({proc.returncode}): {proc.stderr.strip()}")
+        return (root / "proofs" / f"chunk-{chunk}.proof").read_bytes()
+
+
+def prove_on_ray(
+    *,
+    input_file: Path,
+    out_dir: Path,
+    model: Optional[Path] = None,
+    chunks: Optional[int] = None,
+    run_dir: Optional[Path] = None,
+    params_dir: Optional[Path] = None,
+    address: Optional[str] = None,
+    num_cpus: float = 1,
+    memory_mib: Optional[int] = None,
+    num_gpus: float = 0,
+    max_retries: int = 3,
+    dzk: Optional[str] = None,
+    progress: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr, flush=True),
+    attempts_dir: Optional[Path] = None,
+) -> RunResult:
+    """Proves a whole run on a Ray cluster and verifies it.
+
+    Either ``model`` and ``chunks`` (the driver partitions, makes a dev SRS unless ``params_dir`` is given, and
+    the keys) or ``run_dir`` (already partitioned and keyed) with ``params_dir``. ``address`` joins an existing
+    cluster (``None`` starts a local one). Each chunk's task asks for ``num_cpus``, ``memory_mib`` and
+    ``num_gpus``; failed tasks are retried up to ``max_retries`` times.
+    """
+    dzk = dzk or shutil.which("dzk") or str(Path(__file__).resolve().parents[2] / "target/release/dzk")
+    if not Path(dzk).exists():
+        raise FileNotFoundError(f"no dzk binary at {dzk} (build it with `cargo build --release -p dzk-cli`)")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    work = out_dir / ".driver"
+    work.mkdir(exist_ok=True)
+
+    if run_dir is None:
+        if model is None or chunks is None:
+            raise ValueError("give model and chunks, or run_dir")
+        run_dir = work / "run"
+        progress(f"partition {model} into {chunks} chunks")
+        plan = json.loads(_dzk(dzk, "partition", str(model), "--chunks", str(chunks), "-o", str(run_dir), "--json").stdout)
+        if params_dir is None:
+            k = max(c["k"] for c in plan["chunks"])
+            params_dir = work / "params"
+            progress(f"dev setup k = {k} (INSECURE: for demos and tests)")
+            _dzk(dzk, "setup", "--k", str(k), "-o", str(params_dir))
+        progress("keygen")
+        _dzk(dzk, "keygen", str(run_dir), "--params", str(params_dir))
+    if params_dir is None:
+        raise ValueError("give params_dir with run_dir")
+    run_dir, params_dir = Path(run_dir), Path(params_dir)
+
+    progress("boundaries (forward passes)")
+    bdir = work / "boundaries"
+    _dzk(dzk, "boundaries", str(run_dir), "--input", str(input_file), "-o", str(bdir))
+    n = len(list(run_dir.glob("chunk-*.model.msgpack")))
+
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    binary = ray.put(_read(Path(dzk)))
+    common = {"run/plan.dzk": _read(run_dir / "plan.dzk")}
+    for f in params_dir.iterdir():
+        common[f"params/{f.name}"] = _read(f)
+    options = {"num_cpus": num_cpus, "num_gpus": num_gpus, "max_retries": max_retries, "retry_exceptions": True}
+    if memory_mib:
+        options["memory"] = memory_mib * 1024 * 1024
+    pending = {}
+    for i in range(n):
+        files = dict(common)
+        for name in (f"chunk-{i}.model.msgpack", f"chunk-{i}.pk", f"chunk-{i}.vk"):
+            if (run_dir / name).exists():
+                files[f"run/{name}"] = _read(run_dir / name)
+        files[f"boundary-{i}.dzk"] = _read(bdir / f"boundary-{i}.dzk")
+        if i + 1 < n:
+            files[f"boundary-{i + 1}.dzk"] = _read(bdir / f"boundary-{i + 1}.dzk")
+        ref = _prove_chunk.options(**options).remote(i, files, binary, str(attempts_dir) if attempts_dir else None)
+        pending[ref] = i
+    progress(f"{n} chunk tasks submitted")
+    done = 0
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        for ref in ready:
+            i = pending.pop(ref)
+            proof = ray.get(ref)
+            tmp = out_dir / f".chunk-{i}.proof.tmp"
+            tmp.write_bytes(proof)
+            tmp.replace(out_dir / f"chunk-{i}.proof")
+            done += 1
+            progress(f"[{done}/{n}] chunk {i} proven")
+
+    progress("merkle")
+    _dzk(dzk, "merkle", str(out_dir))
+    progress("verify-all")
+    proc = _dzk(dzk, "verify-all", str(out_dir), "--run", str(run_dir), "--params", str(params_dir), "--json", capture=True)
+    if proc.returncode == 2:
+        raise RuntimeError(f"verify-all could not read its inputs: {proc.stderr.strip()}")
+    report = json.loads(proc.stdout)
+    verdict = "VALID" if report["verdict"]["verdict"] == "valid" else "REJECTED"
+    attempts: Dict[int, int] = {}
+    if attempts_dir:
+        for m in Path(attempts_dir).iterdir():
+            c = int(m.name.split(".")[0].split("-")[1])
+            attempts[c] = attempts.get(c, 0) + 1
+    return RunResult(verdict=verdict, root=report.get("root"), proofs_dir=out_dir, report=report, attempts=attempts)

@@ -1,0 +1,116 @@
+"""The Ray driver on a real local Ray cluster: a run proves and verifies; a killed worker is retried; the
+shell recipe runs against localhost stand-ins."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from dzk_ray import prove_on_ray
+
+REPO = Path(__file__).resolve().parents[2]
+MODEL = REPO / "testdata/models/digits_cnn.msgpack"
+
+
+def _forward(dzk_bin, input_file):
+    out = subprocess.run([dzk_bin, "forward", str(MODEL), str(input_file), "--json"], check=True,
+                         capture_output=True, text=True).stdout
+    return [str(v) for v in json.loads(out)["outputs"][0]["data"]]
+
+
+def test_digits_in_three_chunks_proves_and_verifies_on_ray(ray_cluster, dzk_bin, tmp_path):
+    inp = REPO / "testdata/inputs/digits_4.msgpack"
+    r = prove_on_ray(model=MODEL, chunks=3, input_file=inp, out_dir=tmp_path / "proofs",
+                     address=ray_cluster, dzk=dzk_bin, attempts_dir=_mk(tmp_path / "attempts"))
+    assert r.verdict == "VALID", r.report
+    assert [c["error"] for c in r.report["chunks"]] == [None, None, None]
+    assert r.report["public_outputs"] == _forward(dzk_bin, inp)
+    assert r.attempts == {0: 1, 1: 1, 2: 1}
+    # An independent audit of what the driver gathered agrees.
+    run = tmp_path / "proofs/.driver/run"
+    params = tmp_path / "proofs/.driver/params"
+    v = subprocess.run([dzk_bin, "verify-all", str(tmp_path / "proofs"), "--run", str(run), "--params", str(params)],
+                       capture_output=True, text=True)
+    assert v.returncode == 0 and "VALID" in v.stdout, v.stderr
+
+
+def _mk(p: Path) -> Path:
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def _kill_first_prover(chunk: int, killed: list, stop: threading.Event):
+    """Waits for `dzk prove-chunk ... --chunk N` and SIGKILLs the Ray worker running it (and the prover)."""
+    needle = ["--chunk", str(chunk)]
+    while not stop.is_set():
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                args = [a.decode(errors="replace") for a in args]
+                if "prove-chunk" in args and any(args[i:i + 2] == needle for i in range(len(args))):
+                    ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+                    os.kill(ppid, signal.SIGKILL)
+                    os.kill(int(pid), signal.SIGKILL)
+                    killed.append(ppid)
+                    return
+            except (OSError, ValueError, IndexError):
+                continue
+        time.sleep(0.005)
+
+
+def test_a_worker_killed_mid_run_is_retried_and_the_run_completes(ray_cluster, dzk_bin, tmp_path):
+    killed, stop = [], threading.Event()
+    t = threading.Thread(target=_kill_first_prover, args=(1, killed, stop), daemon=True)
+    t.start()
+    try:
+        r = prove_on_ray(model=MODEL, chunks=2, input_file=REPO / "testdata/inputs/digits_6.msgpack",
+                         out_dir=tmp_path / "proofs", address=ray_cluster, dzk=dzk_bin,
+                         attempts_dir=_mk(tmp_path / "attempts"))
+    finally:
+        stop.set()
+        t.join(5)
+    assert killed, "the worker proving chunk 1 was never caught running"
+    assert r.attempts[1] >= 2, r.attempts
+    assert r.verdict == "VALID", r.report
+
+
+def test_shell_recipe_against_localhost_stand_ins(dzk_bin, tmp_path):
+    # Stand-ins for ssh and scp: run the command here / copy here, ignoring the host part.
+    bin_dir = _mk(tmp_path / "bin")
+    (bin_dir / "fake-ssh").write_text('#!/usr/bin/env bash\nshift\nexec bash -c "$*"\n')
+    (bin_dir / "fake-scp").write_text(
+        '#!/usr/bin/env bash\nargs=()\nfor a in "$@"; do args+=("${a#*:}"); done\nexec cp "${args[@]}"\n')
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    env = dict(os.environ, DZK=dzk_bin, DZK_REMOTE_BIN=dzk_bin, DZK_SSH=str(bin_dir / "fake-ssh"),
+               DZK_SCP=str(bin_dir / "fake-scp"), DZK_REMOTE_BASE=str(tmp_path / "hosts"),
+               DZK_WORK=str(tmp_path / "work"))
+    p = subprocess.run(["bash", str(REPO / "examples/ssh-run.sh"), str(MODEL),
+                        str(REPO / "testdata/inputs/digits_3.msgpack"), "host-a", "host-b", "host-c"],
+                       env=env, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert "VALID" in p.stdout
+    assert sorted(x.name for x in (tmp_path / "work/proofs").glob("*.proof")) == [
+        "chunk-0.proof", "chunk-1.proof", "chunk-2.proof"]
+
+
+def test_the_dzk_ray_command(ray_cluster, dzk_bin, tmp_path):
+    p = subprocess.run(
+        [sys.executable, "-m", "dzk_ray.cli", "prove", "--model", str(MODEL), "--chunks", "2",
+         "--input", str(REPO / "testdata/inputs/digits_0.msgpack"), "-o", str(tmp_path / "proofs"),
+         "--address", ray_cluster, "--dzk", dzk_bin],
+        capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip().endswith("VALID")
+    assert "[2/2]" in p.stderr
+    # Bad input: exit 2 with a message, not a traceback.
+    p = subprocess.run([sys.executable, "-m", "dzk_ray.cli", "prove", "--model", str(tmp_path / "missing.msgpack"),
+                        "--chunks", "2", "--input", str(MODEL), "-o", str(tmp_path / "p2"), "--address", ray_cluster,
+                        "--dzk", dzk_bin], capture_output=True, text=True)
+    assert p.returncode == 2 and "missing.msgpack" in p.stderr and "Traceback" not in p.stderr
