@@ -278,18 +278,25 @@ impl ChunkCircuit {
     }
 
     /// The circuit of layers `start..end` with the cheapest layout: range tables of 7 to 13 bits (each with
-    /// enough limbs for checks at least [`MIN_RANGE_BITS`] wide and at most the packing width), and the
-    /// Poseidon chip on the shared columns or on one or two lanes of its own, whichever gives the smallest
+    /// enough limbs for checks at least [`MIN_RANGE_BITS`] wide and at most the packing width), one or two
+    /// range checks of each kind per row, and the Poseidon chip on the shared columns or on one or two lanes of
+    /// its own, whichever gives the smallest
     /// [`Self::cost_estimate`] (ties to the smaller `k`). Small slices get small tables, so their `k` is not
     /// held up by the table; slices with wide boundaries hash beside their layers instead of after them.
     pub fn fit(model: Arc<Model>, start: usize, end: usize) -> Result<Self, CircuitError> {
         let mut best: Option<(u64, u32, Self)> = None;
-        for bits in (7..=13).rev() {
-            for hash_lanes in [0, 1, 2] {
+        let shapes = (7..=13)
+            .rev()
+            .flat_map(|bits| [0, 1, 2].map(|lanes| (bits, lanes)))
+            .flat_map(|(bits, lanes)| [1, 2].map(|slots| (bits, lanes, slots)));
+        for (bits, hash_lanes, slots) in shapes {
+            {
                 let params = LayoutParams {
                     range_bits: bits,
                     range_limbs: MIN_RANGE_BITS.div_ceil(bits),
                     hash_lanes,
+                    range_slots: slots,
+                    short_slots: slots,
                     ..LayoutParams::default()
                 };
                 if params.range_bits * params.range_limbs > PACK_BITS {
@@ -313,10 +320,13 @@ impl ChunkCircuit {
         })
     }
 
-    /// The proving cost the layout choice minimises: advice columns × `2^k` (the area every commitment,
-    /// FFT and quotient evaluation runs over).
+    /// The proving cost the layout choice minimises: (advice columns + 3 per lookup) × `2^k`, the area every
+    /// commitment, FFT and quotient evaluation runs over (each lookup adds a permuted input, a permuted table
+    /// and a product polynomial).
     pub fn cost_estimate(&self) -> u64 {
-        (self.params.advice_columns() as u64) << self.min_k()
+        let p = &self.params;
+        let lookups = p.range_slots * p.range_limbs + p.short_slots;
+        ((p.advice_columns() + 3 * lookups) as u64) << self.min_k()
     }
 
     /// Adds the witness: the slice's boundary-in tensors and the two salts. Runs the slice's forward pass to
