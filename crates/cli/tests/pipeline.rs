@@ -474,3 +474,59 @@ fn boundaries_ahead_let_chunks_be_proven_in_any_order() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("boundary-2.dzk"));
 }
+
+#[test]
+fn public_input_and_hashed_output_visibility() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let d = tmp.path();
+    let (run, params, proofs) = (d.join("run"), d.join("params"), d.join("proofs"));
+    ok(&[
+        "partition",
+        s(&digits_model()),
+        "--chunks",
+        "2",
+        "-o",
+        s(&run),
+        "--public-input",
+        "--hashed-output",
+    ]);
+    ok(&["setup", "--k", "10", "-o", s(&params)]);
+    ok(&["keygen", s(&run), "--params", s(&params)]);
+    ok(&[
+        "prove",
+        s(&run),
+        "--input",
+        s(&digits_input(3)),
+        "--params",
+        s(&params),
+        "-o",
+        s(&proofs),
+    ]);
+    let out = ok(&[
+        "verify-all",
+        s(&proofs),
+        "--run",
+        s(&run),
+        "--params",
+        s(&params),
+        "--json",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(report["verdict"]["verdict"], "valid");
+    // The output is committed, not published; the input (8×8 pixels) is chunk 0's public instances.
+    assert!(report["public_outputs"].is_null());
+    let proof = std::fs::read(proofs.join("chunk-0.proof")).expect("proof");
+    let env = Envelope::decode(&proof, Kind::ChunkProof).expect("decode");
+    let n = env.header.params.expect("meta")["instances"]
+        .as_array()
+        .map(Vec::len);
+    assert_eq!(n, Some(2 + 64));
+    let last = std::fs::read(proofs.join("chunk-1.proof")).expect("proof");
+    let env = Envelope::decode(&last, Kind::ChunkProof).expect("decode");
+    assert_eq!(
+        env.header.params.expect("meta")["instances"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+}
