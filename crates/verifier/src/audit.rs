@@ -66,6 +66,8 @@ pub struct Report {
     pub chunks: Vec<ChunkLine>,
     /// The Merkle root recomputed from the proofs (when every chunk has a readable proof).
     pub root: Option<String>,
+    /// The model's public inputs, if the plan makes them public and the first proof is readable.
+    pub public_inputs: Option<Vec<String>>,
     /// The model's public outputs, if the plan makes them public and the last proof is readable.
     pub public_outputs: Option<Vec<String>>,
     /// Whether the SRS is a labelled insecure dev setup.
@@ -359,6 +361,18 @@ pub fn verify_all(
     } else {
         None
     };
+    let public_inputs = if plan.visibility.public_input {
+        found.get(&0).map(|ev| {
+            let n: usize = plan.chunks[0]
+                .inputs
+                .iter()
+                .map(|t| t.shape.iter().product::<usize>())
+                .sum();
+            ev.instances.iter().skip(2).take(n).map(signed).collect()
+        })
+    } else {
+        None
+    };
     let verdict = match problems.first() {
         None => Verdict::Valid,
         Some(_) => Verdict::Rejected(problems.join("; ")),
@@ -367,6 +381,7 @@ pub fn verify_all(
         plan_digest: digest,
         chunks,
         root: root.map(|r| to_hex(&r)),
+        public_inputs,
         public_outputs,
         insecure_setup: info.insecure_dev_seed.is_some(),
         verdict,

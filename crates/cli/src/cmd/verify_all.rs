@@ -60,6 +60,9 @@ impl VerifyAllCmd {
             if let Some(r) = &report.root {
                 println!("root {r}");
             }
+            if let Some(i) = &report.public_inputs {
+                println!("public inputs [{}]", i.join(", "));
+            }
             if let Some(o) = &report.public_outputs {
                 println!("public outputs [{}]", o.join(", "));
             }
