@@ -2,33 +2,13 @@
 //! answered with exit code 2 and a one-line cause, never a panic.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use dzk_ir::TensorFile;
 use serde_json::Value;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn digits_model() -> PathBuf {
-    repo().join("testdata/models/digits_cnn.msgpack")
-}
-
-fn digits_input(i: usize) -> PathBuf {
-    repo().join(format!("testdata/inputs/digits_{i}.msgpack"))
-}
-
-fn dzk(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dzk"))
-        .args(args)
-        .output()
-        .expect("run dzk")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
+mod common;
+use common::{digits_input, digits_model, dzk, repo, s};
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

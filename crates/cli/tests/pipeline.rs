@@ -3,33 +3,13 @@
 //! wrong, each rejected (exit 1) with its own reason.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use dzk_format::{Envelope, Kind};
 use dzk_ir::{Model, TensorFile};
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn digits_model() -> PathBuf {
-    repo().join("testdata/models/digits_cnn.msgpack")
-}
-
-fn digits_input(i: usize) -> PathBuf {
-    repo().join(format!("testdata/inputs/digits_{i}.msgpack"))
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-fn dzk(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dzk"))
-        .args(args)
-        .output()
-        .expect("run dzk")
-}
+mod common;
+use common::{digits_input, digits_model, dzk, repo, s};
 
 fn ok(args: &[&str]) -> String {
     let o = dzk(args);

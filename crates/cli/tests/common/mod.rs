@@ -1,0 +1,34 @@
+//! What the binary's test files share: paths of the shipped files and running `dzk`.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The shipped digits CNN.
+pub fn digits_model() -> PathBuf {
+    repo().join("testdata/models/digits_cnn.msgpack")
+}
+
+/// Shipped input `i` of the digits CNN.
+pub fn digits_input(i: usize) -> PathBuf {
+    repo().join(format!("testdata/inputs/digits_{i}.msgpack"))
+}
+
+/// Runs `dzk` with `args`.
+pub fn dzk(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dzk"))
+        .args(args)
+        .output()
+        .expect("run dzk")
+}
+
+/// A path as `&str`.
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
