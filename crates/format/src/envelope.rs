@@ -94,6 +94,15 @@ pub struct Header {
     pub params: Option<serde_json::Value>,
 }
 
+impl Header {
+    /// The `params` field read as `T`, if present and of that shape.
+    pub fn params_as<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
+        self.params
+            .clone()
+            .and_then(|p| serde_json::from_value(p).ok())
+    }
+}
+
 /// A decoded artifact: its header and its (digest-checked) body.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Envelope {

@@ -12,6 +12,18 @@ pub struct TensorSpec {
     pub shape: Vec<usize>,
 }
 
+impl TensorSpec {
+    /// Its number of values.
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+}
+
+/// The number of values in all of `specs` (what a cut's commitment packs).
+pub fn total_values(specs: &[TensorSpec]) -> usize {
+    specs.iter().map(TensorSpec::numel).sum()
+}
+
 /// The circuit geometry of one chunk (the fields of `dzk_circuit::LayoutParams`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LayoutSpec {

@@ -39,10 +39,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // `auto:N` is the partitioner's N-chunk cut; otherwise a comma-separated list of layer boundaries.
     let mut plans: Vec<Vec<usize>> = Vec::new();
     for c in &args[2..] {
-        if let Some(n) = c.strip_prefix("auto:") {
-            let cuts = dzk_partition::cut(&model, dzk_partition::Bound::Chunks(n.parse()?))?;
+        if let Some(count) = c.strip_prefix("auto:") {
+            let cuts = dzk_partition::cut(&model, dzk_partition::Bound::Chunks(count.parse()?))?;
             let mut bounds: Vec<usize> = cuts.iter().map(|c| c.0).collect();
-            bounds.push(n_layers(&model));
+            bounds.push(n);
             plans.push(bounds);
         } else {
             plans.push(c.split(',').filter_map(|x| x.parse().ok()).collect());
@@ -105,8 +105,4 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     Ok(())
-}
-
-fn n_layers(model: &Model) -> usize {
-    model.layers().len()
 }

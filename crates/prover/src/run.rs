@@ -198,9 +198,7 @@ pub fn read_boundary(
         }
         let meta: BoundaryMeta = env
             .header
-            .params
-            .clone()
-            .and_then(|p| serde_json::from_value(p).ok())
+            .params_as()
             .ok_or_else(|| input(file, "no boundary metadata"))?;
         if meta.cut != c.index {
             return Err(input(
@@ -235,7 +233,7 @@ pub fn read_boundary(
                 format!("lacks tensor {} that chunk {} reads", t.idx, c.index),
             )
         })?;
-        if got.len() != t.shape.iter().product::<usize>() {
+        if got.len() != t.numel() {
             return Err(input(
                 file,
                 format!(
@@ -417,10 +415,7 @@ pub fn prove_chunk_run(
 /// A rough upper bound of one chunk's proving memory in bytes (measured: MNIST at k = 15 with 24 advice
 /// columns peaks near 460 MiB), used to decide how many chunks one machine proves at once.
 pub fn memory_estimate(c: &ChunkPlan) -> u64 {
-    let cols = (c.layout.advice
-        + c.layout.range_slots * (c.layout.range_limbs + 1)
-        + c.layout.short_slots
-        + 6 * c.layout.hash_lanes) as u64;
+    let cols = LayoutParams::from(&c.layout).advice_columns() as u64;
     (640 * cols) << c.k
 }
 
@@ -456,7 +451,7 @@ pub fn proof_is_valid(
         let env = Envelope::decode(bytes, Kind::ChunkProof).ok()?;
         (env.header.plan_digest.as_deref() == Some(plan.digest().as_str())).then_some(())?;
         (env.header.chunk_index == Some(c.index)).then_some(())?;
-        let meta: ProofMeta = serde_json::from_value(env.header.params?).ok()?;
+        let meta: ProofMeta = env.header.params_as()?;
         (Some(&meta.vk_blake3) == c.vk_blake3.as_ref()).then_some(())?;
         let vk_env = Envelope::decode(vk_file, Kind::VerifyingKey).ok()?;
         let vk = read_vk(&vk_env.body, LayoutParams::from(&c.layout)).ok()?;

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use dzk_circuit::{ChunkCircuit, LayoutParams};
-use dzk_format::run::{MerkleFile, Plan, ProofMeta};
+use dzk_format::run::{total_values, MerkleFile, Plan, ProofMeta};
 use dzk_format::{Envelope, Kind};
 use dzk_merkle::hex::{from_hex, to_hex};
 use dzk_merkle::{ChunkLeaf, MerkleTree};
@@ -121,15 +121,12 @@ pub fn vk_name(i: u32) -> String {
 /// The number of instances chunk `c` of `plan` must have.
 pub fn instance_count(plan: &Plan, i: usize) -> usize {
     let c = &plan.chunks[i];
-    let numel = |ts: &[dzk_format::run::TensorSpec]| -> usize {
-        ts.iter().map(|t| t.shape.iter().product::<usize>()).sum()
-    };
     let mut n = 2;
     if i == 0 && plan.visibility.public_input {
-        n += numel(&c.inputs);
+        n += total_values(&c.inputs);
     }
     if i + 1 == plan.chunks.len() && plan.visibility.public_output {
-        n += numel(&c.outputs);
+        n += total_values(&c.outputs);
     }
     n
 }
@@ -162,9 +159,7 @@ fn read_evidence(path: &Path, plan_digest: &str) -> Result<Evidence, String> {
         .ok_or_else(|| format!("{file}: no chunk index"))?;
     let meta: ProofMeta = env
         .header
-        .params
-        .clone()
-        .and_then(|p| serde_json::from_value(p).ok())
+        .params_as()
         .ok_or_else(|| format!("{file}: no proof metadata"))?;
     let instances = meta
         .instances
@@ -350,12 +345,8 @@ pub fn verify_all(
     }
     let public_outputs = if plan.visibility.public_output {
         found.get(&(plan.chunks.len() as u32 - 1)).map(|ev| {
-            let skip = instance_count(&plan, plan.chunks.len() - 1)
-                - plan.chunks[plan.chunks.len() - 1]
-                    .outputs
-                    .iter()
-                    .map(|t| t.shape.iter().product::<usize>())
-                    .sum::<usize>();
+            let last = plan.chunks.len() - 1;
+            let skip = instance_count(&plan, last) - total_values(&plan.chunks[last].outputs);
             ev.instances.iter().skip(skip).map(signed).collect()
         })
     } else {
@@ -363,11 +354,7 @@ pub fn verify_all(
     };
     let public_inputs = if plan.visibility.public_input {
         found.get(&0).map(|ev| {
-            let n: usize = plan.chunks[0]
-                .inputs
-                .iter()
-                .map(|t| t.shape.iter().product::<usize>())
-                .sum();
+            let n = total_values(&plan.chunks[0].inputs);
             ev.instances.iter().skip(2).take(n).map(signed).collect()
         })
     } else {

@@ -85,9 +85,7 @@ impl MerkleCmd {
                 .with_context(|| format!("{}", path.display()))?;
             let meta: ProofMeta = env
                 .header
-                .params
-                .clone()
-                .and_then(|p| serde_json::from_value(p).ok())
+                .params_as()
                 .with_context(|| format!("{}: no proof metadata", path.display()))?;
             let index = env
                 .header

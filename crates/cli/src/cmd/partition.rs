@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use dzk_format::run::VisibilitySpec;
+use dzk_format::run::{total_values, VisibilitySpec};
 use dzk_ir::Model;
 use dzk_partition::{cut, plan, slice_name, Bound};
 use serde_json::json;
@@ -92,9 +92,6 @@ impl PartitionCmd {
             );
         } else {
             for c in &plan.chunks {
-                let n = |ts: &[dzk_format::run::TensorSpec]| -> usize {
-                    ts.iter().map(|t| t.shape.iter().product::<usize>()).sum()
-                };
                 println!(
                     "chunk {}: layers {}..{}, k = {}, {} rows, {} values in, {} out",
                     c.index,
@@ -102,8 +99,8 @@ impl PartitionCmd {
                     c.end,
                     c.k,
                     c.rows,
-                    n(&c.inputs),
-                    n(&c.outputs)
+                    total_values(&c.inputs),
+                    total_values(&c.outputs)
                 );
             }
             println!("plan digest {}", plan.digest());

@@ -1,0 +1,114 @@
+//! The partitioner on MNIST: its cuts are optimal (checked by brute force), `--max-k` makes the fewest chunks
+//! that fit, and impossible requests are errors.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use dzk_circuit::ChunkCircuit;
+use dzk_ir::Model;
+use dzk_partition::{cut, Bound, PartitionError};
+
+fn mnist() -> Arc<Model> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/models/zkml/mnist/model.msgpack");
+    Arc::new(Model::load(&p).expect("mnist"))
+}
+
+/// Every slice's `(area, rows)`, computed once: `table[a][b]`.
+fn costs(m: &Arc<Model>) -> Vec<Vec<(u64, usize)>> {
+    let n = m.layers().len();
+    (0..n)
+        .map(|a| {
+            (0..=n)
+                .map(|b| {
+                    if b <= a {
+                        return (0, 0);
+                    }
+                    let c = ChunkCircuit::fit(m.clone(), a, b).expect("fit");
+                    (c.cost_estimate(), c.rows())
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn worst(t: &[Vec<(u64, usize)>], cuts: &[(usize, usize)]) -> (u64, usize) {
+    cuts.iter().map(|&(a, b)| t[a][b]).max().expect("chunks")
+}
+
+#[test]
+fn chunk_cuts_are_contiguous_and_as_balanced_as_any() {
+    let m = mnist();
+    let n = m.layers().len();
+    let t = costs(&m);
+    for chunks in [1, 2, 3] {
+        let cuts = cut(&m, Bound::Chunks(chunks)).expect("cut");
+        assert_eq!(cuts.len(), chunks);
+        assert_eq!(cuts[0].0, 0);
+        assert_eq!(cuts[chunks - 1].1, n);
+        assert!(cuts.windows(2).all(|w| w[0].1 == w[1].0 && w[0].0 < w[0].1));
+        // Brute force over every way of cutting into this many chunks.
+        let mut best = (u64::MAX, usize::MAX);
+        let mut bounds = vec![0usize; chunks + 1];
+        bounds[chunks] = n;
+        fn search(
+            t: &[Vec<(u64, usize)>],
+            bounds: &mut [usize],
+            at: usize,
+            best: &mut (u64, usize),
+        ) {
+            let chunks = bounds.len() - 1;
+            if at == chunks {
+                let cuts: Vec<_> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
+                *best = (*best).min(worst(t, &cuts));
+                return;
+            }
+            for b in bounds[at - 1] + 1..=bounds[chunks] - (chunks - at) {
+                bounds[at] = b;
+                search(t, bounds, at + 1, best);
+            }
+        }
+        if chunks == 1 {
+            best = t[0][n];
+        } else {
+            search(&t, &mut bounds, 1, &mut best);
+        }
+        assert_eq!(worst(&t, &cuts), best, "{chunks} chunks: {cuts:?}");
+    }
+}
+
+#[test]
+fn max_k_makes_the_fewest_chunks_that_fit() {
+    let m = mnist();
+    let cuts = cut(&m, Bound::MaxK(14)).expect("cut");
+    for &(a, b) in &cuts {
+        assert!(ChunkCircuit::fit(m.clone(), a, b).expect("fit").min_k() <= 14);
+    }
+    // Greedy is optimal here; and no two neighbours could have been one chunk.
+    for w in cuts.windows(2) {
+        assert!(
+            ChunkCircuit::fit(m.clone(), w[0].0, w[1].1)
+                .expect("fit")
+                .min_k()
+                > 14
+        );
+    }
+    assert!(cuts.len() >= 2, "the whole model needs k = 15");
+}
+
+#[test]
+fn impossible_requests_are_errors() {
+    let m = mnist();
+    assert!(matches!(
+        cut(&m, Bound::Chunks(0)),
+        Err(PartitionError::Count { .. })
+    ));
+    assert!(matches!(
+        cut(&m, Bound::Chunks(17)),
+        Err(PartitionError::Count { .. })
+    ));
+    assert!(matches!(
+        cut(&m, Bound::MaxK(10)),
+        Err(PartitionError::TooBig { layer: 0, .. })
+    ));
+}
