@@ -8,6 +8,7 @@ use dzk_gadgets::affine::AffineChip;
 use dzk_gadgets::cmp::CmpChip;
 use dzk_gadgets::dot::DotChip;
 use dzk_gadgets::hash::{PackChip, PoseidonChip};
+use dzk_gadgets::lookup::FnChip;
 use dzk_gadgets::range::RangeChip;
 use dzk_gadgets::rescale::RescaleChip;
 use dzk_gadgets::{fe, Fr, Rows};
@@ -19,6 +20,7 @@ use halo2_proofs::plonk::{Circuit, Column, ConstraintSystem, Error, Instance};
 
 use crate::layers::{check_supported, lay_out, Boundary};
 use crate::ops::{Chips, Ops, Real, RowCounter};
+use crate::tables;
 use crate::CircuitError;
 
 /// The narrowest long range check [`ChunkCircuit::fit`] accepts: values up to `±2^(MIN_RANGE_BITS−1)`.
@@ -40,6 +42,9 @@ pub struct LayoutParams {
     /// Lanes of the Poseidon chip on advice columns of its own (6 each), running beside the other chips;
     /// 0 puts two lanes on the shared columns instead (no extra columns, but the hashes add rows).
     pub hash_lanes: usize,
+    /// Function lookups per row (6 shared advice columns and one lookup each); 0 when the slice looks no
+    /// function up (no chip, no table).
+    pub fn_slots: usize,
 }
 
 impl Default for LayoutParams {
@@ -51,6 +56,7 @@ impl Default for LayoutParams {
             range_slots: 2,
             short_slots: 2,
             hash_lanes: 0,
+            fn_slots: 0,
         }
     }
 }
@@ -74,6 +80,7 @@ impl From<&dzk_format::run::LayoutSpec> for LayoutParams {
             range_slots: s.range_slots,
             short_slots: s.short_slots,
             hash_lanes: s.hash_lanes,
+            fn_slots: s.fn_slots,
         }
     }
 }
@@ -176,6 +183,8 @@ fn configure_chips(meta: &mut ConstraintSystem<Fr>, p: LayoutParams) -> ChunkCon
             .collect();
         PoseidonChip::construct(PoseidonChip::configure(meta, &own, true))
     };
+    let func =
+        (p.fn_slots > 0).then(|| FnChip::construct(FnChip::configure(meta, &adv, p.fn_slots)));
     let instance = meta.instance_column();
     meta.enable_equality(instance);
     ChunkConfig {
@@ -187,6 +196,7 @@ fn configure_chips(meta: &mut ConstraintSystem<Fr>, p: LayoutParams) -> ChunkCon
             affine,
             pack,
             poseidon,
+            func,
             io: adv,
         },
         instance,
@@ -217,6 +227,14 @@ impl ChunkCircuit {
             )));
         }
         check_supported(&model, start, end)?;
+        let needs_fn = !tables::keys(&model, start, end).is_empty();
+        if needs_fn && (params.fn_slots == 0 || 6 * params.fn_slots > params.advice) {
+            return Err(CircuitError::Layout(format!(
+                "the slice looks functions up, which needs 1 to {} function slots, got {}",
+                params.advice / 6,
+                params.fn_slots
+            )));
+        }
         Ok(Self {
             model,
             start,
@@ -289,7 +307,13 @@ impl ChunkCircuit {
             .rev()
             .flat_map(|bits| [0, 1, 2].map(|lanes| (bits, lanes)))
             .flat_map(|(bits, lanes)| [1, 2].map(|slots| (bits, lanes, slots)));
-        for (bits, hash_lanes, slots) in shapes {
+        let fn_choices: &[usize] = if tables::keys(&model, start, end).is_empty() {
+            &[0]
+        } else {
+            &[1, 2]
+        };
+        let shapes = shapes.flat_map(|s| fn_choices.iter().map(move |&f| (s, f)));
+        for ((bits, hash_lanes, slots), fn_slots) in shapes {
             {
                 let params = LayoutParams {
                     range_bits: bits,
@@ -297,6 +321,7 @@ impl ChunkCircuit {
                     hash_lanes,
                     range_slots: slots,
                     short_slots: slots,
+                    fn_slots,
                     ..LayoutParams::default()
                 };
                 if params.range_bits * params.range_limbs > PACK_BITS {
@@ -325,7 +350,7 @@ impl ChunkCircuit {
     /// and a product polynomial).
     pub fn cost_estimate(&self) -> u64 {
         let p = &self.params;
-        let lookups = p.range_slots * p.range_limbs + p.short_slots;
+        let lookups = p.range_slots * p.range_limbs + p.short_slots + p.fn_slots;
         ((p.advice_columns() + 3 * lookups) as u64) << self.min_k()
     }
 
@@ -435,6 +460,7 @@ impl ChunkCircuit {
         let need = self
             .rows()
             .max(1 << self.params.range_bits)
+            .max(tables::table_rows(&self.model, self.start, self.end))
             .max(self.instance_len())
             + reserved;
         need.next_power_of_two().trailing_zeros().max(4)
@@ -474,6 +500,11 @@ impl Circuit<Fr> for ChunkCircuit {
         mut layouter: impl Layouter<Fr>,
     ) -> Result<(), Error> {
         config.chips.range.load(&mut layouter)?;
+        let fn_tables = tables::tables(&self.model, self.start, self.end);
+        if let Some(func) = &config.chips.func {
+            let ts: Vec<_> = fn_tables.iter().map(|(_, t)| t.clone()).collect();
+            func.load(&mut layouter, &ts)?;
+        }
         let mut rows = Rows::new();
         let boundary = |idx: i64, n: usize| match &self.boundary {
             Some(b) => b.get(&idx).map_or_else(
@@ -488,6 +519,7 @@ impl Circuit<Fr> for ChunkCircuit {
         let (h_in, h_out, public) = {
             let mut ops = Real {
                 chips: &config.chips,
+                tables: &fn_tables,
                 layouter: &mut layouter,
                 rows: &mut rows,
             };

@@ -13,7 +13,8 @@ use dzk_ir::{
 use halo2_proofs::circuit::Value;
 use halo2_proofs::plonk::Error;
 
-use crate::ops::Ops;
+use crate::ops::{AffineItem, Ops};
+use crate::tables::{uses_table, LookupFnKey, TableKey};
 use crate::CircuitError;
 
 /// A tensor of circuit cells.
@@ -65,6 +66,7 @@ pub(crate) fn check_supported(model: &Model, start: usize, end: usize) -> Result
             op if op.is_wiring() => (0..l.inputs.len()).any(|n| !is_const(n)),
             Op::Add { .. } | Op::Sub => !(is_const(0) && is_const(1)),
             Op::Mul => !(is_const(0) && is_const(1)),
+            Op::Lookup { .. } | Op::Softmax { .. } => !is_const(0),
             _ => {
                 return Err(unsupported(
                     index,
@@ -500,54 +502,16 @@ pub(crate) fn lay_out<O: Ops>(
                 }]
             }
             Op::DivVar => {
-                // round(x·sf / d) with d a cell: q is a fresh witness (signed-range-checked), and
-                // r = 2·sf·x + d − 2·q·d, rc = 2d − 1 − r are range-checked, so 0 ≤ r < 2d and d ≥ 1.
                 let (x, d) = (get(&env, 0)?, get(&env, 1)?);
                 let [dc] = <[O::C; 1]>::try_from(d.cells).map_err(|_| Error::Synthesis)?;
-                let two_sf = 2 * sf;
-                let dv = ops.value(&dc);
-                let qv: Vec<Value<i128>> = x
-                    .cells
-                    .iter()
-                    .map(|c| {
-                        ops.value(c).zip(dv).map(|(x, d)| {
-                            if d > 0 {
-                                (i128::from(two_sf) * x + d).div_euclid(2 * d)
-                            } else {
-                                0
-                            }
-                        })
-                    })
-                    .collect();
-                let q = ops.inputs(&qv)?;
-                let p = ops.affine(
-                    &q.iter()
-                        .map(|q| (q.clone(), 0, Some((dc.clone(), 0, 1)), 0))
-                        .collect::<Vec<_>>(),
-                )?;
-                let t = ops.affine(
-                    &x.cells
-                        .iter()
-                        .map(|x| (x.clone(), two_sf, Some((dc.clone(), 1, 0)), 0))
-                        .collect::<Vec<_>>(),
-                )?;
-                let r = ops.affine(
-                    &t.into_iter()
-                        .zip(p)
-                        .map(|(t, p)| (t, 1, Some((p, -2, 0)), 0))
-                        .collect::<Vec<_>>(),
-                )?;
-                let rc = ops.affine(
-                    &r.iter()
-                        .map(|r| (dc.clone(), 2, Some((r.clone(), -1, 0)), -1))
-                        .collect::<Vec<_>>(),
-                )?;
-                ops.check(&[r, rc].concat())?;
+                let pairs: Vec<_> = x.cells.iter().map(|c| (c.clone(), dc.clone())).collect();
                 vec![CellTensor {
                     shape: x.shape.clone(),
-                    cells: q,
+                    cells: div_by_cells(ops, &pairs, sf)?,
                 }]
             }
+            Op::Lookup { f, replace } => vec![lookup(ops, model, get(&env, 0)?, *f, replace)?],
+            Op::Softmax { mask } => vec![softmax(ops, model, get(&env, 0)?, mask.as_ref())?],
             Op::DivFixed { divisor } => {
                 let x = get(&env, 0)?;
                 let items: Vec<_> = x.cells.iter().map(|c| (c.clone(), 1, *divisor)).collect();
@@ -570,6 +534,205 @@ pub(crate) fn lay_out<O: Ops>(
     Ok(Boundary {
         ins: in_cells,
         outs: out_cells,
+    })
+}
+
+/// `round(m·xᵢ / dᵢ)` for pairs of cells `(xᵢ, dᵢ)`: the quotient `q` is a fresh witness (signed-range-checked),
+/// and `r = 2m·x + d − 2q·d`, `rc = 2d − 1 − r` are range-checked, so `0 ≤ r < 2d` and `d ≥ 1`: `q` is the
+/// round-half-up quotient and nothing else.
+fn div_by_cells<O: Ops>(ops: &mut O, pairs: &[(O::C, O::C)], m: i64) -> Result<Vec<O::C>, Error> {
+    let two_m = 2 * m;
+    let qv: Vec<Value<i128>> = pairs
+        .iter()
+        .map(|(x, d)| {
+            ops.value(x).zip(ops.value(d)).map(|(x, d)| {
+                if d > 0 {
+                    (i128::from(two_m) * x + d).div_euclid(2 * d)
+                } else {
+                    0
+                }
+            })
+        })
+        .collect();
+    let q = ops.inputs(&qv)?;
+    let p = ops.affine(
+        &q.iter()
+            .zip(pairs)
+            .map(|(q, (_, d))| (q.clone(), 0, Some((d.clone(), 0, 1)), 0))
+            .collect::<Vec<_>>(),
+    )?;
+    let t = ops.affine(
+        &pairs
+            .iter()
+            .map(|(x, d)| (x.clone(), two_m, Some((d.clone(), 1, 0)), 0))
+            .collect::<Vec<_>>(),
+    )?;
+    let r = ops.affine(
+        &t.into_iter()
+            .zip(p)
+            .map(|(t, p)| (t, 1, Some((p, -2, 0)), 0))
+            .collect::<Vec<_>>(),
+    )?;
+    let rc = ops.affine(
+        &r.iter()
+            .zip(pairs)
+            .map(|(r, (_, d))| (d.clone(), 2, Some((r.clone(), -1, 0)), -1))
+            .collect::<Vec<_>>(),
+    )?;
+    ops.check(&[r, rc].concat())?;
+    Ok(q)
+}
+
+/// A cell fixed to `c` (`0·anchor + c`).
+fn constant_cell<O: Ops>(ops: &mut O, anchor: &O::C, c: i64) -> Result<O::C, Error> {
+    ops.affine(&[(anchor.clone(), 0, None, c)])?
+        .pop()
+        .ok_or(Error::Synthesis)
+}
+
+/// An element-wise function: by its table, except ReLU (a comparison); zkml's Rsqrt replacements become
+/// constants (the function of `max_val` or `min_val`).
+fn lookup<O: Ops>(
+    ops: &mut O,
+    model: &Model,
+    x: CellTensor<O::C>,
+    f: dzk_ir::LookupFn,
+    replace: &[(usize, i64)],
+) -> Result<CellTensor<O::C>, Error> {
+    let sf = model.scale();
+    let mut fixed: BTreeMap<usize, i64> = BTreeMap::new();
+    for &(i, sign) in replace {
+        if i >= x.cells.len() {
+            return Err(Error::Synthesis);
+        }
+        let v = if sign > 0 {
+            model.max_val()
+        } else {
+            model.min_val()
+        };
+        fixed.insert(i, f.eval(v, sf, model.min_val()));
+    }
+    let free: Vec<O::C> = x
+        .cells
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !fixed.contains_key(i))
+        .map(|(_, c)| c.clone())
+        .collect();
+    let ys = if uses_table(f) {
+        ops.lookup(TableKey::Full(LookupFnKey::of(f)), &free)?
+    } else {
+        activation(ops, free, Activation::Relu, sf)?
+    };
+    let mut ys = ys.into_iter();
+    let mut cells = Vec::with_capacity(x.cells.len());
+    for (i, c) in x.cells.iter().enumerate() {
+        cells.push(match fixed.get(&i) {
+            Some(&y) => constant_cell(ops, c, y)?,
+            None => ys.next().ok_or(Error::Synthesis)?,
+        });
+    }
+    Ok(CellTensor {
+        shape: x.shape,
+        cells,
+    })
+}
+
+/// Softmax over the last axis, as zkml computes it: `m = max` of the kept entries (a tree of proven maxima),
+/// `eᵢ = T_exp(xᵢ − m)` at scale sf² (the table covers only `x − m ≤ 0`), `S = Σ eᵢ`, `n = round(S / sf)`
+/// (a checked rescale), `yᵢ = round(eᵢ / n)` (a division by a cell that also proves `n ≥ 1`); masked
+/// entries are the constant 0.
+fn softmax<O: Ops>(
+    ops: &mut O,
+    model: &Model,
+    x: CellTensor<O::C>,
+    mask: Option<&dzk_ir::Mask>,
+) -> Result<CellTensor<O::C>, Error> {
+    let sf = model.scale();
+    let n = x.cells.len();
+    let row = *x.shape.last().ok_or(Error::Synthesis)?;
+    if row == 0 {
+        return Ok(x);
+    }
+    let masked: Vec<i64> = match mask {
+        Some(m) => Tensor::new(m.shape.clone(), m.values.clone())
+            .and_then(|t| t.broadcast_to(&x.shape))
+            .map_err(|_| Error::Synthesis)?
+            .into_data(),
+        None => vec![0; n],
+    };
+    let rows: Vec<Vec<usize>> = (0..n / row)
+        .map(|r| {
+            (r * row..(r + 1) * row)
+                .filter(|&i| masked[i] == 0)
+                .collect()
+        })
+        .collect();
+    if rows.iter().any(Vec::is_empty) {
+        return Err(Error::Synthesis);
+    }
+    // Row maxima: one tree level at a time for all rows together.
+    let mut windows: Vec<Vec<O::C>> = rows
+        .iter()
+        .map(|ids| ids.iter().map(|&i| x.cells[i].clone()).collect())
+        .collect();
+    while windows.iter().any(|w| w.len() > 1) {
+        let pairs: Vec<(O::C, O::C)> = windows
+            .iter()
+            .flat_map(|w| w.chunks_exact(2).map(|p| (p[0].clone(), p[1].clone())))
+            .collect();
+        let mut maxes = ops.max_pairs(&pairs)?.into_iter();
+        for w in &mut windows {
+            let odd = (w.len() % 2 == 1).then(|| w[w.len() - 1].clone());
+            let mut next: Vec<O::C> = maxes.by_ref().take(w.len() / 2).collect();
+            next.extend(odd);
+            *w = next;
+        }
+    }
+    let maxes: Vec<O::C> = windows
+        .into_iter()
+        .map(|mut w| w.pop().ok_or(Error::Synthesis))
+        .collect::<Result<_, _>>()?;
+    let diffs: Vec<AffineItem<O::C>> = rows
+        .iter()
+        .zip(&maxes)
+        .flat_map(|(ids, m)| {
+            ids.iter()
+                .map(|&i| (x.cells[i].clone(), 1, Some((m.clone(), -1, 0)), 0))
+        })
+        .collect();
+    let d = ops.affine(&diffs)?;
+    let e = ops.lookup(TableKey::SoftmaxExp, &d)?;
+    let mut sums = Vec::with_capacity(rows.len());
+    let mut at = 0;
+    for ids in &rows {
+        let es = &e[at..at + ids.len()];
+        sums.push((ops.dot(es, &vec![1; es.len()], 0)?, 1, sf));
+        at += ids.len();
+    }
+    let norms = ops.rescale(&sums, Quotient::Check)?;
+    let pairs: Vec<(O::C, O::C)> = rows
+        .iter()
+        .zip(&norms)
+        .flat_map(|(ids, nm)| ids.iter().map(move |_| nm.clone()))
+        .zip(e)
+        .map(|(nm, e)| (e, nm))
+        .collect();
+    let ys = div_by_cells(ops, &pairs, 1)?;
+    let mut out: Vec<Option<O::C>> = vec![None; n];
+    for (i, y) in rows.iter().flatten().zip(ys) {
+        out[*i] = Some(y);
+    }
+    let mut cells = Vec::with_capacity(n);
+    for (i, c) in out.into_iter().enumerate() {
+        cells.push(match c {
+            Some(c) => c,
+            None => constant_cell(ops, &x.cells[i], 0)?,
+        });
+    }
+    Ok(CellTensor {
+        shape: x.shape,
+        cells,
     })
 }
 

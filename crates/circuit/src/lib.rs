@@ -6,6 +6,7 @@ mod chunk;
 mod error;
 mod layers;
 mod ops;
+mod tables;
 
 pub use chunk::{ChunkCircuit, ChunkConfig, LayoutParams, Salts, Visibility, MIN_RANGE_BITS};
 pub use error::CircuitError;

@@ -7,11 +7,14 @@ use dzk_gadgets::affine::{Affine, AffineChip};
 use dzk_gadgets::cmp::{CmpChip, CmpMode};
 use dzk_gadgets::dot::DotChip;
 use dzk_gadgets::hash::{AssignedFe, PackChip, PoseidonChip};
+use dzk_gadgets::lookup::{FnChip, FnTable};
 use dzk_gadgets::range::RangeChip;
 use dzk_gadgets::rescale::{rescale_cost, Quotient, RescaleChip};
 use dzk_gadgets::{assign_int, AssignedInt, Fr, Rows};
 use halo2_proofs::circuit::{Layouter, Value};
 use halo2_proofs::plonk::{Advice, Column, Error};
+
+use crate::tables::TableKey;
 
 /// One affine item: `m1·x + m2·y + xy·x·y + c`, as `(x, m1, Some((y, m2, xy)), c)`.
 pub(crate) type AffineItem<C> = (C, i64, Option<(C, i64, i64)>, i64);
@@ -53,6 +56,8 @@ pub(crate) trait Ops {
     }
     /// The width `R` of the long range check.
     fn range_bits(&self) -> usize;
+    /// `f(x)` of every cell by the function table `key` (inputs outside its domain cannot be proven).
+    fn lookup(&mut self, key: TableKey, cells: &[Self::C]) -> Result<Vec<Self::C>, Error>;
     /// A digest cell (real) or nothing (counting).
     type D;
     /// `Poseidon(tag, salt, pack(cells))`; the cells must already be range-checked (signed, `R` bits).
@@ -69,6 +74,8 @@ pub(crate) struct Chips {
     pub affine: AffineChip,
     pub pack: PackChip,
     pub poseidon: PoseidonChip,
+    /// The function-lookup chip, only in circuits whose slice looks functions up.
+    pub func: Option<FnChip>,
     pub io: Vec<Column<Advice>>,
 }
 
@@ -136,6 +143,15 @@ impl Ops for RowCounter<'_> {
     fn value(&self, _: &()) -> Value<i128> {
         Value::unknown()
     }
+    fn lookup(&mut self, _: TableKey, cells: &[()]) -> Result<Vec<()>, Error> {
+        let func = self.chips.func.as_ref().ok_or(Error::Synthesis)?;
+        if !cells.is_empty() {
+            self.rows.take(func.rows_for(cells.len()));
+            self.rows
+                .take_long(self.chips.range.rows_for(2 * cells.len()));
+        }
+        Ok(vec![(); cells.len()])
+    }
     fn check(&mut self, cells: &[()]) -> Result<(), Error> {
         self.rows.take_long(self.chips.range.rows_for(cells.len()));
         Ok(())
@@ -159,6 +175,8 @@ impl Ops for RowCounter<'_> {
 /// Lays the operations out with the chips.
 pub(crate) struct Real<'a, L: Layouter<Fr>> {
     pub chips: &'a Chips,
+    /// The slice's function tables (loaded into the function chip).
+    pub tables: &'a [(TableKey, FnTable)],
     pub layouter: &'a mut L,
     pub rows: &'a mut Rows,
 }
@@ -251,6 +269,15 @@ impl<L: Layouter<Fr>> Ops for Real<'_, L> {
     }
     fn value(&self, c: &AssignedInt) -> Value<i128> {
         c.value
+    }
+    fn lookup(&mut self, key: TableKey, cells: &[AssignedInt]) -> Result<Vec<AssignedInt>, Error> {
+        let func = self.chips.func.as_ref().ok_or(Error::Synthesis)?;
+        let (_, table) = self
+            .tables
+            .iter()
+            .find(|(k, _)| *k == key)
+            .ok_or(Error::Synthesis)?;
+        func.apply_many(self.layouter, self.rows, &self.chips.range, table, cells)
     }
     fn check(&mut self, cells: &[AssignedInt]) -> Result<(), Error> {
         self.chips.range.check_many(self.layouter, self.rows, cells)

@@ -261,16 +261,28 @@ fn unsupported_layers_and_bad_slices_are_errors() {
     let cfg = Arc::new(
         Model::load(&repo().join("../shared/models/zkml/gpt-2/config.msgpack")).expect("gpt-2"),
     );
-    // Rsqrt (a lookup function) has no chip path yet.
-    let i = cfg
+    // A weight-less config's FullyConnected has no weights to put in fixed columns.
+    let fc = cfg
         .layers()
         .iter()
-        .position(|l| l.layer_type == "Rsqrt")
-        .expect("gpt-2 has an Rsqrt");
-    let err = ChunkCircuit::new(cfg, i, i + 1, LayoutParams::default()).expect_err("unsupported");
+        .position(|l| l.layer_type == "FullyConnected")
+        .expect("gpt-2 has a FullyConnected");
+    let err = ChunkCircuit::fit(cfg.clone(), fc, fc + 1).expect_err("unsupported");
     assert!(
-        err.to_string().contains(&format!("layer {i} (Rsqrt)")),
+        err.to_string()
+            .contains(&format!("layer {fc} (FullyConnected)")),
         "{err}"
+    );
+    // A function lookup needs the function chip, which `fit` adds and a bare layout lacks.
+    let (f, _) = functions_model();
+    let err = ChunkCircuit::new(f.clone(), 0, 1, LayoutParams::default()).expect_err("no slots");
+    assert!(err.to_string().contains("function slots"), "{err}");
+    assert!(
+        ChunkCircuit::fit(f, 0, 1)
+            .expect("tanh fits")
+            .layout()
+            .fn_slots
+            > 0
     );
 }
 
@@ -514,4 +526,86 @@ fn wide_boundaries_hash_beside_the_layers() {
     let mut wrong = c.instances().to_vec();
     wrong[1] += Fr::from(1);
     assert!(mock(&c, wrong).is_err());
+}
+
+/// Every function zkml looks up, softmax with and without a mask, and a lookup of a masked (`min_val`) value.
+fn functions_model() -> (Arc<Model>, TensorFile) {
+    functions_model_k(12)
+}
+
+fn functions_model_k(k: i64) -> (Arc<Model>, TensorFile) {
+    use serde_json::json;
+    let l = |ty: &str,
+             params: serde_json::Value,
+             inp: i64,
+             shape: serde_json::Value,
+             out: i64,
+             mask: serde_json::Value| {
+        json!({"layer_type": ty, "params": params, "inp_idxes": [inp], "inp_shapes": [shape.clone()],
+               "out_idxes": [out], "out_shapes": [shape], "mask": mask})
+    };
+    let s8 = json!([1, 8]);
+    let s6 = json!([1, 6]);
+    let s24 = json!([2, 4]);
+    let m = json!({
+        "global_sf": 16, "k": k, "num_cols": 6, "inp_idxes": [0, 1, 2, 3],
+        "out_idxes": [10, 11, 12, 13, 14, 15, 16, 18, 19, 20], "tensors": [],
+        "layers": [
+            l("Tanh", json!([]), 0, s8.clone(), 10, json!([])),
+            l("Logistic", json!([]), 0, s8.clone(), 11, json!([])),
+            l("Pow", json!([3]), 3, s8.clone(), 12, json!([])),
+            l("Sin", json!([]), 3, s8.clone(), 13, json!([])),
+            l("Cos", json!([]), 3, s8.clone(), 14, json!([])),
+            // zkml's Rsqrt hack: element 5 becomes max_val, element 4 min_val, before the lookup.
+            l("Rsqrt", json!([]), 1, s6.clone(), 15, json!([5, 1, 4, -1])),
+            l("Sqrt", json!([]), 1, s6.clone(), 16, json!([])),
+            l("MaskNegInf", json!([2, 2, 4, 0, 0, 1, 0, 1, 0, 0, 0]), 2, s24.clone(), 17, json!([])),
+            l("Softmax", json!([2, 2, 4, 0, 0, 1, 0, 1, 0, 0, 0]), 17, s24.clone(), 18, json!([])),
+            l("Softmax", json!([]), 2, s24.clone(), 19, json!([])),
+            l("Tanh", json!([]), 17, s24.clone(), 20, json!([])),
+        ],
+    });
+    let model = json_model(&m, "functions.msgpack");
+    let input = json_input(&json!([
+        // Saturated ends far beyond zkml's domain (±2^11), the steep middle, and zero.
+        {"idx": 0, "shape": [1, 8], "data": [-100000, -40, -9, -1, 0, 5, 33, 3000000]},
+        {"idx": 1, "shape": [1, 6], "data": [-7, 0, 1, 64, 123456, 16]},
+        {"idx": 2, "shape": [2, 4], "data": [20, -3, 40, 7, -600, 0, 0, 31]},
+        // x³ (whose table ends where |x³·sf| passes 2^26), sin and cos (zkml's domain, ±2^(k−1)).
+        {"idx": 3, "shape": [1, 8], "data": [-1000, -40, -9, -1, 0, 5, 33, 1000]},
+    ]));
+    (model, input)
+}
+
+#[test]
+fn lookups_and_softmax_match_the_forward_pass() {
+    let (model, input) = functions_model();
+    let c = ChunkCircuit::fit(model.clone(), 0, model.layers().len()).expect("supported");
+    assert!(c.layout().fn_slots > 0);
+    let c = witness(c, &input);
+    let forward = model.forward(&input).expect("forward");
+    let out = forward.outputs();
+    // The masked Tanh input is min_val, which zkml's table maps to 0 (not −sf).
+    assert_eq!(out.get(20).expect("t20").data()[2], 0);
+    // Softmax rows sum to about sf, masked entries are 0.
+    let sm = out.get(18).expect("t18").data();
+    assert_eq!((sm[2], sm[4]), (0, 0));
+    // Tamper with a saturated tanh output and a softmax output.
+    for tamper in [7, 8 * 5 + 6 * 2 + 8 + 3] {
+        assert_proves_forward(&model, &c, &input, tamper);
+    }
+}
+
+#[test]
+fn function_tables_do_not_depend_on_zkml_k() {
+    // zkml sizes its tables by its k (2^k rows); dzk's depend on the function and the scale only.
+    let (small, big) = (functions_model_k(12).0, functions_model_k(25).0);
+    let n = small.layers().len();
+    // Sin and cos (layers 3 and 4) keep zkml's domain, as they are not monotone.
+    for (start, end) in [(0, 3), (5, 7), (7, n), (0, 1), (2, 3)] {
+        let a = ChunkCircuit::fit(small.clone(), start, end).expect("supported");
+        let b = ChunkCircuit::fit(big.clone(), start, end).expect("supported");
+        assert_eq!(a.min_k(), b.min_k(), "layers {start}..{end}");
+        assert!(a.min_k() <= 16, "layers {start}..{end}: k = {}", a.min_k());
+    }
 }

@@ -40,6 +40,9 @@ pub struct LayoutSpec {
     /// Lanes of the Poseidon chip on columns of its own (0: on the shared columns).
     #[serde(default)]
     pub hash_lanes: usize,
+    /// Function lookups per row (0: the chunk looks no function up).
+    #[serde(default)]
+    pub fn_slots: usize,
 }
 
 /// One chunk of a plan.

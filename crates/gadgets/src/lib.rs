@@ -6,6 +6,7 @@ pub mod affine;
 pub mod cmp;
 pub mod dot;
 pub mod hash;
+pub mod lookup;
 mod num;
 pub mod range;
 pub mod rescale;

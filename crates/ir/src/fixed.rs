@@ -73,6 +73,120 @@ impl LookupFn {
     }
 }
 
+/// A maximal run of a lookup function: every input `q` in `lo..=hi` maps to `y`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Run {
+    /// First input of the run.
+    pub lo: i64,
+    /// Last input of the run (inclusive).
+    pub hi: i64,
+    /// The function's value on the run.
+    pub y: i64,
+}
+
+impl LookupFn {
+    /// Whether [`LookupFn::runs`] may search for run ends (the function is monotone between the split points
+    /// `min_val`, 0 and 1) rather than scan every input.
+    pub fn is_piecewise_monotone(self) -> bool {
+        !matches!(self, LookupFn::Sin | LookupFn::Cos)
+    }
+
+    /// The function ([`LookupFn::eval`], zkml's `min_val` rule included) on `lo..=hi` as maximal runs of equal
+    /// values, in input order, each at most `max_len` inputs long (longer runs are split).
+    ///
+    /// This is the table a circuit needs: its size is the number of distinct steps of the function, not the
+    /// width of the domain, so saturating functions (exp, logistic, tanh) give small tables over any range.
+    /// Monotone pieces are walked by galloping search (cost ∝ runs × log(run length)); sin and cos are scanned
+    /// input by input.
+    pub fn runs(self, sf: i64, min_val: i64, lo: i64, hi: i64, max_len: u64) -> Vec<Run> {
+        assert!(max_len >= 1, "runs must be allowed at least one input");
+        let g = |q: i64| self.eval(q, sf, min_val);
+        // Points where a monotone function may turn or jump: zkml's forced entry, and the poles of sqrt/rsqrt.
+        let mut cuts: Vec<i64> = [min_val, -1, 0, 1]
+            .into_iter()
+            .filter(|c| (lo..=hi).contains(c))
+            .collect();
+        cuts.sort_unstable();
+        cuts.dedup();
+        let mut pieces = Vec::new();
+        let mut start = lo;
+        for c in cuts {
+            if c > start {
+                pieces.push((start, c - 1));
+            }
+            pieces.push((c, c));
+            start = c + 1;
+        }
+        if start <= hi {
+            pieces.push((start, hi));
+        }
+        let mut out: Vec<Run> = Vec::new();
+        let mut push = |lo: i64, hi: i64, y: i64| match out.last_mut() {
+            Some(last) if last.y == y && last.hi + 1 == lo => last.hi = hi,
+            _ => out.push(Run { lo, hi, y }),
+        };
+        for (a, b) in pieces {
+            let mut q = a;
+            while q <= b {
+                let v = g(q);
+                let end = if self.is_piecewise_monotone() {
+                    // Largest e in [q, b] with g(e) == v: gallop, then bisect between `good` and `bad`.
+                    let (mut good, mut bad) = (q, None);
+                    let mut step: i64 = 1;
+                    while good < b {
+                        let t = good.saturating_add(step).min(b);
+                        if g(t) == v {
+                            good = t;
+                            step = step.saturating_mul(2);
+                        } else {
+                            bad = Some(t);
+                            break;
+                        }
+                    }
+                    if let Some(mut bad) = bad {
+                        while bad - good > 1 {
+                            let mid = good + (bad - good) / 2;
+                            if g(mid) == v {
+                                good = mid;
+                            } else {
+                                bad = mid;
+                            }
+                        }
+                    }
+                    good
+                } else {
+                    let mut e = q;
+                    while e < b && g(e + 1) == v {
+                        e += 1;
+                    }
+                    e
+                };
+                push(q, end, v);
+                q = end + 1;
+            }
+        }
+        // Split runs longer than `max_len`.
+        let mut split = Vec::with_capacity(out.len());
+        for r in out {
+            let mut s = r.lo;
+            loop {
+                let len_left = (r.hi - s) as u64 + 1;
+                let take = len_left.min(max_len) as i64;
+                split.push(Run {
+                    lo: s,
+                    hi: s + take - 1,
+                    y: r.y,
+                });
+                if s + take > r.hi {
+                    break;
+                }
+                s += take;
+            }
+        }
+        split
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,6 +214,61 @@ mod tests {
                 assert!((0..2 * b).contains(&r), "a={a} b={b} r={r}");
             }
         }
+    }
+
+    /// Every run, checked input by input against `eval` over small domains for every function and several
+    /// scales, with `min_val` inside the domain.
+    #[test]
+    fn runs_agree_with_eval_everywhere() {
+        let fns = [
+            LookupFn::Exp,
+            LookupFn::Logistic,
+            LookupFn::Tanh,
+            LookupFn::Rsqrt,
+            LookupFn::Sqrt,
+            LookupFn::Cube,
+            LookupFn::Sin,
+            LookupFn::Cos,
+            LookupFn::Relu,
+        ];
+        for f in fns {
+            for (sf, min_val) in [(4, -64), (16, -300), (512, -(1 << 14))] {
+                let (lo, hi) = (-20_000, 20_000);
+                for max_len in [1_000_000u64, 7] {
+                    let runs = f.runs(sf, min_val, lo, hi, max_len);
+                    assert_eq!(runs.first().map(|r| r.lo), Some(lo));
+                    assert_eq!(runs.last().map(|r| r.hi), Some(hi));
+                    for w in runs.windows(2) {
+                        assert_eq!(w[0].hi + 1, w[1].lo, "{f:?}: runs must tile the domain");
+                        if max_len > 100 {
+                            assert_ne!(w[0].y, w[1].y, "{f:?}: runs must be maximal");
+                        }
+                    }
+                    for r in &runs {
+                        assert!(((r.hi - r.lo) as u64) < max_len);
+                        for q in r.lo..=r.hi {
+                            assert_eq!(f.eval(q, sf, min_val), r.y, "{f:?} sf={sf} q={q}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn saturating_functions_have_small_tables_over_wide_domains() {
+        let (sf, min_val) = (2048, -(1 << 24));
+        let d = (1 << 26) - 1;
+        let tanh = LookupFn::Tanh.runs(sf, min_val, -d, d, d as u64);
+        // tanh·sf takes the 2·sf + 1 values −sf..=sf, plus zkml's forced 0 at min_val splitting a run.
+        assert!(tanh.len() <= 2 * sf as usize + 4, "{}", tanh.len());
+        let logistic = LookupFn::Logistic.runs(sf, min_val, -d, d, d as u64);
+        assert!(logistic.len() <= sf as usize + 4, "{}", logistic.len());
+        let min_run = tanh
+            .iter()
+            .find(|r| r.lo <= min_val && min_val <= r.hi)
+            .expect("a run holds min_val");
+        assert_eq!((min_run.lo, min_run.hi, min_run.y), (min_val, min_val, 0));
     }
 
     #[test]

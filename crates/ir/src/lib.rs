@@ -12,7 +12,7 @@ mod tensor;
 mod zkml;
 
 pub use error::IrError;
-pub use fixed::LookupFn;
+pub use fixed::{LookupFn, Run};
 pub use forward::Trace;
 pub use model::{Layer, Model, TensorInfo};
 pub use op::{conv_geometry, Activation, ConvGeometry, ConvKind, Mask, Op, Padding};

@@ -160,6 +160,7 @@ pub fn plan(
                 range_slots: p.range_slots,
                 short_slots: p.short_slots,
                 hash_lanes: p.hash_lanes,
+                fn_slots: p.fn_slots,
             },
             inputs: specs(model, &ins),
             outputs: specs(model, &outs),

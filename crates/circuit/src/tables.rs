@@ -1,0 +1,171 @@
+//! The function tables a slice needs: which (function, domain) pairs its layers look up, each as runs.
+//!
+//! Standalone lookups cover `[−(2^26 − 1), 2^26 − 1]` (every value a [`crate::MIN_RANGE_BITS`]-bit range check
+//! can pass, and more), except sin and cos, which are not monotone and keep zkml's own domain
+//! `[min_val, max_val]`, and x³, whose table stops where its value leaves that range. Softmax's exponential only ever sees `x − max ≤ 0`, so its table stops at 0. Runs are
+//! at most `2^26 − 1` long, so the chip's two differences always fit a range check of at least 26 bits.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use dzk_gadgets::lookup::{FnTable, Run};
+use dzk_ir::{LookupFn, Model, Op};
+
+use crate::MIN_RANGE_BITS;
+
+/// Which table a lookup uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum TableKey {
+    /// A lookup layer's function over its whole domain.
+    Full(LookupFnKey),
+    /// Softmax's numerator `e^x · sf²` for `x ≤ 0`.
+    SoftmaxExp,
+}
+
+/// `LookupFn` with an order (for deterministic tags).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct LookupFnKey(u8);
+
+impl LookupFnKey {
+    const ALL: [LookupFn; 9] = [
+        LookupFn::Exp,
+        LookupFn::Logistic,
+        LookupFn::Tanh,
+        LookupFn::Rsqrt,
+        LookupFn::Sqrt,
+        LookupFn::Cube,
+        LookupFn::Sin,
+        LookupFn::Cos,
+        LookupFn::Relu,
+    ];
+
+    pub(crate) fn of(f: LookupFn) -> Self {
+        Self(Self::ALL.iter().position(|&g| g == f).unwrap_or(0) as u8)
+    }
+
+    fn f(self) -> LookupFn {
+        Self::ALL[usize::from(self.0)]
+    }
+}
+
+/// The widest input magnitude a table covers, and the longest run.
+const SPAN: i64 = (1 << MIN_RANGE_BITS) - 1;
+
+/// Whether a lookup layer of function `f` goes through a table (ReLU is a comparison instead).
+pub(crate) fn uses_table(f: LookupFn) -> bool {
+    f != LookupFn::Relu
+}
+
+/// The table keys the layers `start..end` use, in tag order (tags are 1, 2, … in this order).
+pub(crate) fn keys(model: &Model, start: usize, end: usize) -> Vec<TableKey> {
+    let mut keys: Vec<TableKey> = model.layers()[start..end]
+        .iter()
+        .filter_map(|l| match &l.op {
+            Op::Lookup { f, .. } if uses_table(*f) => Some(TableKey::Full(LookupFnKey::of(*f))),
+            Op::Softmax { .. } => Some(TableKey::SoftmaxExp),
+            _ => None,
+        })
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+type Cache = Mutex<BTreeMap<(TableKey, i64, i64, i64), Arc<Vec<Run>>>>;
+
+/// The runs of one table for a model's scale and `min_val`/`max_val`, computed once per process.
+fn runs(key: TableKey, sf: i64, min_val: i64, max_val: i64) -> Arc<Vec<Run>> {
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let cache = CACHE.get_or_init(Cache::default);
+    let id = (key, sf, min_val, max_val);
+    if let Some(r) = cache.lock().ok().and_then(|c| c.get(&id).cloned()) {
+        return r;
+    }
+    let (f, lo, hi) = match key {
+        TableKey::SoftmaxExp => (LookupFn::Exp, -SPAN, 0),
+        TableKey::Full(f) if grows(f.f()) => {
+            let f = f.f();
+            let fits = |q: i64| f.eval_raw(q, sf).unsigned_abs() <= SPAN as u64;
+            (f, first_true(-SPAN, 0, &fits), last_true(0, SPAN, &fits))
+        }
+        TableKey::Full(f) if f.f().is_piecewise_monotone() => (f.f(), -SPAN, SPAN),
+        TableKey::Full(f) => (f.f(), min_val.max(-SPAN), max_val.min(SPAN)),
+    };
+    let runs: Arc<Vec<Run>> = Arc::new(
+        f.runs(sf, min_val, lo, hi, SPAN as u64)
+            .into_iter()
+            .map(|r| Run {
+                lo: r.lo,
+                hi: r.hi,
+                y: r.y.into(),
+            })
+            .collect(),
+    );
+    if let Ok(mut c) = cache.lock() {
+        c.insert(id, runs.clone());
+    }
+    runs
+}
+
+/// Functions that grow without bound (x³, and eˣ outside softmax): their tables stop where `|f(x)|` leaves
+/// `2^26 − 1` (beyond it no later rescale or commitment could take the value anyway), which keeps them to a few
+/// steps per input instead of `2^27`.
+fn grows(f: LookupFn) -> bool {
+    matches!(f, LookupFn::Cube | LookupFn::Exp)
+}
+
+/// The smallest `q` in `[a, b]` with `p(q)`, for `p` false then true (`p(b)` must hold).
+fn first_true(mut a: i64, mut b: i64, p: &dyn Fn(i64) -> bool) -> i64 {
+    while a < b {
+        let mid = a + (b - a) / 2;
+        if p(mid) {
+            b = mid;
+        } else {
+            a = mid + 1;
+        }
+    }
+    a
+}
+
+/// The largest `q` in `[a, b]` with `p(q)`, for `p` true then false (`p(a)` must hold).
+fn last_true(mut a: i64, mut b: i64, p: &dyn Fn(i64) -> bool) -> i64 {
+    while a < b {
+        let mid = a + (b - a + 1) / 2;
+        if p(mid) {
+            a = mid;
+        } else {
+            b = mid - 1;
+        }
+    }
+    a
+}
+
+/// The slice's tables, tagged 1, 2, … in [`keys`] order.
+pub(crate) fn tables(model: &Model, start: usize, end: usize) -> Vec<(TableKey, FnTable)> {
+    keys(model, start, end)
+        .into_iter()
+        .enumerate()
+        .map(|(i, key)| {
+            let runs = runs(key, model.scale(), model.min_val(), model.max_val());
+            (
+                key,
+                FnTable {
+                    tag: i as u64 + 1,
+                    runs: runs.as_ref().clone(),
+                },
+            )
+        })
+        .collect()
+}
+
+/// Table rows the slice's tables take (0 without any).
+pub(crate) fn table_rows(model: &Model, start: usize, end: usize) -> usize {
+    let keys = keys(model, start, end);
+    if keys.is_empty() {
+        return 0;
+    }
+    1 + keys
+        .into_iter()
+        .map(|k| runs(k, model.scale(), model.min_val(), model.max_val()).len())
+        .sum::<usize>()
+}

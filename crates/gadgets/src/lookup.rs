@@ -1,0 +1,280 @@
+//! Non-linear functions (exp, logistic, tanh, rsqrt, sqrt, x³, sin, cos) by lookup into a table of *runs*,
+//! independent of `k` and of zkml's table domain.
+//!
+//! A function of a fixed-point input is a step function: on the domain a circuit allows, it is a list of runs
+//! `(lo, hi, y)`, every input `x ∈ [lo, hi]` giving `y` (see `dzk_ir::LookupFn::runs`). The table holds one
+//! row `(tag, lo, hi, y)` per run, the tag naming the function, so its size is the number of steps of the
+//! function, not the width of its domain: saturating functions stay small over any input range.
+//!
+//! Slot layout: advice `x, lo, hi, y, d_lo, d_hi`; a fixed `tag` column shared by the row. Gates:
+//! `d_lo = x − lo` and `d_hi = hi − x`. Lookup: `(q·tag, q·lo, q·hi, q·y) ∈ table` (row 0 of the table is all
+//! zeros for disabled rows). The caller's range chip proves `d_lo, d_hi ∈ [0, 2^R)`, so `lo ≤ x ≤ hi` for the
+//! run the prover names, and the runs tile the domain without overlap: `y` is fully determined by `x`.
+//! An `x` outside the domain has no run and cannot be proven.
+
+use halo2_proofs::circuit::{Layouter, Region, Value};
+use halo2_proofs::halo2curves::ff::PrimeField;
+use halo2_proofs::plonk::{
+    Advice, Column, ConstraintSystem, Error, Expression, Fixed, Selector, TableColumn,
+};
+use halo2_proofs::poly::Rotation;
+
+use crate::num::{assign_int, copy_int, fe};
+use crate::range::RangeChip;
+use crate::{AssignedInt, Rows};
+
+/// One run of a function's table: every `x` in `lo..=hi` maps to `y`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Run {
+    /// First input.
+    pub lo: i64,
+    /// Last input (inclusive).
+    pub hi: i64,
+    /// The value.
+    pub y: i128,
+}
+
+/// One function's table: its tag (≥ 1) and runs, sorted and non-overlapping.
+#[derive(Clone, Debug)]
+pub struct FnTable {
+    /// The tag that names the function in the shared table; 0 is reserved for disabled rows.
+    pub tag: u64,
+    /// The runs, in increasing input order.
+    pub runs: Vec<Run>,
+}
+
+impl FnTable {
+    /// The run containing `x`, if any.
+    pub fn find(&self, x: i128) -> Option<&Run> {
+        let i = self.runs.partition_point(|r| i128::from(r.hi) < x);
+        self.runs
+            .get(i)
+            .filter(|r| i128::from(r.lo) <= x && x <= i128::from(r.hi))
+    }
+}
+
+/// One slot: advice `[x, lo, hi, y, d_lo, d_hi]` and its selector.
+type Slot = ([Column<Advice>; 6], Selector);
+
+/// Columns and table of the function chip.
+#[derive(Clone, Debug)]
+pub struct FnConfig {
+    slots: Vec<Slot>,
+    tag: Column<Fixed>,
+    table: [TableColumn; 4],
+}
+
+/// The function-lookup chip.
+#[derive(Clone, Debug)]
+pub struct FnChip {
+    config: FnConfig,
+}
+
+/// One evaluation's honest or tampered witness.
+#[derive(Clone, Copy, Debug)]
+pub struct FnWitness {
+    /// The run's first input.
+    pub lo: Value<i128>,
+    /// The run's last input.
+    pub hi: Value<i128>,
+    /// The claimed value.
+    pub y: Value<i128>,
+    /// `x − lo`, range-checked.
+    pub d_lo: Value<i128>,
+    /// `hi − x`, range-checked.
+    pub d_hi: Value<i128>,
+}
+
+impl FnChip {
+    /// Configures `slots` slots of 6 advice columns over the start of `columns` (shared with other chips).
+    ///
+    /// Side effects: enables equality on the `x`, `y` and difference columns; adds one fixed column, four table columns,
+    /// and one lookup per slot.
+    pub fn configure<F: PrimeField>(
+        meta: &mut ConstraintSystem<F>,
+        columns: &[Column<Advice>],
+        slots: usize,
+    ) -> FnConfig {
+        assert!(
+            slots >= 1 && columns.len() >= 6 * slots,
+            "the function chip needs 6 advice columns per slot"
+        );
+        let tag = meta.fixed_column();
+        let table = [
+            meta.lookup_table_column(),
+            meta.lookup_table_column(),
+            meta.lookup_table_column(),
+            meta.lookup_table_column(),
+        ];
+        let mut out = Vec::with_capacity(slots);
+        for cols in columns.chunks_exact(6).take(slots) {
+            let adv: [Column<Advice>; 6] = [cols[0], cols[1], cols[2], cols[3], cols[4], cols[5]];
+            let q = meta.complex_selector();
+            for c in [adv[0], adv[3], adv[4], adv[5]] {
+                meta.enable_equality(c);
+            }
+            meta.create_gate("function run bounds", |m| {
+                let s = m.query_selector(q);
+                let [x, lo, hi, _, d_lo, d_hi] = adv.map(|c| m.query_advice(c, Rotation::cur()));
+                vec![s.clone() * (x.clone() - lo - d_lo), s * (hi - x - d_hi)]
+            });
+            meta.lookup("function table", |m| {
+                let s = m.query_selector(q);
+                let t = m.query_fixed(tag, Rotation::cur());
+                let [_, lo, hi, y, _, _] = adv.map(|c| m.query_advice(c, Rotation::cur()));
+                let ins: [Expression<F>; 4] =
+                    [s.clone() * t, s.clone() * lo, s.clone() * hi, s * y];
+                ins.into_iter().zip(table).collect()
+            });
+            out.push((adv, q));
+        }
+        FnConfig {
+            slots: out,
+            tag,
+            table,
+        }
+    }
+
+    /// The chip for a configuration.
+    pub fn construct(config: FnConfig) -> Self {
+        Self { config }
+    }
+
+    /// Evaluations per row.
+    pub fn slots(&self) -> usize {
+        self.config.slots.len()
+    }
+
+    /// Rows `n` evaluations take (their two range checks each are the caller's range chip's rows).
+    pub fn rows_for(&self, n: usize) -> usize {
+        n.div_ceil(self.slots())
+    }
+
+    /// Table rows the tables take: one per run, plus the all-zero row.
+    pub fn table_rows(tables: &[FnTable]) -> usize {
+        1 + tables.iter().map(|t| t.runs.len()).sum::<usize>()
+    }
+
+    /// Loads every table (row 0 all zeros, then each function's runs under its tag).
+    pub fn load<F: PrimeField>(
+        &self,
+        layouter: &mut impl Layouter<F>,
+        tables: &[FnTable],
+    ) -> Result<(), Error> {
+        layouter.assign_table(
+            || "function tables",
+            |mut t| {
+                let mut row = 0;
+                let mut put = |vals: [F; 4]| -> Result<(), Error> {
+                    for (col, v) in self.config.table.iter().zip(vals) {
+                        t.assign_cell(|| "function table", *col, row, || Value::known(v))?;
+                    }
+                    row += 1;
+                    Ok(())
+                };
+                put([F::ZERO; 4])?;
+                for table in tables {
+                    for r in &table.runs {
+                        put([
+                            F::from(table.tag),
+                            fe(r.lo.into()),
+                            fe(r.hi.into()),
+                            fe(r.y),
+                        ])?;
+                    }
+                }
+                Ok(())
+            },
+        )
+    }
+
+    /// The honest witness for `x` (unknown if `x` is, or if no run contains it).
+    pub fn witness(table: &FnTable, x: Value<i128>) -> FnWitness {
+        let run = x.map(|x| table.find(x).map(|r| (x, *r)));
+        let get = |f: fn(i128, &Run) -> i128| {
+            run.and_then(|r| match r {
+                Some((x, r)) => Value::known(f(x, &r)),
+                None => Value::unknown(),
+            })
+        };
+        FnWitness {
+            lo: get(|_, r| r.lo.into()),
+            hi: get(|_, r| r.hi.into()),
+            y: get(|_, r| r.y),
+            d_lo: get(|x, r| x - i128::from(r.lo)),
+            d_hi: get(|x, r| i128::from(r.hi) - x),
+        }
+    }
+
+    /// `f(xᵢ)` for every cell, with both run bounds range-checked by `range`. Fails at synthesis if a known
+    /// input lies outside the table's domain, or if a run is too long for `range`.
+    pub fn apply_many<F: PrimeField>(
+        &self,
+        layouter: &mut impl Layouter<F>,
+        rows: &mut Rows,
+        range: &RangeChip,
+        table: &FnTable,
+        xs: &[AssignedInt],
+    ) -> Result<Vec<AssignedInt>, Error> {
+        if xs.is_empty() {
+            return Ok(vec![]);
+        }
+        let limit = 1i128 << range.max_bits();
+        if table
+            .runs
+            .iter()
+            .any(|r| i128::from(r.hi) - i128::from(r.lo) >= limit)
+        {
+            return Err(Error::Synthesis);
+        }
+        for x in xs {
+            x.value.error_if_known_and(|&v| table.find(v).is_none())?;
+        }
+        let base = rows.take(self.rows_for(xs.len()));
+        let (outs, checks) = layouter.assign_region(
+            || "function lookups",
+            |mut region| {
+                let mut outs = Vec::with_capacity(xs.len());
+                let mut checks = Vec::with_capacity(2 * xs.len());
+                for (i, x) in xs.iter().enumerate() {
+                    let w = Self::witness(table, x.value);
+                    let (y, d) = self.assign_slot(
+                        &mut region,
+                        base + i / self.slots(),
+                        i % self.slots(),
+                        table.tag,
+                        x,
+                        w,
+                    )?;
+                    outs.push(y);
+                    checks.extend(d);
+                }
+                Ok((outs, checks))
+            },
+        )?;
+        range.check_many(layouter, rows, &checks)?;
+        Ok(outs)
+    }
+
+    /// Low level: one slot with an explicit witness. Returns `y` and the two differences to range-check.
+    pub fn assign_slot<F: PrimeField>(
+        &self,
+        region: &mut Region<'_, F>,
+        offset: usize,
+        slot: usize,
+        tag: u64,
+        x: &AssignedInt,
+        w: FnWitness,
+    ) -> Result<(AssignedInt, [AssignedInt; 2]), Error> {
+        let ([cx, clo, chi, cy, cdl, cdh], q) = self.config.slots[slot];
+        q.enable(region, offset)?;
+        region.assign_fixed(self.config.tag, offset, F::from(tag));
+        copy_int(region, cx, offset, x);
+        assign_int(region, clo, offset, w.lo);
+        assign_int(region, chi, offset, w.hi);
+        let y = assign_int(region, cy, offset, w.y);
+        let dl = assign_int(region, cdl, offset, w.d_lo);
+        let dh = assign_int(region, cdh, offset, w.d_hi);
+        Ok((y, [dl, dh]))
+    }
+}

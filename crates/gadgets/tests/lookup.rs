@@ -1,0 +1,289 @@
+//! MockProver tests for the function-lookup chip: honest evaluations equal `dzk_ir::LookupFn::eval` (zkml's
+//! `min_val` rule included) over a domain much wider than the table; each named attack is rejected while its
+//! honest twin in the same layout is accepted.
+
+use dzk_gadgets::lookup::{FnChip, FnConfig, FnTable, FnWitness, Run};
+use dzk_gadgets::range::{RangeChip, RangeConfig};
+use dzk_gadgets::{assign_int, AssignedInt, Fr, Rows};
+use dzk_ir::LookupFn;
+use halo2_proofs::circuit::{Layouter, SimpleFloorPlanner, Value};
+use halo2_proofs::dev::MockProver;
+use halo2_proofs::plonk::{Advice, Circuit, Column, ConstraintSystem, Error};
+
+const K: u32 = 10;
+const BITS: usize = 8;
+const LIMBS: usize = 2; // range [0, 2^16)
+const SF: i64 = 16;
+const MIN_VAL: i64 = -256;
+/// The widest domain the 16-bit range checks allow: runs at most 2^16 − 1 long.
+const D: i64 = (1 << 16) - 1;
+
+fn table(f: LookupFn, tag: u64) -> FnTable {
+    FnTable {
+        tag,
+        runs: f
+            .runs(SF, MIN_VAL, -D, D, D as u64)
+            .into_iter()
+            .map(|r| Run {
+                lo: r.lo,
+                hi: r.hi,
+                y: r.y.into(),
+            })
+            .collect(),
+    }
+}
+
+fn tables() -> [FnTable; 2] {
+    [table(LookupFn::Tanh, 1), table(LookupFn::Logistic, 2)]
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Case {
+    /// Honest tanh of these inputs.
+    Honest,
+    /// The honest run, but `y` of the neighbouring run: not a table row.
+    WrongOutput,
+    /// The whole neighbouring run `(lo, hi, y)` with honest differences: `x − lo` is negative, out of range.
+    WrongRun,
+    /// The honest run and `y`, but `d_lo` off by one (still in range): only the bounds gate can tell.
+    DifferenceMismatch,
+    /// A run of another function (logistic) that contains `x`, under tanh's tag: not a table row.
+    OtherFunctionsRun,
+    /// Slot 1 of a row tampered (wrong output) while slot 0 is honest.
+    SecondSlotTampered,
+}
+
+#[derive(Clone, Debug)]
+struct Cfg {
+    col: Column<Advice>,
+    range: RangeConfig,
+    f: FnConfig,
+}
+
+#[derive(Clone, Debug)]
+struct TestCircuit {
+    case: Case,
+    tamper: bool,
+    xs: Vec<i64>,
+    out: std::rc::Rc<std::cell::RefCell<Vec<i128>>>,
+}
+
+fn inputs(
+    layouter: &mut impl Layouter<Fr>,
+    rows: &mut Rows,
+    col: Column<Advice>,
+    vals: &[i64],
+) -> Result<Vec<AssignedInt>, Error> {
+    let base = rows.take(vals.len());
+    layouter.assign_region(
+        || "inputs",
+        |mut r| {
+            Ok(vals
+                .iter()
+                .enumerate()
+                .map(|(i, v)| assign_int(&mut r, col, base + i, Value::known((*v).into())))
+                .collect())
+        },
+    )
+}
+
+impl Circuit<Fr> for TestCircuit {
+    type Config = Cfg;
+    type FloorPlanner = SimpleFloorPlanner;
+    type Params = ();
+
+    fn without_witnesses(&self) -> Self {
+        self.clone()
+    }
+
+    fn configure(meta: &mut ConstraintSystem<Fr>) -> Cfg {
+        let all: Vec<_> = (0..20).map(|_| meta.advice_column()).collect();
+        let range = RangeChip::configure(meta, &all[12..18], &all[18..20], BITS, LIMBS);
+        let f = FnChip::configure(meta, &all[..12], 2);
+        meta.enable_equality(all[0]);
+        Cfg {
+            col: all[0],
+            range,
+            f,
+        }
+    }
+
+    fn synthesize(&self, cfg: Cfg, mut layouter: impl Layouter<Fr>) -> Result<(), Error> {
+        let range = RangeChip::construct(cfg.range.clone());
+        range.load(&mut layouter)?;
+        let chip = FnChip::construct(cfg.f.clone());
+        let [tanh, logistic] = tables();
+        chip.load(&mut layouter, &[tanh.clone(), logistic.clone()])?;
+        let mut rows = Rows::new();
+        let rows = &mut rows;
+        let xs = inputs(&mut layouter, rows, cfg.col, &self.xs)?;
+        if self.case == Case::Honest {
+            let ys = chip.apply_many(&mut layouter, rows, &range, &tanh, &xs)?;
+            for y in ys {
+                y.value.map(|v| self.out.borrow_mut().push(v));
+            }
+            return Ok(());
+        }
+        // One row, two slots: x[0] honest in slot 0, x[1] attacked (or its honest twin) in slot 1.
+        let at = rows.take(1);
+        let k = Value::known;
+        let checks = layouter.assign_region(
+            || "attacked lookup",
+            |mut region| {
+                let mut checks = Vec::new();
+                let honest0 = FnChip::witness(&tanh, xs[0].value);
+                let (_, d0) = chip.assign_slot(&mut region, at, 0, tanh.tag, &xs[0], honest0)?;
+                checks.extend(d0);
+                let x = i128::from(self.xs[1]);
+                let honest = FnChip::witness(&tanh, xs[1].value);
+                let w = if !self.tamper {
+                    honest
+                } else {
+                    let i = tanh
+                        .runs
+                        .iter()
+                        .position(|r| r.lo <= self.xs[1] && self.xs[1] <= r.hi)
+                        .expect("x in the domain");
+                    let next = tanh.runs[i + 1];
+                    match self.case {
+                        Case::WrongOutput | Case::SecondSlotTampered => FnWitness {
+                            y: k(next.y),
+                            ..honest
+                        },
+                        Case::WrongRun => FnWitness {
+                            lo: k(next.lo.into()),
+                            hi: k(next.hi.into()),
+                            y: k(next.y),
+                            d_lo: k(x - i128::from(next.lo)),
+                            d_hi: k(i128::from(next.hi) - x),
+                        },
+                        Case::DifferenceMismatch => FnWitness {
+                            d_lo: honest.d_lo.map(|d| d + 1),
+                            ..honest
+                        },
+                        Case::OtherFunctionsRun => {
+                            let r = logistic.find(x).expect("x in logistic's domain");
+                            FnWitness {
+                                lo: k(r.lo.into()),
+                                hi: k(r.hi.into()),
+                                y: k(r.y),
+                                d_lo: k(x - i128::from(r.lo)),
+                                d_hi: k(i128::from(r.hi) - x),
+                            }
+                        }
+                        Case::Honest => unreachable!("handled above"),
+                    }
+                };
+                let (_, d1) = chip.assign_slot(&mut region, at, 1, tanh.tag, &xs[1], w)?;
+                checks.extend(d1);
+                Ok(checks)
+            },
+        )?;
+        if self.case == Case::WrongRun && self.tamper {
+            // The range chip refuses a known negative value at synthesis; lay the raw limbs out instead, as a
+            // cheating prover would, so the lookup itself must reject them.
+            let limbs = range.limbs_of(checks[2].value.map(|d| d.rem_euclid(1 << 16)));
+            let at = rows.take_long(1);
+            layouter.assign_region(
+                || "forged range check",
+                |mut r| range.assign_slot(&mut r, at, 0, Some(&checks[2]), checks[2].value, &limbs),
+            )?;
+            range.check_many(&mut layouter, rows, &[checks[0], checks[1], checks[3]])?;
+            return Ok(());
+        }
+        range.check_many(&mut layouter, rows, &checks)?;
+        Ok(())
+    }
+}
+
+fn run_with(case: Case, xs: &[i64], tamper: bool) -> (Result<(), String>, Vec<i128>) {
+    let c = TestCircuit {
+        case,
+        tamper,
+        xs: xs.to_vec(),
+        out: Default::default(),
+    };
+    let prover = MockProver::run(K, &c, vec![]).expect("synthesis");
+    let res = prover.verify().map_err(|e| format!("{e:?}"));
+    let out = c.out.borrow().clone();
+    (res, out)
+}
+
+fn assert_rejected(case: Case) {
+    // x = 3 (tanh(3/16)·16 ≈ 2.96 → 3) sits in a short run in the middle of the table.
+    let xs = [-5, 3];
+    assert_eq!(
+        run_with(case, &xs, false).0,
+        Ok(()),
+        "the honest twin of {case:?} was rejected"
+    );
+    assert!(
+        run_with(case, &xs, true).0.is_err(),
+        "attack {case:?} was accepted"
+    );
+}
+
+#[test]
+fn honest_lookups_equal_the_forward_pass_over_a_wide_domain() {
+    // Saturated ends far outside zkml's table (±2^(k−1) = ±256), zkml's forced 0 at min_val, and the middle.
+    let xs = [
+        -D, -40_000, -257, MIN_VAL, -255, -30, -1, 0, 1, 7, 29, 255, 40_000, D,
+    ];
+    let (res, out) = run_with(Case::Honest, &xs, false);
+    assert_eq!(res, Ok(()));
+    let want: Vec<i128> = xs
+        .iter()
+        .map(|&x| LookupFn::Tanh.eval(x, SF, MIN_VAL).into())
+        .collect();
+    assert_eq!(out, want);
+    assert_eq!(out[3], 0, "min_val maps to 0 (zkml's table entry 0)");
+    assert_eq!(out[2], -16, "just below min_val, tanh saturates at −sf");
+}
+
+#[test]
+fn an_input_outside_the_domain_cannot_be_laid_out() {
+    let c = TestCircuit {
+        case: Case::Honest,
+        tamper: false,
+        xs: vec![D + 1],
+        out: Default::default(),
+    };
+    assert!(MockProver::run(K, &c, vec![]).is_err());
+}
+
+#[test]
+fn wrong_output_is_rejected() {
+    assert_rejected(Case::WrongOutput);
+}
+
+#[test]
+fn a_run_that_does_not_contain_the_input_is_rejected() {
+    assert_rejected(Case::WrongRun);
+}
+
+#[test]
+fn a_difference_not_tied_to_the_run_is_rejected() {
+    assert_rejected(Case::DifferenceMismatch);
+}
+
+#[test]
+fn another_functions_run_is_rejected() {
+    assert_rejected(Case::OtherFunctionsRun);
+}
+
+#[test]
+fn a_tampered_second_slot_is_rejected() {
+    assert_rejected(Case::SecondSlotTampered);
+}
+
+#[test]
+fn tables_are_small_and_tile_the_domain() {
+    let [tanh, logistic] = tables();
+    // tanh·16 takes −16..=16 (33 values), and zkml's min_val rule splits one run in three.
+    assert!(tanh.runs.len() <= 33 + 2, "{}", tanh.runs.len());
+    assert!(logistic.runs.len() <= 17 + 2, "{}", logistic.runs.len());
+    assert_eq!(
+        FnChip::table_rows(&tables()),
+        1 + tanh.runs.len() + logistic.runs.len()
+    );
+}
