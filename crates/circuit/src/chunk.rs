@@ -367,6 +367,7 @@ impl ChunkCircuit {
             boundary.insert(idx, t.data().to_vec());
         }
         let trace = self.model.forward_range(self.start, self.end, inputs)?;
+        tables::check_domains(&self.model, self.start, self.end, &trace)?;
         let (pi, po) = self.public_sides();
         let flat = |ts: Vec<&[i64]>| ts.concat();
         let in_vals = flat(boundary.values().map(Vec::as_slice).collect());
@@ -452,6 +453,12 @@ impl ChunkCircuit {
         self.laid_out.load(Ordering::Relaxed)
     }
 
+    /// Rows the slice's function tables take (0 without function lookups): one per step of each function on its
+    /// domain, plus one all-zero row. Independent of zkml's `k`.
+    pub fn function_table_rows(&self) -> usize {
+        tables::table_rows(&self.model, self.start, self.end)
+    }
+
     /// The smallest `k` whose usable rows hold both the layout and the range table.
     pub fn min_k(&self) -> u32 {
         let mut meta = ConstraintSystem::<Fr>::default();
@@ -460,7 +467,7 @@ impl ChunkCircuit {
         let need = self
             .rows()
             .max(1 << self.params.range_bits)
-            .max(tables::table_rows(&self.model, self.start, self.end))
+            .max(self.function_table_rows())
             .max(self.instance_len())
             + reserved;
         need.next_power_of_two().trailing_zeros().max(4)

@@ -32,6 +32,17 @@ pub enum CircuitError {
         /// What is wrong.
         reason: String,
     },
+    /// A value the forward pass reaches lies outside what a layer's circuit can prove (a function table's
+    /// domain).
+    #[error("layer {index} ({layer_type}): {reason}")]
+    OutOfRange {
+        /// Layer index.
+        index: usize,
+        /// zkml layer type.
+        layer_type: String,
+        /// Which value, and the range it left.
+        reason: String,
+    },
     /// Layout parameters that cannot work.
     #[error("bad layout: {0}")]
     Layout(String),

@@ -158,6 +158,76 @@ pub(crate) fn tables(model: &Model, start: usize, end: usize) -> Vec<(TableKey, 
         .collect()
 }
 
+/// The inputs table `key` covers, `[first run's lo, last run's hi]`.
+pub(crate) fn domain(key: TableKey, model: &Model) -> (i64, i64) {
+    let runs = runs(key, model.scale(), model.min_val(), model.max_val());
+    (
+        runs.first().map_or(0, |r| r.lo),
+        runs.last().map_or(-1, |r| r.hi),
+    )
+}
+
+/// Checks that every value the slice's lookups will see (from the forward pass `trace`) lies in its table's
+/// domain, so a prover gets a clear error instead of an unsatisfiable circuit.
+pub(crate) fn check_domains(
+    model: &Model,
+    start: usize,
+    end: usize,
+    trace: &dzk_ir::Trace,
+) -> Result<(), crate::CircuitError> {
+    for (index, l) in model.layers().iter().enumerate().take(end).skip(start) {
+        let (key, values): (TableKey, Vec<i64>) = match &l.op {
+            Op::Lookup { f, replace } if uses_table(*f) => {
+                let Some(t) = l.inputs.first().and_then(|&i| trace.tensor(i)) else {
+                    continue;
+                };
+                let skip: Vec<usize> = replace.iter().map(|r| r.0).collect();
+                let vals = t
+                    .data()
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| !skip.contains(i))
+                    .map(|(_, &v)| v)
+                    .collect();
+                (TableKey::Full(LookupFnKey::of(*f)), vals)
+            }
+            Op::Softmax { .. } => {
+                // Softmax looks up x − max(row) ≥ min(row) − max(row).
+                let Some(t) = l.inputs.first().and_then(|&i| trace.tensor(i)) else {
+                    continue;
+                };
+                let row = t.shape().last().copied().unwrap_or(1).max(1);
+                let vals = t
+                    .data()
+                    .chunks(row)
+                    .map(|r| {
+                        let (lo, hi) = (r.iter().min(), r.iter().max());
+                        lo.zip(hi).map_or(0, |(lo, hi)| lo - hi)
+                    })
+                    .collect();
+                (TableKey::SoftmaxExp, vals)
+            }
+            _ => continue,
+        };
+        let (lo, hi) = domain(key, model);
+        if let Some(v) = values.iter().find(|v| !(lo..=hi).contains(*v)) {
+            let what = if matches!(key, TableKey::SoftmaxExp) {
+                "a softmax row spans"
+            } else {
+                "input value"
+            };
+            return Err(crate::CircuitError::OutOfRange {
+                index,
+                layer_type: l.layer_type.clone(),
+                reason: format!(
+                    "{what} {v}, outside the function table's domain [{lo}, {hi}]; no proof can be made"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Table rows the slice's tables take (0 without any).
 pub(crate) fn table_rows(model: &Model, start: usize, end: usize) -> usize {
     let keys = keys(model, start, end);

@@ -597,6 +597,27 @@ fn lookups_and_softmax_match_the_forward_pass() {
 }
 
 #[test]
+fn a_value_outside_a_function_table_is_a_clear_error() {
+    let (model, _) = functions_model();
+    // x³ of 3·10^6 / 16 is far beyond what any later layer could carry: the table stops well before.
+    let input = json_input(&serde_json::json!([
+        {"idx": 0, "shape": [1, 8], "data": vec![0; 8]},
+        {"idx": 1, "shape": [1, 6], "data": vec![1; 6]},
+        {"idx": 2, "shape": [2, 4], "data": vec![0; 8]},
+        {"idx": 3, "shape": [1, 8], "data": [0, 0, 0, 0, 0, 0, 0, 3000000]},
+    ]));
+    let c = ChunkCircuit::fit(model.clone(), 0, 3).expect("supported");
+    let err = c
+        .with_inputs(&input, salts())
+        .expect_err("out of the table");
+    assert!(
+        err.to_string()
+            .contains("layer 2 (Pow): input value 3000000"),
+        "{err}"
+    );
+}
+
+#[test]
 fn function_tables_do_not_depend_on_zkml_k() {
     // zkml sizes its tables by its k (2^k rows); dzk's depend on the function and the scale only.
     let (small, big) = (functions_model_k(12).0, functions_model_k(25).0);
