@@ -517,3 +517,67 @@ fn public_input_and_hashed_output_visibility() {
         Some(2)
     );
 }
+
+/// A small attention block in zkml's format: FC, tanh·σ gating, scores `p·pᵀ`, a causal MaskNegInf and masked
+/// softmax, `attn·p`, then `rsqrt(x² + 1)`: every kind of function table through the whole pipeline.
+fn attention_model(dir: &Path) -> (PathBuf, PathBuf) {
+    use serde_json::json;
+    let l = |ty: &str,
+             params: serde_json::Value,
+             ins: serde_json::Value,
+             shapes: serde_json::Value,
+             out: i64,
+             out_shape: serde_json::Value| {
+        json!({"layer_type": ty, "params": params, "inp_idxes": ins, "inp_shapes": shapes,
+               "out_idxes": [out], "out_shapes": [out_shape], "mask": []})
+    };
+    let w: Vec<i64> = (0..64).map(|i| (i * 37 % 41) - 20).collect();
+    let b: Vec<i64> = (0..8).map(|i| i * 5 - 16).collect();
+    let causal = json!([3, 1, 4, 4, 0, 1, 1, 1, 0, 0, 1, 1, 0, 0, 0, 1, 0, 0, 0, 0]);
+    let m = json!({
+        "global_sf": 64, "k": 14, "num_cols": 6, "inp_idxes": [0], "out_idxes": [10, 15], "tensors": [
+            {"idx": 1, "shape": [8, 8], "data": w},
+            {"idx": 2, "shape": [8], "data": b},
+            {"idx": 30, "shape": [1, 4, 8], "data": vec![64; 32]},
+        ],
+        "layers": [
+            l("FullyConnected", json!([0]), json!([0, 1, 2]), json!([[4, 8], [8, 8], [8]]), 3, json!([4, 8])),
+            l("Tanh", json!([]), json!([3]), json!([[4, 8]]), 4, json!([4, 8])),
+            l("Logistic", json!([]), json!([3]), json!([[4, 8]]), 5, json!([4, 8])),
+            l("Mul", json!([]), json!([4, 5]), json!([[4, 8], [4, 8]]), 6, json!([4, 8])),
+            l("Reshape", json!([]), json!([6]), json!([[4, 8]]), 7, json!([1, 4, 8])),
+            l("BatchMatMul", json!([0, 1]), json!([7, 7]), json!([[1, 4, 8], [1, 4, 8]]), 8, json!([1, 4, 4])),
+            l("MaskNegInf", causal.clone(), json!([8]), json!([[1, 4, 4]]), 9, json!([1, 4, 4])),
+            l("Softmax", causal, json!([9]), json!([[1, 4, 4]]), 10, json!([1, 4, 4])),
+            l("BatchMatMul", json!([0, 0]), json!([10, 7]), json!([[1, 4, 4], [1, 4, 8]]), 11, json!([1, 4, 8])),
+            l("Square", json!([]), json!([11]), json!([[1, 4, 8]]), 12, json!([1, 4, 8])),
+            l("Add", json!([0]), json!([12, 30]), json!([[1, 4, 8], [1, 4, 8]]), 13, json!([1, 4, 8])),
+            l("Rsqrt", json!([]), json!([13]), json!([[1, 4, 8]]), 15, json!([1, 4, 8])),
+        ],
+    });
+    let x: Vec<i64> = (0..32).map(|i| (i * 29 % 97) - 48).collect();
+    let input = json!([{"idx": 0, "shape": [4, 8], "data": x}]);
+    let (mp, ip) = (
+        dir.join("attention.msgpack"),
+        dir.join("attention-in.msgpack"),
+    );
+    std::fs::write(&mp, rmp_serde::to_vec_named(&m).expect("encode")).expect("write");
+    std::fs::write(&ip, rmp_serde::to_vec_named(&input).expect("encode")).expect("write");
+    (mp, ip)
+}
+
+#[test]
+fn an_attention_block_with_every_function_table_proves_and_verifies() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (model, input) = attention_model(tmp.path());
+    let r = Run::new(&model, 2);
+    let plan = dzk_verifier::audit::read_plan(&r.run()).expect("plan");
+    assert!(
+        plan.chunks.iter().any(|c| c.layout.fn_slots > 0),
+        "{plan:?}"
+    );
+    let out = r.prove_all(&input, &r.proofs());
+    assert_eq!(out, forward(&model, &input));
+    ok(&["merkle", s(&r.proofs())]);
+    assert_valid(&r);
+}
