@@ -36,6 +36,30 @@ fn run_bench(model: &str, input: &str, plans: &[&str]) -> anyhow::Result<String>
     Ok(String::from_utf8(out.stdout)?)
 }
 
+/// Function-table sizes on zkml's GPT-2, CLIP and Twitter configs (the `tables` example).
+fn tables_table(configs: &[&str]) -> anyhow::Result<String> {
+    let root = crate::tidy::workspace_root()?;
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.args([
+        "run",
+        "--quiet",
+        "--release",
+        "-p",
+        "dzk-circuit",
+        "--example",
+        "tables",
+        "--",
+    ])
+    .args(configs)
+    .current_dir(&root);
+    eprintln!("xtask: {cmd:?}");
+    let out = cmd.output().context("running the tables example")?;
+    if !out.status.success() {
+        bail!("tables failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8(out.stdout)?)
+}
+
 fn machine() -> String {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let mem = std::fs::read_to_string("/proc/meminfo")
@@ -182,6 +206,12 @@ pub fn run() -> anyhow::Result<()> {
     let mnist_table = run_bench(mnist, mnist_in, MNIST_PLANS)?;
     let digits_table = run_bench(digits, digits_in, &["0,5"])?;
     let pipeline = pipeline_table(mnist, mnist_in, &[1, 2, 4])?;
+    let configs = [
+        "../shared/models/zkml/gpt-2/config.msgpack",
+        "../shared/models/zkml/clip/config.msgpack",
+        "../shared/models/zkml/twitter/config.msgpack",
+    ];
+    let tables = tables_table(&configs)?;
     let date = Command::new("date")
         .arg("-u")
         .arg("+%Y-%m-%d %H:%M UTC")
@@ -206,8 +236,14 @@ pub fn run() -> anyhow::Result<()> {
          4. Prove times are `prove-chunk`'s own proving phase; peak RSS is each chunk's process. The ratio is against \
          the one-chunk run of the same table; the goal is at most 1.3/N.\n\n{pipeline}\n\
          ## dzk's digits CNN (`testdata/`), one chunk\n\n\
-         `cargo run --release -p dzk-prover --example bench_chunks -- {digits} {digits_in} 0,5`\n\n{digits_table}",
+         `cargo run --release -p dzk-prover --example bench_chunks -- {digits} {digits_in} 0,5`\n\n{digits_table}\n\
+         ## Function tables on zkml's transformer configs\n\n\
+         `cargo run --release -p dzk-circuit --example tables -- {configs}`\n\n\
+         Rows of each lookup layer's table in dzk (runs of the function over its domain, built when the circuit is \
+         built) and the smallest k that holds them; zkml's tables for the same layers have 2^k rows at its k.\n\n\
+         {tables}",
         MNIST_PLANS.join(" "),
+        configs = configs.join(" "),
         machine = machine(),
     );
     let path = root.join("docs/benchmarks.md");

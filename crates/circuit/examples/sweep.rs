@@ -16,7 +16,7 @@ fn main() {
     println!(
         "| advice | range slots | short slots | hash lanes | rows | k | advice columns | cost |"
     );
-    for advice in [12, 16, 20, 24] {
+    for advice in [12, 16, 20, 24, 32, 40, 48] {
         for range_slots in [1, 2, 3] {
             for short_slots in [1, 2] {
                 for hash_lanes in [0, 1] {

@@ -1,0 +1,51 @@
+//! Measures real proving time of one slice under several layouts, to check the layout cost model against the
+//! clock: `cargo run --release -p dzk-prover --example layouts -- MODEL INPUT START END ADVICE[:RANGE_SLOTS]...`.
+//!
+//! Prints one Markdown row per layout: rows, k, advice columns, the cost model's estimate and the prove time.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use dzk_backend::Backend;
+use dzk_circuit::{ChunkCircuit, LayoutParams, Salts};
+use dzk_ir::{Model, TensorFile};
+use dzk_prover::{dev_setup, keygen, prove_chunk};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.len() < 5 {
+        eprintln!("usage: layouts MODEL INPUT START END ADVICE[:RANGE_SLOTS]...");
+        std::process::exit(2);
+    }
+    let model = Arc::new(Model::load(Path::new(&args[0]))?);
+    let input = TensorFile::load(Path::new(&args[1]))?;
+    let (a, b): (usize, usize) = (args[2].parse()?, args[3].parse()?);
+    let fitted = ChunkCircuit::fit(model.clone(), a, b)?.layout();
+    println!("| advice | range slots | rows | k | advice columns | cost model | prove s |");
+    println!("|---|---|---|---|---|---|---|");
+    for spec in &args[4..] {
+        let (advice, slots) = match spec.split_once(':') {
+            Some((a, s)) => (a.parse()?, s.parse()?),
+            None => (spec.parse()?, fitted.range_slots),
+        };
+        let p = LayoutParams {
+            advice,
+            range_slots: slots,
+            short_slots: slots,
+            ..fitted
+        };
+        let c = ChunkCircuit::new(model.clone(), a, b, p)?.with_inputs(&input, Salts::default())?;
+        let (rows, k, cost) = (c.rows(), c.min_k(), c.cost_estimate());
+        let params = dev_setup(k, 1);
+        let (_, pk) = keygen(&params, &c)?;
+        let t = Instant::now();
+        prove_chunk(Backend::Cpu, &params, &pk, c)?;
+        println!(
+            "| {advice} | {slots} | {rows} | {k} | {} | {cost} | {:.2} |",
+            p.advice_columns(),
+            t.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
