@@ -35,6 +35,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let c = ChunkCircuit::new(model.clone(), i, i + 1, params)?;
             let rows = c.function_table_rows();
             let built = t.elapsed();
+            if rows == 0 {
+                println!(
+                    "| {name} | {} | {} | {} | none: exact integer arithmetic | — | — |",
+                    model.scale(),
+                    model.k(),
+                    l.layer_type
+                );
+                continue;
+            }
             println!(
                 "| {name} | {} | {} | {} | {rows} | {} | {:.2} s |",
                 model.scale(),

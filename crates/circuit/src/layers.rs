@@ -619,8 +619,10 @@ fn lookup<O: Ops>(
         .filter(|(i, _)| !fixed.contains_key(i))
         .map(|(_, c)| c.clone())
         .collect();
-    let ys = if uses_table(f) {
+    let ys = if uses_table(f, sf) {
         ops.lookup(TableKey::Full(LookupFnKey::of(f)), &free)?
+    } else if f == dzk_ir::LookupFn::Sqrt {
+        sqrt_exact(ops, &free, sf)?
     } else {
         activation(ops, free, Activation::Relu, sf)?
     };
@@ -636,6 +638,79 @@ fn lookup<O: Ops>(
         shape: x.shape,
         cells,
     })
+}
+
+/// zkml's square root at a power-of-two scale, `y = round(√(max(q, 0)·sf))`, by integer arithmetic instead of a
+/// table (`tables::sqrt_is_exact` argues it equals the `f64` formula): `q⁺ = max(q, 0)` (a comparison),
+/// `N = sf·q⁺`, a fresh `y`, `b = min(y, 1)` (a comparison), then `y² + y − N ≥ 0` and `N − y² + y − b ≥ 0`
+/// range-checked, i.e. `(y − ½)² < N + ¼ ≤ (y + ½)²` for `y ≥ 1` and `N = 0` for `y = 0`: exactly one `y`
+/// satisfies both (a negative `y` cannot: the two bounds would need `2|y| + b ≤ 0`).
+fn sqrt_exact<O: Ops>(ops: &mut O, xs: &[O::C], sf: i64) -> Result<Vec<O::C>, Error> {
+    let pos = activation(ops, xs.to_vec(), Activation::Relu, sf)?;
+    let n = ops.affine(
+        &pos.iter()
+            .map(|p| (p.clone(), sf, None, 0))
+            .collect::<Vec<_>>(),
+    )?;
+    let yv: Vec<Value<i128>> = n
+        .iter()
+        .map(|c| {
+            ops.value(c).map(|n| {
+                let mut y = (n.max(0) as f64).sqrt() as i128;
+                while y * y + y < n {
+                    y += 1;
+                }
+                while y > 0 && n < y * y - y + 1 {
+                    y -= 1;
+                }
+                y
+            })
+        })
+        .collect();
+    let y = ops.inputs(&yv)?;
+    let b = ops.compare(
+        &y.iter()
+            .map(|y| (y.clone(), 1, CmpMode::Min))
+            .collect::<Vec<_>>(),
+    )?;
+    let y2 = ops.affine(
+        &y.iter()
+            .map(|y| (y.clone(), 0, Some((y.clone(), 0, 1)), 0))
+            .collect::<Vec<_>>(),
+    )?;
+    // t = y² + y; upper = t − N; lower = N − t + 2y − b.
+    let t = ops.affine(
+        &y2.iter()
+            .zip(&y)
+            .map(|(y2, y)| (y2.clone(), 1, Some((y.clone(), 1, 0)), 0))
+            .collect::<Vec<_>>(),
+    )?;
+    let upper = ops.affine(
+        &t.iter()
+            .zip(&n)
+            .map(|(t, n)| (t.clone(), 1, Some((n.clone(), -1, 0)), 0))
+            .collect::<Vec<_>>(),
+    )?;
+    let nt = ops.affine(
+        &n.iter()
+            .zip(&t)
+            .map(|(n, t)| (n.clone(), 1, Some((t.clone(), -1, 0)), 0))
+            .collect::<Vec<_>>(),
+    )?;
+    let ny = ops.affine(
+        &nt.iter()
+            .zip(&y)
+            .map(|(nt, y)| (nt.clone(), 1, Some((y.clone(), 2, 0)), 0))
+            .collect::<Vec<_>>(),
+    )?;
+    let lower = ops.affine(
+        &ny.iter()
+            .zip(&b)
+            .map(|(ny, b)| (ny.clone(), 1, Some((b.clone(), -1, 0)), 0))
+            .collect::<Vec<_>>(),
+    )?;
+    ops.check(&[upper, lower].concat())?;
+    Ok(y)
 }
 
 /// Softmax over the last axis, as zkml computes it: `m = max` of the kept entries (a tree of proven maxima),

@@ -51,9 +51,22 @@ impl LookupFnKey {
 /// The widest input magnitude a table covers, and the longest run.
 const SPAN: i64 = (1 << MIN_RANGE_BITS) - 1;
 
-/// Whether a lookup layer of function `f` goes through a table (ReLU is a comparison instead).
-pub(crate) fn uses_table(f: LookupFn) -> bool {
-    f != LookupFn::Relu
+/// Whether a lookup layer of function `f` at scale `sf` goes through a table: ReLU is a comparison instead, and
+/// the square root at a power-of-two scale is exact integer arithmetic (see `layers::sqrt_exact`).
+pub(crate) fn uses_table(f: LookupFn, sf: i64) -> bool {
+    match f {
+        LookupFn::Relu => false,
+        LookupFn::Sqrt => !sqrt_is_exact(sf),
+        _ => true,
+    }
+}
+
+/// Whether zkml's `f64` square root at scale `sf` equals the exact `floor(√(q·sf) + 1/2)` for every `q ≥ 0` a
+/// range check passes: true when `sf` is a power of two. Then `q/sf` and `·sf` are exact in `f64`, `sqrt` is
+/// correctly rounded, and `√N` (N = q·sf < 2^47) is never within half an ulp of a half-integer: its distance
+/// from `m + 1/2` is `|N − m² − m − 1/4| / (√N + m + 1/2) ≥ 2^−26`, while half an ulp below `2^24` is `2^−30`.
+pub(crate) fn sqrt_is_exact(sf: i64) -> bool {
+    sf >= 2 && (sf as u64).is_power_of_two() && sf <= 1 << 20
 }
 
 /// The table keys the layers `start..end` use, in tag order (tags are 1, 2, … in this order).
@@ -61,7 +74,9 @@ pub(crate) fn keys(model: &Model, start: usize, end: usize) -> Vec<TableKey> {
     let mut keys: Vec<TableKey> = model.layers()[start..end]
         .iter()
         .filter_map(|l| match &l.op {
-            Op::Lookup { f, .. } if uses_table(*f) => Some(TableKey::Full(LookupFnKey::of(*f))),
+            Op::Lookup { f, .. } if uses_table(*f, model.scale()) => {
+                Some(TableKey::Full(LookupFnKey::of(*f)))
+            }
             Op::Softmax { .. } => Some(TableKey::SoftmaxExp),
             _ => None,
         })
@@ -177,7 +192,7 @@ pub(crate) fn check_domains(
 ) -> Result<(), crate::CircuitError> {
     for (index, l) in model.layers().iter().enumerate().take(end).skip(start) {
         let (key, values): (TableKey, Vec<i64>) = match &l.op {
-            Op::Lookup { f, replace } if uses_table(*f) => {
+            Op::Lookup { f, replace } if uses_table(*f, model.scale()) => {
                 let Some(t) = l.inputs.first().and_then(|&i| trace.tensor(i)) else {
                     continue;
                 };
@@ -238,4 +253,55 @@ pub(crate) fn table_rows(model: &Model, start: usize, end: usize) -> usize {
         .into_iter()
         .map(|k| runs(k, model.scale(), model.min_val(), model.max_val()).len())
         .sum::<usize>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exact(n: i128) -> i64 {
+        // floor(√n + 1/2) by integers: the largest y with (2y − 1)² ≤ 4n, i.e. y² − y + 1/4 ≤ n.
+        let mut y = (n as f64).sqrt() as i128;
+        while (2 * y + 1) * (2 * y + 1) <= 4 * n {
+            y += 1;
+        }
+        while y > 0 && (2 * y - 1) * (2 * y - 1) > 4 * n {
+            y -= 1;
+        }
+        y as i64
+    }
+
+    /// The argument in `sqrt_is_exact`, checked: zkml's `f64` square root equals the integer one on every input
+    /// up to 2^20 and on a spread of inputs up to 2^26, at every power-of-two scale zkml's models use.
+    #[test]
+    fn f64_sqrt_equals_integer_sqrt_at_power_of_two_scales() {
+        for sf in [2i64, 16, 512, 2048, 8192, 16384] {
+            assert!(sqrt_is_exact(sf));
+            let dense = 0..(1i64 << 20);
+            let spread = (0..200_000i64).map(|i| (1 << 26) - 1 - i * 331);
+            for q in dense.chain(spread) {
+                assert_eq!(
+                    LookupFn::Sqrt.eval_raw(q, sf),
+                    exact(i128::from(q) * i128::from(sf)),
+                    "sf={sf} q={q}"
+                );
+            }
+        }
+        assert!(!sqrt_is_exact(1000));
+    }
+
+    /// The two inequalities of `layers::sqrt_exact`, with `b = min(y, 1)`, admit exactly one `y` for every
+    /// `N ≥ 0` (pronic `N = y² − y` included, where a weaker lower bound would admit two).
+    #[test]
+    fn sqrt_constraints_have_exactly_one_solution() {
+        for n in 0i64..20_000 {
+            let ok: Vec<i64> = (-300..300)
+                .filter(|&y| {
+                    let b = y.min(1);
+                    y * y + y - n >= 0 && n - y * y + y - b >= 0
+                })
+                .collect();
+            assert_eq!(ok, vec![exact(n.into())], "N = {n}");
+        }
+    }
 }
