@@ -8,7 +8,8 @@ use anyhow::{bail, Context};
 /// MNIST cut plans: the whole model, then the partitioner's 2- and 4-chunk cuts (`dzk partition --chunks N`).
 const MNIST_PLANS: &[&str] = &["0,16", "auto:2", "auto:4"];
 
-fn run_bench(model: &str, input: &str, plans: &[&str]) -> anyhow::Result<String> {
+/// Runs a release example of `package` with `args`; returns its stdout (its Markdown table).
+fn run_example(package: &str, example: &str, args: &[&str]) -> anyhow::Result<String> {
     let root = crate::tidy::workspace_root()?;
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.args([
@@ -16,48 +17,34 @@ fn run_bench(model: &str, input: &str, plans: &[&str]) -> anyhow::Result<String>
         "--quiet",
         "--release",
         "-p",
-        "dzk-prover",
+        package,
         "--example",
-        "bench_chunks",
+        example,
         "--",
-        model,
-        input,
     ])
-    .args(plans)
+    .args(args)
     .current_dir(&root);
     eprintln!("xtask: {cmd:?}");
-    let out = cmd.output().context("running bench_chunks")?;
+    let out = cmd
+        .output()
+        .with_context(|| format!("running the {example} example"))?;
     if !out.status.success() {
-        bail!(
-            "bench_chunks failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        bail!("{example} failed: {}", String::from_utf8_lossy(&out.stderr));
     }
     Ok(String::from_utf8(out.stdout)?)
 }
 
+fn run_bench(model: &str, input: &str, plans: &[&str]) -> anyhow::Result<String> {
+    let args: Vec<&str> = [model, input]
+        .into_iter()
+        .chain(plans.iter().copied())
+        .collect();
+    run_example("dzk-prover", "bench_chunks", &args)
+}
+
 /// Function-table sizes on zkml's GPT-2, CLIP and Twitter configs (the `tables` example).
 fn tables_table(configs: &[&str]) -> anyhow::Result<String> {
-    let root = crate::tidy::workspace_root()?;
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.args([
-        "run",
-        "--quiet",
-        "--release",
-        "-p",
-        "dzk-circuit",
-        "--example",
-        "tables",
-        "--",
-    ])
-    .args(configs)
-    .current_dir(&root);
-    eprintln!("xtask: {cmd:?}");
-    let out = cmd.output().context("running the tables example")?;
-    if !out.status.success() {
-        bail!("tables failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(String::from_utf8(out.stdout)?)
+    run_example("dzk-circuit", "tables", configs)
 }
 
 fn machine() -> String {

@@ -438,26 +438,11 @@ pub(crate) fn lay_out<O: Ops>(
                 }
             }
             Op::MaxPool2D { window, stride } => {
-                let (mut windows, shape) = pool_windows(&get(&env, 0)?, *window, *stride)?;
-                // A tree of pairwise maxima, one level at a time for all windows together.
-                while windows.iter().any(|w| w.len() > 1) {
-                    let pairs: Vec<(O::C, O::C)> = windows
-                        .iter()
-                        .flat_map(|w| w.chunks_exact(2).map(|p| (p[0].clone(), p[1].clone())))
-                        .collect();
-                    let mut maxes = ops.max_pairs(&pairs)?.into_iter();
-                    for w in &mut windows {
-                        let odd = (w.len() % 2 == 1).then(|| w[w.len() - 1].clone());
-                        let mut next: Vec<O::C> = maxes.by_ref().take(w.len() / 2).collect();
-                        next.extend(odd);
-                        *w = next;
-                    }
-                }
-                let cells = windows
-                    .into_iter()
-                    .map(|mut w| w.pop().ok_or(Error::Synthesis))
-                    .collect::<Result<Vec<_>, _>>()?;
-                vec![CellTensor { shape, cells }]
+                let (windows, shape) = pool_windows(&get(&env, 0)?, *window, *stride)?;
+                vec![CellTensor {
+                    shape,
+                    cells: max_tree(ops, windows)?,
+                }]
             }
             Op::BatchMatMul { adj_y } => {
                 // Products of two activations (affine x·y), summed with a dot of ones, then a checked rescale.
@@ -555,32 +540,50 @@ fn div_by_cells<O: Ops>(ops: &mut O, pairs: &[(O::C, O::C)], m: i64) -> Result<V
         })
         .collect();
     let q = ops.inputs(&qv)?;
-    let p = ops.affine(
-        &q.iter()
-            .zip(pairs)
-            .map(|(q, (_, d))| (q.clone(), 0, Some((d.clone(), 0, 1)), 0))
-            .collect::<Vec<_>>(),
-    )?;
-    let t = ops.affine(
-        &pairs
-            .iter()
-            .map(|(x, d)| (x.clone(), two_m, Some((d.clone(), 1, 0)), 0))
-            .collect::<Vec<_>>(),
-    )?;
-    let r = ops.affine(
-        &t.into_iter()
-            .zip(p)
-            .map(|(t, p)| (t, 1, Some((p, -2, 0)), 0))
-            .collect::<Vec<_>>(),
-    )?;
-    let rc = ops.affine(
-        &r.iter()
-            .zip(pairs)
-            .map(|(r, (_, d))| (d.clone(), 2, Some((r.clone(), -1, 0)), -1))
-            .collect::<Vec<_>>(),
-    )?;
+    let (xs, ds): (Vec<O::C>, Vec<O::C>) = pairs.iter().cloned().unzip();
+    let p = pairwise(ops, &q, &ds, (0, 0, 1, 0))?;
+    let t = pairwise(ops, &xs, &ds, (two_m, 1, 0, 0))?;
+    let r = pairwise(ops, &t, &p, (1, -2, 0, 0))?;
+    let rc = pairwise(ops, &ds, &r, (2, -1, 0, -1))?;
     ops.check(&[r, rc].concat())?;
     Ok(q)
+}
+
+/// `m₁·aᵢ + m₂·bᵢ + m₃·aᵢ·bᵢ + c` for each pair `(aᵢ, bᵢ)`, with `(m₁, m₂, m₃, c)` given.
+fn pairwise<O: Ops>(
+    ops: &mut O,
+    a: &[O::C],
+    b: &[O::C],
+    (m1, m2, m3, c): (i64, i64, i64, i64),
+) -> Result<Vec<O::C>, Error> {
+    ops.affine(
+        &a.iter()
+            .zip(b)
+            .map(|(a, b)| (a.clone(), m1, Some((b.clone(), m2, m3)), c))
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// The maximum of each (non-empty) window: a tree of proven pairwise maxima, one level at a time for all
+/// windows together.
+fn max_tree<O: Ops>(ops: &mut O, mut windows: Vec<Vec<O::C>>) -> Result<Vec<O::C>, Error> {
+    while windows.iter().any(|w| w.len() > 1) {
+        let pairs: Vec<(O::C, O::C)> = windows
+            .iter()
+            .flat_map(|w| w.chunks_exact(2).map(|p| (p[0].clone(), p[1].clone())))
+            .collect();
+        let mut maxes = ops.max_pairs(&pairs)?.into_iter();
+        for w in &mut windows {
+            let odd = (w.len() % 2 == 1).then(|| w[w.len() - 1].clone());
+            let mut next: Vec<O::C> = maxes.by_ref().take(w.len() / 2).collect();
+            next.extend(odd);
+            *w = next;
+        }
+    }
+    windows
+        .into_iter()
+        .map(|mut w| w.pop().ok_or(Error::Synthesis))
+        .collect()
 }
 
 /// A cell fixed to `c` (`0·anchor + c`).
@@ -673,42 +676,13 @@ fn sqrt_exact<O: Ops>(ops: &mut O, xs: &[O::C], sf: i64) -> Result<Vec<O::C>, Er
             .map(|y| (y.clone(), 1, CmpMode::Min))
             .collect::<Vec<_>>(),
     )?;
-    let y2 = ops.affine(
-        &y.iter()
-            .map(|y| (y.clone(), 0, Some((y.clone(), 0, 1)), 0))
-            .collect::<Vec<_>>(),
-    )?;
-    // t = y² + y; upper = t − N; lower = N − t + 2y − b.
-    let t = ops.affine(
-        &y2.iter()
-            .zip(&y)
-            .map(|(y2, y)| (y2.clone(), 1, Some((y.clone(), 1, 0)), 0))
-            .collect::<Vec<_>>(),
-    )?;
-    let upper = ops.affine(
-        &t.iter()
-            .zip(&n)
-            .map(|(t, n)| (t.clone(), 1, Some((n.clone(), -1, 0)), 0))
-            .collect::<Vec<_>>(),
-    )?;
-    let nt = ops.affine(
-        &n.iter()
-            .zip(&t)
-            .map(|(n, t)| (n.clone(), 1, Some((t.clone(), -1, 0)), 0))
-            .collect::<Vec<_>>(),
-    )?;
-    let ny = ops.affine(
-        &nt.iter()
-            .zip(&y)
-            .map(|(nt, y)| (nt.clone(), 1, Some((y.clone(), 2, 0)), 0))
-            .collect::<Vec<_>>(),
-    )?;
-    let lower = ops.affine(
-        &ny.iter()
-            .zip(&b)
-            .map(|(ny, b)| (ny.clone(), 1, Some((b.clone(), -1, 0)), 0))
-            .collect::<Vec<_>>(),
-    )?;
+    // y², t = y² + y; upper = t − N; lower = N − t + 2y − b.
+    let y2 = pairwise(ops, &y, &y, (0, 0, 1, 0))?;
+    let t = pairwise(ops, &y2, &y, (1, 1, 0, 0))?;
+    let upper = pairwise(ops, &t, &n, (1, -1, 0, 0))?;
+    let nt = pairwise(ops, &n, &t, (1, -1, 0, 0))?;
+    let ny = pairwise(ops, &nt, &y, (1, 2, 0, 0))?;
+    let lower = pairwise(ops, &ny, &b, (1, -1, 0, 0))?;
     ops.check(&[upper, lower].concat())?;
     Ok(y)
 }
@@ -746,28 +720,11 @@ fn softmax<O: Ops>(
     if rows.iter().any(Vec::is_empty) {
         return Err(Error::Synthesis);
     }
-    // Row maxima: one tree level at a time for all rows together.
-    let mut windows: Vec<Vec<O::C>> = rows
+    let windows: Vec<Vec<O::C>> = rows
         .iter()
         .map(|ids| ids.iter().map(|&i| x.cells[i].clone()).collect())
         .collect();
-    while windows.iter().any(|w| w.len() > 1) {
-        let pairs: Vec<(O::C, O::C)> = windows
-            .iter()
-            .flat_map(|w| w.chunks_exact(2).map(|p| (p[0].clone(), p[1].clone())))
-            .collect();
-        let mut maxes = ops.max_pairs(&pairs)?.into_iter();
-        for w in &mut windows {
-            let odd = (w.len() % 2 == 1).then(|| w[w.len() - 1].clone());
-            let mut next: Vec<O::C> = maxes.by_ref().take(w.len() / 2).collect();
-            next.extend(odd);
-            *w = next;
-        }
-    }
-    let maxes: Vec<O::C> = windows
-        .into_iter()
-        .map(|mut w| w.pop().ok_or(Error::Synthesis))
-        .collect::<Result<_, _>>()?;
+    let maxes = max_tree(ops, windows)?;
     let diffs: Vec<AffineItem<O::C>> = rows
         .iter()
         .zip(&maxes)

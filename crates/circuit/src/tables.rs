@@ -27,24 +27,12 @@ pub(crate) enum TableKey {
 pub(crate) struct LookupFnKey(u8);
 
 impl LookupFnKey {
-    const ALL: [LookupFn; 9] = [
-        LookupFn::Exp,
-        LookupFn::Logistic,
-        LookupFn::Tanh,
-        LookupFn::Rsqrt,
-        LookupFn::Sqrt,
-        LookupFn::Cube,
-        LookupFn::Sin,
-        LookupFn::Cos,
-        LookupFn::Relu,
-    ];
-
     pub(crate) fn of(f: LookupFn) -> Self {
-        Self(Self::ALL.iter().position(|&g| g == f).unwrap_or(0) as u8)
+        Self(LookupFn::ALL.iter().position(|&g| g == f).unwrap_or(0) as u8)
     }
 
     fn f(self) -> LookupFn {
-        Self::ALL[usize::from(self.0)]
+        LookupFn::ALL[usize::from(self.0)]
     }
 }
 

@@ -45,6 +45,19 @@ pub enum LookupFn {
 }
 
 impl LookupFn {
+    /// Every function, in a fixed order.
+    pub const ALL: [LookupFn; 9] = [
+        LookupFn::Exp,
+        LookupFn::Logistic,
+        LookupFn::Tanh,
+        LookupFn::Rsqrt,
+        LookupFn::Sqrt,
+        LookupFn::Cube,
+        LookupFn::Sin,
+        LookupFn::Cos,
+        LookupFn::Relu,
+    ];
+
     /// The value of the function for a fixed-point input `q` at scale `sf`, before the table-index-0 rule.
     pub fn eval_raw(self, q: i64, sf: i64) -> i64 {
         let s = sf as f64;
@@ -220,18 +233,7 @@ mod tests {
     /// scales, with `min_val` inside the domain.
     #[test]
     fn runs_agree_with_eval_everywhere() {
-        let fns = [
-            LookupFn::Exp,
-            LookupFn::Logistic,
-            LookupFn::Tanh,
-            LookupFn::Rsqrt,
-            LookupFn::Sqrt,
-            LookupFn::Cube,
-            LookupFn::Sin,
-            LookupFn::Cos,
-            LookupFn::Relu,
-        ];
-        for f in fns {
+        for f in LookupFn::ALL {
             for (sf, min_val) in [(4, -64), (16, -300), (512, -(1 << 14))] {
                 let (lo, hi) = (-20_000, 20_000);
                 for max_len in [1_000_000u64, 7] {
