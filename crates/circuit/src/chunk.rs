@@ -509,7 +509,7 @@ impl Circuit<Fr> for ChunkCircuit {
         config.chips.range.load(&mut layouter)?;
         let fn_tables = tables::tables(&self.model, self.start, self.end);
         if let Some(func) = &config.chips.func {
-            let ts: Vec<_> = fn_tables.iter().map(|(_, t)| t.clone()).collect();
+            let ts: Vec<&_> = fn_tables.iter().map(|(_, t)| t).collect();
             func.load(&mut layouter, &ts)?;
         }
         let mut rows = Rows::new();

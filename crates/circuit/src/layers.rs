@@ -13,8 +13,8 @@ use dzk_ir::{
 use halo2_proofs::circuit::Value;
 use halo2_proofs::plonk::Error;
 
-use crate::ops::{AffineItem, Ops};
-use crate::tables::{uses_table, LookupFnKey, TableKey};
+use crate::ops::Ops;
+use crate::tables::{uses_table, TableKey};
 use crate::CircuitError;
 
 /// A tensor of circuit cells.
@@ -623,7 +623,7 @@ fn lookup<O: Ops>(
         .map(|(_, c)| c.clone())
         .collect();
     let ys = if uses_table(f, sf) {
-        ops.lookup(TableKey::Full(LookupFnKey::of(f)), &free)?
+        ops.lookup(TableKey::Full(f), &free)?
     } else if f == dzk_ir::LookupFn::Sqrt {
         sqrt_exact(ops, &free, sf)?
     } else {
@@ -676,12 +676,11 @@ fn sqrt_exact<O: Ops>(ops: &mut O, xs: &[O::C], sf: i64) -> Result<Vec<O::C>, Er
             .map(|y| (y.clone(), 1, CmpMode::Min))
             .collect::<Vec<_>>(),
     )?;
-    // y², t = y² + y; upper = t − N; lower = N − t + 2y − b.
+    // y², t = y² + y; upper = t − N; lower = N − t + 2y − b = −upper + 2y − b.
     let y2 = pairwise(ops, &y, &y, (0, 0, 1, 0))?;
     let t = pairwise(ops, &y2, &y, (1, 1, 0, 0))?;
     let upper = pairwise(ops, &t, &n, (1, -1, 0, 0))?;
-    let nt = pairwise(ops, &n, &t, (1, -1, 0, 0))?;
-    let ny = pairwise(ops, &nt, &y, (1, 2, 0, 0))?;
+    let ny = pairwise(ops, &upper, &y, (-1, 2, 0, 0))?;
     let lower = pairwise(ops, &ny, &b, (1, -1, 0, 0))?;
     ops.check(&[upper, lower].concat())?;
     Ok(y)
@@ -724,16 +723,16 @@ fn softmax<O: Ops>(
         .iter()
         .map(|ids| ids.iter().map(|&i| x.cells[i].clone()).collect())
         .collect();
+    // A per-row cell repeated for each kept entry of its row.
+    let per_entry = |cells: &[O::C]| -> Vec<O::C> {
+        rows.iter()
+            .zip(cells)
+            .flat_map(|(ids, c)| ids.iter().map(move |_| c.clone()))
+            .collect()
+    };
+    let kept: Vec<O::C> = windows.concat();
     let maxes = max_tree(ops, windows)?;
-    let diffs: Vec<AffineItem<O::C>> = rows
-        .iter()
-        .zip(&maxes)
-        .flat_map(|(ids, m)| {
-            ids.iter()
-                .map(|&i| (x.cells[i].clone(), 1, Some((m.clone(), -1, 0)), 0))
-        })
-        .collect();
-    let d = ops.affine(&diffs)?;
+    let d = pairwise(ops, &kept, &per_entry(&maxes), (1, -1, 0, 0))?;
     let e = ops.lookup(TableKey::SoftmaxExp, &d)?;
     let mut sums = Vec::with_capacity(rows.len());
     let mut at = 0;
@@ -743,13 +742,7 @@ fn softmax<O: Ops>(
         at += ids.len();
     }
     let norms = ops.rescale(&sums, Quotient::Check)?;
-    let pairs: Vec<(O::C, O::C)> = rows
-        .iter()
-        .zip(&norms)
-        .flat_map(|(ids, nm)| ids.iter().map(move |_| nm.clone()))
-        .zip(e)
-        .map(|(nm, e)| (e, nm))
-        .collect();
+    let pairs: Vec<(O::C, O::C)> = e.into_iter().zip(per_entry(&norms)).collect();
     let ys = div_by_cells(ops, &pairs, 1)?;
     let mut out: Vec<Option<O::C>> = vec![None; n];
     for (i, y) in rows.iter().flatten().zip(ys) {

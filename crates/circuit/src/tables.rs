@@ -8,6 +8,8 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use dzk_gadgets::lookup::FnChip;
+
 use dzk_gadgets::lookup::{FnTable, Run};
 use dzk_ir::{LookupFn, Model, Op};
 
@@ -17,23 +19,9 @@ use crate::MIN_RANGE_BITS;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum TableKey {
     /// A lookup layer's function over its whole domain.
-    Full(LookupFnKey),
+    Full(LookupFn),
     /// Softmax's numerator `e^x · sf²` for `x ≤ 0`.
     SoftmaxExp,
-}
-
-/// `LookupFn` with an order (for deterministic tags).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) struct LookupFnKey(u8);
-
-impl LookupFnKey {
-    pub(crate) fn of(f: LookupFn) -> Self {
-        Self(LookupFn::ALL.iter().position(|&g| g == f).unwrap_or(0) as u8)
-    }
-
-    fn f(self) -> LookupFn {
-        LookupFn::ALL[usize::from(self.0)]
-    }
 }
 
 /// The widest input magnitude a table covers, and the longest run.
@@ -62,9 +50,7 @@ pub(crate) fn keys(model: &Model, start: usize, end: usize) -> Vec<TableKey> {
     let mut keys: Vec<TableKey> = model.layers()[start..end]
         .iter()
         .filter_map(|l| match &l.op {
-            Op::Lookup { f, .. } if uses_table(*f, model.scale()) => {
-                Some(TableKey::Full(LookupFnKey::of(*f)))
-            }
+            Op::Lookup { f, .. } if uses_table(*f, model.scale()) => Some(TableKey::Full(*f)),
             Op::Softmax { .. } => Some(TableKey::SoftmaxExp),
             _ => None,
         })
@@ -74,10 +60,10 @@ pub(crate) fn keys(model: &Model, start: usize, end: usize) -> Vec<TableKey> {
     keys
 }
 
-type Cache = Mutex<BTreeMap<(TableKey, i64, i64, i64), Arc<Vec<Run>>>>;
+type Cache = Mutex<BTreeMap<(TableKey, i64, i64, i64), Arc<[Run]>>>;
 
 /// The runs of one table for a model's scale and `min_val`/`max_val`, computed once per process.
-fn runs(key: TableKey, sf: i64, min_val: i64, max_val: i64) -> Arc<Vec<Run>> {
+fn runs(key: TableKey, sf: i64, min_val: i64, max_val: i64) -> Arc<[Run]> {
     static CACHE: OnceLock<Cache> = OnceLock::new();
     let cache = CACHE.get_or_init(Cache::default);
     let id = (key, sf, min_val, max_val);
@@ -86,24 +72,22 @@ fn runs(key: TableKey, sf: i64, min_val: i64, max_val: i64) -> Arc<Vec<Run>> {
     }
     let (f, lo, hi) = match key {
         TableKey::SoftmaxExp => (LookupFn::Exp, -SPAN, 0),
-        TableKey::Full(f) if grows(f.f()) => {
-            let f = f.f();
+        TableKey::Full(f) if grows(f) => {
             let fits = |q: i64| f.eval_raw(q, sf).unsigned_abs() <= SPAN as u64;
             (f, first_true(-SPAN, 0, &fits), last_true(0, SPAN, &fits))
         }
-        TableKey::Full(f) if f.f().is_piecewise_monotone() => (f.f(), -SPAN, SPAN),
-        TableKey::Full(f) => (f.f(), min_val.max(-SPAN), max_val.min(SPAN)),
+        TableKey::Full(f) if f.is_piecewise_monotone() => (f, -SPAN, SPAN),
+        TableKey::Full(f) => (f, min_val.max(-SPAN), max_val.min(SPAN)),
     };
-    let runs: Arc<Vec<Run>> = Arc::new(
-        f.runs(sf, min_val, lo, hi, SPAN as u64)
-            .into_iter()
-            .map(|r| Run {
-                lo: r.lo,
-                hi: r.hi,
-                y: r.y.into(),
-            })
-            .collect(),
-    );
+    let runs: Arc<[Run]> = f
+        .runs(sf, min_val, lo, hi, SPAN as u64)
+        .into_iter()
+        .map(|r| Run {
+            lo: r.lo,
+            hi: r.hi,
+            y: r.y.into(),
+        })
+        .collect();
     if let Ok(mut c) = cache.lock() {
         c.insert(id, runs.clone());
     }
@@ -154,7 +138,7 @@ pub(crate) fn tables(model: &Model, start: usize, end: usize) -> Vec<(TableKey, 
                 key,
                 FnTable {
                     tag: i as u64 + 1,
-                    runs: runs.as_ref().clone(),
+                    runs,
                 },
             )
         })
@@ -192,7 +176,7 @@ pub(crate) fn check_domains(
                     .filter(|(i, _)| !skip.contains(i))
                     .map(|(_, &v)| v)
                     .collect();
-                (TableKey::Full(LookupFnKey::of(*f)), vals)
+                (TableKey::Full(*f), vals)
             }
             Op::Softmax { .. } => {
                 // Softmax looks up x − max(row) ≥ min(row) − max(row).
@@ -233,14 +217,15 @@ pub(crate) fn check_domains(
 
 /// Table rows the slice's tables take (0 without any).
 pub(crate) fn table_rows(model: &Model, start: usize, end: usize) -> usize {
-    let keys = keys(model, start, end);
-    if keys.is_empty() {
-        return 0;
-    }
-    1 + keys
+    let tables: Vec<FnTable> = tables(model, start, end)
         .into_iter()
-        .map(|k| runs(k, model.scale(), model.min_val(), model.max_val()).len())
-        .sum::<usize>()
+        .map(|(_, t)| t)
+        .collect();
+    if tables.is_empty() {
+        0
+    } else {
+        FnChip::table_rows(&tables)
+    }
 }
 
 #[cfg(test)]

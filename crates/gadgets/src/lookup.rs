@@ -12,6 +12,8 @@
 //! run the prover names, and the runs tile the domain without overlap: `y` is fully determined by `x`.
 //! An `x` outside the domain has no run and cannot be proven.
 
+use std::sync::Arc;
+
 use halo2_proofs::circuit::{Layouter, Region, Value};
 use halo2_proofs::halo2curves::ff::PrimeField;
 use halo2_proofs::plonk::{
@@ -39,8 +41,8 @@ pub struct Run {
 pub struct FnTable {
     /// The tag that names the function in the shared table; 0 is reserved for disabled rows.
     pub tag: u64,
-    /// The runs, in increasing input order.
-    pub runs: Vec<Run>,
+    /// The runs, in increasing input order (shared: a table is built once and used by every circuit).
+    pub runs: Arc<[Run]>,
 }
 
 impl FnTable {
@@ -159,7 +161,7 @@ impl FnChip {
     pub fn load<F: PrimeField>(
         &self,
         layouter: &mut impl Layouter<F>,
-        tables: &[FnTable],
+        tables: &[&FnTable],
     ) -> Result<(), Error> {
         layouter.assign_table(
             || "function tables",
@@ -174,7 +176,7 @@ impl FnChip {
                 };
                 put([F::ZERO; 4])?;
                 for table in tables {
-                    for r in &table.runs {
+                    for r in table.runs.iter() {
                         put([
                             F::from(table.tag),
                             fe(r.lo.into()),

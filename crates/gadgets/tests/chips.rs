@@ -6,7 +6,10 @@ use dzk_gadgets::cmp::{CmpChip, CmpConfig, CmpMode, CmpWitness, Threshold};
 use dzk_gadgets::dot::{DotChip, DotConfig};
 use dzk_gadgets::range::{RangeChip, RangeConfig};
 use dzk_gadgets::rescale::{Quotient, RescaleChip, RescaleConfig, RescaleWitness};
-use dzk_gadgets::{assign_int, AssignedInt, Fr, Rows};
+use dzk_gadgets::{AssignedInt, Fr, Rows};
+
+mod common;
+use common::inputs;
 use halo2_proofs::circuit::{Layouter, SimpleFloorPlanner, Value};
 use halo2_proofs::dev::MockProver;
 use halo2_proofs::plonk::{Advice, Circuit, Column, ConstraintSystem, Error};
@@ -91,25 +94,6 @@ impl TestCircuit {
             out: Default::default(),
         }
     }
-}
-
-fn inputs(
-    layouter: &mut impl Layouter<Fr>,
-    rows: &mut Rows,
-    col: Column<Advice>,
-    vals: &[i128],
-) -> Result<Vec<AssignedInt>, Error> {
-    let base = rows.take(vals.len());
-    layouter.assign_region(
-        || "inputs",
-        |mut r| {
-            Ok(vals
-                .iter()
-                .enumerate()
-                .map(|(i, v)| assign_int(&mut r, col, base + i, Value::known(*v)))
-                .collect())
-        },
-    )
 }
 
 fn record(out: &std::rc::Rc<std::cell::RefCell<Vec<i128>>>, cells: &[AssignedInt]) {

@@ -4,8 +4,11 @@
 
 use dzk_gadgets::lookup::{FnChip, FnConfig, FnTable, FnWitness, Run};
 use dzk_gadgets::range::{RangeChip, RangeConfig};
-use dzk_gadgets::{assign_int, AssignedInt, Fr, Rows};
+use dzk_gadgets::{Fr, Rows};
 use dzk_ir::LookupFn;
+
+mod common;
+use common::inputs;
 use halo2_proofs::circuit::{Layouter, SimpleFloorPlanner, Value};
 use halo2_proofs::dev::MockProver;
 use halo2_proofs::plonk::{Advice, Circuit, Column, ConstraintSystem, Error};
@@ -68,25 +71,6 @@ struct TestCircuit {
     out: std::rc::Rc<std::cell::RefCell<Vec<i128>>>,
 }
 
-fn inputs(
-    layouter: &mut impl Layouter<Fr>,
-    rows: &mut Rows,
-    col: Column<Advice>,
-    vals: &[i64],
-) -> Result<Vec<AssignedInt>, Error> {
-    let base = rows.take(vals.len());
-    layouter.assign_region(
-        || "inputs",
-        |mut r| {
-            Ok(vals
-                .iter()
-                .enumerate()
-                .map(|(i, v)| assign_int(&mut r, col, base + i, Value::known((*v).into())))
-                .collect())
-        },
-    )
-}
-
 impl Circuit<Fr> for TestCircuit {
     type Config = Cfg;
     type FloorPlanner = SimpleFloorPlanner;
@@ -113,10 +97,11 @@ impl Circuit<Fr> for TestCircuit {
         range.load(&mut layouter)?;
         let chip = FnChip::construct(cfg.f.clone());
         let [tanh, logistic] = tables();
-        chip.load(&mut layouter, &[tanh.clone(), logistic.clone()])?;
+        chip.load(&mut layouter, &[&tanh, &logistic])?;
         let mut rows = Rows::new();
         let rows = &mut rows;
-        let xs = inputs(&mut layouter, rows, cfg.col, &self.xs)?;
+        let vals: Vec<i128> = self.xs.iter().map(|&v| v.into()).collect();
+        let xs = inputs(&mut layouter, rows, cfg.col, &vals)?;
         if self.case == Case::Honest {
             let ys = chip.apply_many(&mut layouter, rows, &range, &tanh, &xs)?;
             for y in ys {

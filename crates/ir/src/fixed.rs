@@ -22,7 +22,7 @@ pub fn div_round_remainder(a: i128, b: i128) -> Option<i128> {
 }
 
 /// A function that zkml computes by table lookup.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum LookupFn {
     /// `round(e^x · sf²)`: the softmax numerator, at scale sf².
     Exp,
