@@ -199,6 +199,9 @@ pub fn run() -> anyhow::Result<()> {
         "../shared/models/zkml/twitter/config.msgpack",
     ];
     let tables = tables_table(&configs)?;
+    // MNIST as one chunk under the layout `fit` picks (16 shared columns, 1 range slot) and two wider ones.
+    let layout_args = [mnist, mnist_in, "0", "16", "16:1", "40:2", "32:2"];
+    let layouts = run_example("dzk-prover", "layouts", &layout_args)?;
     let date = Command::new("date")
         .arg("-u")
         .arg("+%Y-%m-%d %H:%M UTC")
@@ -228,8 +231,13 @@ pub fn run() -> anyhow::Result<()> {
          `cargo run --release -p dzk-circuit --example tables -- {configs}`\n\n\
          Rows of each lookup layer's table in dzk (runs of the function over its domain, built when the circuit is \
          built) and the smallest k that holds them; zkml's tables for the same layers have 2^k rows at its k.\n\n\
-         {tables}",
+         {tables}\n\
+         ## Layouts: the cost model against the clock\n\n\
+         `cargo run --release -p dzk-prover --example layouts -- {layout_cmd}`\n\n\
+         MNIST as one chunk proven under forced layouts (`advice:range slots`); `fit` picks by the cost model \
+         ((advice columns + 3 per lookup) × 2^k), and the ranking should match the prove times.\n\n{layouts}",
         MNIST_PLANS.join(" "),
+        layout_cmd = layout_args.join(" "),
         configs = configs.join(" "),
         machine = machine(),
     );
