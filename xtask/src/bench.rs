@@ -10,20 +10,27 @@ const MNIST_PLANS: &[&str] = &["0,16", "auto:2", "auto:4"];
 
 /// Runs a release example of `package` with `args`; returns its stdout (its Markdown table).
 fn run_example(package: &str, example: &str, args: &[&str]) -> anyhow::Result<String> {
+    run_example_with(package, example, &[], args)
+}
+
+/// [`run_example`] with extra cargo flags (`--no-default-features`).
+fn run_example_with(
+    package: &str,
+    example: &str,
+    cargo_flags: &[&str],
+    args: &[&str],
+) -> anyhow::Result<String> {
     let root = crate::tidy::workspace_root()?;
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.args([
-        "run",
-        "--quiet",
-        "--release",
-        "-p",
-        package,
-        "--example",
-        example,
-        "--",
-    ])
-    .args(args)
-    .current_dir(&root);
+    cmd.args(["run", "--quiet", "--release", "-p", package])
+        .args(cargo_flags)
+        .args(["--example", example, "--"])
+        .args(args)
+        .current_dir(&root);
+    if !cargo_flags.is_empty() {
+        // Another feature set gets a target directory of its own, so alternating builds do not rebuild.
+        cmd.env("CARGO_TARGET_DIR", root.join("target/bench-features"));
+    }
     eprintln!("xtask: {cmd:?}");
     let out = cmd
         .output()
@@ -183,6 +190,25 @@ fn pipeline_table(model: &str, input: &str, chunks: &[usize]) -> anyhow::Result<
     Ok(table)
 }
 
+/// MNIST as one chunk proven with and without the `asm` feature, alternating, two runs each.
+fn asm_table(layout_args: &[&str]) -> anyhow::Result<String> {
+    let mut table = String::from(
+        "| build | advice | range slots | rows | k | advice columns | cost model | prove s |\n\
+         |---|---|---|---|---|---|---|---|\n",
+    );
+    for _ in 0..2 {
+        for (label, flags) in [
+            ("asm (default)", &[][..]),
+            ("--no-default-features", &["--no-default-features"][..]),
+        ] {
+            let out = run_example_with("dzk-prover", "layouts", flags, layout_args)?;
+            let row = out.lines().last().unwrap_or_default();
+            table.push_str(&format!("| {label} {row}\n"));
+        }
+    }
+    Ok(table)
+}
+
 /// Runs the benchmarks and rewrites docs/benchmarks.md.
 pub fn run() -> anyhow::Result<()> {
     let root = crate::tidy::workspace_root()?;
@@ -202,6 +228,7 @@ pub fn run() -> anyhow::Result<()> {
     // MNIST as one chunk under the layout `fit` picks (16 shared columns, 1 range slot) and two wider ones.
     let layout_args = [mnist, mnist_in, "0", "16", "16:1", "40:2", "32:2"];
     let layouts = run_example("dzk-prover", "layouts", &layout_args)?;
+    let asm = asm_table(&layout_args[..5])?;
     let date = Command::new("date")
         .arg("-u")
         .arg("+%Y-%m-%d %H:%M UTC")
@@ -235,8 +262,14 @@ pub fn run() -> anyhow::Result<()> {
          ## Layouts: the cost model against the clock\n\n\
          `cargo run --release -p dzk-prover --example layouts -- {layout_cmd}`\n\n\
          MNIST as one chunk proven under forced layouts (`advice:range slots`); `fit` picks by the cost model \
-         ((advice columns + 3 per lookup) × 2^k), and the ranking should match the prove times.\n\n{layouts}",
+         ((advice columns + 3 per lookup) × 2^k), and the ranking should match the prove times.\n\n{layouts}\n\
+         ## Field arithmetic in assembly (`asm`)\n\n\
+         `cargo run --release -p dzk-prover [--no-default-features] --example layouts -- {asm_cmd}`, twice each, \
+         alternating\n\n\
+         MNIST as one chunk under `fit`'s layout, built with `halo2curves`' x86-64 assembly (the default) and \
+         without it (`--no-default-features`).\n\n{asm}",
         MNIST_PLANS.join(" "),
+        asm_cmd = layout_args[..5].join(" "),
         layout_cmd = layout_args.join(" "),
         configs = configs.join(" "),
         machine = machine(),

@@ -162,29 +162,55 @@ fn configure_chips(meta: &mut ConstraintSystem<Fr>, p: LayoutParams) -> ChunkCon
         p.range_bits,
         p.range_limbs,
     ));
+    // Every chip on the shared columns takes whole rows of its own, so on any row at most one of their
+    // selectors is on: they can keep their constants in one pool of fixed columns (each gate and lookup is
+    // multiplied by its chip's selector, so a row's constants only ever meet that row's chip). The pool is as
+    // wide as the widest chip needs, not the sum of all of them.
+    let pool_len = [
+        DotChip::fixed_columns(p.advice - 1),
+        RescaleChip::fixed_columns(p.advice),
+        CmpChip::fixed_columns(p.advice),
+        AffineChip::fixed_columns(p.advice),
+        if p.hash_lanes == 0 {
+            PoseidonChip::fixed_columns(p.advice)
+        } else {
+            0
+        },
+        1,
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or(1);
+    let pool: Vec<_> = (0..pool_len).map(|_| meta.fixed_column()).collect();
     let dot = DotChip::construct(DotChip::configure(
         meta,
         &adv[..p.advice - 1],
         adv[p.advice - 1],
+        &pool,
     ));
     let rescale = RescaleChip::construct(RescaleChip::configure(
         meta,
         &adv,
+        &pool,
         p.range_bits * p.range_limbs,
     ));
-    let cmp = CmpChip::construct(CmpChip::configure(meta, &adv));
-    let affine = AffineChip::construct(AffineChip::configure(meta, &adv));
+    let cmp = CmpChip::construct(CmpChip::configure(meta, &adv, &pool));
+    let affine = AffineChip::construct(AffineChip::configure(meta, &adv, &pool));
     let pack = PackChip::construct(PackChip::configure(meta, &adv));
     let poseidon = if p.hash_lanes == 0 {
-        PoseidonChip::construct(PoseidonChip::configure(meta, &adv, false))
+        PoseidonChip::construct(PoseidonChip::configure(meta, &adv, &pool, false))
     } else {
+        // Lanes on columns of their own run beside the other chips, so their constants get columns of their own.
         let own: Vec<_> = (0..6 * p.hash_lanes)
             .map(|_| meta.advice_column())
             .collect();
-        PoseidonChip::construct(PoseidonChip::configure(meta, &own, true))
+        let fixed: Vec<_> = (0..PoseidonChip::fixed_columns(own.len()))
+            .map(|_| meta.fixed_column())
+            .collect();
+        PoseidonChip::construct(PoseidonChip::configure(meta, &own, &fixed, true))
     };
-    let func =
-        (p.fn_slots > 0).then(|| FnChip::construct(FnChip::configure(meta, &adv, p.fn_slots)));
+    let func = (p.fn_slots > 0)
+        .then(|| FnChip::construct(FnChip::configure(meta, &adv, pool[0], p.fn_slots)));
     let instance = meta.instance_column();
     meta.enable_equality(instance);
     ChunkConfig {

@@ -44,24 +44,30 @@ pub struct Affine<'a> {
 }
 
 impl AffineChip {
-    /// Configures slots of 3 advice columns over `columns`.
+    /// Fixed columns the chip takes over `advice` advice columns (see [`Self::configure`]).
+    pub fn fixed_columns(advice: usize) -> usize {
+        4 * (advice / 3)
+    }
+
+    /// Configures slots of 3 advice columns over `columns`, slot `j` with its fixed `m1, m2, m3, c` in columns
+    /// `4j … 4j+3` of `fixed` (which chips whose rows never overlap this chip's may share).
     ///
-    /// Side effects: enables equality on every column; adds 3 fixed columns per slot.
+    /// Side effects: enables equality on every column.
     pub fn configure<F: PrimeField>(
         meta: &mut ConstraintSystem<F>,
         columns: &[Column<Advice>],
+        fixed: &[Column<Fixed>],
     ) -> AffineConfig {
         assert!(columns.len() >= 3, "affine needs 3 advice columns");
+        assert!(
+            fixed.len() >= Self::fixed_columns(columns.len()),
+            "affine needs 4 fixed columns per slot"
+        );
         let mut slots = Vec::new();
-        for cols in columns.chunks_exact(3) {
+        for (cols, f) in columns.chunks_exact(3).zip(fixed.chunks_exact(4)) {
             let q = meta.selector();
             let adv = [cols[0], cols[1], cols[2]];
-            let fix = [
-                meta.fixed_column(),
-                meta.fixed_column(),
-                meta.fixed_column(),
-                meta.fixed_column(),
-            ];
+            let fix = [f[0], f[1], f[2], f[3]];
             for col in adv {
                 meta.enable_equality(col);
             }

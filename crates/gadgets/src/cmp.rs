@@ -70,19 +70,30 @@ impl Threshold<'_> {
 }
 
 impl CmpChip {
-    /// Configures slots of 5 advice columns over `columns`.
+    /// Fixed columns the chip takes over `advice` advice columns (see [`Self::configure`]).
+    pub fn fixed_columns(advice: usize) -> usize {
+        2 * (advice / 5)
+    }
+
+    /// Configures slots of 5 advice columns over `columns`, slot `j` with its fixed `c, use_y` in columns
+    /// `2j, 2j+1` of `fixed` (which chips whose rows never overlap this chip's may share).
     ///
-    /// Side effects: enables equality on every column; adds 2 fixed columns per slot.
+    /// Side effects: enables equality on every column.
     pub fn configure<F: PrimeField>(
         meta: &mut ConstraintSystem<F>,
         columns: &[Column<Advice>],
+        fixed: &[Column<Fixed>],
     ) -> CmpConfig {
         assert!(columns.len() >= 5, "comparison needs 5 advice columns");
+        assert!(
+            fixed.len() >= Self::fixed_columns(columns.len()),
+            "comparison needs 2 fixed columns per slot"
+        );
         let mut slots = Vec::new();
-        for cols in columns.chunks_exact(5) {
+        for (cols, f) in columns.chunks_exact(5).zip(fixed.chunks_exact(2)) {
             let (q_bit, q_max, q_min) = (meta.selector(), meta.selector(), meta.selector());
             let adv = [cols[0], cols[1], cols[2], cols[3], cols[4]];
-            let fix = [meta.fixed_column(), meta.fixed_column()];
+            let fix = [f[0], f[1]];
             for col in adv {
                 meta.enable_equality(col);
             }

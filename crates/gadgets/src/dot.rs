@@ -31,20 +31,34 @@ pub struct DotChip {
 }
 
 impl DotChip {
-    /// Configures a dot product of width `xs.len()` per row, accumulating into `acc`.
+    /// Fixed columns a dot product of width `width` takes (see [`Self::configure`]).
+    pub fn fixed_columns(width: usize) -> usize {
+        width + 2
+    }
+
+    /// Configures a dot product of width `xs.len()` per row, accumulating into `acc`, with its weights, `init`
+    /// and `chain` in the first `xs.len() + 2` columns of `fixed`. Those may be shared with chips whose rows
+    /// never overlap this chip's (each gate is multiplied by its own selector, and a row holds one chip).
     ///
-    /// Side effects: enables equality on `xs` and `acc`; adds `xs.len() + 2` fixed columns.
+    /// Side effects: enables equality on `xs` and `acc`.
     pub fn configure<F: PrimeField>(
         meta: &mut ConstraintSystem<F>,
         xs: &[Column<Advice>],
         acc: Column<Advice>,
+        fixed: &[Column<Fixed>],
     ) -> DotConfig {
         assert!(
             !xs.is_empty(),
             "dot product needs at least one input column"
         );
-        let ws: Vec<_> = xs.iter().map(|_| meta.fixed_column()).collect();
-        let (init, chain) = (meta.fixed_column(), meta.fixed_column());
+        assert!(
+            fixed.len() >= Self::fixed_columns(xs.len()),
+            "dot product of width {} needs {} fixed columns",
+            xs.len(),
+            Self::fixed_columns(xs.len())
+        );
+        let ws: Vec<_> = fixed[..xs.len()].to_vec();
+        let (init, chain) = (fixed[xs.len()], fixed[xs.len() + 1]);
         let q = meta.selector();
         for c in xs.iter().chain([&acc]) {
             meta.enable_equality(*c);

@@ -178,30 +178,40 @@ fn capacity() -> Fr {
 }
 
 impl PoseidonChip {
+    /// Fixed columns the chip takes over `advice` advice columns (see [`Self::configure`]).
+    pub fn fixed_columns(advice: usize) -> usize {
+        3 * (advice / LANE_WIDTH)
+    }
+
     /// Configures `⌊columns / 6⌋` lanes over `columns` (at least 6). With `own_columns`, the columns are the
     /// chip's alone and its rows come from `Rows::take_hash`, running beside the other chips' rows; otherwise
     /// it shares the main columns and cursor.
     ///
-    /// Side effects: enables equality on every lane column; adds 3 fixed columns and 6 selectors per lane.
+    /// Lane `l` keeps its round constants in columns `3l … 3l+2` of `fixed`, which chips whose rows never
+    /// overlap this chip's may share (never the case with `own_columns`).
+    ///
+    /// Side effects: enables equality on every lane column; adds 6 selectors per lane.
     pub fn configure(
         meta: &mut ConstraintSystem<Fr>,
         columns: &[Column<Advice>],
+        fixed: &[Column<Fixed>],
         own_columns: bool,
     ) -> PoseidonConfig {
         assert!(
             columns.len() >= LANE_WIDTH,
             "the Poseidon chip needs 6 advice columns"
         );
+        assert!(
+            fixed.len() >= Self::fixed_columns(columns.len()),
+            "the Poseidon chip needs 3 fixed columns per lane"
+        );
         let lanes: Vec<Lane> = columns
             .chunks_exact(LANE_WIDTH)
-            .map(|c| Lane {
+            .zip(fixed.chunks_exact(3))
+            .map(|(c, f)| Lane {
                 s: [c[0], c[1], c[2]],
                 t: [c[3], c[4], c[5]],
-                c: [
-                    meta.fixed_column(),
-                    meta.fixed_column(),
-                    meta.fixed_column(),
-                ],
+                c: [f[0], f[1], f[2]],
                 q: [(); 6].map(|_| meta.selector()),
             })
             .collect();

@@ -88,20 +88,22 @@ pub struct FnWitness {
 }
 
 impl FnChip {
-    /// Configures `slots` slots of 6 advice columns over the start of `columns` (shared with other chips).
+    /// Configures `slots` slots of 6 advice columns over the start of `columns` (shared with other chips),
+    /// with the function tag in `tag`, a fixed column that chips whose rows never overlap this chip's may share
+    /// (the lookup multiplies it by the slot's selector).
     ///
-    /// Side effects: enables equality on the `x`, `y` and difference columns; adds one fixed column, four table columns,
-    /// and one lookup per slot.
+    /// Side effects: enables equality on the `x`, `y` and difference columns; adds four table columns and one
+    /// lookup per slot.
     pub fn configure<F: PrimeField>(
         meta: &mut ConstraintSystem<F>,
         columns: &[Column<Advice>],
+        tag: Column<Fixed>,
         slots: usize,
     ) -> FnConfig {
         assert!(
             slots >= 1 && columns.len() >= 6 * slots,
             "the function chip needs 6 advice columns per slot"
         );
-        let tag = meta.fixed_column();
         let table = [
             meta.lookup_table_column(),
             meta.lookup_table_column(),

@@ -80,21 +80,33 @@ pub struct RescaleWitness {
 }
 
 impl RescaleChip {
-    /// Configures slots of 5 advice columns over `columns`; `range_bits` is the range chip's `max_bits()`.
+    /// Fixed columns the chip takes over `advice` advice columns (see [`Self::configure`]).
+    pub fn fixed_columns(advice: usize) -> usize {
+        2 * (advice / 5)
+    }
+
+    /// Configures slots of 5 advice columns over `columns`, slot `j` with its fixed `m, d` in columns `2j, 2j+1`
+    /// of `fixed` (which chips whose rows never overlap this chip's may share); `range_bits` is the range
+    /// chip's `max_bits()`.
     ///
-    /// Side effects: enables equality on every column; adds 2 fixed columns per slot.
+    /// Side effects: enables equality on every column.
     pub fn configure<F: PrimeField>(
         meta: &mut ConstraintSystem<F>,
         columns: &[Column<Advice>],
+        fixed: &[Column<Fixed>],
         range_bits: usize,
     ) -> RescaleConfig {
         assert!(columns.len() >= 5, "rescale needs 5 advice columns");
+        assert!(
+            fixed.len() >= Self::fixed_columns(columns.len()),
+            "rescale needs 2 fixed columns per slot"
+        );
         let half_range = 1i128 << (range_bits - 1);
         let mut slots = Vec::new();
-        for c in columns.chunks_exact(5) {
+        for (c, f) in columns.chunks_exact(5).zip(fixed.chunks_exact(2)) {
             let q = meta.selector();
             let adv = [c[0], c[1], c[2], c[3], c[4]];
-            let fix = [meta.fixed_column(), meta.fixed_column()];
+            let fix = [f[0], f[1]];
             for col in adv {
                 meta.enable_equality(col);
             }

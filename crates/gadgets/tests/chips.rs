@@ -116,10 +116,14 @@ impl Circuit<Fr> for TestCircuit {
         let all: Vec<_> = (0..18).map(|_| meta.advice_column()).collect();
         let range = RangeChip::configure(meta, &all[10..16], &all[16..18], BITS, LIMBS);
         let cols = all[..10].to_vec();
-        let dot = DotChip::configure(meta, &cols[..4], cols[4]);
-        let rescale = RescaleChip::configure(meta, &cols, BITS * LIMBS);
-        let cmp = CmpChip::configure(meta, &cols[..10]);
-        let affine = AffineChip::configure(meta, &cols[..9]);
+        // One pool of fixed columns for all four chips, as in the chunk circuit: their rows never overlap.
+        let pool: Vec<_> = (0..AffineChip::fixed_columns(9))
+            .map(|_| meta.fixed_column())
+            .collect();
+        let dot = DotChip::configure(meta, &cols[..4], cols[4], &pool);
+        let rescale = RescaleChip::configure(meta, &cols, &pool, BITS * LIMBS);
+        let cmp = CmpChip::configure(meta, &cols[..10], &pool);
+        let affine = AffineChip::configure(meta, &cols[..9], &pool);
         meta.enable_equality(cols[9]);
         Cfg {
             cols,

@@ -82,13 +82,17 @@ impl Circuit<Fr> for HashCircuit {
         let long: Vec<_> = (0..LIMBS + 1).map(|_| meta.advice_column()).collect();
         let short = vec![meta.advice_column()];
         let range = RangeChip::configure(meta, &long, &short, BITS, LIMBS);
-        let affine = AffineChip::configure(meta, &cols[..9]);
+        let pool: Vec<_> = (0..AffineChip::fixed_columns(9))
+            .map(|_| meta.fixed_column())
+            .collect();
+        let affine = AffineChip::configure(meta, &cols[..9], &pool);
         let pack = PackChip::configure(meta, &cols);
         let poseidon = if own_columns {
             let own: Vec<_> = (0..6).map(|_| meta.advice_column()).collect();
-            PoseidonChip::configure(meta, &own, true)
+            let fixed: Vec<_> = (0..3).map(|_| meta.fixed_column()).collect();
+            PoseidonChip::configure(meta, &own, &fixed, true)
         } else {
-            PoseidonChip::configure(meta, &cols, false)
+            PoseidonChip::configure(meta, &cols, &pool, false)
         };
         let instance = meta.instance_column();
         meta.enable_equality(instance);

@@ -83,7 +83,8 @@ impl Circuit<Fr> for TestCircuit {
     fn configure(meta: &mut ConstraintSystem<Fr>) -> Cfg {
         let all: Vec<_> = (0..20).map(|_| meta.advice_column()).collect();
         let range = RangeChip::configure(meta, &all[12..18], &all[18..20], BITS, LIMBS);
-        let f = FnChip::configure(meta, &all[..12], 2);
+        let tag = meta.fixed_column();
+        let f = FnChip::configure(meta, &all[..12], tag, 2);
         meta.enable_equality(all[0]);
         Cfg {
             col: all[0],
