@@ -229,6 +229,9 @@ pub fn run() -> anyhow::Result<()> {
     let layout_args = [mnist, mnist_in, "0", "16", "16:1", "40:2", "32:2"];
     let layouts = run_example("dzk-prover", "layouts", &layout_args)?;
     let asm = asm_table(&layout_args[..5])?;
+    // Aggregation of MNIST's 2-chunk run, one process per N so that peak memory is per N.
+    let agg_args = [mnist, mnist_in, "19", "2"];
+    let aggregation = run_example("dzk-aggregate", "bench_aggregate", &agg_args)?;
     let date = Command::new("date")
         .arg("-u")
         .arg("+%Y-%m-%d %H:%M UTC")
@@ -267,8 +270,15 @@ pub fn run() -> anyhow::Result<()> {
          `cargo run --release -p dzk-prover [--no-default-features] --example layouts -- {asm_cmd}`, twice each, \
          alternating\n\n\
          MNIST as one chunk under `fit`'s layout, built with `halo2curves`' x86-64 assembly (the default) and \
-         without it (`--no-default-features`).\n\n{asm}",
+         without it (`--no-default-features`).\n\n{asm}\n\
+         ## Aggregation\n\n\
+         `cargo run --release -p dzk-aggregate --example bench_aggregate -- {agg_cmd}`\n\n\
+         MNIST cut by the partitioner, each chunk proven, then the aggregation circuit (snark-verifier-sdk, \
+         SHPLONK) over all chunk proofs: its keygen, the aggregated proof, the verifier's rebuild of its verifying \
+         key from the chunk keys (what `dzk verify-all --aggregate` does first), and the verification itself.\n\n\
+         {aggregation}",
         MNIST_PLANS.join(" "),
+        agg_cmd = agg_args.join(" "),
         asm_cmd = layout_args[..5].join(" "),
         layout_cmd = layout_args.join(" "),
         configs = configs.join(" "),

@@ -17,7 +17,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "dzk-circuit",
         &["dzk-ir", "dzk-gadgets", "dzk-merkle", "dzk-format"],
     ),
-    ("dzk-backend", &["dzk-circuit"]),
+    ("dzk-backend", &[]),
+    ("dzk-aggregate", &["dzk-merkle", "dzk-backend"]),
     (
         "dzk-prover",
         &[

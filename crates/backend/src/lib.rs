@@ -2,10 +2,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-use dzk_circuit::ChunkCircuit;
-
 use halo2_proofs::halo2curves::bn256::{Bn256, Fr, G1Affine};
-use halo2_proofs::plonk::{create_proof, ProvingKey};
+use halo2_proofs::plonk::{create_proof, Circuit, ProvingKey};
 use halo2_proofs::poly::kzg::commitment::{KZGCommitmentScheme, ParamsKZG};
 use halo2_proofs::poly::kzg::multiopen::ProverSHPLONK;
 use rand::rngs::OsRng;
@@ -30,13 +28,13 @@ pub enum BackendError {
     Halo2(halo2_proofs::plonk::Error),
 }
 
-/// Proves `circuit` (which must carry its witness) with `pk`; `public` are its instance values.
-/// Zero-knowledge blinding uses the operating system's randomness.
-pub fn prove(
+/// Proves `circuit` (a chunk circuit or an aggregation circuit, carrying its witness) with `pk`; `public` are
+/// the values of its one instance column. Zero-knowledge blinding uses the operating system's randomness.
+pub fn prove<C: Circuit<Fr>>(
     backend: Backend,
     params: &ParamsKZG<Bn256>,
     pk: &ProvingKey<G1Affine>,
-    circuit: ChunkCircuit,
+    circuit: C,
     public: &[Fr],
 ) -> Result<Vec<u8>, BackendError> {
     match backend {

@@ -1,5 +1,6 @@
 //! The command line grammar: one variant per subcommand, each in its own module.
 
+mod aggregate;
 mod forward;
 mod inspect;
 mod keygen;
@@ -43,6 +44,8 @@ pub enum Command {
     Merkle(merkle::MerkleCmd),
     /// Check a whole run: every proof, every link, the plan, the root. Exit 0 valid, 1 rejected.
     VerifyAll(verify_all::VerifyAllCmd),
+    /// Aggregate every chunk proof of a verified run into one proof (links and Merkle root proven inside).
+    Aggregate(aggregate::AggregateCmd),
 }
 
 impl Command {
@@ -59,6 +62,7 @@ impl Command {
             Command::Boundaries(cmd) => cmd.run(),
             Command::Merkle(cmd) => cmd.run(),
             Command::VerifyAll(cmd) => cmd.run(),
+            Command::Aggregate(cmd) => cmd.run(),
         }
     }
 }

@@ -581,3 +581,102 @@ fn an_attention_block_with_every_function_table_proves_and_verifies() {
     ok(&["merkle", s(&r.proofs())]);
     assert_valid(&r);
 }
+
+#[test]
+fn an_aggregated_proof_verifies_and_wrong_ones_are_rejected() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let d = tmp.path();
+    let (run, params, proofs) = (d.join("run"), d.join("params"), d.join("proofs"));
+    ok(&[
+        "partition",
+        s(&digits_model()),
+        "--chunks",
+        "2",
+        "-o",
+        s(&run),
+    ]);
+    // One SRS for the chunks and the aggregation circuit.
+    ok(&["setup", "--k", "19", "-o", s(&params)]);
+    ok(&["keygen", s(&run), "--params", s(&params)]);
+    ok(&[
+        "prove",
+        s(&run),
+        "--input",
+        s(&digits_input(1)),
+        "--params",
+        s(&params),
+        "-o",
+        s(&proofs),
+    ]);
+    let agg = d.join("run.agg.dzk");
+    let out = ok(&[
+        "aggregate",
+        s(&proofs),
+        "--run",
+        s(&run),
+        "--params",
+        s(&params),
+        "-o",
+        s(&agg),
+        "--json",
+    ]);
+    let made: serde_json::Value = serde_json::from_str(&out).expect("json");
+    // The root it states is the chunk proofs' own Merkle root.
+    let merkle: serde_json::Value =
+        serde_json::from_str(&ok(&["merkle", s(&proofs), "--json"])).expect("json");
+    assert_eq!(made["root"], merkle["root"]);
+    let verify = |extra: &[&str]| {
+        let mut args = vec![
+            "verify-all",
+            "--aggregate",
+            s(&agg),
+            "--run",
+            s(&run),
+            "--params",
+            s(&params),
+        ];
+        args.extend_from_slice(extra);
+        dzk(&args)
+    };
+    let o = verify(&["--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(report["verdict"]["verdict"], "valid");
+    assert_eq!(report["root"], made["root"]);
+    let want: Vec<String> = forward(&digits_model(), &digits_input(1)).tensors()[0]
+        .1
+        .data()
+        .iter()
+        .map(|v| v.to_string())
+        .collect();
+    assert_eq!(report["public_outputs"], serde_json::json!(want));
+    // Another published root: rejected (exit 1) with the reason.
+    let wrong = format!("0x{}", "11".repeat(31) + "01");
+    let o = verify(&["--root", &wrong]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not the --root given"));
+    // A flipped byte in the proof: rejected.
+    let mut bytes = std::fs::read(&agg).expect("read");
+    let n = bytes.len();
+    bytes[n - 100] ^= 1;
+    std::fs::write(&agg, &bytes).expect("write");
+    let o = verify(&[]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // A run that does not verify is not aggregated.
+    std::fs::remove_file(proofs.join("chunk-1.proof")).expect("rm");
+    let o = dzk(&[
+        "aggregate",
+        s(&proofs),
+        "--run",
+        s(&run),
+        "--params",
+        s(&params),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not aggregated"));
+}

@@ -28,16 +28,19 @@ pub enum Kind {
     ProvingKey,
     /// The activations crossing one cut, with their salt.
     Boundary,
+    /// One proof aggregating every chunk proof of a run.
+    AggregateProof,
 }
 
 impl Kind {
-    const ALL: [Kind; 6] = [
+    const ALL: [Kind; 7] = [
         Kind::Plan,
         Kind::ChunkProof,
         Kind::Merkle,
         Kind::VerifyingKey,
         Kind::ProvingKey,
         Kind::Boundary,
+        Kind::AggregateProof,
     ];
 
     /// The 8-byte magic that starts an artifact of this kind.
@@ -49,6 +52,7 @@ impl Kind {
             Kind::VerifyingKey => *b"DZK\0VKEY",
             Kind::ProvingKey => *b"DZK\0PKEY",
             Kind::Boundary => *b"DZK\0BNDY",
+            Kind::AggregateProof => *b"DZK\0AGGR",
         }
     }
 
@@ -66,6 +70,7 @@ impl std::fmt::Display for Kind {
             Kind::VerifyingKey => "verifying key",
             Kind::ProvingKey => "proving key",
             Kind::Boundary => "boundary activations file",
+            Kind::AggregateProof => "aggregated proof",
         })
     }
 }

@@ -155,6 +155,19 @@ pub struct ProofMeta {
     pub instances: Vec<String>,
 }
 
+/// What an aggregated proof's header carries (in `Header::params`); the body is the proof.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AggregateMeta {
+    /// Chunk proofs aggregated (the plan's chunks, in order).
+    pub chunks: u32,
+    /// The aggregation circuit's configuration (`k`, columns, lookup bits), from which the verifier rebuilds its
+    /// verifying key together with the chunks' verifying keys.
+    pub config: serde_json::Value,
+    /// Public values, hex: 12 accumulator limbs, the Merkle root, `h_in` of chunk 0, `h_out` of the last chunk,
+    /// public model inputs, public model outputs.
+    pub instances: Vec<String>,
+}
+
 /// What a boundary file's header carries (in `Header::params`); the body is a zkml tensor file (msgpack).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BoundaryMeta {

@@ -131,16 +131,23 @@ pub fn instance_count(plan: &Plan, i: usize) -> usize {
     n
 }
 
-/// A proof file, decoded and checked against the plan (not yet verified).
-struct Evidence {
-    file: String,
-    index: u32,
-    meta: ProofMeta,
-    instances: Vec<Fr>,
-    proof: Vec<u8>,
+/// A chunk proof file, decoded and checked against the plan's digest (not yet verified).
+pub struct Evidence {
+    /// The file name.
+    pub file: String,
+    /// The chunk index it names.
+    pub index: u32,
+    /// Its metadata.
+    pub meta: ProofMeta,
+    /// Its public instances.
+    pub instances: Vec<Fr>,
+    /// The proof bytes.
+    pub proof: Vec<u8>,
 }
 
-fn read_evidence(path: &Path, plan_digest: &str) -> Result<Evidence, String> {
+/// Reads a chunk proof file made for the plan with digest `plan_digest`; the reason, naming the file, if it is
+/// unreadable, of the wrong kind or for another plan.
+pub fn read_evidence(path: &Path, plan_digest: &str) -> Result<Evidence, String> {
     let file = path
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
@@ -376,7 +383,7 @@ pub fn verify_all(
 }
 
 /// A field element as the small signed integer it encodes (or hex if it is not one).
-fn signed(x: &Fr) -> String {
+pub fn signed(x: &Fr) -> String {
     use halo2_proofs::halo2curves::ff::PrimeField;
     let small = |v: &Fr| -> Option<u64> {
         let r = v.to_repr();

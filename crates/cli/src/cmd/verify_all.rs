@@ -13,7 +13,12 @@ use crate::run::Rejected;
 #[derive(Debug, Args)]
 pub struct VerifyAllCmd {
     /// The proofs directory.
-    pub proofs: PathBuf,
+    #[arg(required_unless_present = "aggregate")]
+    pub proofs: Option<PathBuf>,
+    /// Check this aggregated proof (`dzk aggregate`) instead of the chunk proofs: one proof, its accumulator's
+    /// pairing check, and the root it states.
+    #[arg(long, value_name = "FILE", conflicts_with = "proofs")]
+    pub aggregate: Option<PathBuf>,
     /// The run directory (plan and verifying keys).
     #[arg(long, value_name = "RUN_DIR")]
     pub run: PathBuf,
@@ -29,13 +34,57 @@ pub struct VerifyAllCmd {
 }
 
 impl VerifyAllCmd {
+    fn run_aggregate(
+        &self,
+        file: &std::path::Path,
+        root: Option<halo2_proofs::halo2curves::bn256::Fr>,
+    ) -> anyhow::Result<()> {
+        let r = match super::aggregate::verify_aggregate(file, &self.run, &self.params, root) {
+            Ok(r) => r,
+            Err(e) => {
+                if e.is::<Rejected>() && !self.json {
+                    println!("REJECTED");
+                }
+                return Err(e);
+            }
+        };
+        if r.insecure_setup {
+            eprintln!(
+                "warning: the SRS is an INSECURE dev setup: proofs made with it can be forged"
+            );
+        }
+        if self.json {
+            println!(
+                "{}",
+                serde_json::json!({"verdict": {"verdict": "valid"}, "aggregate": file, "root": r.root,
+                                   "public_inputs": r.public_inputs, "public_outputs": r.public_outputs,
+                                   "insecure_setup": r.insecure_setup})
+            );
+        } else {
+            println!("aggregated proof {}: ok", file.display());
+            println!("root {}", r.root);
+            if !r.public_inputs.is_empty() {
+                println!("public inputs [{}]", r.public_inputs.join(", "));
+            }
+            if !r.public_outputs.is_empty() {
+                println!("public outputs [{}]", r.public_outputs.join(", "));
+            }
+            println!("VALID");
+        }
+        Ok(())
+    }
+
     /// Runs the command.
     pub fn run(self) -> anyhow::Result<()> {
         let root = match &self.root {
             Some(r) => Some(from_hex(r).context("--root")?),
             None => None,
         };
-        let report = verify_all(&self.proofs, &self.run, &self.params, root)?;
+        if let Some(file) = &self.aggregate {
+            return self.run_aggregate(file, root);
+        }
+        let proofs = self.proofs.clone().context("give PROOFS_DIR")?;
+        let report = verify_all(&proofs, &self.run, &self.params, root)?;
         if report.insecure_setup {
             eprintln!(
                 "warning: the SRS is an INSECURE dev setup: proofs made with it can be forged"

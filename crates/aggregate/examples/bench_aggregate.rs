@@ -1,0 +1,130 @@
+//! Measures aggregation against the number of chunks: a model cut by the partitioner into N chunks, each chunk
+//! proven (SRS downsized from the aggregation SRS, salts chained so the links hold), then the aggregation
+//! circuit's keygen, the aggregated proof, the verifier's rebuild of its verifying key, and verification.
+//!
+//! `cargo run --release -p dzk-aggregate --example bench_aggregate -- MODEL INPUT AGG_K N...`
+//!
+//! Prints one Markdown table row per N. Peak RSS is the process's high-water mark so far, so it only grows down
+//! the table: run one N per process for per-N memory.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use dzk_aggregate::{keygen, prove_aggregate, verify, verifying_key, ChunkProof, Shape};
+use dzk_circuit::{ChunkCircuit, Salts, Visibility};
+use dzk_ir::{Model, TensorFile};
+use dzk_prover::{dev_setup, keygen as chunk_keygen, prove_chunk};
+use halo2_proofs::halo2curves::bn256::{Bn256, Fr, G1Affine};
+use halo2_proofs::plonk::VerifyingKey;
+use halo2_proofs::poly::commitment::Params;
+use halo2_proofs::poly::kzg::commitment::ParamsKZG;
+
+/// Peak resident memory of this process so far, in MiB (Linux `VmHWM`).
+fn peak_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+type Proven = (VerifyingKey<G1Affine>, ParamsKZG<Bn256>, Vec<Fr>, Vec<u8>);
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.len() < 4 {
+        eprintln!("usage: bench_aggregate MODEL INPUT AGG_K N...");
+        std::process::exit(2);
+    }
+    let model = Arc::new(Model::load(Path::new(&args[0]))?);
+    let input = TensorFile::load(Path::new(&args[1]))?;
+    let agg_k: u32 = args[2].parse()?;
+    let params = dev_setup(agg_k, 1);
+    let layers = model.layers().len();
+    let vis = Visibility {
+        public_input: false,
+        public_output: true,
+    };
+    println!(
+        "| chunks | chunk k | chunk proofs s | aggregation k | keygen s | prove s | vk rebuild s | verify ms | \
+         proof B | public values | peak RSS MiB |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    for n in &args[3..] {
+        let count: usize = n.parse()?;
+        let cuts = dzk_partition::cut(&model, dzk_partition::Bound::Chunks(count))?;
+        let mut bounds: Vec<usize> = cuts.iter().map(|c| c.0).collect();
+        bounds.push(layers);
+        let t = Instant::now();
+        let mut boundary = input.clone();
+        let mut proven: Vec<Proven> = Vec::new();
+        let mut ks = Vec::new();
+        for (i, w) in bounds.windows(2).enumerate() {
+            let c = ChunkCircuit::fit(model.clone(), w[0], w[1])?
+                .with_visibility(vis)
+                .with_inputs(
+                    &boundary,
+                    Salts {
+                        input: Fr::from(i as u64 + 1),
+                        output: Fr::from(i as u64 + 2),
+                    },
+                )?;
+            boundary = model
+                .forward_range(w[0], w[1], &boundary)?
+                .outputs()
+                .clone();
+            let mut p = params.clone();
+            p.downsize(c.min_k());
+            ks.push(c.min_k().to_string());
+            let (vk, pk) = chunk_keygen(&p, &c)?;
+            let instances = c.instances().to_vec();
+            let proof = prove_chunk(dzk_backend::Backend::Cpu, &p, &pk, c)?;
+            proven.push((vk, p, instances, proof));
+        }
+        let chunk_s = t.elapsed().as_secs_f64();
+        let last = proven.last().map_or(0, |c| c.2.len());
+        let shape = Shape {
+            public_inputs: 0,
+            public_outputs: last - 2,
+        };
+        let keys_in: Vec<_> = proven
+            .iter()
+            .map(|(vk, p, inst, _)| (vk, p, inst.len()))
+            .collect();
+        let t = Instant::now();
+        let keys = keygen(&params, &keys_in, shape)?;
+        let keygen_s = t.elapsed().as_secs_f64();
+        let chunk_proofs: Vec<ChunkProof<'_>> = proven
+            .iter()
+            .map(|(vk, p, inst, proof)| ChunkProof {
+                vk,
+                params: p,
+                instances: inst.clone(),
+                proof: proof.clone(),
+            })
+            .collect();
+        let t = Instant::now();
+        let agg = prove_aggregate(&params, &keys, &chunk_proofs, shape)?;
+        let prove_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let vk = verifying_key(&params, &keys_in, agg.config, shape)?;
+        let vk_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let ok = verify(&params, &vk, &agg.instances, &agg.proof);
+        let verify_ms = t.elapsed().as_secs_f64() * 1e3;
+        if !ok {
+            return Err(format!("the aggregated proof of {count} chunks does not verify").into());
+        }
+        println!(
+            "| {count} | {} | {chunk_s:.1} | {agg_k} | {keygen_s:.1} | {prove_s:.1} | {vk_s:.1} | {verify_ms:.1} | \
+             {} | {} | {:.0} |",
+            ks.join(", "),
+            agg.proof.len(),
+            agg.instances.len(),
+            peak_mib()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,278 @@
+//! `dzk aggregate`: every chunk proof of a run in one proof; and the auditor's check of such a proof
+//! (`dzk verify-all --aggregate FILE`).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Args;
+use dzk_aggregate::{ChunkKey, ChunkProof, ConfigParams, Shape, ACCUMULATOR_LIMBS};
+use dzk_circuit::LayoutParams;
+use dzk_format::run::{total_values, AggregateMeta, Plan};
+use dzk_format::{Envelope, Kind};
+use dzk_merkle::hex::{from_hex, to_hex};
+use dzk_verifier::audit::{
+    proof_name, read_evidence, read_plan, read_vk, verify_all, vk_name, Verdict,
+};
+use dzk_verifier::srs;
+use halo2_proofs::halo2curves::bn256::{Bn256, Fr, G1Affine};
+use halo2_proofs::plonk::VerifyingKey;
+use halo2_proofs::poly::commitment::Params;
+use halo2_proofs::poly::kzg::commitment::ParamsKZG;
+use serde_json::json;
+
+use crate::io::write_atomic;
+use crate::run::{spinner, Rejected};
+
+/// The smallest aggregation SRS accepted: below it the verifier circuit's tables do not fit.
+const MIN_AGG_K: u32 = 18;
+
+/// Arguments of `dzk aggregate`.
+#[derive(Debug, Args)]
+pub struct AggregateCmd {
+    /// The proofs directory (its `chunk-I.proof` files).
+    pub proofs: PathBuf,
+    /// The run directory (plan and verifying keys).
+    #[arg(long, value_name = "RUN_DIR")]
+    pub run: PathBuf,
+    /// The SRS directory; its k is the aggregation circuit's (at least 18; `dzk setup --k 19`).
+    #[arg(long, value_name = "PARAMS_DIR")]
+    pub params: PathBuf,
+    /// Where to write the aggregated proof (default: PROOFS_DIR/aggregate.dzk).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What the aggregated statement exposes besides the chunks, from the plan.
+fn shape(plan: &Plan) -> Shape {
+    let last = plan.chunks.len().saturating_sub(1);
+    Shape {
+        public_inputs: if plan.visibility.public_input {
+            total_values(&plan.chunks[0].inputs)
+        } else {
+            0
+        },
+        public_outputs: if plan.visibility.public_output {
+            total_values(&plan.chunks[last].outputs)
+        } else {
+            0
+        },
+    }
+}
+
+/// The run's trusted inputs: plan, SRS, and per chunk its verifying key (digest-checked against the plan) and
+/// the SRS at its k.
+struct Trusted {
+    plan: Plan,
+    insecure: bool,
+    params: ParamsKZG<Bn256>,
+    chunks: Vec<(VerifyingKey<G1Affine>, ParamsKZG<Bn256>, usize)>,
+}
+
+fn trusted(run: &Path, params_dir: &Path) -> anyhow::Result<Trusted> {
+    let plan = read_plan(run)?;
+    let (info, params) =
+        srs::load(params_dir).with_context(|| format!("reading {}", params_dir.display()))?;
+    if params.k() < MIN_AGG_K {
+        anyhow::bail!(
+            "{}: the SRS has k = {}; aggregation needs k ≥ {MIN_AGG_K} (run `dzk setup --k 19`, then keygen and \
+             prove with it)",
+            params_dir.display(),
+            params.k()
+        );
+    }
+    let mut chunks = Vec::with_capacity(plan.chunks.len());
+    for (i, c) in plan.chunks.iter().enumerate() {
+        let path = run.join(vk_name(c.index));
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let env = Envelope::decode(&bytes, Kind::VerifyingKey)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let digest = blake3::hash(&env.body).to_hex().to_string();
+        if c.vk_blake3.as_deref() != Some(digest.as_str()) {
+            anyhow::bail!(
+                "{}: not the verifying key the plan records (run `dzk keygen` again)",
+                path.display()
+            );
+        }
+        let vk = read_vk(&env.body, LayoutParams::from(&c.layout))
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let p = srs::downsized(&params, c.k, params_dir)?;
+        chunks.push((vk, p, dzk_verifier::audit::instance_count(&plan, i)));
+    }
+    Ok(Trusted {
+        plan,
+        insecure: info.insecure_dev_seed.is_some(),
+        params,
+        chunks,
+    })
+}
+
+fn keys(t: &Trusted) -> Vec<ChunkKey<'_>> {
+    t.chunks.iter().map(|(vk, p, n)| (vk, p, *n)).collect()
+}
+
+impl AggregateCmd {
+    /// Runs the command.
+    pub fn run(self) -> anyhow::Result<()> {
+        // Only a run that verifies is aggregated: a rejected one gets its reasons, not a proof.
+        let report = verify_all(&self.proofs, &self.run, &self.params, None)?;
+        if let Verdict::Rejected(reason) = report.verdict {
+            return Err(Rejected(format!(
+                "the run does not verify, so it is not aggregated: {reason}"
+            ))
+            .into());
+        }
+        let t = trusted(&self.run, &self.params)?;
+        let digest = t.plan.digest();
+        let mut proofs = Vec::with_capacity(t.plan.chunks.len());
+        for c in &t.plan.chunks {
+            let ev = read_evidence(&self.proofs.join(proof_name(c.index)), &digest)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            proofs.push(ev);
+        }
+        let chunks: Vec<ChunkProof<'_>> = t
+            .chunks
+            .iter()
+            .zip(&proofs)
+            .map(|((vk, p, _), ev)| ChunkProof {
+                vk,
+                params: p,
+                instances: ev.instances.clone(),
+                proof: ev.proof.clone(),
+            })
+            .collect();
+        let pb = spinner(&format!(
+            "aggregating {} chunk proofs (k = {})",
+            chunks.len(),
+            t.params.k()
+        ));
+        let started = Instant::now();
+        let agg = dzk_aggregate::aggregate(&t.params, &chunks, shape(&t.plan))?;
+        let secs = started.elapsed().as_secs_f64();
+        pb.finish_and_clear();
+        let meta = AggregateMeta {
+            chunks: chunks.len() as u32,
+            config: serde_json::to_value(agg.config).context("encoding the configuration")?,
+            instances: agg.instances.iter().map(to_hex).collect(),
+        };
+        let mut env = Envelope::new(
+            Kind::AggregateProof,
+            "halo2-shplonk-poseidon",
+            agg.proof.clone(),
+        );
+        env.header.plan_digest = Some(digest);
+        env.header.params = Some(serde_json::to_value(&meta).context("encoding the metadata")?);
+        let out = self
+            .out
+            .unwrap_or_else(|| self.proofs.join("aggregate.dzk"));
+        write_atomic(&out, &env.encode())?;
+        let root = to_hex(&agg.root());
+        if self.json {
+            println!(
+                "{}",
+                json!({"file": out, "root": root, "chunks": chunks.len(), "k": t.params.k(),
+                       "prove_s": secs, "proof_bytes": agg.proof.len()})
+            );
+        } else {
+            println!(
+                "aggregated {} chunk proofs into {}",
+                chunks.len(),
+                out.display()
+            );
+            println!("root {root}");
+            println!("proof {} bytes, {secs:.1} s", agg.proof.len());
+        }
+        Ok(())
+    }
+}
+
+/// What `verify-all --aggregate` found.
+pub struct AggregateReport {
+    /// The root the proof states.
+    pub root: String,
+    /// Public model inputs/outputs the proof states.
+    pub public_inputs: Vec<String>,
+    /// Public model outputs.
+    pub public_outputs: Vec<String>,
+    /// Whether the SRS is an insecure dev setup.
+    pub insecure_setup: bool,
+}
+
+/// Checks an aggregated proof against the run's trusted inputs. `Err(Rejected)` for a proof that does not
+/// verify or states another root; other errors for unreadable inputs.
+pub fn verify_aggregate(
+    file: &Path,
+    run: &Path,
+    params_dir: &Path,
+    expected_root: Option<Fr>,
+) -> anyhow::Result<AggregateReport> {
+    let t = trusted(run, params_dir)?;
+    let reject =
+        |why: String| -> anyhow::Error { Rejected(format!("{}: {why}", file.display())).into() };
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let env = Envelope::decode(&bytes, Kind::AggregateProof).map_err(|e| reject(e.to_string()))?;
+    let digest = t.plan.digest();
+    if env.header.plan_digest.as_deref() != Some(digest.as_str()) {
+        return Err(reject(format!(
+            "made for another plan, not this run's {digest}"
+        )));
+    }
+    let meta: AggregateMeta = env
+        .header
+        .params_as()
+        .ok_or_else(|| reject("no aggregation metadata".into()))?;
+    if meta.chunks as usize != t.plan.chunks.len() {
+        return Err(reject(format!(
+            "aggregates {} chunks, the plan has {}",
+            meta.chunks,
+            t.plan.chunks.len()
+        )));
+    }
+    let config: ConfigParams = serde_json::from_value(meta.config)
+        .map_err(|e| reject(format!("aggregation configuration: {e}")))?;
+    let instances = meta
+        .instances
+        .iter()
+        .map(|h| from_hex(h))
+        .collect::<Result<Vec<Fr>, _>>()
+        .map_err(|e| reject(format!("instance {e}")))?;
+    let s = shape(&t.plan);
+    let want = ACCUMULATOR_LIMBS + 3 + s.public_inputs + s.public_outputs;
+    if instances.len() != want {
+        return Err(reject(format!(
+            "{} public values, the plan needs {want}",
+            instances.len()
+        )));
+    }
+    // The published root is compared first: a proof of another root is rejected whether or not it verifies.
+    let root = instances[ACCUMULATOR_LIMBS];
+    if let Some(want) = expected_root {
+        if root != want {
+            return Err(reject(format!(
+                "states root {}, not the --root given {}",
+                to_hex(&root),
+                to_hex(&want)
+            )));
+        }
+    }
+    let pb = spinner("rebuilding the aggregation verifying key from the chunks' keys");
+    let vk = dzk_aggregate::verifying_key(&t.params, &keys(&t), config, s)
+        .map_err(|e| reject(e.to_string()))?;
+    pb.finish_and_clear();
+    if !dzk_aggregate::verify(&t.params, &vk, &instances, &env.body) {
+        return Err(reject(
+            "the aggregated proof does not verify against the plan's chunk verifying keys".into(),
+        ));
+    }
+    let rest = &instances[ACCUMULATOR_LIMBS + 3..];
+    let signed = |x: &Fr| dzk_verifier::audit::signed(x);
+    Ok(AggregateReport {
+        root: to_hex(&root),
+        public_inputs: rest[..s.public_inputs].iter().map(signed).collect(),
+        public_outputs: rest[s.public_inputs..].iter().map(signed).collect(),
+        insecure_setup: t.insecure,
+    })
+}
