@@ -64,8 +64,9 @@ impl AffineChip {
             "affine needs 4 fixed columns per slot"
         );
         let mut slots = Vec::new();
+        // One selector for every slot of a row: unused slots hold zeros, which satisfy the gate.
+        let q = meta.selector();
         for (cols, f) in columns.chunks_exact(3).zip(fixed.chunks_exact(4)) {
-            let q = meta.selector();
             let adv = [cols[0], cols[1], cols[2]];
             let fix = [f[0], f[1], f[2], f[3]];
             for col in adv {
@@ -123,9 +124,33 @@ impl AffineChip {
                             honest,
                         )
                     })
-                    .collect()
+                    .collect::<Result<Vec<_>, Error>>()
+                    .inspect(|_| {
+                        let used = ops.len() % self.slots();
+                        if used != 0 {
+                            self.fill_unused(&mut region, base + ops.len() / self.slots(), used);
+                        }
+                    })
             },
         )
+    }
+
+    /// Low level: fills slots `first..` of the row at `offset` (whose selector a used slot enabled) with
+    /// zeros, cells and coefficients, which satisfy the gate. Their cells are never copied anywhere.
+    pub fn fill_unused<F: PrimeField>(
+        &self,
+        region: &mut Region<'_, F>,
+        offset: usize,
+        first: usize,
+    ) {
+        for &(adv, fix, _) in &self.config.slots[first..] {
+            for c in adv {
+                assign_int(region, c, offset, Value::known(0));
+            }
+            for f in fix {
+                region.assign_fixed(f, offset, F::ZERO);
+            }
+        }
     }
 
     /// Low level: one slot with an explicit output value.

@@ -1,9 +1,11 @@
 //! `max(x, t)` and `min(x, t)` where `t` is a constant `c` or another cell `y`: ReLU is `max(x, 0)`, ReLU6 adds
 //! `min(·, 6·sf)`, max pooling is a tree of `max(x, y)`.
 //!
-//! Slot layout: advice `x, y, b, diff, out`, fixed `c, use_y`; the threshold is `t = c + use_y·y`. Gates:
-//! `b·(1 − b) = 0` (a real bit); `diff = b·(x − t) + (1 − b)·(t − x − 1)`; and `out = b·x + (1 − b)·t` (max) or
-//! `out = b·t + (1 − b)·x` (min). The range chip proves `diff ∈ [0, 2^R)`, so `b = 1` exactly when `x ≥ t`: the
+//! Slot layout: advice `x, y, b, diff, out`, fixed `c, use_y, is_min`; the threshold is `t = c + use_y·y`.
+//! Gates: `b·(1 − b) = 0` (a real bit); `diff = b·(x − t) + (1 − b)·(t − x − 1)`; and, with
+//! `M = b·x + (1 − b)·t` (the max), `out = M + is_min·(x + t − 2M)`: the max when `is_min = 0`, the min
+//! `x + t − M` when `is_min = 1`. One selector enables every slot of a row; an unused slot holds zeros with
+//! `b = 1`, which satisfy the gates. The range chip proves `diff ∈ [0, 2^R)`, so `b = 1` exactly when `x ≥ t`: the
 //! output is fully determined for negative inputs too (zkml's ReLU left it free). With `use_y = 0` (a fixed
 //! value) the `y` cell cannot influence anything.
 
@@ -34,8 +36,8 @@ pub enum Threshold<'a> {
     Cell(&'a AssignedInt),
 }
 
-/// One slot: advice `[x, y, b, diff, out]`, fixed `[c, use_y]`, selectors `[bit, max, min]`.
-type Slot = ([Column<Advice>; 5], [Column<Fixed>; 2], [Selector; 3]);
+/// One slot: advice `[x, y, b, diff, out]`, fixed `[c, use_y, is_min]`, and the row's selector.
+type Slot = ([Column<Advice>; 5], [Column<Fixed>; 3], Selector);
 
 /// Columns of the comparison chip.
 #[derive(Clone, Debug)]
@@ -72,11 +74,11 @@ impl Threshold<'_> {
 impl CmpChip {
     /// Fixed columns the chip takes over `advice` advice columns (see [`Self::configure`]).
     pub fn fixed_columns(advice: usize) -> usize {
-        2 * (advice / 5)
+        3 * (advice / 5)
     }
 
-    /// Configures slots of 5 advice columns over `columns`, slot `j` with its fixed `c, use_y` in columns
-    /// `2j, 2j+1` of `fixed` (which chips whose rows never overlap this chip's may share).
+    /// Configures slots of 5 advice columns over `columns`, slot `j` with its fixed `c, use_y, is_min` in
+    /// columns `3j..3j+3` of `fixed` (which chips whose rows never overlap this chip's may share).
     ///
     /// Side effects: enables equality on every column.
     pub fn configure<F: PrimeField>(
@@ -87,25 +89,25 @@ impl CmpChip {
         assert!(columns.len() >= 5, "comparison needs 5 advice columns");
         assert!(
             fixed.len() >= Self::fixed_columns(columns.len()),
-            "comparison needs 2 fixed columns per slot"
+            "comparison needs 3 fixed columns per slot"
         );
         let mut slots = Vec::new();
-        for (cols, f) in columns.chunks_exact(5).zip(fixed.chunks_exact(2)) {
-            let (q_bit, q_max, q_min) = (meta.selector(), meta.selector(), meta.selector());
+        let sel = meta.selector();
+        for (cols, f) in columns.chunks_exact(5).zip(fixed.chunks_exact(3)) {
             let adv = [cols[0], cols[1], cols[2], cols[3], cols[4]];
-            let fix = [f[0], f[1]];
+            let fix = [f[0], f[1], f[2]];
             for col in adv {
                 meta.enable_equality(col);
             }
             // (x, t, b, diff, out) with t = c + use_y·y.
             let q = |m: &mut halo2_proofs::plonk::VirtualCells<'_, F>| {
                 let [x, y, b, diff, out] = adv.map(|col| m.query_advice(col, Rotation::cur()));
-                let [c, use_y] = fix.map(|col| m.query_fixed(col, Rotation::cur()));
+                let [c, use_y] = [fix[0], fix[1]].map(|col| m.query_fixed(col, Rotation::cur()));
                 (x, c + use_y * y, b, diff, out)
             };
             let one = || Expression::Constant(F::ONE);
             meta.create_gate("comparison bit and difference", |m| {
-                let s = m.query_selector(q_bit);
+                let s = m.query_selector(sel);
                 let (x, t, b, diff, _) = q(m);
                 vec![
                     s.clone() * b.clone() * (one() - b.clone()),
@@ -113,17 +115,15 @@ impl CmpChip {
                         - (b.clone() * (x.clone() - t.clone()) + (one() - b) * (t - x - one()))),
                 ]
             });
-            meta.create_gate("max select", |m| {
-                let s = m.query_selector(q_max);
+            meta.create_gate("max or min select", |m| {
+                let s = m.query_selector(sel);
                 let (x, t, b, _, out) = q(m);
-                vec![s * (out - (b.clone() * x + (one() - b) * t))]
+                let is_min = m.query_fixed(fix[2], Rotation::cur());
+                let max = b.clone() * x.clone() + (one() - b) * t.clone();
+                let two = Expression::Constant(F::from(2));
+                vec![s * (out - max.clone() - is_min * (x + t - two * max))]
             });
-            meta.create_gate("min select", |m| {
-                let s = m.query_selector(q_min);
-                let (x, t, b, _, out) = q(m);
-                vec![s * (out - (b.clone() * t + (one() - b) * x))]
-            });
-            slots.push((adv, fix, [q_bit, q_max, q_min]));
+            slots.push((adv, fix, sel));
         }
         CmpConfig { slots }
     }
@@ -210,11 +210,34 @@ impl CmpChip {
                     outs.push(out);
                     checks.push(diff);
                 }
+                let used = items.len() % self.slots();
+                if used != 0 {
+                    self.fill_unused(&mut region, base + items.len() / self.slots(), used);
+                }
                 Ok((outs, checks))
             },
         )?;
         range.check_many(layouter, rows, &checks)?;
         Ok(outs)
+    }
+
+    /// Low level: fills slots `first..` of the row at `offset` (whose selector a used slot enabled) with
+    /// x = y = diff = out = 0, b = 1 and zero constants, which satisfy the gates. Their cells are never
+    /// range-checked and never copied anywhere.
+    pub fn fill_unused<F: PrimeField>(
+        &self,
+        region: &mut Region<'_, F>,
+        offset: usize,
+        first: usize,
+    ) {
+        for &([cx, cy, cb, cd, co], fix, _) in &self.config.slots[first..] {
+            for (c, v) in [(cx, 0), (cy, 0), (cb, 1), (cd, 0), (co, 0)] {
+                assign_int(region, c, offset, Value::known(v));
+            }
+            for f in fix {
+                region.assign_fixed(f, offset, F::ZERO);
+            }
+        }
     }
 
     /// Low level: one slot with an explicit witness. Returns the output and the difference to range-check.
@@ -229,12 +252,13 @@ impl CmpChip {
         mode: CmpMode,
         w: CmpWitness,
     ) -> Result<(AssignedInt, AssignedInt), Error> {
-        let ([cx, cy, cb, cd, co], [fc, fuse], [q_bit, q_max, q_min]) = self.config.slots[slot];
-        q_bit.enable(region, offset)?;
-        match mode {
-            CmpMode::Max => q_max.enable(region, offset)?,
-            CmpMode::Min => q_min.enable(region, offset)?,
-        }
+        let ([cx, cy, cb, cd, co], [fc, fuse, fmin], q) = self.config.slots[slot];
+        q.enable(region, offset)?;
+        let is_min = match mode {
+            CmpMode::Max => F::ZERO,
+            CmpMode::Min => F::ONE,
+        };
+        region.assign_fixed(fmin, offset, is_min);
         copy_int(region, cx, offset, x);
         match t {
             Threshold::Const(c) => {

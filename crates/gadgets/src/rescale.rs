@@ -103,8 +103,10 @@ impl RescaleChip {
         );
         let half_range = 1i128 << (range_bits - 1);
         let mut slots = Vec::new();
+        // One selector for every slot of a row: an unused slot holds a = q = r = 0, rc = −1, qs = 2^(R−1)
+        // with m = d = 0, which satisfies the gates.
+        let q = meta.selector();
         for (c, f) in columns.chunks_exact(5).zip(fixed.chunks_exact(2)) {
-            let q = meta.selector();
             let adv = [c[0], c[1], c[2], c[3], c[4]];
             let fix = [f[0], f[1]];
             for col in adv {
@@ -198,12 +200,40 @@ impl RescaleChip {
                         long.push(qs);
                     }
                 }
+                let used = items.len() % self.slots();
+                if used != 0 {
+                    self.fill_unused(&mut region, base + items.len() / self.slots(), used);
+                }
                 Ok((outs, short, long))
             },
         )?;
         range.check_short_many(layouter, rows, &short)?;
         range.check_many(layouter, rows, &long)?;
         Ok(outs)
+    }
+
+    /// Low level: fills slots `first..` of the row at `offset` (whose selector a used slot enabled) with
+    /// a = q = r = 0, rc = −1, qs = 2^(R−1) and m = d = 0, which satisfy the gates. Their cells are never
+    /// range-checked and never copied anywhere.
+    pub fn fill_unused<F: PrimeField>(
+        &self,
+        region: &mut Region<'_, F>,
+        offset: usize,
+        first: usize,
+    ) {
+        for &([ca, cq, cr, crc, cqs], [fm, fd], _) in &self.config.slots[first..] {
+            for (c, v) in [
+                (ca, 0),
+                (cq, 0),
+                (cr, 0),
+                (crc, -1),
+                (cqs, self.config.half_range),
+            ] {
+                assign_int(region, c, offset, Value::known(v));
+            }
+            region.assign_fixed(fm, offset, F::ZERO);
+            region.assign_fixed(fd, offset, F::ZERO);
+        }
     }
 
     /// Low level: one slot with an explicit witness. Returns `q` and the cells to range-check: `r` and `rc`

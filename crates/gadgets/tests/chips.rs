@@ -10,7 +10,7 @@ use dzk_gadgets::{AssignedInt, Fr, Rows};
 
 mod common;
 use common::inputs;
-use halo2_proofs::circuit::{Layouter, SimpleFloorPlanner, Value};
+use halo2_proofs::circuit::{Layouter, Region, SimpleFloorPlanner, Value};
 use halo2_proofs::dev::MockProver;
 use halo2_proofs::plonk::{Advice, Circuit, Column, ConstraintSystem, Error};
 
@@ -230,7 +230,11 @@ impl Circuit<Fr> for TestCircuit {
                 let at = rows.take(1);
                 let (_, [r, rc, qs]) = layouter.assign_region(
                     || "tampered shift",
-                    |mut reg| rescale.assign_slot(&mut reg, at, 0, &x[0], 1, 4, w),
+                    |mut reg| {
+                        let out = rescale.assign_slot(&mut reg, at, 0, &x[0], 1, 4, w)?;
+                        rescale.fill_unused(&mut reg, at, 1);
+                        Ok(out)
+                    },
                 )?;
                 range.check_short_many(&mut layouter, rows, &[r, rc])?;
                 range.check_many(&mut layouter, rows, &[qs])?;
@@ -245,7 +249,11 @@ impl Circuit<Fr> for TestCircuit {
                 let at = rows.take(1);
                 let (_, [r, rc, qs]) = layouter.assign_region(
                     || "tampered complement",
-                    |mut reg| rescale.assign_slot(&mut reg, at, 0, &x[0], 1, 4, w),
+                    |mut reg| {
+                        let out = rescale.assign_slot(&mut reg, at, 0, &x[0], 1, 4, w)?;
+                        rescale.fill_unused(&mut reg, at, 1);
+                        Ok(out)
+                    },
                 )?;
                 range.check_short_many(&mut layouter, rows, &[r, rc])?;
                 range.check_many(&mut layouter, rows, &[qs])?;
@@ -277,9 +285,7 @@ impl Circuit<Fr> for TestCircuit {
                 let diff = layouter
                     .assign_region(
                         || "tampered cmp gate",
-                        |mut r| {
-                            cmp.assign_slot(&mut r, at, 0, &xs[0], Threshold::Const(c), mode, w)
-                        },
+                        |mut r| cmp_one(&cmp, &mut r, at, 0, &xs[0], Threshold::Const(c), mode, w),
                     )?
                     .1;
                 range.check_many(&mut layouter, rows, &[diff])?;
@@ -308,7 +314,11 @@ impl Circuit<Fr> for TestCircuit {
                 let at = rows.take(1);
                 let (_, checks) = layouter.assign_region(
                     || "tampered rescale",
-                    |mut r| rescale.assign_slot(&mut r, at, 0, &x[0], 1, 2, w),
+                    |mut r| {
+                        let out = rescale.assign_slot(&mut r, at, 0, &x[0], 1, 2, w)?;
+                        rescale.fill_unused(&mut r, at, 1);
+                        Ok(out)
+                    },
                 )?;
                 // check_many refuses out-of-range witnesses at synthesis; lay the checks out raw (as long
                 // checks, the weaker kind) so that the constraint system, not the witness generator, rejects them.
@@ -381,7 +391,8 @@ impl Circuit<Fr> for TestCircuit {
                     .assign_region(
                         || "tampered cmp",
                         |mut r| {
-                            cmp.assign_slot(
+                            cmp_one(
+                                &cmp,
                                 &mut r,
                                 at,
                                 0,
@@ -428,7 +439,8 @@ impl Circuit<Fr> for TestCircuit {
                     .assign_region(
                         || "tampered max",
                         |mut r| {
-                            cmp.assign_slot(
+                            cmp_one(
+                                &cmp,
                                 &mut r,
                                 at,
                                 0,
@@ -502,13 +514,15 @@ impl Circuit<Fr> for TestCircuit {
                     layouter.assign_region(
                         || "tampered affine",
                         |mut r| {
-                            affine.assign_slot(
+                            let out = affine.assign_slot(
                                 &mut r,
                                 at,
                                 0,
                                 &ops[0],
                                 k(if self.tamper { 5 } else { 4 }),
-                            )
+                            )?;
+                            affine.fill_unused(&mut r, at, 1);
+                            Ok(out)
                         },
                     )?;
                 }
@@ -516,6 +530,23 @@ impl Circuit<Fr> for TestCircuit {
         }
         Ok(())
     }
+}
+
+/// One comparison in slot `slot` of the row at `at`, the row's later slots filled as unused.
+#[allow(clippy::too_many_arguments)]
+fn cmp_one(
+    cmp: &CmpChip,
+    r: &mut Region<'_, Fr>,
+    at: usize,
+    slot: usize,
+    x: &AssignedInt,
+    t: Threshold<'_>,
+    mode: CmpMode,
+    w: CmpWitness,
+) -> Result<(AssignedInt, AssignedInt), Error> {
+    let out = cmp.assign_slot(r, at, slot, x, t, mode, w)?;
+    cmp.fill_unused(r, at, slot + 1);
+    Ok(out)
 }
 
 fn run(case: Case) -> (Result<(), String>, Vec<i128>) {

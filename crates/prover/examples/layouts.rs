@@ -39,6 +39,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (rows, k, cost) = (c.rows(), c.min_k(), c.cost_estimate());
         let params = dev_setup(k, 1);
         let (_, pk) = keygen(&params, &c)?;
+        let cs = pk.get_vk().cs();
+        eprintln!(
+            "advice {advice}: {} fixed columns after selector compression, {} permutation columns",
+            cs.num_fixed_columns(),
+            cs.permutation().get_columns().len()
+        );
         let t = Instant::now();
         prove_chunk(Backend::Cpu, &params, &pk, c)?;
         println!(
