@@ -13,6 +13,7 @@ use halo2_proofs::halo2curves::ff::PrimeField;
 use halo2_proofs::plonk::{keygen_pk, keygen_vk, VerifyingKey};
 use halo2_proofs::poly::commitment::{Params, ParamsProver};
 use halo2_proofs::poly::kzg::commitment::ParamsKZG;
+use halo2_proofs::SerdeFormat;
 use snark_verifier_sdk::halo2::aggregation::{
     AggregationCircuit, AggregationConfigParams, VerifierUniversality,
 };
@@ -336,6 +337,33 @@ pub fn verifying_key(
         shape,
     )?;
     keygen_vk(params, &c).map_err(|e| AggregateError::Keygen(format!("{e:?}")))
+}
+
+/// An aggregation verifying key's bytes (halo2's raw format), for an auditor's cache: see
+/// [`read_verifying_key`].
+pub fn verifying_key_bytes(vk: &VerifyingKey<G1Affine>) -> Vec<u8> {
+    vk.to_bytes(SerdeFormat::RawBytes)
+}
+
+/// Reads bytes from [`verifying_key_bytes`] back for the aggregation circuit with configuration `config`,
+/// refusing (not panicking on) malformed bytes. The caller must know where the bytes came from: a verifying
+/// key decides what verifies, so only a key this machine rebuilt itself from trusted inputs may be cached.
+pub fn read_verifying_key(
+    bytes: &[u8],
+    config: AggregationConfigParams,
+) -> Result<VerifyingKey<G1Affine>, String> {
+    let res = std::panic::catch_unwind(|| {
+        VerifyingKey::<G1Affine>::read::<_, AggregationCircuit>(
+            &mut &bytes[..],
+            SerdeFormat::RawBytes,
+            config,
+        )
+    });
+    match res {
+        Ok(Ok(vk)) => Ok(vk),
+        Ok(Err(e)) => Err(format!("not an aggregation verifying key: {e}")),
+        Err(_) => Err("not an aggregation verifying key (malformed)".into()),
+    }
 }
 
 /// Checks an aggregated proof against the aggregation verifying key: the outer proof and the pairing check

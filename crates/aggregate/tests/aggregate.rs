@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use dzk_aggregate::{
-    keygen, prove_aggregate, prove_unchecked, verify, ChunkProof, Shape, ACCUMULATOR_LIMBS,
+    keygen, prove_aggregate, prove_unchecked, read_verifying_key, verify, verifying_key_bytes,
+    ChunkProof, Shape, ACCUMULATOR_LIMBS,
 };
 use dzk_circuit::{ChunkCircuit, Salts, Visibility};
 use dzk_ir::{Model, TensorFile};
@@ -114,6 +115,16 @@ fn two_chunks_aggregate_into_one_proof_and_attacks_do_not() {
     let vk = keys.pk.get_vk().clone();
     assert!(verify(&params, &vk, &agg.instances, &agg.proof));
     lap("verification");
+    // The key survives the auditor's cache: written, read back, the same key, and it verifies the proof.
+    let bytes = verifying_key_bytes(&vk);
+    let back = read_verifying_key(&bytes, agg.config).expect("read back");
+    assert_eq!(verifying_key_bytes(&back), bytes);
+    assert_eq!(back.transcript_repr(), vk.transcript_repr());
+    assert!(verify(&params, &back, &agg.instances, &agg.proof));
+    let mut other = agg.instances.clone();
+    other[ACCUMULATOR_LIMBS] += Fr::from(1);
+    assert!(!verify(&params, &back, &other, &agg.proof));
+    assert!(read_verifying_key(&bytes[..bytes.len() / 2], agg.config).is_err());
     // It states the run's Merkle root, h_in of chunk 0, h_out of the last chunk and the model outputs.
     let leaves: Vec<ChunkLeaf> = cs
         .iter()

@@ -625,6 +625,7 @@ fn an_aggregated_proof_verifies_and_wrong_ones_are_rejected() {
     let merkle: serde_json::Value =
         serde_json::from_str(&ok(&["merkle", s(&proofs), "--json"])).expect("json");
     assert_eq!(made["root"], merkle["root"]);
+    let cache = d.join("vk-cache");
     let verify = |extra: &[&str]| {
         let mut args = vec![
             "verify-all",
@@ -634,6 +635,8 @@ fn an_aggregated_proof_verifies_and_wrong_ones_are_rejected() {
             s(&run),
             "--params",
             s(&params),
+            "--vk-cache",
+            s(&cache),
         ];
         args.extend_from_slice(extra);
         dzk(&args)
@@ -643,6 +646,19 @@ fn an_aggregated_proof_verifies_and_wrong_ones_are_rejected() {
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(report["verdict"]["verdict"], "valid");
     assert_eq!(report["root"], made["root"]);
+    // The first check rebuilt the aggregation verifying key and cached it; the second reads it back.
+    assert_eq!(report["vk_source"], "rebuilt");
+    let cached: Vec<_> = std::fs::read_dir(&cache)
+        .expect("cache dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    let o = verify(&["--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let again: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(again["vk_source"], "cache");
+    assert_eq!(again["verdict"], report["verdict"]);
+    assert_eq!(again["root"], report["root"]);
     let want: Vec<String> = forward(&digits_model(), &digits_input(1)).tensors()[0]
         .1
         .data()
@@ -656,7 +672,8 @@ fn an_aggregated_proof_verifies_and_wrong_ones_are_rejected() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not the --root given"));
     // A flipped byte in the proof: rejected.
-    let mut bytes = std::fs::read(&agg).expect("read");
+    let good = std::fs::read(&agg).expect("read");
+    let mut bytes = good.clone();
     let n = bytes.len();
     bytes[n - 100] ^= 1;
     std::fs::write(&agg, &bytes).expect("write");
@@ -667,6 +684,18 @@ fn an_aggregated_proof_verifies_and_wrong_ones_are_rejected() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
+    // A damaged cache file is detected, ignored and replaced by a rebuilt key: the good proof still verifies.
+    std::fs::write(&agg, &good).expect("write");
+    let mut key = std::fs::read(&cached[0]).expect("read");
+    let mid = key.len() / 2;
+    key[mid] ^= 1;
+    std::fs::write(&cached[0], &key).expect("write");
+    let o = verify(&["--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("ignoring the cached"));
+    let rebuilt: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(rebuilt["vk_source"], "rebuilt");
+    assert_ne!(std::fs::read(&cached[0]).expect("read"), key);
     // A run that does not verify is not aggregated.
     std::fs::remove_file(proofs.join("chunk-1.proof")).expect("rm");
     let o = dzk(&[

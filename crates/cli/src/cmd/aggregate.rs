@@ -189,6 +189,126 @@ impl AggregateCmd {
     }
 }
 
+/// Where `verify-all --aggregate` keeps the aggregation verifying keys it rebuilt: `$DZK_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/dzk`, else `~/.cache/dzk`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("DZK_CACHE_DIR") {
+        return Some(d.into());
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
+        return Some(PathBuf::from(d).join("dzk"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("dzk"))
+}
+
+/// Everything the aggregation verifying key depends on, hashed: this dzk's version (the circuit's code), the
+/// plan (its digest and every chunk's verifying-key digest), the aggregation configuration and statement
+/// shape, and the whole SRS.
+fn cache_key(t: &Trusted, config: &ConfigParams, s: Shape) -> anyhow::Result<String> {
+    let mut h = blake3::Hasher::new();
+    h.update(b"dzk aggregation verifying key\0");
+    h.update(env!("CARGO_PKG_VERSION").as_bytes());
+    h.update(b"\0");
+    h.update(t.plan.digest().as_bytes());
+    for c in &t.plan.chunks {
+        h.update(c.vk_blake3.as_deref().unwrap_or("-").as_bytes());
+        h.update(b"\0");
+    }
+    h.update(&serde_json::to_vec(config).context("encoding the aggregation configuration")?);
+    h.update(&(s.public_inputs as u64).to_le_bytes());
+    h.update(&(s.public_outputs as u64).to_le_bytes());
+    t.params.write(&mut h).context("hashing the SRS")?;
+    Ok(h.finalize().to_hex().to_string())
+}
+
+/// Where the aggregation verifying key came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VkSource {
+    /// Rebuilt from the chunks' keys in this run (minutes).
+    Rebuilt,
+    /// Read from this machine's cache, where an earlier rebuild with the same inputs put it.
+    Cache,
+}
+
+impl VkSource {
+    /// `"rebuilt"` or `"cache"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VkSource::Rebuilt => "rebuilt",
+            VkSource::Cache => "cache",
+        }
+    }
+}
+
+/// A cached key file: the key's bytes, then their blake3 hash (a torn or damaged file is detected and
+/// rebuilt, never used).
+fn read_cached(
+    path: &Path,
+    config: ConfigParams,
+) -> Result<Option<VerifyingKey<G1Affine>>, String> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    let Some(split) = bytes.len().checked_sub(32) else {
+        return Err("too short".into());
+    };
+    let (body, hash) = bytes.split_at(split);
+    if blake3::hash(body).as_bytes() != hash {
+        return Err("its checksum does not match".into());
+    }
+    dzk_aggregate::read_verifying_key(body, config).map(Some)
+}
+
+/// The aggregation verifying key for the run: from `cache` when an earlier rebuild from the same trusted inputs
+/// left it there, else rebuilt from the chunks' keys (and then cached).
+fn aggregation_vk(
+    t: &Trusted,
+    config: ConfigParams,
+    s: Shape,
+    cache: Option<&Path>,
+) -> anyhow::Result<(VerifyingKey<G1Affine>, VkSource)> {
+    let path = match cache {
+        Some(dir) => Some(dir.join(format!("aggregation-vk-{}.bin", cache_key(t, &config, s)?))),
+        None => None,
+    };
+    if let Some(path) = &path {
+        match read_cached(path, config) {
+            Ok(Some(vk)) => {
+                eprintln!(
+                    "using the aggregation verifying key cached at {}",
+                    path.display()
+                );
+                return Ok((vk, VkSource::Cache));
+            }
+            Ok(None) => {}
+            Err(why) => eprintln!(
+                "warning: ignoring the cached aggregation verifying key {}: {why}; rebuilding it",
+                path.display()
+            ),
+        }
+    }
+    let pb = spinner("rebuilding the aggregation verifying key from the chunks' keys");
+    let vk = dzk_aggregate::verifying_key(&t.params, &keys(t), config, s)
+        .map_err(|e| anyhow::Error::from(Rejected(e.to_string())))?;
+    pb.finish_and_clear();
+    if let Some(path) = &path {
+        let mut bytes = dzk_aggregate::verifying_key_bytes(&vk);
+        let hash = *blake3::hash(&bytes).as_bytes();
+        bytes.extend_from_slice(&hash);
+        let written = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .map_err(anyhow::Error::from)
+            .and_then(|()| write_atomic(path, &bytes));
+        if let Err(e) = written {
+            eprintln!("warning: could not cache the aggregation verifying key: {e:#}");
+        }
+    }
+    Ok((vk, VkSource::Rebuilt))
+}
+
 /// What `verify-all --aggregate` found.
 pub struct AggregateReport {
     /// The root the proof states.
@@ -199,15 +319,19 @@ pub struct AggregateReport {
     pub public_outputs: Vec<String>,
     /// Whether the SRS is an insecure dev setup.
     pub insecure_setup: bool,
+    /// Where the aggregation verifying key came from.
+    pub vk_source: VkSource,
 }
 
-/// Checks an aggregated proof against the run's trusted inputs. `Err(Rejected)` for a proof that does not
-/// verify or states another root; other errors for unreadable inputs.
+/// Checks an aggregated proof against the run's trusted inputs, with the aggregation verifying key cached in
+/// `cache` (none: always rebuilt). `Err(Rejected)` for a proof that does not verify or states another root;
+/// other errors for unreadable inputs.
 pub fn verify_aggregate(
     file: &Path,
     run: &Path,
     params_dir: &Path,
     expected_root: Option<Fr>,
+    cache: Option<&Path>,
 ) -> anyhow::Result<AggregateReport> {
     let t = trusted(run, params_dir)?;
     let reject =
@@ -258,10 +382,11 @@ pub fn verify_aggregate(
             )));
         }
     }
-    let pb = spinner("rebuilding the aggregation verifying key from the chunks' keys");
-    let vk = dzk_aggregate::verifying_key(&t.params, &keys(&t), config, s)
-        .map_err(|e| reject(e.to_string()))?;
-    pb.finish_and_clear();
+    let (vk, vk_source) =
+        aggregation_vk(&t, config, s, cache).map_err(|e| match e.downcast::<Rejected>() {
+            Ok(Rejected(why)) => reject(why),
+            Err(e) => e,
+        })?;
     if !dzk_aggregate::verify(&t.params, &vk, &instances, &env.body) {
         return Err(reject(
             "the aggregated proof does not verify against the plan's chunk verifying keys".into(),
@@ -274,5 +399,6 @@ pub fn verify_aggregate(
         public_inputs: rest[..s.public_inputs].iter().map(signed).collect(),
         public_outputs: rest[s.public_inputs..].iter().map(signed).collect(),
         insecure_setup: t.insecure,
+        vk_source,
     })
 }

@@ -28,6 +28,14 @@ pub struct VerifyAllCmd {
     /// The published Merkle root (default: the root in PROOFS_DIR/merkle.dzk, when present).
     #[arg(long, value_name = "HEX")]
     pub root: Option<String>,
+    /// With --aggregate: keep the aggregation verifying key this command rebuilds (minutes) in DIR, keyed by
+    /// a hash of everything it depends on, and use it next time [default: $DZK_CACHE_DIR, else
+    /// $XDG_CACHE_HOME/dzk, else ~/.cache/dzk].
+    #[arg(long, value_name = "DIR", requires = "aggregate")]
+    pub vk_cache: Option<PathBuf>,
+    /// With --aggregate: always rebuild the aggregation verifying key; neither read nor write a cache.
+    #[arg(long, requires = "aggregate", conflicts_with = "vk_cache")]
+    pub no_vk_cache: bool,
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -39,7 +47,20 @@ impl VerifyAllCmd {
         file: &std::path::Path,
         root: Option<halo2_proofs::halo2curves::bn256::Fr>,
     ) -> anyhow::Result<()> {
-        let r = match super::aggregate::verify_aggregate(file, &self.run, &self.params, root) {
+        let cache = if self.no_vk_cache {
+            None
+        } else {
+            self.vk_cache
+                .clone()
+                .or_else(super::aggregate::default_cache_dir)
+        };
+        let r = match super::aggregate::verify_aggregate(
+            file,
+            &self.run,
+            &self.params,
+            root,
+            cache.as_deref(),
+        ) {
             Ok(r) => r,
             Err(e) => {
                 if e.is::<Rejected>() && !self.json {
@@ -58,7 +79,8 @@ impl VerifyAllCmd {
                 "{}",
                 serde_json::json!({"verdict": {"verdict": "valid"}, "aggregate": file, "root": r.root,
                                    "public_inputs": r.public_inputs, "public_outputs": r.public_outputs,
-                                   "insecure_setup": r.insecure_setup})
+                                   "insecure_setup": r.insecure_setup,
+                                   "vk_source": r.vk_source.as_str()})
             );
         } else {
             println!("aggregated proof {}: ok", file.display());

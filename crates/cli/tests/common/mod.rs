@@ -20,10 +20,14 @@ pub fn digits_input(i: usize) -> PathBuf {
     repo().join(format!("testdata/inputs/digits_{i}.msgpack"))
 }
 
-/// Runs `dzk` with `args`.
+/// Runs `dzk` with `args`, its caches under the test target directory (not the user's home).
 pub fn dzk(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_dzk"))
         .args(args)
+        .env(
+            "DZK_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("dzk-cache"),
+        )
         .output()
         .expect("run dzk")
 }
