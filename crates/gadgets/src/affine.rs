@@ -12,14 +12,16 @@ use halo2_proofs::poly::Rotation;
 use crate::num::{assign_int, copy_int, fe};
 use crate::{AssignedInt, Rows};
 
-/// One slot: advice `[x, y, out]`, fixed `[m1, m2, m3, c]`, selector.
-type Slot = ([Column<Advice>; 3], [Column<Fixed>; 4], Selector);
+/// One slot: advice `[x, y, out]`, fixed `[m1, m2, m3, c]`.
+type Slot = ([Column<Advice>; 3], [Column<Fixed>; 4]);
 
 /// Columns of the affine chip.
 #[derive(Clone, Debug)]
 pub struct AffineConfig {
-    /// Per slot: advice `[x, y, out]`, fixed `[m1, m2, c]`, and the slot's own selector.
+    /// Per slot: advice `[x, y, out]`, fixed `[m1, m2, m3, c]`.
     slots: Vec<Slot>,
+    /// The row's selector: it enables the gate of every slot.
+    q: Selector,
 }
 
 /// The affine chip.
@@ -78,9 +80,9 @@ impl AffineChip {
                 let [m1, m2, m3, c] = fix.map(|col| m.query_fixed(col, Rotation::cur()));
                 vec![s * (out - m1 * x.clone() - m2 * y.clone() - m3 * x * y - c)]
             });
-            slots.push((adv, fix, q));
+            slots.push((adv, fix));
         }
-        AffineConfig { slots }
+        AffineConfig { slots, q }
     }
 
     /// The chip for a configuration.
@@ -143,7 +145,7 @@ impl AffineChip {
         offset: usize,
         first: usize,
     ) {
-        for &(adv, fix, _) in &self.config.slots[first..] {
+        for &(adv, fix) in &self.config.slots[first..] {
             for c in adv {
                 assign_int(region, c, offset, Value::known(0));
             }
@@ -162,8 +164,8 @@ impl AffineChip {
         op: &Affine<'_>,
         out: Value<i128>,
     ) -> Result<AssignedInt, Error> {
-        let ([cx, cy, co], [f1, f2, f3, fc], q) = self.config.slots[slot];
-        q.enable(region, offset)?;
+        let ([cx, cy, co], [f1, f2, f3, fc]) = self.config.slots[slot];
+        self.config.q.enable(region, offset)?;
         copy_int(region, cx, offset, op.x);
         match op.y {
             Some((y, m2)) => {

@@ -36,13 +36,15 @@ pub enum Threshold<'a> {
     Cell(&'a AssignedInt),
 }
 
-/// One slot: advice `[x, y, b, diff, out]`, fixed `[c, use_y, is_min]`, and the row's selector.
-type Slot = ([Column<Advice>; 5], [Column<Fixed>; 3], Selector);
+/// One slot: advice `[x, y, b, diff, out]`, fixed `[c, use_y, is_min]`.
+type Slot = ([Column<Advice>; 5], [Column<Fixed>; 3]);
 
 /// Columns of the comparison chip.
 #[derive(Clone, Debug)]
 pub struct CmpConfig {
     slots: Vec<Slot>,
+    /// The row's selector: it enables the gates of every slot.
+    q: Selector,
 }
 
 /// The comparison chip.
@@ -123,9 +125,9 @@ impl CmpChip {
                 let two = Expression::Constant(F::from(2));
                 vec![s * (out - max.clone() - is_min * (x + t - two * max))]
             });
-            slots.push((adv, fix, sel));
+            slots.push((adv, fix));
         }
-        CmpConfig { slots }
+        CmpConfig { slots, q: sel }
     }
 
     /// The chip for a configuration.
@@ -230,7 +232,7 @@ impl CmpChip {
         offset: usize,
         first: usize,
     ) {
-        for &([cx, cy, cb, cd, co], fix, _) in &self.config.slots[first..] {
+        for &([cx, cy, cb, cd, co], fix) in &self.config.slots[first..] {
             for (c, v) in [(cx, 0), (cy, 0), (cb, 1), (cd, 0), (co, 0)] {
                 assign_int(region, c, offset, Value::known(v));
             }
@@ -252,8 +254,8 @@ impl CmpChip {
         mode: CmpMode,
         w: CmpWitness,
     ) -> Result<(AssignedInt, AssignedInt), Error> {
-        let ([cx, cy, cb, cd, co], [fc, fuse, fmin], q) = self.config.slots[slot];
-        q.enable(region, offset)?;
+        let ([cx, cy, cb, cd, co], [fc, fuse, fmin]) = self.config.slots[slot];
+        self.config.q.enable(region, offset)?;
         let is_min = match mode {
             CmpMode::Max => F::ZERO,
             CmpMode::Min => F::ONE,

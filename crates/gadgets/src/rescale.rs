@@ -18,14 +18,16 @@ use crate::num::{assign_int, copy_int, fe};
 use crate::range::RangeChip;
 use crate::{AssignedInt, Rows};
 
-/// One slot: advice `[a, q, r, rc, qs]`, fixed `[m, d]`, selector.
-type Slot = ([Column<Advice>; 5], [Column<Fixed>; 2], Selector);
+/// One slot: advice `[a, q, r, rc, qs]`, fixed `[m, d]`.
+type Slot = ([Column<Advice>; 5], [Column<Fixed>; 2]);
 
 /// Columns of the rescale chip.
 #[derive(Clone, Debug)]
 pub struct RescaleConfig {
-    /// Per slot: advice `[a, q, r, rc, qs]`, fixed `[m, d]`, and the slot's own selector.
+    /// Per slot: advice `[a, q, r, rc, qs]`, fixed `[m, d]`.
     slots: Vec<Slot>,
+    /// The row's selector: it enables the gates of every slot.
+    q: Selector,
     half_range: i128,
 }
 
@@ -127,9 +129,13 @@ impl RescaleChip {
                     s * (qs - qq - Expression::Constant(fe::<F>(half_range))),
                 ]
             });
-            slots.push((adv, fix, q));
+            slots.push((adv, fix));
         }
-        RescaleConfig { slots, half_range }
+        RescaleConfig {
+            slots,
+            q,
+            half_range,
+        }
     }
 
     /// The chip for a configuration.
@@ -221,7 +227,7 @@ impl RescaleChip {
         offset: usize,
         first: usize,
     ) {
-        for &([ca, cq, cr, crc, cqs], [fm, fd], _) in &self.config.slots[first..] {
+        for &([ca, cq, cr, crc, cqs], [fm, fd]) in &self.config.slots[first..] {
             for (c, v) in [
                 (ca, 0),
                 (cq, 0),
@@ -249,8 +255,8 @@ impl RescaleChip {
         d: i64,
         w: RescaleWitness,
     ) -> Result<(AssignedInt, [AssignedInt; 3]), Error> {
-        let ([ca, cq, cr, crc, cqs], [fm, fd], q) = self.config.slots[slot];
-        q.enable(region, offset)?;
+        let ([ca, cq, cr, crc, cqs], [fm, fd]) = self.config.slots[slot];
+        self.config.q.enable(region, offset)?;
         region.assign_fixed(fm, offset, fe::<F>(m.into()));
         region.assign_fixed(fd, offset, fe::<F>(d.into()));
         copy_int(region, ca, offset, a);

@@ -262,12 +262,13 @@ fn read_cached(
 }
 
 /// The aggregation verifying key for the run: from `cache` when an earlier rebuild from the same trusted inputs
-/// left it there, else rebuilt from the chunks' keys (and then cached).
+/// left it there, else rebuilt from the chunks' keys (and then cached). A rebuild that fails goes to `reject`.
 fn aggregation_vk(
     t: &Trusted,
     config: ConfigParams,
     s: Shape,
     cache: Option<&Path>,
+    reject: impl Fn(String) -> anyhow::Error,
 ) -> anyhow::Result<(VerifyingKey<G1Affine>, VkSource)> {
     let path = match cache {
         Some(dir) => Some(dir.join(format!("aggregation-vk-{}.bin", cache_key(t, &config, s)?))),
@@ -291,7 +292,7 @@ fn aggregation_vk(
     }
     let pb = spinner("rebuilding the aggregation verifying key from the chunks' keys");
     let vk = dzk_aggregate::verifying_key(&t.params, &keys(t), config, s)
-        .map_err(|e| anyhow::Error::from(Rejected(e.to_string())))?;
+        .map_err(|e| reject(e.to_string()))?;
     pb.finish_and_clear();
     if let Some(path) = &path {
         let mut bytes = dzk_aggregate::verifying_key_bytes(&vk);
@@ -382,11 +383,7 @@ pub fn verify_aggregate(
             )));
         }
     }
-    let (vk, vk_source) =
-        aggregation_vk(&t, config, s, cache).map_err(|e| match e.downcast::<Rejected>() {
-            Ok(Rejected(why)) => reject(why),
-            Err(e) => e,
-        })?;
+    let (vk, vk_source) = aggregation_vk(&t, config, s, cache, reject)?;
     if !dzk_aggregate::verify(&t.params, &vk, &instances, &env.body) {
         return Err(reject(
             "the aggregated proof does not verify against the plan's chunk verifying keys".into(),
