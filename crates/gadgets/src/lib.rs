@@ -7,6 +7,7 @@ pub mod cmp;
 pub mod dot;
 pub mod hash;
 pub mod lookup;
+pub mod matcheck;
 mod num;
 pub mod range;
 pub mod rescale;

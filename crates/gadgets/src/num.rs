@@ -59,6 +59,7 @@ pub struct Rows {
     long: usize,
     short: usize,
     hash: usize,
+    check: usize,
 }
 
 impl Rows {
@@ -95,8 +96,19 @@ impl Rows {
         at
     }
 
+    /// Reserves `n` rows of the matrix-check chip's own columns.
+    pub fn take_check(&mut self, n: usize) -> usize {
+        let at = self.check;
+        self.check += n;
+        at
+    }
+
     /// Rows the circuit needs: the furthest any cursor has gone.
     pub fn used(&self) -> usize {
-        self.main.max(self.long).max(self.short).max(self.hash)
+        self.main
+            .max(self.long)
+            .max(self.short)
+            .max(self.hash)
+            .max(self.check)
     }
 }
