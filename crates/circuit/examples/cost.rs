@@ -32,10 +32,11 @@ fn main() {
     for (a, b) in slices {
         match ChunkCircuit::fit(model.clone(), a, b) {
             Ok(c) => println!(
-                "layers {a}..{b}: {} rows, k = {} (range table {} bits)",
+                "layers {a}..{b}: {} rows, k = {} (range table {} bits; {:?})",
                 c.rows(),
                 c.min_k(),
-                c.layout().range_bits
+                c.layout().range_bits,
+                c.layout()
             ),
             Err(e) => println!("layers {a}..{b}: {e}"),
         }

@@ -9,6 +9,7 @@ use dzk_gadgets::cmp::CmpChip;
 use dzk_gadgets::dot::DotChip;
 use dzk_gadgets::hash::{PackChip, PoseidonChip};
 use dzk_gadgets::lookup::FnChip;
+use dzk_gadgets::matcheck::MatCheckChip;
 use dzk_gadgets::range::RangeChip;
 use dzk_gadgets::rescale::RescaleChip;
 use dzk_gadgets::{fe, Fr, Rows};
@@ -18,7 +19,7 @@ use halo2_proofs::circuit::{Layouter, SimpleFloorPlanner, Value};
 use halo2_proofs::halo2curves::ff::PrimeField;
 use halo2_proofs::plonk::{Circuit, Column, ConstraintSystem, Error, Instance};
 
-use crate::layers::{check_supported, lay_out, Boundary};
+use crate::layers::{check_supported, has_products, lay_out, Boundary};
 use crate::ops::{Chips, Ops, Real, RowCounter};
 use crate::tables;
 use crate::CircuitError;
@@ -45,6 +46,9 @@ pub struct LayoutParams {
     /// Function lookups per row (6 shared advice columns and one lookup each); 0 when the slice looks no
     /// function up (no chip, no table).
     pub fn_slots: usize,
+    /// Slots per row of the matrix-check chip, on columns of its own (`2w + 1` advice): convolutions and fully
+    /// connected layers are then checked against a challenge instead of as dot products. 0: no chip.
+    pub check_width: usize,
 }
 
 impl Default for LayoutParams {
@@ -57,17 +61,23 @@ impl Default for LayoutParams {
             short_slots: 2,
             hash_lanes: 0,
             fn_slots: 0,
+            check_width: 0,
         }
     }
 }
 
 impl LayoutParams {
-    /// Advice columns in all: shared, range (long and short) and the hash chip's own.
+    /// Advice columns in all: shared, range (long and short), the hash chip's own and the matrix check's own.
     pub fn advice_columns(&self) -> usize {
         self.advice
             + self.range_slots * (self.range_limbs + 1)
             + self.short_slots
             + 6 * self.hash_lanes
+            + if self.check_width > 0 {
+                MatCheckChip::advice_columns(self.check_width)
+            } else {
+                0
+            }
     }
 }
 
@@ -81,6 +91,7 @@ impl From<&dzk_format::run::LayoutSpec> for LayoutParams {
             short_slots: s.short_slots,
             hash_lanes: s.hash_lanes,
             fn_slots: s.fn_slots,
+            check_width: s.check_width,
         }
     }
 }
@@ -211,6 +222,8 @@ fn configure_chips(meta: &mut ConstraintSystem<Fr>, p: LayoutParams) -> ChunkCon
     };
     let func = (p.fn_slots > 0)
         .then(|| FnChip::construct(FnChip::configure(meta, &adv, pool[0], p.fn_slots)));
+    let matcheck = (p.check_width > 0)
+        .then(|| MatCheckChip::construct(MatCheckChip::configure(meta, p.check_width)));
     let instance = meta.instance_column();
     meta.enable_equality(instance);
     ChunkConfig {
@@ -223,6 +236,7 @@ fn configure_chips(meta: &mut ConstraintSystem<Fr>, p: LayoutParams) -> ChunkCon
             pack,
             poseidon,
             func,
+            matcheck,
             io: adv,
         },
         instance,
@@ -323,10 +337,11 @@ impl ChunkCircuit {
 
     /// The circuit of layers `start..end` with the cheapest layout: range tables of 7 to 13 bits (each with
     /// enough limbs for checks at least [`MIN_RANGE_BITS`] wide and at most the packing width), one or two
-    /// range checks of each kind per row, and the Poseidon chip on the shared columns or on one or two lanes of
-    /// its own, whichever gives the smallest
-    /// [`Self::cost_estimate`] (ties to the smaller `k`). Small slices get small tables, so their `k` is not
-    /// held up by the table; slices with wide boundaries hash beside their layers instead of after them.
+    /// range checks of each kind per row, the Poseidon chip on the shared columns or on one or two lanes of
+    /// its own, and (for slices with matrix products) no matrix-check chip or one of width 2 or 4, whichever
+    /// gives the smallest [`Self::cost_estimate`] (ties to the smaller `k`). Small slices get small tables, so
+    /// their `k` is not held up by the table; slices with wide boundaries hash beside their layers instead of
+    /// after them; convolutions move off the shared columns when that lowers `k` enough to pay for the chip's.
     pub fn fit(model: Arc<Model>, start: usize, end: usize) -> Result<Self, CircuitError> {
         let mut best: Option<(u64, u32, Self)> = None;
         let shapes = (7..=13)
@@ -339,7 +354,13 @@ impl ChunkCircuit {
             &[1, 2]
         };
         let shapes = shapes.flat_map(|s| fn_choices.iter().map(move |&f| (s, f)));
-        for ((bits, hash_lanes, slots), fn_slots) in shapes {
+        let check_choices: &[usize] = if has_products(&model, start, end) {
+            &[0, 2, 4]
+        } else {
+            &[0]
+        };
+        let shapes = shapes.flat_map(|s| check_choices.iter().map(move |&w| (s, w)));
+        for (((bits, hash_lanes, slots), fn_slots), check_width) in shapes {
             {
                 let params = LayoutParams {
                     range_bits: bits,
@@ -348,6 +369,7 @@ impl ChunkCircuit {
                     range_slots: slots,
                     short_slots: slots,
                     fn_slots,
+                    check_width,
                     ..LayoutParams::default()
                 };
                 if params.range_bits * params.range_limbs > PACK_BITS {
@@ -549,12 +571,14 @@ impl Circuit<Fr> for ChunkCircuit {
         let salts = self
             .salts
             .map_or_else(Value::unknown, |s| Value::known((s.input, s.output)));
+        let mut pending = Vec::new();
         let (h_in, h_out, public) = {
             let mut ops = Real {
                 chips: &config.chips,
                 tables: &fn_tables,
                 layouter: &mut layouter,
                 rows: &mut rows,
+                pending: &mut pending,
             };
             let b = lay_out(&mut ops, &self.model, self.start, self.end, &boundary)?;
             if !self.commitments {
@@ -563,10 +587,12 @@ impl Circuit<Fr> for ChunkCircuit {
                     ops.layouter.constrain_instance(c.cell, config.instance, i);
                 }
                 self.laid_out.store(ops.rows.used(), Ordering::Relaxed);
-                return Ok(());
+                return finish_checks(&config, &mut layouter, &pending);
             }
             bind(&mut ops, &b, self.public_sides(), salts)?
         };
+        // Every phase-0 cell is assigned: commit them, draw the challenge, finish the matrix checks.
+        finish_checks(&config, &mut layouter, &pending)?;
         layouter.constrain_instance(h_in.cell, config.instance, 0);
         layouter.constrain_instance(h_out.cell, config.instance, 1);
         for (i, c) in public.iter().enumerate() {
@@ -575,6 +601,20 @@ impl Circuit<Fr> for ChunkCircuit {
         self.laid_out.store(rows.used(), Ordering::Relaxed);
         Ok(())
     }
+}
+
+/// Phase 1, when the circuit has a matrix-check chip: ends phase 0 (the prover commits every phase-0 column and
+/// draws the challenge), then lays out the pending checks. Must come after the last phase-0 assignment.
+fn finish_checks(
+    config: &ChunkConfig,
+    layouter: &mut impl Layouter<Fr>,
+    pending: &[dzk_gadgets::matcheck::PendingProduct],
+) -> Result<(), Error> {
+    if let Some(chip) = &config.chips.matcheck {
+        layouter.next_phase();
+        chip.finish(layouter, pending)?;
+    }
+    Ok(())
 }
 
 /// `(h_in, h_out, public cells)` of one chunk.

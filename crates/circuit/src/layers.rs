@@ -38,6 +38,20 @@ fn unsupported(index: usize, layer: &Layer, reason: &str) -> CircuitError {
 }
 
 /// Checks that every layer of the slice has a circuit, before anything is laid out.
+/// Whether the slice has a matrix product the matrix-check chip can take (a convolution that is not depthwise,
+/// or a fully connected layer).
+pub(crate) fn has_products(model: &Model, start: usize, end: usize) -> bool {
+    model.layers()[start..end].iter().any(|l| {
+        matches!(
+            l.op,
+            Op::Conv2D {
+                kind: ConvKind::Conv,
+                ..
+            } | Op::FullyConnected { .. }
+        )
+    })
+}
+
 pub(crate) fn check_supported(model: &Model, start: usize, end: usize) -> Result<(), CircuitError> {
     for (index, l) in model.layers().iter().enumerate().take(end).skip(start) {
         let is_const = |n: usize| {
@@ -189,50 +203,76 @@ pub(crate) fn lay_out<O: Ops>(
                     out_w: ow,
                 } = conv_geometry(h, wd, (kh, kw), *stride, *padding).ok_or(Error::Synthesis)?;
                 let oc = if *kind == ConvKind::Conv { ws[0] } else { c };
-                let mut accs = Vec::with_capacity(b * oh * ow * oc);
-                for bb in 0..b {
-                    for i in 0..oh {
-                        for j in 0..ow {
-                            for o in 0..oc {
-                                let (mut xs, mut wv) = (Vec::new(), Vec::new());
-                                for ci in 0..kh {
-                                    for cj in 0..kw {
-                                        // Taps on the zero padding contribute nothing and are left out.
-                                        let (Some(y), Some(xx)) = (
-                                            (i * stride.0 + ci).checked_sub(pt),
-                                            (j * stride.1 + cj).checked_sub(pl),
-                                        ) else {
-                                            continue;
-                                        };
-                                        if y >= h || xx >= wd {
-                                            continue;
-                                        }
-                                        let at = |ch: usize| ((bb * h + y) * wd + xx) * c + ch;
-                                        match kind {
-                                            ConvKind::Depthwise => {
-                                                xs.push(x.cells[at(o)].clone());
-                                                wv.push(w.data()[(ci * kw + cj) * c + o]);
-                                            }
-                                            ConvKind::Conv => {
-                                                for ch in 0..c {
-                                                    xs.push(x.cells[at(ch)].clone());
-                                                    wv.push(
-                                                        w.data()
-                                                            [((o * kh + ci) * kw + cj) * c + ch],
-                                                    );
-                                                }
-                                            }
-                                        }
-                                    }
-                                }
-                                // round(acc/sf) + bias = round((acc + bias·sf)/sf): the bias enters as the constant term.
-                                let init =
-                                    i128::from(bias.map_or(0, |t| t.data()[o])) * i128::from(sf);
-                                accs.push((ops.dot(&xs, &wv, init)?, 1, sf));
+                // round(acc/sf) + bias = round((acc + bias·sf)/sf): the bias enters as the constant term.
+                let init: Vec<i128> = (0..oc)
+                    .map(|o| i128::from(bias.map_or(0, |t| t.data()[o])) * i128::from(sf))
+                    .collect();
+                // The taps of output (i, j) that fall inside the input, as (kernel row, kernel column, y, x);
+                // taps on the zero padding contribute nothing and are left out.
+                let taps = |i: usize, j: usize| {
+                    let mut v = Vec::with_capacity(kh * kw);
+                    for ci in 0..kh {
+                        for cj in 0..kw {
+                            let (Some(y), Some(xx)) = (
+                                (i * stride.0 + ci).checked_sub(pt),
+                                (j * stride.1 + cj).checked_sub(pl),
+                            ) else {
+                                continue;
+                            };
+                            if y < h && xx < wd {
+                                v.push((ci, cj, y, xx));
                             }
                         }
                     }
-                }
+                    v
+                };
+                let accs: Vec<_> = match kind {
+                    // A matrix product: row (b, i, j) of the im2col matrix times the kernel as outputs × taps.
+                    ConvKind::Conv => {
+                        let mut rows = Vec::with_capacity(b * oh * ow);
+                        for bb in 0..b {
+                            for i in 0..oh {
+                                for j in 0..ow {
+                                    let mut row = Vec::with_capacity(kh * kw * c);
+                                    for (ci, cj, y, xx) in taps(i, j) {
+                                        let at = ((bb * h + y) * wd + xx) * c;
+                                        for ch in 0..c {
+                                            row.push((
+                                                (ci * kw + cj) * c + ch,
+                                                x.cells[at + ch].clone(),
+                                            ));
+                                        }
+                                    }
+                                    rows.push(row);
+                                }
+                            }
+                        }
+                        ops.product(&rows, w.data(), &init)?
+                    }
+                    // Each output channel reads its own input channel: one dot product per output.
+                    ConvKind::Depthwise => {
+                        let mut accs = Vec::with_capacity(b * oh * ow * oc);
+                        for bb in 0..b {
+                            for i in 0..oh {
+                                for j in 0..ow {
+                                    let taps = taps(i, j);
+                                    for (o, &b0) in init.iter().enumerate() {
+                                        let (mut xs, mut wv) = (Vec::new(), Vec::new());
+                                        for &(ci, cj, y, xx) in &taps {
+                                            xs.push(
+                                                x.cells[((bb * h + y) * wd + xx) * c + o].clone(),
+                                            );
+                                            wv.push(w.data()[(ci * kw + cj) * c + o]);
+                                        }
+                                        accs.push(ops.dot(&xs, &wv, b0)?);
+                                    }
+                                }
+                            }
+                        }
+                        accs
+                    }
+                };
+                let accs: Vec<_> = accs.into_iter().map(|a| (a, 1, sf)).collect();
                 let q = ops.rescale(&accs, quotient_bound(*act))?;
                 vec![CellTensor {
                     shape: vec![b, oh, ow, oc],
@@ -254,21 +294,35 @@ pub(crate) fn lay_out<O: Ops>(
                         .into_data(),
                     None => vec![0; n * p],
                 };
-                let mut accs = Vec::with_capacity(n * p);
-                for i in 0..n {
-                    for j in 0..p {
-                        let init = i128::from(bias[i * p + j]) * i128::from(sf);
-                        accs.push((
-                            ops.dot(
-                                &x.cells[i * m..(i + 1) * m],
-                                &w.data()[j * m..(j + 1) * m],
-                                init,
-                            )?,
-                            1,
-                            sf,
-                        ));
+                let init: Vec<i128> = bias
+                    .iter()
+                    .map(|&b| i128::from(b) * i128::from(sf))
+                    .collect();
+                let rows: Vec<Vec<_>> = (0..n)
+                    .map(|i| {
+                        x.cells[i * m..(i + 1) * m]
+                            .iter()
+                            .cloned()
+                            .enumerate()
+                            .collect()
+                    })
+                    .collect();
+                // One matrix product when every row has the same bias (a bias per output); otherwise a product
+                // per row, each with its own.
+                let accs = if (0..n).all(|i| init[i * p..(i + 1) * p] == init[..p]) {
+                    ops.product(&rows, w.data(), &init[..p])?
+                } else {
+                    let mut accs = Vec::with_capacity(n * p);
+                    for (i, row) in rows.iter().enumerate() {
+                        accs.extend(ops.product(
+                            std::slice::from_ref(row),
+                            w.data(),
+                            &init[i * p..(i + 1) * p],
+                        )?);
                     }
-                }
+                    accs
+                };
+                let accs: Vec<_> = accs.into_iter().map(|a| (a, 1, sf)).collect();
                 let q = ops.rescale(&accs, quotient_bound(*act))?;
                 vec![CellTensor {
                     shape: vec![n, p],

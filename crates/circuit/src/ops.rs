@@ -8,6 +8,7 @@ use dzk_gadgets::cmp::{CmpChip, CmpMode};
 use dzk_gadgets::dot::DotChip;
 use dzk_gadgets::hash::{AssignedFe, PackChip, PoseidonChip};
 use dzk_gadgets::lookup::{FnChip, FnTable};
+use dzk_gadgets::matcheck::{MatCheckChip, PendingProduct, Tamper};
 use dzk_gadgets::range::RangeChip;
 use dzk_gadgets::rescale::{rescale_cost, Quotient, RescaleChip};
 use dzk_gadgets::{assign_int, AssignedInt, Fr, Rows};
@@ -27,6 +28,15 @@ pub(crate) trait Ops {
     fn inputs(&mut self, values: &[Value<i128>]) -> Result<Vec<Self::C>, Error>;
     /// `init + Σ xᵢ·wᵢ`.
     fn dot(&mut self, xs: &[Self::C], ws: &[i64], init: i128) -> Result<Self::C, Error>;
+    /// The matrix product `y[p·O + o] = init[o] + Σ_(t, x) x·w[o·T + t]` over the rows `p` of `xs`, each listing
+    /// the inputs present in it as `(t, x)` (inputs left out are zero), with `O = init.len()` and
+    /// `T = w.len() / O`: by the matrix-check chip where the circuit has one, otherwise as dot products.
+    fn product(
+        &mut self,
+        xs: &[Vec<(usize, Self::C)>],
+        w: &[i64],
+        init: &[i128],
+    ) -> Result<Vec<Self::C>, Error>;
     /// `round(m·a / d)` each; `quotient` says whether the quotients need their own range check.
     fn rescale(
         &mut self,
@@ -76,6 +86,8 @@ pub(crate) struct Chips {
     pub poseidon: PoseidonChip,
     /// The function-lookup chip, only in circuits whose slice looks functions up.
     pub func: Option<FnChip>,
+    /// The matrix-check chip, only in circuits laid out with one.
+    pub matcheck: Option<MatCheckChip>,
     pub io: Vec<Column<Advice>>,
 }
 
@@ -84,6 +96,25 @@ impl Chips {
     fn input_rows(&self, n: usize) -> [usize; 2] {
         [n.div_ceil(self.io.len()), n.div_ceil(self.affine.slots())]
     }
+}
+
+/// A matrix product as one dot product per output (the layout without a matrix-check chip).
+fn product_by_dots<O: Ops + ?Sized>(
+    ops: &mut O,
+    xs: &[Vec<(usize, O::C)>],
+    w: &[i64],
+    init: &[i128],
+) -> Result<Vec<O::C>, Error> {
+    let inputs = w.len() / init.len().max(1);
+    let mut out = Vec::with_capacity(xs.len() * init.len());
+    for row in xs {
+        let cells: Vec<O::C> = row.iter().map(|(_, x)| x.clone()).collect();
+        for (o, &b) in init.iter().enumerate() {
+            let ws: Vec<i64> = row.iter().map(|(t, _)| w[o * inputs + t]).collect();
+            out.push(ops.dot(&cells, &ws, b)?);
+        }
+    }
+    Ok(out)
 }
 
 /// Counts rows without laying anything out.
@@ -117,6 +148,21 @@ impl Ops for RowCounter<'_> {
     fn dot(&mut self, xs: &[()], _: &[i64], _: i128) -> Result<(), Error> {
         self.rows.take(self.chips.dot.rows_for(xs.len()));
         Ok(())
+    }
+    fn product(
+        &mut self,
+        xs: &[Vec<(usize, ())>],
+        w: &[i64],
+        init: &[i128],
+    ) -> Result<Vec<()>, Error> {
+        let Some(chip) = &self.chips.matcheck else {
+            return product_by_dots(self, xs, w, init);
+        };
+        let bias = init.iter().any(|&b| b != 0);
+        let inputs = w.len() / init.len().max(1);
+        self.rows
+            .take_check(chip.rows_for(inputs, init.len(), bias, xs.iter().map(Vec::len)));
+        Ok(vec![(); xs.len() * init.len()])
     }
     fn rescale(&mut self, items: &[((), i64, i64)], quotient: Quotient) -> Result<Vec<()>, Error> {
         if !items.is_empty() {
@@ -179,6 +225,8 @@ pub(crate) struct Real<'a, L: Layouter<Fr>> {
     pub tables: &'a [(TableKey, FnTable)],
     pub layouter: &'a mut L,
     pub rows: &'a mut Rows,
+    /// Matrix checks laid out in phase 0, finished after the challenge is drawn.
+    pub pending: &'a mut Vec<PendingProduct>,
 }
 
 impl<L: Layouter<Fr>> Ops for Real<'_, L> {
@@ -239,6 +287,19 @@ impl<L: Layouter<Fr>> Ops for Real<'_, L> {
     }
     fn dot(&mut self, xs: &[AssignedInt], ws: &[i64], init: i128) -> Result<AssignedInt, Error> {
         self.chips.dot.dot(self.layouter, self.rows, xs, ws, init)
+    }
+    fn product(
+        &mut self,
+        xs: &[Vec<(usize, AssignedInt)>],
+        w: &[i64],
+        init: &[i128],
+    ) -> Result<Vec<AssignedInt>, Error> {
+        let Some(chip) = &self.chips.matcheck else {
+            return product_by_dots(self, xs, w, init);
+        };
+        let (ys, pending) = chip.product(self.layouter, self.rows, xs, w, init, Tamper::None)?;
+        self.pending.push(pending);
+        Ok(ys.into_iter().flatten().collect())
     }
     fn rescale(
         &mut self,

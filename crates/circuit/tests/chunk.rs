@@ -149,6 +149,101 @@ fn mnist_as_one_chunk_matches_zkml_reference() {
 }
 
 #[test]
+fn mnist_with_matrix_checks_matches_zkml_reference_in_fewer_rows() {
+    let (model, input) = mnist();
+    let dots = ChunkCircuit::new(model.clone(), 0, 16, LayoutParams::default()).expect("supported");
+    let p = LayoutParams {
+        check_width: 4,
+        ..LayoutParams::default()
+    };
+    let c = witness(
+        ChunkCircuit::new(model.clone(), 0, 16, p).expect("supported"),
+        &input,
+    );
+    // The same statement as with dot products: the commitments and zkml's reference output.
+    let expected = expected_instances(&model, &c, &input);
+    assert_eq!(c.instances(), expected.as_slice());
+    assert_eq!(mock(&c, expected.clone()), Ok(()));
+    assert_eq!(
+        c.rows(),
+        c.rows_laid_out(),
+        "the cost model is the real layout"
+    );
+    // Six convolutions' dot products leave the shared columns: the chunk needs far fewer rows.
+    assert!(
+        2 * c.rows() < dots.rows(),
+        "{} rows with checks, {} without",
+        c.rows(),
+        dots.rows()
+    );
+    for i in [0, 1, 2 + 5] {
+        let mut wrong = expected.clone();
+        wrong[i] += Fr::from(1);
+        assert!(
+            mock(&c, wrong).is_err(),
+            "instance {i} changed by one was accepted"
+        );
+    }
+}
+
+#[test]
+fn digits_model_with_matrix_checks_proves_its_forward_outputs() {
+    let (model, input) = digits();
+    let n = model.layers().len();
+    for w in [1, 3] {
+        let p = LayoutParams {
+            check_width: w,
+            ..LayoutParams::default()
+        };
+        let c = witness(
+            ChunkCircuit::new(model.clone(), 0, n, p).expect("supported"),
+            &input,
+        );
+        assert_proves_forward(&model, &c, &input, 1);
+    }
+}
+
+#[test]
+fn padded_strided_and_depthwise_convolutions_match_with_and_without_matrix_checks() {
+    use serde_json::json;
+    let w1: Vec<i64> = (0..54).map(|i| (i * 7 % 13) - 6).collect();
+    let w2: Vec<i64> = (0..27).map(|i| (i * 5 % 11) - 5).collect();
+    // SAME padding with stride 2 (taps on the padding are left out of a product's rows), then a depthwise
+    // SAME convolution (dot products either way).
+    let m = json!({
+        "global_sf": 16, "k": 12, "num_cols": 6, "inp_idxes": [0], "out_idxes": [5],
+        "tensors": [
+            {"idx": 1, "shape": [3, 3, 3, 2], "data": w1},
+            {"idx": 2, "shape": [3], "data": [5, -9, 0]},
+            {"idx": 3, "shape": [1, 3, 3, 3], "data": w2},
+            {"idx": 4, "shape": [3], "data": [1, 2, -3]},
+        ],
+        "layers": [
+            {"layer_type": "Conv2D", "params": [0, 0, 1, 2, 2], "inp_idxes": [0, 1, 2],
+             "inp_shapes": [[1, 5, 5, 2], [3, 3, 3, 2], [3]], "out_idxes": [6], "out_shapes": [[1, 3, 3, 3]],
+             "mask": []},
+            {"layer_type": "Conv2D", "params": [1, 0, 0, 1, 1], "inp_idxes": [6, 3, 4],
+             "inp_shapes": [[1, 3, 3, 3], [1, 3, 3, 3], [3]], "out_idxes": [5], "out_shapes": [[1, 3, 3, 3]],
+             "mask": []},
+        ],
+    });
+    let model = json_model(&m, "convs.msgpack");
+    let data: Vec<i64> = (0..50).map(|i| (i * 11 % 37) - 18).collect();
+    let input = json_input(&json!([{"idx": 0, "shape": [1, 5, 5, 2], "data": data}]));
+    for w in [0, 2] {
+        let p = LayoutParams {
+            check_width: w,
+            ..LayoutParams::default()
+        };
+        let c = witness(
+            ChunkCircuit::new(model.clone(), 0, 2, p).expect("supported"),
+            &input,
+        );
+        assert_proves_forward(&model, &c, &input, 4);
+    }
+}
+
+#[test]
 fn mnist_in_two_chunks_chains_and_each_half_is_smaller() {
     let (model, input) = mnist();
     let whole = ChunkCircuit::new(model.clone(), 0, 16, LayoutParams::default()).expect("whole");

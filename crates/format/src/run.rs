@@ -43,6 +43,9 @@ pub struct LayoutSpec {
     /// Function lookups per row (0: the chunk looks no function up).
     #[serde(default)]
     pub fn_slots: usize,
+    /// Slots per row of the matrix-check chip (0: matrix products are plain dot products).
+    #[serde(default)]
+    pub check_width: usize,
 }
 
 /// One chunk of a plan.

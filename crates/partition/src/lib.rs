@@ -161,6 +161,7 @@ pub fn plan(
                 short_slots: p.short_slots,
                 hash_lanes: p.hash_lanes,
                 fn_slots: p.fn_slots,
+                check_width: p.check_width,
             },
             inputs: specs(model, &ins),
             outputs: specs(model, &outs),

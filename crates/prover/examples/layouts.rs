@@ -15,24 +15,27 @@ use dzk_prover::{dev_setup, keygen, prove_chunk};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 5 {
-        eprintln!("usage: layouts MODEL INPUT START END ADVICE[:RANGE_SLOTS]...");
+        eprintln!("usage: layouts MODEL INPUT START END ADVICE[:RANGE_SLOTS[:CHECK_WIDTH]]...");
         std::process::exit(2);
     }
     let model = Arc::new(Model::load(Path::new(&args[0]))?);
     let input = TensorFile::load(Path::new(&args[1]))?;
     let (a, b): (usize, usize) = (args[2].parse()?, args[3].parse()?);
     let fitted = ChunkCircuit::fit(model.clone(), a, b)?.layout();
-    println!("| advice | range slots | rows | k | advice columns | cost model | prove s |");
-    println!("|---|---|---|---|---|---|---|");
+    println!(
+        "| advice | range slots | check width | rows | k | advice columns | cost model | prove s |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
     for spec in &args[4..] {
-        let (advice, slots) = match spec.split_once(':') {
-            Some((a, s)) => (a.parse()?, s.parse()?),
-            None => (spec.parse()?, fitted.range_slots),
-        };
+        let mut parts = spec.split(':');
+        let advice = parts.next().unwrap_or_default().parse()?;
+        let slots = parts.next().map_or(Ok(fitted.range_slots), str::parse)?;
+        let check = parts.next().map_or(Ok(fitted.check_width), str::parse)?;
         let p = LayoutParams {
             advice,
             range_slots: slots,
             short_slots: slots,
+            check_width: check,
             ..fitted
         };
         let c = ChunkCircuit::new(model.clone(), a, b, p)?.with_inputs(&input, Salts::default())?;
@@ -48,7 +51,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let t = Instant::now();
         prove_chunk(Backend::Cpu, &params, &pk, c)?;
         println!(
-            "| {advice} | {slots} | {rows} | {k} | {} | {cost} | {:.2} |",
+            "| {advice} | {slots} | {check} | {rows} | {k} | {} | {cost} | {:.2} |",
             p.advice_columns(),
             t.elapsed().as_secs_f64()
         );

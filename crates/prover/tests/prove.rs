@@ -1,5 +1,6 @@
-//! Real keygen, prove and verify (KZG, SHPLONK): an honest proof verifies; a proof with one byte flipped, or
-//! checked against other public values, is rejected.
+//! Real keygen, prove and verify (KZG, SHPLONK), of a one-phase circuit and of one with matrix checks (two
+//! phases): an honest proof verifies; a proof with one byte flipped, or checked against other public values, is
+//! rejected.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,9 +16,8 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn check(model: Arc<Model>, input: TensorFile, start: usize, end: usize) {
-    let circuit = ChunkCircuit::new(model, start, end, LayoutParams::default())
-        .expect("supported")
+fn check(circuit: ChunkCircuit, input: TensorFile) {
+    let circuit = circuit
         .with_inputs(
             &input,
             Salts {
@@ -57,11 +57,12 @@ fn mnist_as_one_chunk_proves_and_verifies() {
     let z = repo().join("../shared/models/zkml/mnist");
     let model = Arc::new(Model::load(&z.join("model.msgpack")).expect("model"));
     let n = model.layers().len();
+    // The fitted layout checks MNIST's convolutions against a challenge: a two-phase proof.
+    let circuit = ChunkCircuit::fit(model, 0, n).expect("supported");
+    assert!(circuit.layout().check_width > 0, "{:?}", circuit.layout());
     check(
-        model,
+        circuit,
         TensorFile::load(&z.join("inp.msgpack")).expect("input"),
-        0,
-        n,
     );
 }
 
@@ -70,11 +71,11 @@ fn digits_model_proves_and_verifies() {
     let t = repo().join("testdata");
     let model = Arc::new(Model::load(&t.join("models/digits_cnn.msgpack")).expect("model"));
     let n = model.layers().len();
+    // Dot products only: a one-phase proof.
+    let circuit = ChunkCircuit::new(model, 0, n, LayoutParams::default()).expect("supported");
     check(
-        model,
+        circuit,
         TensorFile::load(&t.join("inputs/digits_0.msgpack")).expect("input"),
-        0,
-        n,
     );
 }
 
