@@ -32,10 +32,10 @@ fn main() {
     for (a, b) in slices {
         match ChunkCircuit::fit(model.clone(), a, b) {
             Ok(c) => println!(
-                "layers {a}..{b}: {} rows, k = {} (range table {} bits; {:?})",
+                "layers {a}..{b}: {} rows, k = {}, {} matrix products checked by the chip ({:?})",
                 c.rows(),
                 c.min_k(),
-                c.layout().range_bits,
+                c.matrix_checks(),
                 c.layout()
             ),
             Err(e) => println!("layers {a}..{b}: {e}"),

@@ -480,11 +480,23 @@ impl ChunkCircuit {
     /// The cost model: the exact number of rows the slice's layout takes (computed by the same layout code,
     /// without proving), excluding the range table.
     pub fn rows(&self) -> usize {
+        self.count().0
+    }
+
+    /// How many of the slice's matrix products (convolutions, fully connected layers) the matrix-check chip
+    /// proves; the others are dot products.
+    pub fn matrix_checks(&self) -> usize {
+        self.count().1
+    }
+
+    /// Runs the layout with the row counter: `(rows, matrix checks)`.
+    fn count(&self) -> (usize, usize) {
         let mut meta = ConstraintSystem::<Fr>::default();
         let config = configure_chips(&mut meta, self.params);
         let mut counter = RowCounter {
             chips: &config.chips,
             rows: Rows::new(),
+            checks: 0,
         };
         let unknown = |_: i64, n: usize| vec![Value::unknown(); n];
         // Counting cannot fail: it runs the same mapping `new` has checked, with no witness.
@@ -493,7 +505,7 @@ impl ChunkCircuit {
                 let _ = bind(&mut counter, &b, self.public_sides(), Value::unknown());
             }
         }
-        counter.rows.used()
+        (counter.rows.used(), counter.checks)
     }
 
     /// Rows the most recent synthesis of this circuit (or a clone of it) laid out, excluding the range table.

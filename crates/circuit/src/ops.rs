@@ -117,10 +117,33 @@ fn product_by_dots<O: Ops + ?Sized>(
     Ok(out)
 }
 
+/// The matrix-check chip, if the circuit has one and it takes fewer rows for this product than dot products
+/// on the shared columns would (a single row of `x`, like most fully connected layers, is cheaper as dots:
+/// the chip pays `O·(T + 1)` multiplications per product before its first row). Decided from shapes alone,
+/// so keygen, proving and counting agree.
+fn check_for<'c, C>(
+    chips: &'c Chips,
+    xs: &[Vec<(usize, C)>],
+    w: &[i64],
+    init: &[i128],
+) -> Option<&'c MatCheckChip> {
+    let chip = chips.matcheck.as_ref()?;
+    let outputs = init.len().max(1);
+    let bias = init.iter().any(|&b| b != 0);
+    let check = chip.rows_for(w.len() / outputs, outputs, bias, xs.iter().map(Vec::len));
+    let dots: usize = xs
+        .iter()
+        .map(|row| outputs * chips.dot.rows_for(row.len()))
+        .sum();
+    (check < dots).then_some(chip)
+}
+
 /// Counts rows without laying anything out.
 pub(crate) struct RowCounter<'a> {
     pub chips: &'a Chips,
     pub rows: Rows,
+    /// Matrix products laid out by the matrix-check chip.
+    pub checks: usize,
 }
 
 impl Ops for RowCounter<'_> {
@@ -155,13 +178,14 @@ impl Ops for RowCounter<'_> {
         w: &[i64],
         init: &[i128],
     ) -> Result<Vec<()>, Error> {
-        let Some(chip) = &self.chips.matcheck else {
+        let Some(chip) = check_for(self.chips, xs, w, init) else {
             return product_by_dots(self, xs, w, init);
         };
         let bias = init.iter().any(|&b| b != 0);
         let inputs = w.len() / init.len().max(1);
         self.rows
             .take_check(chip.rows_for(inputs, init.len(), bias, xs.iter().map(Vec::len)));
+        self.checks += 1;
         Ok(vec![(); xs.len() * init.len()])
     }
     fn rescale(&mut self, items: &[((), i64, i64)], quotient: Quotient) -> Result<Vec<()>, Error> {
@@ -294,7 +318,7 @@ impl<L: Layouter<Fr>> Ops for Real<'_, L> {
         w: &[i64],
         init: &[i128],
     ) -> Result<Vec<AssignedInt>, Error> {
-        let Some(chip) = &self.chips.matcheck else {
+        let Some(chip) = check_for(self.chips, xs, w, init) else {
             return product_by_dots(self, xs, w, init);
         };
         let (ys, pending) = chip.product(self.layouter, self.rows, xs, w, init, Tamper::None)?;

@@ -169,7 +169,9 @@ fn mnist_with_matrix_checks_matches_zkml_reference_in_fewer_rows() {
         c.rows_laid_out(),
         "the cost model is the real layout"
     );
-    // Six convolutions' dot products leave the shared columns: the chunk needs far fewer rows.
+    // The three big convolutions go to the chip; the three with a single row or few outputs stay dot products.
+    assert_eq!(c.matrix_checks(), 3);
+    // Their dot products leave the shared columns: the chunk needs far fewer rows.
     assert!(
         2 * c.rows() < dots.rows(),
         "{} rows with checks, {} without",
@@ -190,7 +192,7 @@ fn mnist_with_matrix_checks_matches_zkml_reference_in_fewer_rows() {
 fn digits_model_with_matrix_checks_proves_its_forward_outputs() {
     let (model, input) = digits();
     let n = model.layers().len();
-    for w in [1, 3] {
+    for w in [4, 8] {
         let p = LayoutParams {
             check_width: w,
             ..LayoutParams::default()
@@ -199,6 +201,8 @@ fn digits_model_with_matrix_checks_proves_its_forward_outputs() {
             ChunkCircuit::new(model.clone(), 0, n, p).expect("supported"),
             &input,
         );
+        // The convolution by the chip; the two single-row fully connected layers are cheaper as dot products.
+        assert_eq!(c.matrix_checks(), 1, "width {w}");
         assert_proves_forward(&model, &c, &input, 1);
     }
 }
@@ -206,31 +210,31 @@ fn digits_model_with_matrix_checks_proves_its_forward_outputs() {
 #[test]
 fn padded_strided_and_depthwise_convolutions_match_with_and_without_matrix_checks() {
     use serde_json::json;
-    let w1: Vec<i64> = (0..54).map(|i| (i * 7 % 13) - 6).collect();
-    let w2: Vec<i64> = (0..27).map(|i| (i * 5 % 11) - 5).collect();
+    let w1: Vec<i64> = (0..144).map(|i| (i * 7 % 13) - 6).collect();
+    let w2: Vec<i64> = (0..72).map(|i| (i * 5 % 11) - 5).collect();
     // SAME padding with stride 2 (taps on the padding are left out of a product's rows), then a depthwise
     // SAME convolution (dot products either way).
     let m = json!({
         "global_sf": 16, "k": 12, "num_cols": 6, "inp_idxes": [0], "out_idxes": [5],
         "tensors": [
-            {"idx": 1, "shape": [3, 3, 3, 2], "data": w1},
-            {"idx": 2, "shape": [3], "data": [5, -9, 0]},
-            {"idx": 3, "shape": [1, 3, 3, 3], "data": w2},
-            {"idx": 4, "shape": [3], "data": [1, 2, -3]},
+            {"idx": 1, "shape": [8, 3, 3, 2], "data": w1},
+            {"idx": 2, "shape": [8], "data": [5, -9, 0, 3, 0, 0, 1, -1]},
+            {"idx": 3, "shape": [1, 3, 3, 8], "data": w2},
+            {"idx": 4, "shape": [8], "data": [1, 2, -3, 0, 4, 0, 0, -2]},
         ],
         "layers": [
             {"layer_type": "Conv2D", "params": [0, 0, 1, 2, 2], "inp_idxes": [0, 1, 2],
-             "inp_shapes": [[1, 5, 5, 2], [3, 3, 3, 2], [3]], "out_idxes": [6], "out_shapes": [[1, 3, 3, 3]],
+             "inp_shapes": [[1, 5, 5, 2], [8, 3, 3, 2], [8]], "out_idxes": [6], "out_shapes": [[1, 3, 3, 8]],
              "mask": []},
             {"layer_type": "Conv2D", "params": [1, 0, 0, 1, 1], "inp_idxes": [6, 3, 4],
-             "inp_shapes": [[1, 3, 3, 3], [1, 3, 3, 3], [3]], "out_idxes": [5], "out_shapes": [[1, 3, 3, 3]],
+             "inp_shapes": [[1, 3, 3, 8], [1, 3, 3, 8], [8]], "out_idxes": [5], "out_shapes": [[1, 3, 3, 8]],
              "mask": []},
         ],
     });
     let model = json_model(&m, "convs.msgpack");
     let data: Vec<i64> = (0..50).map(|i| (i * 11 % 37) - 18).collect();
     let input = json_input(&json!([{"idx": 0, "shape": [1, 5, 5, 2], "data": data}]));
-    for w in [0, 2] {
+    for w in [0, 8] {
         let p = LayoutParams {
             check_width: w,
             ..LayoutParams::default()
@@ -239,6 +243,7 @@ fn padded_strided_and_depthwise_convolutions_match_with_and_without_matrix_check
             ChunkCircuit::new(model.clone(), 0, 2, p).expect("supported"),
             &input,
         );
+        assert_eq!(c.matrix_checks(), usize::from(w > 0), "width {w}");
         assert_proves_forward(&model, &c, &input, 4);
     }
 }
