@@ -225,8 +225,11 @@ pub fn run() -> anyhow::Result<()> {
         "../shared/models/zkml/twitter/config.msgpack",
     ];
     let tables = tables_table(&configs)?;
-    // MNIST as one chunk under the layout `fit` picks (16 shared columns, 1 range slot) and two wider ones.
-    let layout_args = [mnist, mnist_in, "0", "16", "16:1", "40:2", "32:2"];
+    // MNIST as one chunk under the layout `fit` picks, then with convolutions as dot products (check width 0,
+    // as before the matrix check) and with other check widths and range slots.
+    let layout_args = [
+        mnist, mnist_in, "0", "16", "16", "16:1:0", "16:2:0", "16:2:2", "16:1:4", "32:2:0",
+    ];
     let layouts = run_example("dzk-prover", "layouts", &layout_args)?;
     let asm = asm_table(&layout_args[..5])?;
     // Aggregation of MNIST's 2-chunk run, one process per N so that peak memory is per N.
@@ -264,8 +267,11 @@ pub fn run() -> anyhow::Result<()> {
          {tables}\n\
          ## Layouts: the cost model against the clock\n\n\
          `cargo run --release -p dzk-prover --example layouts -- {layout_cmd}`\n\n\
-         MNIST as one chunk proven under forced layouts (`advice:range slots`); `fit` picks by the cost model \
-         ((advice columns + 3 per lookup) × 2^k), and the ranking should match the prove times.\n\n{layouts}\n\
+         MNIST as one chunk proven under forced layouts (`advice:range slots:check width`; the first row is the \
+         layout `fit` picks); `fit` picks by the cost model ((advice columns + 3 per lookup) × 2^k), and the \
+         ranking should match the prove times. Check width 0 proves every convolution as dot products on the \
+         shared columns, as dzk did before the matrix check; a nonzero width checks the larger ones against a \
+         challenge on columns of their own (Freivalds; see docs/soundness.md).\n\n{layouts}\n\
          ## Field arithmetic in assembly (`asm`)\n\n\
          `cargo run --release -p dzk-prover [--no-default-features] --example layouts -- {asm_cmd}`, twice each, \
          alternating\n\n\
