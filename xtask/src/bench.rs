@@ -193,8 +193,8 @@ fn pipeline_table(model: &str, input: &str, chunks: &[usize]) -> anyhow::Result<
 /// MNIST as one chunk proven with and without the `asm` feature, alternating, two runs each.
 fn asm_table(layout_args: &[&str]) -> anyhow::Result<String> {
     let mut table = String::from(
-        "| build | advice | range slots | rows | k | advice columns | cost model | prove s |\n\
-         |---|---|---|---|---|---|---|---|\n",
+        "| build | advice | range slots | check width | rows | k | advice columns | cost model | prove s |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
     );
     for _ in 0..2 {
         for (label, flags) in [
