@@ -120,13 +120,13 @@ fn product_by_dots<O: Ops + ?Sized>(
 /// The matrix-check chip, if the circuit has one and it takes fewer rows for this product than dot products
 /// on the shared columns would (a single row of `x`, like most fully connected layers, is cheaper as dots:
 /// the chip pays `O·(T + 1)` multiplications per product before its first row). Decided from shapes alone,
-/// so keygen, proving and counting agree.
+/// so keygen, proving and counting agree. Returns the chip and the rows it takes for the product.
 fn check_for<'c, C>(
     chips: &'c Chips,
     xs: &[Vec<(usize, C)>],
     w: &[i64],
     init: &[i128],
-) -> Option<&'c MatCheckChip> {
+) -> Option<(&'c MatCheckChip, usize)> {
     let chip = chips.matcheck.as_ref()?;
     let outputs = init.len().max(1);
     let bias = init.iter().any(|&b| b != 0);
@@ -135,7 +135,7 @@ fn check_for<'c, C>(
         .iter()
         .map(|row| outputs * chips.dot.rows_for(row.len()))
         .sum();
-    (check < dots).then_some(chip)
+    (check < dots).then_some((chip, check))
 }
 
 /// Counts rows without laying anything out.
@@ -178,13 +178,10 @@ impl Ops for RowCounter<'_> {
         w: &[i64],
         init: &[i128],
     ) -> Result<Vec<()>, Error> {
-        let Some(chip) = check_for(self.chips, xs, w, init) else {
+        let Some((_, rows)) = check_for(self.chips, xs, w, init) else {
             return product_by_dots(self, xs, w, init);
         };
-        let bias = init.iter().any(|&b| b != 0);
-        let inputs = w.len() / init.len().max(1);
-        self.rows
-            .take_check(chip.rows_for(inputs, init.len(), bias, xs.iter().map(Vec::len)));
+        self.rows.take_check(rows);
         self.checks += 1;
         Ok(vec![(); xs.len() * init.len()])
     }
@@ -318,7 +315,7 @@ impl<L: Layouter<Fr>> Ops for Real<'_, L> {
         w: &[i64],
         init: &[i128],
     ) -> Result<Vec<AssignedInt>, Error> {
-        let Some(chip) = check_for(self.chips, xs, w, init) else {
+        let Some((chip, _)) = check_for(self.chips, xs, w, init) else {
             return product_by_dots(self, xs, w, init);
         };
         let (ys, pending) = chip.product(self.layouter, self.rows, xs, w, init, Tamper::None)?;
