@@ -337,52 +337,61 @@ impl ChunkCircuit {
 
     /// The circuit of layers `start..end` with the cheapest layout: range tables of 7 to 13 bits (each with
     /// enough limbs for checks at least [`MIN_RANGE_BITS`] wide and at most the packing width), one or two
-    /// range checks of each kind per row, the Poseidon chip on the shared columns or on one or two lanes of
-    /// its own, and (for slices with matrix products) no matrix-check chip or one of width 2 or 4, whichever
-    /// gives the smallest [`Self::cost_estimate`] (ties to the smaller `k`). Small slices get small tables, so
-    /// their `k` is not held up by the table; slices with wide boundaries hash beside their layers instead of
-    /// after them; convolutions move off the shared columns when that lowers `k` enough to pay for the chip's.
+    /// long and one or two short range checks per row, the Poseidon chip on the shared columns or on one or two
+    /// lanes of its own, and (for slices with matrix products) no matrix-check chip or one of width 2, 3 or 4,
+    /// whichever gives the smallest [`Self::cost_estimate`] (ties to the smaller `k`). Small slices get small
+    /// tables, so their `k` is not held up by the table; slices with wide boundaries hash beside their layers
+    /// instead of after them; convolutions move off the shared columns when that lowers `k` enough to pay for
+    /// the chip's.
+    ///
+    /// Narrower tables are tried only while the table is what sets `k`: once the rows do, a narrower table
+    /// only adds limb columns at the same or a larger `k`, so the search stops going down.
     pub fn fit(model: Arc<Model>, start: usize, end: usize) -> Result<Self, CircuitError> {
         let mut best: Option<(u64, u32, Self)> = None;
-        let shapes = (7..=13)
-            .rev()
-            .flat_map(|bits| [0, 1, 2].map(|lanes| (bits, lanes)))
-            .flat_map(|(bits, lanes)| [1, 2].map(|slots| (bits, lanes, slots)));
         let fn_choices: &[usize] = if tables::keys(&model, start, end).is_empty() {
             &[0]
         } else {
             &[1, 2]
         };
-        let shapes = shapes.flat_map(|s| fn_choices.iter().map(move |&f| (s, f)));
         let check_choices: &[usize] = if has_products(&model, start, end) {
-            &[0, 2, 4]
+            &[0, 2, 3, 4]
         } else {
             &[0]
         };
-        let shapes = shapes.flat_map(|s| check_choices.iter().map(move |&w| (s, w)));
-        for (((bits, hash_lanes, slots), fn_slots), check_width) in shapes {
-            {
-                let params = LayoutParams {
-                    range_bits: bits,
-                    range_limbs: MIN_RANGE_BITS.div_ceil(bits),
-                    hash_lanes,
-                    range_slots: slots,
-                    short_slots: slots,
-                    fn_slots,
-                    check_width,
-                    ..LayoutParams::default()
-                };
-                if params.range_bits * params.range_limbs > PACK_BITS {
-                    continue;
-                }
-                let c = Self::new(model.clone(), start, end, params)?;
-                let k = c.min_k();
-                let cost = c.cost_estimate();
-                if best
-                    .as_ref()
-                    .is_none_or(|(bc, bk, _)| (cost, k) < (*bc, *bk))
-                {
-                    best = Some((cost, k, c));
+        for hash_lanes in [0, 1, 2] {
+            for (range_slots, short_slots) in [(1, 1), (1, 2), (2, 1), (2, 2)] {
+                for &fn_slots in fn_choices {
+                    for &check_width in check_choices {
+                        for bits in (7..=13).rev() {
+                            let params = LayoutParams {
+                                range_bits: bits,
+                                range_limbs: MIN_RANGE_BITS.div_ceil(bits),
+                                hash_lanes,
+                                range_slots,
+                                short_slots,
+                                fn_slots,
+                                check_width,
+                                ..LayoutParams::default()
+                            };
+                            if params.range_bits * params.range_limbs > PACK_BITS {
+                                continue;
+                            }
+                            let c = Self::new(model.clone(), start, end, params)?;
+                            let k = c.min_k();
+                            let cost = c.cost_estimate();
+                            if best
+                                .as_ref()
+                                .is_none_or(|(bc, bk, _)| (cost, k) < (*bc, *bk))
+                            {
+                                best = Some((cost, k, c));
+                            }
+                            // The table (2^bits rows plus the reserved ones) needs k = bits + 1 at least; past
+                            // that, the rows set k.
+                            if k > bits as u32 + 1 {
+                                break;
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -393,13 +402,18 @@ impl ChunkCircuit {
         })
     }
 
-    /// The proving cost the layout choice minimises: (advice columns + 3 per lookup) × `2^k`, the area every
-    /// commitment, FFT and quotient evaluation runs over (each lookup adds a permuted input, a permuted table
-    /// and a product polynomial).
+    /// The proving cost the layout choice minimises: the polynomials a proof commits to, each over `2^k` rows
+    /// (every commitment, FFT and quotient evaluation runs over that area): the advice columns, 3 per lookup (a
+    /// permuted input, a permuted table and a product), one product per `degree − 2` columns of the
+    /// permutation argument, and the `degree − 1` pieces of the quotient.
     pub fn cost_estimate(&self) -> u64 {
         let p = &self.params;
+        let mut meta = ConstraintSystem::<Fr>::default();
+        configure_chips(&mut meta, *p);
         let lookups = p.range_slots * p.range_limbs + p.short_slots + p.fn_slots;
-        ((p.advice_columns() + 3 * lookups) as u64) << self.min_k()
+        let degree = meta.degree().max(3);
+        let permutation = meta.permutation().get_columns().len().div_ceil(degree - 2);
+        ((p.advice_columns() + 3 * lookups + permutation + degree - 1) as u64) << self.min_k()
     }
 
     /// Adds the witness: the slice's boundary-in tensors and the two salts. Runs the slice's forward pass to

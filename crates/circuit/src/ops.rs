@@ -191,6 +191,7 @@ impl Ops for RowCounter<'_> {
             let (main, long, short) = rescale_cost(
                 self.chips.rescale.slots(),
                 range.short_bits(),
+                range.max_bits(),
                 items.iter().map(|i| i.2),
                 quotient,
             );

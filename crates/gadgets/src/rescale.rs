@@ -1,10 +1,19 @@
 //! zkml's rounding division by a constant: `q = floor((2·m·a + d) / (2d))`, round half up.
 //!
-//! Slot layout: advice `a, q, r, rc, qs`, fixed `m, d`. Gates:
-//! `2·m·a + d = 2d·q + r`, `rc = 2d − 1 − r`, `qs = q + 2^(R−1)`, where `R` is the range chip's width.
-//! The range chip then proves `r, rc ∈ [0, 2^bits)` (short checks; `2d ≤ 2^bits` is required), hence
-//! `0 ≤ r < 2d` (no off-by-one at exact halves), and `qs ∈ [0, 2^R)`, hence `|q| < 2^(R−1)`. Bounding `q`
-//! matters: in the field every `r` has *some* `q`; only a small `q` makes the equation hold over the integers.
+//! Slot layout: advice `a, q, r, rc, qs`, fixed `m, d, s`. Gates:
+//! `2·m·a + d = 2d·q + r`, `rc = s·(2d − 1 − r)`, `qs = q + 2^(R−1)`, where `R` is the range chip's width.
+//!
+//! The remainder is checked one of two ways ([`RemainderCheck`]), on short checks (`[0, 2^bits)`) when
+//! `2d ≤ 2^bits` and long checks (`[0, 2^R)`) otherwise:
+//! - **two-sided**, `s = 1`: the range chip proves `r ∈ [0, B)` and `rc = 2d − 1 − r ∈ [0, B)`, hence
+//!   `0 ≤ r < 2d` (no off-by-one at exact halves);
+//! - **one-sided**, when `2d` is a power of two dividing `B`: `s = B/(2d)` and only `rc = s·(2d − 1 − r)` is
+//!   checked. `r = 2ma + d − 2dq` is a small integer because `q` is bounded (below), so `s·(2d − 1 − r)` cannot
+//!   wrap the field; its lying in `[0, B)` then means `2d − 1 − r ∈ [0, 2d)`, the same `0 ≤ r < 2d` for one lookup
+//!   instead of two.
+//!
+//! `qs ∈ [0, 2^R)` proves `|q| < 2^(R−1)`. Bounding `q` matters: in the field every `r` has *some* `q`; only a
+//! small `q` makes the equation hold over the integers (and makes `r` small, which the one-sided check needs).
 //! A caller whose very next step range-bounds `q` anyway (a comparison, whose checked difference bounds its
 //! input) may skip the `qs` check ([`Quotient::BoundedByCaller`]); the `qs` cell and gate remain.
 //! Precondition: `|m·a| < 2^200`, true for any product of range-checked values.
@@ -18,13 +27,13 @@ use crate::num::{assign_int, copy_int, fe};
 use crate::range::RangeChip;
 use crate::{AssignedInt, Rows};
 
-/// One slot: advice `[a, q, r, rc, qs]`, fixed `[m, d]`.
-type Slot = ([Column<Advice>; 5], [Column<Fixed>; 2]);
+/// One slot: advice `[a, q, r, rc, qs]`, fixed `[m, d, s]`.
+type Slot = ([Column<Advice>; 5], [Column<Fixed>; 3]);
 
 /// Columns of the rescale chip.
 #[derive(Clone, Debug)]
 pub struct RescaleConfig {
-    /// Per slot: advice `[a, q, r, rc, qs]`, fixed `[m, d]`.
+    /// Per slot: advice `[a, q, r, rc, qs]`, fixed `[m, d, s]`.
     slots: Vec<Slot>,
     /// The row's selector: it enables the gates of every slot.
     q: Selector,
@@ -46,20 +55,79 @@ pub enum Quotient {
     BoundedByCaller,
 }
 
+/// How one rescale's remainder is range-checked (see the module documentation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RemainderCheck {
+    /// Long checks (`[0, 2^R)`) instead of short ones (`[0, 2^bits)`).
+    pub long: bool,
+    /// The fixed `s`: 1 for the two-sided check, `B/(2d)` for the one-sided one.
+    pub scale: i128,
+    /// Only `rc` is checked.
+    pub one_sided: bool,
+}
+
+impl RemainderCheck {
+    /// The check for divisor `d` with short checks of `short_bits` and long checks of `long_bits`; `None` when
+    /// `d ≤ 0` or `2d > 2^long_bits`.
+    pub fn for_divisor(d: i64, short_bits: usize, long_bits: usize) -> Option<Self> {
+        let two_d = 2 * i128::from(d);
+        if d <= 0 || two_d > 1i128 << long_bits {
+            return None;
+        }
+        let long = two_d > 1i128 << short_bits;
+        let bound = 1i128 << if long { long_bits } else { short_bits };
+        Some(if two_d.count_ones() == 1 {
+            Self {
+                long,
+                scale: bound / two_d,
+                one_sided: true,
+            }
+        } else {
+            Self {
+                long,
+                scale: 1,
+                one_sided: false,
+            }
+        })
+    }
+
+    /// The two-sided check on the given width (tests use it to compare the two).
+    pub fn two_sided(long: bool) -> Self {
+        Self {
+            long,
+            scale: 1,
+            one_sided: false,
+        }
+    }
+
+    /// Range checks the remainder takes: 1 one-sided, 2 two-sided.
+    pub fn checks(&self) -> usize {
+        if self.one_sided {
+            1
+        } else {
+            2
+        }
+    }
+}
+
 /// Rows `rescale_many` takes for `n` items with divisors `ds` (shared rows, long-check and short-check counts).
+/// Divisors [`RemainderCheck::for_divisor`] refuses are counted as two long checks (`rescale_many` refuses them).
 pub fn rescale_cost(
     slots: usize,
     short_bits: usize,
+    long_bits: usize,
     ds: impl Iterator<Item = i64>,
     quotient: Quotient,
 ) -> (usize, usize, usize) {
     let (mut n, mut long, mut short) = (0usize, 0usize, 0usize);
     for d in ds {
         n += 1;
-        if 2 * i128::from(d) <= 1i128 << short_bits {
-            short += 2;
+        let check = RemainderCheck::for_divisor(d, short_bits, long_bits)
+            .unwrap_or(RemainderCheck::two_sided(true));
+        if check.long {
+            long += check.checks();
         } else {
-            long += 2;
+            short += check.checks();
         }
         if quotient == Quotient::Check {
             long += 1;
@@ -75,7 +143,7 @@ pub struct RescaleWitness {
     pub q: Value<i128>,
     /// The remainder `2ma + d − 2dq`.
     pub r: Value<i128>,
-    /// The complement `2d − 1 − r`.
+    /// The scaled complement `s·(2d − 1 − r)`.
     pub rc: Value<i128>,
     /// The shifted quotient `q + 2^(R−1)`.
     pub qs: Value<i128>,
@@ -84,10 +152,10 @@ pub struct RescaleWitness {
 impl RescaleChip {
     /// Fixed columns the chip takes over `advice` advice columns (see [`Self::configure`]).
     pub fn fixed_columns(advice: usize) -> usize {
-        2 * (advice / 5)
+        3 * (advice / 5)
     }
 
-    /// Configures slots of 5 advice columns over `columns`, slot `j` with its fixed `m, d` in columns `2j, 2j+1`
+    /// Configures slots of 5 advice columns over `columns`, slot `j` with its fixed `m, d, s` in columns `3j..3j+3`
     /// of `fixed` (which chips whose rows never overlap this chip's may share); `range_bits` is the range
     /// chip's `max_bits()`.
     ///
@@ -101,23 +169,23 @@ impl RescaleChip {
         assert!(columns.len() >= 5, "rescale needs 5 advice columns");
         assert!(
             fixed.len() >= Self::fixed_columns(columns.len()),
-            "rescale needs 2 fixed columns per slot"
+            "rescale needs 3 fixed columns per slot"
         );
         let half_range = 1i128 << (range_bits - 1);
         let mut slots = Vec::new();
-        // One selector for every slot of a row: an unused slot holds a = q = r = 0, rc = −1, qs = 2^(R−1)
-        // with m = d = 0, which satisfies the gates.
+        // One selector for every slot of a row: an unused slot holds a = q = r = rc = 0, qs = 2^(R−1)
+        // with m = d = s = 0, which satisfies the gates.
         let q = meta.selector();
-        for (c, f) in columns.chunks_exact(5).zip(fixed.chunks_exact(2)) {
+        for (c, f) in columns.chunks_exact(5).zip(fixed.chunks_exact(3)) {
             let adv = [c[0], c[1], c[2], c[3], c[4]];
-            let fix = [f[0], f[1]];
+            let fix = [f[0], f[1], f[2]];
             for col in adv {
                 meta.enable_equality(col);
             }
             meta.create_gate("rescale", |m| {
                 let s = m.query_selector(q);
                 let [a, qq, r, rc, qs] = adv.map(|col| m.query_advice(col, Rotation::cur()));
-                let [mul, d] = fix.map(|col| m.query_fixed(col, Rotation::cur()));
+                let [mul, d, scale] = fix.map(|col| m.query_fixed(col, Rotation::cur()));
                 let two = Expression::Constant(fe::<F>(2));
                 let one = Expression::Constant(F::ONE);
                 vec![
@@ -125,7 +193,7 @@ impl RescaleChip {
                         * (two.clone() * mul * a + d.clone()
                             - two.clone() * d.clone() * qq.clone()
                             - r.clone()),
-                    s.clone() * (rc - (two * d - one - r)),
+                    s.clone() * (rc - scale * (two * d - one - r)),
                     s * (qs - qq - Expression::Constant(fe::<F>(half_range))),
                 ]
             });
@@ -148,15 +216,15 @@ impl RescaleChip {
         self.config.slots.len()
     }
 
-    /// The honest witness for `a`, `m`, `d`.
-    pub fn witness(&self, a: Value<i128>, m: i64, d: i64) -> RescaleWitness {
+    /// The honest witness for `a`, `m`, `d` under a remainder check with scale `s`.
+    pub fn witness(&self, a: Value<i128>, m: i64, d: i64, s: i128) -> RescaleWitness {
         let (m, d) = (i128::from(m), i128::from(d));
         let q = a.map(|a| (2 * m * a + d).div_euclid(2 * d));
         let r = a.zip(q).map(|(a, q)| 2 * m * a + d - 2 * d * q);
         RescaleWitness {
             q,
             r,
-            rc: r.map(|r| 2 * d - 1 - r),
+            rc: r.map(|r| s * (2 * d - 1 - r)),
             qs: q.map(|q| q + self.config.half_range),
         }
     }
@@ -170,11 +238,13 @@ impl RescaleChip {
         items: &[(AssignedInt, i64, i64)],
         quotient: Quotient,
     ) -> Result<Vec<AssignedInt>, Error> {
-        for &(_, _, d) in items {
-            if d <= 0 || (2 * i128::from(d)) > (1i128 << range.max_bits()) {
-                return Err(Error::Synthesis);
-            }
-        }
+        let checks = items
+            .iter()
+            .map(|&(_, _, d)| {
+                RemainderCheck::for_divisor(d, range.short_bits(), range.max_bits())
+                    .ok_or(Error::Synthesis)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let base = rows.take(items.len().div_ceil(self.slots()));
         let (outs, short, long) = layouter.assign_region(
             || "rescale",
@@ -184,24 +254,23 @@ impl RescaleChip {
                     Vec::with_capacity(2 * items.len()),
                     Vec::with_capacity(items.len()),
                 );
-                for (i, (a, m, d)) in items.iter().enumerate() {
-                    let w = self.witness(a.value, *m, *d);
+                for (i, ((a, m, d), check)) in items.iter().zip(&checks).enumerate() {
+                    let w = self.witness(a.value, *m, *d, check.scale);
                     let (q, [r, rc, qs]) = self.assign_slot(
                         &mut region,
                         base + i / self.slots(),
                         i % self.slots(),
                         a,
-                        *m,
-                        *d,
+                        (*m, *d, check.scale),
                         w,
                     )?;
                     outs.push(q);
-                    // A remainder below 2d ≤ 2^bits needs one lookup; a larger divisor needs the long check.
-                    if 2 * i128::from(*d) <= 1i128 << range.short_bits() {
-                        short.extend([r, rc]);
-                    } else {
-                        long.extend([r, rc]);
+                    // A remainder below 2d ≤ 2^bits takes short checks; a larger divisor, long ones.
+                    let to = if check.long { &mut long } else { &mut short };
+                    if !check.one_sided {
+                        to.push(r);
                     }
+                    to.push(rc);
                     if quotient == Quotient::Check {
                         long.push(qs);
                     }
@@ -219,7 +288,7 @@ impl RescaleChip {
     }
 
     /// Low level: fills slots `first..` of the row at `offset` (whose selector a used slot enabled) with
-    /// a = q = r = 0, rc = −1, qs = 2^(R−1) and m = d = 0, which satisfy the gates. Their cells are never
+    /// a = q = r = rc = 0, qs = 2^(R−1) and m = d = s = 0, which satisfy the gates. Their cells are never
     /// range-checked and never copied anywhere.
     pub fn fill_unused<F: PrimeField>(
         &self,
@@ -227,38 +296,38 @@ impl RescaleChip {
         offset: usize,
         first: usize,
     ) {
-        for &([ca, cq, cr, crc, cqs], [fm, fd]) in &self.config.slots[first..] {
+        for &([ca, cq, cr, crc, cqs], [fm, fd, fs]) in &self.config.slots[first..] {
             for (c, v) in [
                 (ca, 0),
                 (cq, 0),
                 (cr, 0),
-                (crc, -1),
+                (crc, 0),
                 (cqs, self.config.half_range),
             ] {
                 assign_int(region, c, offset, Value::known(v));
             }
             region.assign_fixed(fm, offset, F::ZERO);
             region.assign_fixed(fd, offset, F::ZERO);
+            region.assign_fixed(fs, offset, F::ZERO);
         }
     }
 
-    /// Low level: one slot with an explicit witness. Returns `q` and the cells to range-check: `r` and `rc`
-    /// (short checks) and `qs` (a long check).
-    #[allow(clippy::too_many_arguments)]
+    /// Low level: one slot with an explicit witness and fixed `(m, d, s)`. Returns `q` and the cells to
+    /// range-check: `r` and `rc` (only `rc` under a one-sided check) and `qs` (a long check).
     pub fn assign_slot<F: PrimeField>(
         &self,
         region: &mut Region<'_, F>,
         offset: usize,
         slot: usize,
         a: &AssignedInt,
-        m: i64,
-        d: i64,
+        (m, d, s): (i64, i64, i128),
         w: RescaleWitness,
     ) -> Result<(AssignedInt, [AssignedInt; 3]), Error> {
-        let ([ca, cq, cr, crc, cqs], [fm, fd]) = self.config.slots[slot];
+        let ([ca, cq, cr, crc, cqs], [fm, fd, fs]) = self.config.slots[slot];
         self.config.q.enable(region, offset)?;
         region.assign_fixed(fm, offset, fe::<F>(m.into()));
         region.assign_fixed(fd, offset, fe::<F>(d.into()));
+        region.assign_fixed(fs, offset, fe::<F>(s));
         copy_int(region, ca, offset, a);
         let q = assign_int(region, cq, offset, w.q);
         let r = assign_int(region, cr, offset, w.r);

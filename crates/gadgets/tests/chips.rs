@@ -49,6 +49,11 @@ enum Case {
     RescaleOffByOneAtHalf,
     /// Quotient too large by one: remainder negative, out of range below.
     RescaleRemainderNegative,
+    /// [`Case::RescaleOffByOneAtHalf`] under the one-sided remainder check (only the scaled complement is
+    /// range-checked): `s·(2d − 1 − r)` is negative.
+    RescaleOneSidedOffByOneAtHalf,
+    /// [`Case::RescaleRemainderNegative`] under the one-sided check: `s·(2d − 1 − r)` reaches `2^16`.
+    RescaleOneSidedRemainderNegative,
     /// Honest q, r, rc, but the shifted quotient qs off by one (still in range): only the shift gate can tell.
     RescaleShiftMismatch,
     /// Honest q, r, qs, but the complement rc off by one (still in range): only the complement gate can tell.
@@ -222,7 +227,7 @@ impl Circuit<Fr> for TestCircuit {
             }
             Case::RescaleShiftMismatch => {
                 let x = inputs(&mut layouter, rows, col, &[7])?;
-                let honest = rescale.witness(Value::known(7), 1, 4);
+                let honest = rescale.witness(Value::known(7), 1, 4, 1);
                 let w = RescaleWitness {
                     qs: honest.qs + k(i128::from(self.tamper)),
                     ..honest
@@ -231,7 +236,7 @@ impl Circuit<Fr> for TestCircuit {
                 let (_, [r, rc, qs]) = layouter.assign_region(
                     || "tampered shift",
                     |mut reg| {
-                        let out = rescale.assign_slot(&mut reg, at, 0, &x[0], 1, 4, w)?;
+                        let out = rescale.assign_slot(&mut reg, at, 0, &x[0], (1, 4, 1), w)?;
                         rescale.fill_unused(&mut reg, at, 1);
                         Ok(out)
                     },
@@ -241,7 +246,7 @@ impl Circuit<Fr> for TestCircuit {
             }
             Case::RescaleComplementMismatch => {
                 let x = inputs(&mut layouter, rows, col, &[7])?;
-                let honest = rescale.witness(Value::known(7), 1, 4);
+                let honest = rescale.witness(Value::known(7), 1, 4, 1);
                 let w = RescaleWitness {
                     rc: honest.rc - k(i128::from(self.tamper)),
                     ..honest
@@ -250,7 +255,7 @@ impl Circuit<Fr> for TestCircuit {
                 let (_, [r, rc, qs]) = layouter.assign_region(
                     || "tampered complement",
                     |mut reg| {
-                        let out = rescale.assign_slot(&mut reg, at, 0, &x[0], 1, 4, w)?;
+                        let out = rescale.assign_slot(&mut reg, at, 0, &x[0], (1, 4, 1), w)?;
                         rescale.fill_unused(&mut reg, at, 1);
                         Ok(out)
                     },
@@ -290,36 +295,49 @@ impl Circuit<Fr> for TestCircuit {
                     .1;
                 range.check_many(&mut layouter, rows, &[diff])?;
             }
-            Case::RescaleOffByOneAtHalf | Case::RescaleRemainderNegative => {
-                // a = 1, d = 2: 0.5 rounds up to 1 (r = 0).
+            Case::RescaleOffByOneAtHalf
+            | Case::RescaleRemainderNegative
+            | Case::RescaleOneSidedOffByOneAtHalf
+            | Case::RescaleOneSidedRemainderNegative => {
+                // a = 1, d = 2: 0.5 rounds up to 1 (r = 0). Two-sided: s = 1, r and rc checked. One-sided:
+                // s = 2^16/(2d), only rc checked (as a long check: this is the two-sided cases' layout too).
+                let one_sided = matches!(
+                    self.case,
+                    Case::RescaleOneSidedOffByOneAtHalf | Case::RescaleOneSidedRemainderNegative
+                );
+                let s: i128 = if one_sided { (1 << 16) / 4 } else { 1 };
                 let x = inputs(&mut layouter, rows, col, &[1])?;
                 let half = 1i128 << 15;
                 let w = if !self.tamper {
-                    rescale.witness(Value::known(1), 1, 2)
-                } else if self.case == Case::RescaleOffByOneAtHalf {
+                    rescale.witness(Value::known(1), 1, 2, s)
+                } else if matches!(
+                    self.case,
+                    Case::RescaleOffByOneAtHalf | Case::RescaleOneSidedOffByOneAtHalf
+                ) {
                     RescaleWitness {
                         q: k(0),
                         r: k(4),
-                        rc: k(-1),
+                        rc: k(-s),
                         qs: k(half),
                     }
                 } else {
                     RescaleWitness {
                         q: k(2),
                         r: k(-4),
-                        rc: k(7),
+                        rc: k(7 * s),
                         qs: k(2 + half),
                     }
                 };
                 let at = rows.take(1);
-                let (_, checks) = layouter.assign_region(
+                let (_, [r, rc, _]) = layouter.assign_region(
                     || "tampered rescale",
                     |mut r| {
-                        let out = rescale.assign_slot(&mut r, at, 0, &x[0], 1, 2, w)?;
+                        let out = rescale.assign_slot(&mut r, at, 0, &x[0], (1, 2, s), w)?;
                         rescale.fill_unused(&mut r, at, 1);
                         Ok(out)
                     },
                 )?;
+                let checks = if one_sided { vec![rc] } else { vec![r, rc] };
                 // check_many refuses out-of-range witnesses at synthesis; lay the checks out raw (as long
                 // checks, the weaker kind) so that the constraint system, not the witness generator, rejects them.
                 let at = rows.take_long(2);
@@ -336,13 +354,17 @@ impl Circuit<Fr> for TestCircuit {
                                 &range.limbs_of(c.value),
                             )?;
                         }
+                        if checks.len() == 1 {
+                            let zeros = [Value::known(0); LIMBS];
+                            range.assign_slot(&mut r, at, 1, None, Value::known(0), &zeros)?;
+                        }
                         Ok(())
                     },
                 )?;
             }
             Case::RescaleSecondSlotTampered => {
                 let x = inputs(&mut layouter, rows, col, &[6, 6])?;
-                let honest = rescale.witness(Value::known(6), 1, 4);
+                let honest = rescale.witness(Value::known(6), 1, 4, 1);
                 // 6/4 = 1.5 → 2; claim 1 with the honest remainder
                 let bad = if self.tamper {
                     RescaleWitness { q: k(1), ..honest }
@@ -353,8 +375,9 @@ impl Circuit<Fr> for TestCircuit {
                 let checks = layouter.assign_region(
                     || "two-slot rescale",
                     |mut r| {
-                        let (_, c0) = rescale.assign_slot(&mut r, at, 0, &x[0], 1, 4, honest)?;
-                        let (_, c1) = rescale.assign_slot(&mut r, at, 1, &x[1], 1, 4, bad)?;
+                        let (_, c0) =
+                            rescale.assign_slot(&mut r, at, 0, &x[0], (1, 4, 1), honest)?;
+                        let (_, c1) = rescale.assign_slot(&mut r, at, 1, &x[1], (1, 4, 1), bad)?;
                         Ok([c0, c1].concat())
                     },
                 )?;
@@ -613,6 +636,8 @@ fn rescale_matches_native_rounding() {
         (1000, 1, 512),
         (-257, 3, 512),
         (0, 5, 9),
+        (30000, 1, 300),
+        (-30000, 7, 300),
     ] {
         let (res, out) = run(Case::Rescale(a, m, d));
         assert_eq!(res, Ok(()), "{a}·{m}/{d}");
@@ -626,6 +651,8 @@ fn rescale_matches_native_rounding() {
 fn rescale_attacks_are_rejected() {
     assert_rejected(Case::RescaleOffByOneAtHalf);
     assert_rejected(Case::RescaleRemainderNegative);
+    assert_rejected(Case::RescaleOneSidedOffByOneAtHalf);
+    assert_rejected(Case::RescaleOneSidedRemainderNegative);
     assert_rejected(Case::RescaleSecondSlotTampered);
     assert_rejected(Case::RescaleShiftMismatch);
     assert_rejected(Case::RescaleComplementMismatch);
@@ -680,4 +707,27 @@ fn slots_and_rows_are_pinned() {
     assert_eq!(RescaleChip::construct(cfg.rescale).slots(), 2);
     assert_eq!(CmpChip::construct(cfg.cmp).slots(), 2);
     assert_eq!(AffineChip::construct(cfg.affine).slots(), 3);
+}
+
+#[test]
+fn remainder_checks_are_one_sided_exactly_for_powers_of_two() {
+    use dzk_gadgets::rescale::RemainderCheck as R;
+    let r = |long, scale, one_sided| {
+        Some(R {
+            long,
+            scale,
+            one_sided,
+        })
+    };
+    assert_eq!(R::for_divisor(2, 8, 16), r(false, 64, true));
+    assert_eq!(R::for_divisor(128, 8, 16), r(false, 1, true));
+    assert_eq!(R::for_divisor(9, 8, 16), r(false, 1, false));
+    assert_eq!(R::for_divisor(512, 8, 16), r(true, 64, true));
+    assert_eq!(R::for_divisor(300, 8, 16), r(true, 1, false));
+    assert_eq!(R::for_divisor(1 << 15, 8, 16), r(true, 1, true));
+    assert_eq!(R::for_divisor((1 << 15) + 1, 8, 16), None);
+    assert_eq!(R::for_divisor(0, 8, 16), None);
+    assert_eq!(R::for_divisor(-4, 8, 16), None);
+    assert_eq!(r(true, 64, true).map(|c| c.checks()), Some(1));
+    assert_eq!(r(false, 1, false).map(|c| c.checks()), Some(2));
 }

@@ -1,5 +1,6 @@
 //! Measures real proving time of one slice under several layouts, to check the layout cost model against the
-//! clock: `cargo run --release -p dzk-prover --example layouts -- MODEL INPUT START END ADVICE[:RANGE_SLOTS]...`.
+//! clock: `cargo run --release -p dzk-prover --example layouts -- MODEL INPUT START END ADVICE[:RANGE_SLOTS[:CHECK_WIDTH[:SHORT_SLOTS]]]...`.
+//! Parts left out are `fit`'s; short slots default to the range slots when those are given.
 //!
 //! Prints one Markdown row per layout: rows, k, advice columns, the cost model's estimate and the prove time.
 
@@ -15,7 +16,9 @@ use dzk_prover::{dev_setup, keygen, prove_chunk};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 5 {
-        eprintln!("usage: layouts MODEL INPUT START END ADVICE[:RANGE_SLOTS[:CHECK_WIDTH]]...");
+        eprintln!(
+            "usage: layouts MODEL INPUT START END ADVICE[:RANGE_SLOTS[:CHECK_WIDTH[:SHORT_SLOTS]]]..."
+        );
         std::process::exit(2);
     }
     let model = Arc::new(Model::load(Path::new(&args[0]))?);
@@ -23,18 +26,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (a, b): (usize, usize) = (args[2].parse()?, args[3].parse()?);
     let fitted = ChunkCircuit::fit(model.clone(), a, b)?.layout();
     println!(
-        "| advice | range slots | check width | rows | k | advice columns | cost model | prove s |"
+        "| advice | range slots | short slots | check width | rows | k | advice columns | cost model | prove s |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for spec in &args[4..] {
         let mut parts = spec.split(':');
         let advice = parts.next().unwrap_or_default().parse()?;
-        let slots = parts.next().map_or(Ok(fitted.range_slots), str::parse)?;
+        let given = parts.next();
+        let slots = given.map_or(Ok(fitted.range_slots), str::parse)?;
         let check = parts.next().map_or(Ok(fitted.check_width), str::parse)?;
+        let short = parts.next().map_or(
+            Ok(if given.is_some() {
+                slots
+            } else {
+                fitted.short_slots
+            }),
+            str::parse,
+        )?;
         let p = LayoutParams {
             advice,
             range_slots: slots,
-            short_slots: slots,
+            short_slots: short,
             check_width: check,
             ..fitted
         };
@@ -51,7 +63,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let t = Instant::now();
         prove_chunk(Backend::Cpu, &params, &pk, c)?;
         println!(
-            "| {advice} | {slots} | {check} | {rows} | {k} | {} | {cost} | {:.2} |",
+            "| {advice} | {slots} | {short} | {check} | {rows} | {k} | {} | {cost} | {:.2} |",
             p.advice_columns(),
             t.elapsed().as_secs_f64()
         );
