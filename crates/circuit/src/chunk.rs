@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use dzk_gadgets::affine::AffineChip;
+use dzk_gadgets::clamp::ClampChip;
 use dzk_gadgets::cmp::CmpChip;
 use dzk_gadgets::dot::DotChip;
 use dzk_gadgets::hash::{PackChip, PoseidonChip};
@@ -181,6 +182,7 @@ fn configure_chips(meta: &mut ConstraintSystem<Fr>, p: LayoutParams) -> ChunkCon
         DotChip::fixed_columns(p.advice - 1),
         RescaleChip::fixed_columns(p.advice),
         CmpChip::fixed_columns(p.advice),
+        ClampChip::fixed_columns(p.advice),
         AffineChip::fixed_columns(p.advice),
         if p.hash_lanes == 0 {
             PoseidonChip::fixed_columns(p.advice)
@@ -206,6 +208,7 @@ fn configure_chips(meta: &mut ConstraintSystem<Fr>, p: LayoutParams) -> ChunkCon
         p.range_bits * p.range_limbs,
     ));
     let cmp = CmpChip::construct(CmpChip::configure(meta, &adv, &pool));
+    let clamp = ClampChip::construct(ClampChip::configure(meta, &adv, &pool));
     let affine = AffineChip::construct(AffineChip::configure(meta, &adv, &pool));
     let pack = PackChip::construct(PackChip::configure(meta, &adv));
     let poseidon = if p.hash_lanes == 0 {
@@ -232,6 +235,7 @@ fn configure_chips(meta: &mut ConstraintSystem<Fr>, p: LayoutParams) -> ChunkCon
             dot,
             rescale,
             cmp,
+            clamp,
             affine,
             pack,
             poseidon,

@@ -123,19 +123,12 @@ fn activation<O: Ops>(
                 .map(|c| (c, 0, CmpMode::Max))
                 .collect::<Vec<_>>(),
         ),
-        Activation::Relu6 => {
-            let r = ops.compare(
-                &cells
-                    .into_iter()
-                    .map(|c| (c, 0, CmpMode::Max))
-                    .collect::<Vec<_>>(),
-            )?;
-            ops.compare(
-                &r.into_iter()
-                    .map(|c| (c, 6 * sf, CmpMode::Min))
-                    .collect::<Vec<_>>(),
-            )
-        }
+        Activation::Relu6 => ops.clamp(
+            &cells
+                .into_iter()
+                .map(|c| (c, 6 * sf))
+                .collect::<Vec<_>>(),
+        ),
     }
 }
 

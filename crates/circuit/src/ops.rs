@@ -4,6 +4,7 @@
 //! the chips take, which makes the cost model exact by construction.
 
 use dzk_gadgets::affine::{Affine, AffineChip};
+use dzk_gadgets::clamp::ClampChip;
 use dzk_gadgets::cmp::{CmpChip, CmpMode};
 use dzk_gadgets::dot::DotChip;
 use dzk_gadgets::hash::{AssignedFe, PackChip, PoseidonChip};
@@ -45,6 +46,8 @@ pub(crate) trait Ops {
     ) -> Result<Vec<Self::C>, Error>;
     /// `max`/`min` against a constant each.
     fn compare(&mut self, items: &[(Self::C, i64, CmpMode)]) -> Result<Vec<Self::C>, Error>;
+    /// `clamp(x, 0, h)` each (ReLU6): the clamp chip, which also bounds `x`.
+    fn clamp(&mut self, items: &[(Self::C, i64)]) -> Result<Vec<Self::C>, Error>;
     /// The integer a cell holds (unknown when counting or at keygen).
     fn value(&self, c: &Self::C) -> Value<i128>;
     /// Range-checks existing cells: each in `[0, 2^R)`.
@@ -81,6 +84,7 @@ pub(crate) struct Chips {
     pub dot: DotChip,
     pub rescale: RescaleChip,
     pub cmp: CmpChip,
+    pub clamp: ClampChip,
     pub affine: AffineChip,
     pub pack: PackChip,
     pub poseidon: PoseidonChip,
@@ -205,6 +209,22 @@ impl Ops for RowCounter<'_> {
         if !items.is_empty() {
             self.rows.take(items.len().div_ceil(self.chips.cmp.slots()));
             self.rows.take_long(self.chips.range.rows_for(items.len()));
+        }
+        Ok(vec![(); items.len()])
+    }
+    fn clamp(&mut self, items: &[((), i64)]) -> Result<Vec<()>, Error> {
+        if !items.is_empty() {
+            let short_bits = self.chips.range.short_bits();
+            let short = items
+                .iter()
+                .filter(|&&(_, h)| ClampChip::short_headroom(h, short_bits))
+                .count();
+            self.rows
+                .take(items.len().div_ceil(self.chips.clamp.slots()));
+            self.rows
+                .take_short(self.chips.range.short_rows_for(short));
+            self.rows
+                .take_long(self.chips.range.rows_for(2 * items.len() - short));
         }
         Ok(vec![(); items.len()])
     }
@@ -349,6 +369,14 @@ impl<L: Layouter<Fr>> Ops for Real<'_, L> {
         self.chips
             .cmp
             .compare_many(self.layouter, self.rows, &self.chips.range, items)
+    }
+    fn clamp(&mut self, items: &[(AssignedInt, i64)]) -> Result<Vec<AssignedInt>, Error> {
+        if items.is_empty() {
+            return Ok(vec![]);
+        }
+        self.chips
+            .clamp
+            .clamp_many(self.layouter, self.rows, &self.chips.range, items)
     }
     fn value(&self, c: &AssignedInt) -> Value<i128> {
         c.value

@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 pub mod affine;
+pub mod clamp;
 pub mod cmp;
 pub mod dot;
 pub mod hash;

@@ -2,6 +2,7 @@
 //! each named attack (a tampered witness) is rejected; row counts are pinned.
 
 use dzk_gadgets::affine::{Affine, AffineChip, AffineConfig};
+use dzk_gadgets::clamp::{ClampChip, ClampConfig, ClampWitness};
 use dzk_gadgets::cmp::{CmpChip, CmpConfig, CmpMode, CmpWitness, Threshold};
 use dzk_gadgets::dot::{DotChip, DotConfig};
 use dzk_gadgets::range::{RangeChip, RangeConfig};
@@ -26,6 +27,27 @@ struct Cfg {
     rescale: RescaleConfig,
     cmp: CmpConfig,
     affine: AffineConfig,
+    clamp: ClampConfig,
+}
+
+/// An attack on the clamp chip (`h = 3072`); each names the witness it lays out instead of the honest one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ClampAttack {
+    /// x = −5 claimed inside `[0, h]` (region 0, output −5): the distance `t = x` is negative.
+    NegativePassedThrough,
+    /// x = 3100 claimed inside (output 3100): the headroom `h − x` is negative.
+    AboveClaimedInside,
+    /// x = 3100 claimed below 0 (output 0): the distance `−1 − x` is negative.
+    AboveClaimedBelow,
+    /// x = 2000 with region 3, not a trit: distance, headroom and output follow the gates' formulas, which
+    /// give output 3h + x with both checks in range; only the trit gate stands in the way.
+    NonTrit,
+    /// x = 2000 with the honest region and checks but output 2001: the output gate.
+    OutputMismatch,
+    /// x = 2000 with distance 1999 (in range): the distance gate.
+    DistanceMismatch,
+    /// x = 2000 with headroom 1071 (in range): the headroom gate.
+    HeadroomMismatch,
 }
 
 /// What a test circuit lays out: honest operations, or one attack.
@@ -78,6 +100,10 @@ enum Case {
     Affine,
     /// Affine op with a wrong output.
     AffineWrongOutput,
+    /// Honest `clamp(x, 0, h)`.
+    Clamp(i64, i64),
+    /// One clamp attack.
+    ClampTampered(ClampAttack),
     /// A cell of a multi-op row left unconstrained: slot 1 of a rescale row tampered while slot 0 is honest.
     RescaleSecondSlotTampered,
 }
@@ -129,8 +155,10 @@ impl Circuit<Fr> for TestCircuit {
         let rescale = RescaleChip::configure(meta, &cols, &pool, BITS * LIMBS);
         let cmp = CmpChip::configure(meta, &cols[..10], &pool);
         let affine = AffineChip::configure(meta, &cols[..9], &pool);
+        let clamp = ClampChip::configure(meta, &cols, &pool);
         meta.enable_equality(cols[9]);
         Cfg {
+            clamp,
             cols,
             range,
             dot,
@@ -147,6 +175,7 @@ impl Circuit<Fr> for TestCircuit {
         let rescale = RescaleChip::construct(cfg.rescale.clone());
         let cmp = CmpChip::construct(cfg.cmp.clone());
         let affine = AffineChip::construct(cfg.affine.clone());
+        let clamp = ClampChip::construct(cfg.clamp.clone());
         let col = cfg.cols[9];
         let k = |v: i128| Value::known(v);
         let mut rows = Rows::new();
@@ -441,6 +470,83 @@ impl Circuit<Fr> for TestCircuit {
                     },
                 )?;
             }
+            Case::Clamp(x, h) => {
+                let xs = inputs(&mut layouter, rows, col, &[x.into()])?;
+                let out = clamp.clamp_many(&mut layouter, rows, &range, &[(xs[0], h)])?;
+                record(&self.out, &out);
+            }
+            Case::ClampTampered(attack) => {
+                use ClampAttack as A;
+                let h = 3072;
+                let x: i128 = match attack {
+                    A::NegativePassedThrough => -5,
+                    A::AboveClaimedInside | A::AboveClaimedBelow => 3100,
+                    _ => 2000,
+                };
+                let xs = inputs(&mut layouter, rows, col, &[x])?;
+                let honest = ClampChip::witness(k(x), h);
+                let w = |r: i128, t: i128, u: i128, out: i128| ClampWitness {
+                    r: k(r),
+                    t: k(t),
+                    u: k(u),
+                    out: k(out),
+                };
+                let h128 = i128::from(h);
+                let bad = match attack {
+                    A::NegativePassedThrough => w(0, x, h128 - x, x),
+                    A::AboveClaimedInside => w(0, x, h128 - x, x),
+                    A::AboveClaimedBelow => w(1, -1 - x, 0, 0),
+                    // lo(3) = −3, hi(3) = 3, mid(3) = 1.
+                    A::NonTrit => w(3, 3 * (1 + x) + 3 * (x - h128) + x, h128 - x, 3 * h128 + x),
+                    A::OutputMismatch => ClampWitness {
+                        out: honest.out + k(1),
+                        ..honest
+                    },
+                    A::DistanceMismatch => ClampWitness {
+                        t: honest.t - k(1),
+                        ..honest
+                    },
+                    A::HeadroomMismatch => ClampWitness {
+                        u: honest.u - k(1),
+                        ..honest
+                    },
+                };
+                let at = rows.take(1);
+                let (_, [t, u]) = layouter.assign_region(
+                    || "tampered clamp",
+                    |mut r| {
+                        let out = clamp.assign_slot(
+                            &mut r,
+                            at,
+                            0,
+                            &xs[0],
+                            h,
+                            if self.tamper { bad } else { honest },
+                        )?;
+                        clamp.fill_unused(&mut r, at, 1);
+                        Ok(out)
+                    },
+                )?;
+                // Both checks laid out raw (check_many refuses out-of-range witnesses at synthesis), as long
+                // checks: h = 3072 does not fit the 8-bit short table.
+                let at = rows.take_long(1);
+                layouter.assign_region(
+                    || "raw range",
+                    |mut r| {
+                        for (slot, c) in [t, u].iter().enumerate() {
+                            range.assign_slot(
+                                &mut r,
+                                at,
+                                slot,
+                                Some(c),
+                                c.value,
+                                &range.limbs_of(c.value),
+                            )?;
+                        }
+                        Ok(())
+                    },
+                )?;
+            }
             Case::MaxOfCells(x, y) => {
                 let xs = inputs(&mut layouter, rows, col, &[x.into(), y.into()])?;
                 let out = cmp.max_many(&mut layouter, rows, &range, &[(xs[0], xs[1])])?;
@@ -707,6 +813,45 @@ fn slots_and_rows_are_pinned() {
     assert_eq!(RescaleChip::construct(cfg.rescale).slots(), 2);
     assert_eq!(CmpChip::construct(cfg.cmp).slots(), 2);
     assert_eq!(AffineChip::construct(cfg.affine).slots(), 3);
+    assert_eq!(ClampChip::construct(cfg.clamp).slots(), 2);
+}
+
+#[test]
+fn clamp_matches_native_and_rejects_attacks() {
+    // h = 3072 takes a long headroom check with this 8-bit short table, h = 200 a short one.
+    for (x, h) in [
+        (-30000, 3072),
+        (-5, 3072),
+        (-1, 3072),
+        (0, 3072),
+        (1, 3072),
+        (3071, 3072),
+        (3072, 3072),
+        (3073, 3072),
+        (30000, 3072),
+        (-7, 200),
+        (0, 200),
+        (150, 200),
+        (200, 200),
+        (255, 200),
+        (0, 0),
+        (9, 0),
+    ] {
+        let (res, out) = run(Case::Clamp(x, h));
+        assert_eq!(res, Ok(()), "clamp({x}, 0, {h})");
+        assert_eq!(out, vec![i128::from(x.clamp(0, h))], "clamp({x}, 0, {h})");
+    }
+    for attack in [
+        ClampAttack::NegativePassedThrough,
+        ClampAttack::AboveClaimedInside,
+        ClampAttack::AboveClaimedBelow,
+        ClampAttack::NonTrit,
+        ClampAttack::OutputMismatch,
+        ClampAttack::DistanceMismatch,
+        ClampAttack::HeadroomMismatch,
+    ] {
+        assert_rejected(Case::ClampTampered(attack));
+    }
 }
 
 #[test]
