@@ -193,8 +193,8 @@ fn pipeline_table(model: &str, input: &str, chunks: &[usize]) -> anyhow::Result<
 /// MNIST as one chunk proven with and without the `asm` feature, alternating, two runs each.
 fn asm_table(layout_args: &[&str]) -> anyhow::Result<String> {
     let mut table = String::from(
-        "| build | advice | range slots | check width | rows | k | advice columns | cost model | prove s |\n\
-         |---|---|---|---|---|---|---|---|---|\n",
+        "| build | advice | range slots | short slots | check width | rows | k | advice columns | cost model | prove s |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
     );
     for _ in 0..2 {
         for (label, flags) in [
@@ -225,10 +225,10 @@ pub fn run() -> anyhow::Result<()> {
         "../shared/models/zkml/twitter/config.msgpack",
     ];
     let tables = tables_table(&configs)?;
-    // MNIST as one chunk under the layout `fit` picks, then with convolutions as dot products (check width 0,
-    // as before the matrix check) and with other check widths and range slots.
+    // MNIST as one chunk under the layout `fit` picks, then with 16 shared columns, with convolutions as dot
+    // products (check width 0, as before the matrix check), and with other check widths and range slots.
     let layout_args = [
-        mnist, mnist_in, "0", "16", "16", "16:1:0", "16:2:0", "16:2:2", "16:1:4", "32:2:0",
+        mnist, mnist_in, "0", "16", "fit", "16:1:3:2", "16:2:4:2", "12:1:0:2", "16:2:0", "32:2:0",
     ];
     let layouts = run_example("dzk-prover", "layouts", &layout_args)?;
     let asm = asm_table(&layout_args[..5])?;
@@ -267,9 +267,10 @@ pub fn run() -> anyhow::Result<()> {
          {tables}\n\
          ## Layouts: the cost model against the clock\n\n\
          `cargo run --release -p dzk-prover --example layouts -- {layout_cmd}`\n\n\
-         MNIST as one chunk proven under forced layouts (`advice:range slots:check width`; the first row is the \
-         layout `fit` picks); `fit` picks by the cost model ((advice columns + 3 per lookup) × 2^k), and the \
-         ranking should match the prove times. Check width 0 proves every convolution as dot products on the \
+         MNIST as one chunk proven under forced layouts (`advice:range slots:check width:short slots`, the other \
+         parameters `fit`'s; the first row is the layout `fit` picks); `fit` picks by the cost model (the \
+         polynomials a proof commits to: advice columns, 3 per lookup, the permutation's products and the \
+         quotient's pieces, times 2^k), and the ranking should match the prove times. Check width 0 proves every convolution as dot products on the \
          shared columns, as dzk did before the matrix check; a nonzero width checks the larger ones against a \
          challenge on columns of their own (Freivalds; see docs/soundness.md).\n\n{layouts}\n\
          ## Field arithmetic in assembly (`asm`)\n\n\

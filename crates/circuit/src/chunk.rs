@@ -339,9 +339,9 @@ impl ChunkCircuit {
         2 + if pi { numel(&ins) } else { 0 } + if po { numel(&outs) } else { 0 }
     }
 
-    /// The circuit of layers `start..end` with the cheapest layout: range tables of 7 to 13 bits (each with
-    /// enough limbs for checks at least [`MIN_RANGE_BITS`] wide and at most the packing width), one or two
-    /// long and one or two short range checks per row, the Poseidon chip on the shared columns or on one or two
+    /// The circuit of layers `start..end` with the cheapest layout: 12 or 16 shared advice columns, range
+    /// tables of 7 to 13 bits (each with enough limbs for checks at least [`MIN_RANGE_BITS`] wide and at most
+    /// the packing width), one or two long and one or two short range checks per row, the Poseidon chip on the shared columns or on one or two
     /// lanes of its own, and (for slices with matrix products) no matrix-check chip or one of width 2, 3 or 4,
     /// whichever gives the smallest [`Self::cost_estimate`] (ties to the smaller `k`). Small slices get small
     /// tables, so their `k` is not held up by the table; slices with wide boundaries hash beside their layers
@@ -362,12 +362,18 @@ impl ChunkCircuit {
         } else {
             &[0]
         };
-        for hash_lanes in [0, 1, 2] {
-            for (range_slots, short_slots) in [(1, 1), (1, 2), (2, 1), (2, 2)] {
+        let shapes = [12, 16].into_iter().flat_map(|advice| {
+            [0, 1, 2].into_iter().flat_map(move |lanes| {
+                [(1, 1), (1, 2), (2, 1), (2, 2)].map(|(long, short)| (advice, lanes, long, short))
+            })
+        });
+        for (advice, hash_lanes, range_slots, short_slots) in shapes {
+            {
                 for &fn_slots in fn_choices {
                     for &check_width in check_choices {
                         for bits in (7..=13).rev() {
                             let params = LayoutParams {
+                                advice,
                                 range_bits: bits,
                                 range_limbs: MIN_RANGE_BITS.div_ceil(bits),
                                 hash_lanes,
@@ -375,14 +381,13 @@ impl ChunkCircuit {
                                 short_slots,
                                 fn_slots,
                                 check_width,
-                                ..LayoutParams::default()
                             };
                             if params.range_bits * params.range_limbs > PACK_BITS {
                                 continue;
                             }
                             let c = Self::new(model.clone(), start, end, params)?;
                             let k = c.min_k();
-                            let cost = c.cost_estimate();
+                            let cost = c.cost_at(k);
                             if best
                                 .as_ref()
                                 .is_none_or(|(bc, bk, _)| (cost, k) < (*bc, *bk))
@@ -411,13 +416,18 @@ impl ChunkCircuit {
     /// permuted input, a permuted table and a product), one product per `degree − 2` columns of the
     /// permutation argument, and the `degree − 1` pieces of the quotient.
     pub fn cost_estimate(&self) -> u64 {
+        self.cost_at(self.min_k())
+    }
+
+    /// [`Self::cost_estimate`] for a `k` already computed (counting the rows is the expensive part).
+    fn cost_at(&self, k: u32) -> u64 {
         let p = &self.params;
         let mut meta = ConstraintSystem::<Fr>::default();
         configure_chips(&mut meta, *p);
         let lookups = p.range_slots * p.range_limbs + p.short_slots + p.fn_slots;
         let degree = meta.degree().max(3);
         let permutation = meta.permutation().get_columns().len().div_ceil(degree - 2);
-        ((p.advice_columns() + 3 * lookups + permutation + degree - 1) as u64) << self.min_k()
+        ((p.advice_columns() + 3 * lookups + permutation + degree - 1) as u64) << k
     }
 
     /// Adds the witness: the slice's boundary-in tensors and the two salts. Runs the slice's forward pass to

@@ -123,12 +123,7 @@ fn activation<O: Ops>(
                 .map(|c| (c, 0, CmpMode::Max))
                 .collect::<Vec<_>>(),
         ),
-        Activation::Relu6 => ops.clamp(
-            &cells
-                .into_iter()
-                .map(|c| (c, 6 * sf))
-                .collect::<Vec<_>>(),
-        ),
+        Activation::Relu6 => ops.clamp(&cells.into_iter().map(|c| (c, 6 * sf)).collect::<Vec<_>>()),
     }
 }
 

@@ -221,8 +221,7 @@ impl Ops for RowCounter<'_> {
                 .count();
             self.rows
                 .take(items.len().div_ceil(self.chips.clamp.slots()));
-            self.rows
-                .take_short(self.chips.range.short_rows_for(short));
+            self.rows.take_short(self.chips.range.short_rows_for(short));
             self.rows
                 .take_long(self.chips.range.rows_for(2 * items.len() - short));
         }

@@ -1,6 +1,7 @@
 //! Measures real proving time of one slice under several layouts, to check the layout cost model against the
-//! clock: `cargo run --release -p dzk-prover --example layouts -- MODEL INPUT START END ADVICE[:RANGE_SLOTS[:CHECK_WIDTH[:SHORT_SLOTS]]]...`.
-//! Parts left out are `fit`'s; short slots default to the range slots when those are given.
+//! clock: `cargo run --release -p dzk-prover --example layouts -- MODEL INPUT START END LAYOUT...`, where a
+//! layout is `fit` (the layout `ChunkCircuit::fit` picks) or `ADVICE[:RANGE_SLOTS[:CHECK_WIDTH[:SHORT_SLOTS]]]`:
+//! parts left out are `fit`'s, and short slots default to the range slots when those are given.
 //!
 //! Prints one Markdown row per layout: rows, k, advice columns, the cost model's estimate and the prove time.
 
@@ -17,7 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 5 {
         eprintln!(
-            "usage: layouts MODEL INPUT START END ADVICE[:RANGE_SLOTS[:CHECK_WIDTH[:SHORT_SLOTS]]]..."
+            "usage: layouts MODEL INPUT START END (fit|ADVICE[:RANGE_SLOTS[:CHECK_WIDTH[:SHORT_SLOTS]]])..."
         );
         std::process::exit(2);
     }
@@ -31,7 +32,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("|---|---|---|---|---|---|---|---|---|");
     for spec in &args[4..] {
         let mut parts = spec.split(':');
-        let advice = parts.next().unwrap_or_default().parse()?;
+        let first = parts.next().unwrap_or_default();
+        let advice = if first == "fit" {
+            fitted.advice
+        } else {
+            first.parse()?
+        };
         let given = parts.next();
         let slots = given.map_or(Ok(fitted.range_slots), str::parse)?;
         let check = parts.next().map_or(Ok(fitted.check_width), str::parse)?;
