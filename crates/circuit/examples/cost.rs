@@ -32,11 +32,13 @@ fn main() {
     for (a, b) in slices {
         match ChunkCircuit::fit(model.clone(), a, b) {
             Ok(c) => println!(
-                "layers {a}..{b}: {} rows, k = {}, {} matrix products checked by the chip ({:?})",
+                "layers {a}..{b}: {} rows, k = {}, {} matrix products checked by the chip ({:?}); \
+                 rows by cursor [shared, long, short, hash, check]: {:?}",
                 c.rows(),
                 c.min_k(),
                 c.matrix_checks(),
-                c.layout()
+                c.layout(),
+                c.row_cursors()
             ),
             Err(e) => println!("layers {a}..{b}: {e}"),
         }

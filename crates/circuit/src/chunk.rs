@@ -511,14 +511,21 @@ impl ChunkCircuit {
         self.count().0
     }
 
+    /// Where the rows go: how far each of the layout's cursors reaches, as
+    /// `[shared columns, long range checks, short range checks, Poseidon lanes, matrix check]`; [`Self::rows`]
+    /// is the largest. Shows which part of a layout sets `k`.
+    pub fn row_cursors(&self) -> [usize; 5] {
+        self.count().2
+    }
+
     /// How many of the slice's matrix products (convolutions, fully connected layers) the matrix-check chip
     /// proves; the others are dot products.
     pub fn matrix_checks(&self) -> usize {
         self.count().1
     }
 
-    /// Runs the layout with the row counter: `(rows, matrix checks)`.
-    fn count(&self) -> (usize, usize) {
+    /// Runs the layout with the row counter: `(rows, matrix checks, cursors)`.
+    fn count(&self) -> (usize, usize, [usize; 5]) {
         let mut meta = ConstraintSystem::<Fr>::default();
         let config = configure_chips(&mut meta, self.params);
         let mut counter = RowCounter {
@@ -533,7 +540,7 @@ impl ChunkCircuit {
                 let _ = bind(&mut counter, &b, self.public_sides(), Value::unknown());
             }
         }
-        (counter.rows.used(), counter.checks)
+        (counter.rows.used(), counter.checks, counter.rows.cursors())
     }
 
     /// Rows the most recent synthesis of this circuit (or a clone of it) laid out, excluding the range table.

@@ -112,6 +112,11 @@ fn assert_proves_forward(model: &Arc<Model>, c: &ChunkCircuit, input: &TensorFil
         c.rows_laid_out(),
         "the cost model is the real layout"
     );
+    assert_eq!(
+        c.row_cursors().into_iter().max(),
+        Some(c.rows()),
+        "the furthest cursor sets the rows"
+    );
     for i in [0, 1, 2 + tamper] {
         let mut wrong = expected.clone();
         wrong[i] += Fr::from(1);

@@ -103,6 +103,11 @@ impl Rows {
         at
     }
 
+    /// How far each cursor has gone: `[shared, long checks, short checks, hash, matrix check]`.
+    pub fn cursors(&self) -> [usize; 5] {
+        [self.main, self.long, self.short, self.hash, self.check]
+    }
+
     /// Rows the circuit needs: the furthest any cursor has gone.
     pub fn used(&self) -> usize {
         self.main
