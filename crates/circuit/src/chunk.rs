@@ -368,37 +368,35 @@ impl ChunkCircuit {
             })
         });
         for (advice, hash_lanes, range_slots, short_slots) in shapes {
-            {
-                for &fn_slots in fn_choices {
-                    for &check_width in check_choices {
-                        for bits in (7..=13).rev() {
-                            let params = LayoutParams {
-                                advice,
-                                range_bits: bits,
-                                range_limbs: MIN_RANGE_BITS.div_ceil(bits),
-                                hash_lanes,
-                                range_slots,
-                                short_slots,
-                                fn_slots,
-                                check_width,
-                            };
-                            if params.range_bits * params.range_limbs > PACK_BITS {
-                                continue;
-                            }
-                            let c = Self::new(model.clone(), start, end, params)?;
-                            let k = c.min_k();
-                            let cost = c.cost_at(k);
-                            if best
-                                .as_ref()
-                                .is_none_or(|(bc, bk, _)| (cost, k) < (*bc, *bk))
-                            {
-                                best = Some((cost, k, c));
-                            }
-                            // The table (2^bits rows plus the reserved ones) needs k = bits + 1 at least; past
-                            // that, the rows set k.
-                            if k > bits as u32 + 1 {
-                                break;
-                            }
+            for &fn_slots in fn_choices {
+                for &check_width in check_choices {
+                    for bits in (7..=13).rev() {
+                        let params = LayoutParams {
+                            advice,
+                            range_bits: bits,
+                            range_limbs: MIN_RANGE_BITS.div_ceil(bits),
+                            hash_lanes,
+                            range_slots,
+                            short_slots,
+                            fn_slots,
+                            check_width,
+                        };
+                        if params.range_bits * params.range_limbs > PACK_BITS {
+                            continue;
+                        }
+                        let c = Self::new(model.clone(), start, end, params)?;
+                        let k = c.min_k();
+                        let cost = c.cost_at(k);
+                        if best
+                            .as_ref()
+                            .is_none_or(|(bc, bk, _)| (cost, k) < (*bc, *bk))
+                        {
+                            best = Some((cost, k, c));
+                        }
+                        // The table (2^bits rows plus the reserved ones) needs k = bits + 1 at least; past
+                        // that, the rows set k.
+                        if k > bits as u32 + 1 {
+                            break;
                         }
                     }
                 }
