@@ -83,15 +83,11 @@ impl RemainderCheck {
                 one_sided: true,
             }
         } else {
-            Self {
-                long,
-                scale: 1,
-                one_sided: false,
-            }
+            Self::two_sided(long)
         })
     }
 
-    /// The two-sided check on the given width (tests use it to compare the two).
+    /// The two-sided check on the given width (long or short).
     pub fn two_sided(long: bool) -> Self {
         Self {
             long,
