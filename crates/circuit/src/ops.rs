@@ -4,7 +4,7 @@
 //! the chips take, which makes the cost model exact by construction.
 
 use dzk_gadgets::affine::{Affine, AffineChip};
-use dzk_gadgets::clamp::ClampChip;
+use dzk_gadgets::clamp::{clamp_cost, ClampChip};
 use dzk_gadgets::cmp::{CmpChip, CmpMode};
 use dzk_gadgets::dot::DotChip;
 use dzk_gadgets::hash::{AssignedFe, PackChip, PoseidonChip};
@@ -192,7 +192,7 @@ impl Ops for RowCounter<'_> {
     fn rescale(&mut self, items: &[((), i64, i64)], quotient: Quotient) -> Result<Vec<()>, Error> {
         if !items.is_empty() {
             let range = &self.chips.range;
-            let (main, long, short) = rescale_cost(
+            let (main, checks) = rescale_cost(
                 self.chips.rescale.slots(),
                 range.short_bits(),
                 range.max_bits(),
@@ -200,8 +200,7 @@ impl Ops for RowCounter<'_> {
                 quotient,
             );
             self.rows.take(main);
-            self.rows.take_short(range.short_rows_for(short));
-            self.rows.take_long(range.rows_for(long));
+            range.take_rows(&mut self.rows, checks);
         }
         Ok(vec![(); items.len()])
     }
@@ -214,16 +213,14 @@ impl Ops for RowCounter<'_> {
     }
     fn clamp(&mut self, items: &[((), i64)]) -> Result<Vec<()>, Error> {
         if !items.is_empty() {
-            let short_bits = self.chips.range.short_bits();
-            let short = items
-                .iter()
-                .filter(|&&(_, h)| ClampChip::short_headroom(h, short_bits))
-                .count();
-            self.rows
-                .take(items.len().div_ceil(self.chips.clamp.slots()));
-            self.rows.take_short(self.chips.range.short_rows_for(short));
-            self.rows
-                .take_long(self.chips.range.rows_for(2 * items.len() - short));
+            let range = &self.chips.range;
+            let (main, checks) = clamp_cost(
+                self.chips.clamp.slots(),
+                range.short_bits(),
+                items.iter().map(|i| i.1),
+            );
+            self.rows.take(main);
+            range.take_rows(&mut self.rows, checks);
         }
         Ok(vec![(); items.len()])
     }

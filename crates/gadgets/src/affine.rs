@@ -10,6 +10,7 @@ use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Error, Fixed, Select
 use halo2_proofs::poly::Rotation;
 
 use crate::num::{assign_int, copy_int, fe};
+use crate::slots::lay_out;
 use crate::{AssignedInt, Rows};
 
 /// One slot: advice `[x, y, out]`, fixed `[m1, m2, m3, c]`.
@@ -102,39 +103,28 @@ impl AffineChip {
         rows: &mut Rows,
         ops: &[Affine<'_>],
     ) -> Result<Vec<AssignedInt>, Error> {
-        let base = rows.take(ops.len().div_ceil(self.slots()));
-        layouter.assign_region(
-            || "affine",
-            |mut region| {
-                ops.iter()
-                    .enumerate()
-                    .map(|(i, op)| {
-                        let honest = op.x.value.map(|x| x * i128::from(op.m1) + i128::from(op.c));
-                        let honest = match op.y {
-                            Some((y, m2)) => {
-                                honest.zip(op.x.value).zip(y.value).map(|((h, x), y)| {
-                                    h + y * i128::from(m2) + x * y * i128::from(op.xy)
-                                })
-                            }
-                            None => honest,
-                        };
-                        self.assign_slot(
-                            &mut region,
-                            base + i / self.slots(),
-                            i % self.slots(),
-                            op,
-                            honest,
-                        )
-                    })
-                    .collect::<Result<Vec<_>, Error>>()
-                    .inspect(|_| {
-                        let used = ops.len() % self.slots();
-                        if used != 0 {
-                            self.fill_unused(&mut region, base + ops.len() / self.slots(), used);
-                        }
-                    })
+        // Affine operations need no range checks: the slot loop's check list stays empty.
+        let (outs, _) = lay_out(
+            layouter,
+            rows,
+            "affine",
+            self.slots(),
+            ops.len(),
+            |region, offset, slot, i, _| {
+                let op = &ops[i];
+                let honest = op.x.value.map(|x| x * i128::from(op.m1) + i128::from(op.c));
+                let honest = match op.y {
+                    Some((y, m2)) => honest
+                        .zip(op.x.value)
+                        .zip(y.value)
+                        .map(|((h, x), y)| h + y * i128::from(m2) + x * y * i128::from(op.xy)),
+                    None => honest,
+                };
+                self.assign_slot(region, offset, slot, op, honest)
             },
-        )
+            |region, offset, first| self.fill_unused(region, offset, first),
+        )?;
+        Ok(outs)
     }
 
     /// Low level: fills slots `first..` of the row at `offset` (whose selector a used slot enabled) with

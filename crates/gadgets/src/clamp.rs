@@ -21,7 +21,8 @@ use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Error, Expression, F
 use halo2_proofs::poly::Rotation;
 
 use crate::num::{assign_int, copy_int, fe};
-use crate::range::RangeChip;
+use crate::range::{CheckCount, RangeChip, Width};
+use crate::slots::lay_out;
 use crate::{AssignedInt, Rows};
 
 /// One slot: advice `[x, r, t, u, out]`, fixed `h`.
@@ -52,6 +53,22 @@ pub struct ClampWitness {
     pub u: Value<i128>,
     /// The result.
     pub out: Value<i128>,
+}
+
+/// Shared rows and range checks `clamp_many` takes for items with bounds `hs`.
+pub fn clamp_cost(
+    slots: usize,
+    short_bits: usize,
+    hs: impl Iterator<Item = i64>,
+) -> (usize, CheckCount) {
+    let (mut n, mut count) = (0usize, CheckCount::default());
+    for h in hs {
+        n += 1;
+        for w in ClampChip::widths(h, short_bits) {
+            count.add(w);
+        }
+    }
+    (n.div_ceil(slots), count)
 }
 
 impl ClampChip {
@@ -120,6 +137,18 @@ impl ClampChip {
         i128::from(h) < 1i128 << short_bits
     }
 
+    /// The checks a clamp's cells `[t, u]` take, in layout order: the distance `t` is as wide as `x`, a long
+    /// check; the headroom `u ≤ h` is short when [`Self::short_headroom`]. The one rule
+    /// [`Self::clamp_many`] lays out by and [`clamp_cost`] counts by.
+    pub fn widths(h: i64, short_bits: usize) -> [Width; 2] {
+        let u = if Self::short_headroom(h, short_bits) {
+            Width::Short
+        } else {
+            Width::Long
+        };
+        [Width::Long, u]
+    }
+
     /// The honest witness for `x` clamped to `[0, h]`.
     pub fn witness(x: Value<i128>, h: i64) -> ClampWitness {
         let h = i128::from(h);
@@ -168,39 +197,24 @@ impl ClampChip {
         {
             return Err(Error::Synthesis);
         }
-        let base = rows.take(items.len().div_ceil(self.slots()));
-        let (outs, long, short) = layouter.assign_region(
-            || "clamps",
-            |mut region| {
-                let mut outs = Vec::with_capacity(items.len());
-                let (mut long, mut short) = (Vec::new(), Vec::new());
-                for (i, (x, h)) in items.iter().enumerate() {
-                    let w = Self::witness(x.value, *h);
-                    let (out, [t, u]) = self.assign_slot(
-                        &mut region,
-                        base + i / self.slots(),
-                        i % self.slots(),
-                        x,
-                        *h,
-                        w,
-                    )?;
-                    outs.push(out);
-                    long.push(t);
-                    if Self::short_headroom(*h, range.short_bits()) {
-                        short.push(u);
-                    } else {
-                        long.push(u);
-                    }
+        let (outs, checks) = lay_out(
+            layouter,
+            rows,
+            "clamps",
+            self.slots(),
+            items.len(),
+            |region, offset, slot, i, checks| {
+                let (x, h) = &items[i];
+                let w = Self::witness(x.value, *h);
+                let (out, cells) = self.assign_slot(region, offset, slot, x, *h, w)?;
+                for (cell, width) in cells.into_iter().zip(Self::widths(*h, range.short_bits())) {
+                    checks.push(width, cell);
                 }
-                let used = items.len() % self.slots();
-                if used != 0 {
-                    self.fill_unused(&mut region, base + items.len() / self.slots(), used);
-                }
-                Ok((outs, long, short))
+                Ok(out)
             },
+            |region, offset, first| self.fill_unused(region, offset, first),
         )?;
-        range.check_short_many(layouter, rows, &short)?;
-        range.check_many(layouter, rows, &long)?;
+        range.check_all(layouter, rows, &checks)?;
         Ok(outs)
     }
 

@@ -15,7 +15,8 @@ use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Error, Expression, F
 use halo2_proofs::poly::Rotation;
 
 use crate::num::{assign_int, copy_int, fe};
-use crate::range::RangeChip;
+use crate::range::{RangeChip, Width};
+use crate::slots::lay_out;
 use crate::{AssignedInt, Rows};
 
 /// Which side of the comparison to keep.
@@ -189,37 +190,23 @@ impl CmpChip {
         range: &RangeChip,
         items: &[(&AssignedInt, Threshold<'_>, CmpMode)],
     ) -> Result<Vec<AssignedInt>, Error> {
-        if items.is_empty() {
-            return Ok(vec![]);
-        }
-        let base = rows.take(items.len().div_ceil(self.slots()));
-        let (outs, checks) = layouter.assign_region(
-            || "comparisons",
-            |mut region| {
-                let mut outs = Vec::with_capacity(items.len());
-                let mut checks = Vec::with_capacity(items.len());
-                for (i, (x, t, mode)) in items.iter().enumerate() {
-                    let w = Self::witness(x.value, t.value(), *mode);
-                    let (out, diff) = self.assign_slot(
-                        &mut region,
-                        base + i / self.slots(),
-                        i % self.slots(),
-                        x,
-                        *t,
-                        *mode,
-                        w,
-                    )?;
-                    outs.push(out);
-                    checks.push(diff);
-                }
-                let used = items.len() % self.slots();
-                if used != 0 {
-                    self.fill_unused(&mut region, base + items.len() / self.slots(), used);
-                }
-                Ok((outs, checks))
+        let (outs, checks) = lay_out(
+            layouter,
+            rows,
+            "comparisons",
+            self.slots(),
+            items.len(),
+            |region, offset, slot, i, checks| {
+                let (x, t, mode) = &items[i];
+                let w = Self::witness(x.value, t.value(), *mode);
+                let (out, diff) = self.assign_slot(region, offset, slot, x, *t, *mode, w)?;
+                // The difference is as wide as the values compared: a long check.
+                checks.push(Width::Long, diff);
+                Ok(out)
             },
+            |region, offset, first| self.fill_unused(region, offset, first),
         )?;
-        range.check_many(layouter, rows, &checks)?;
+        range.check_all(layouter, rows, &checks)?;
         Ok(outs)
     }
 

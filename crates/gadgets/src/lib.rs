@@ -12,6 +12,7 @@ pub mod matcheck;
 mod num;
 pub mod range;
 pub mod rescale;
+mod slots;
 
 pub use num::{assign_int, fe, AssignedInt, Rows};
 

@@ -22,7 +22,8 @@ use halo2_proofs::plonk::{
 use halo2_proofs::poly::Rotation;
 
 use crate::num::{assign_int, copy_int, fe};
-use crate::range::RangeChip;
+use crate::range::{RangeChip, Width};
+use crate::slots::lay_out;
 use crate::{AssignedInt, Rows};
 
 /// One run of a function's table: every `x` in `lo..=hi` maps to `y`.
@@ -234,29 +235,25 @@ impl FnChip {
         for x in xs {
             x.value.error_if_known_and(|&v| table.find(v).is_none())?;
         }
-        let base = rows.take(self.rows_for(xs.len()));
-        let (outs, checks) = layouter.assign_region(
-            || "function lookups",
-            |mut region| {
-                let mut outs = Vec::with_capacity(xs.len());
-                let mut checks = Vec::with_capacity(2 * xs.len());
-                for (i, x) in xs.iter().enumerate() {
-                    let w = Self::witness(table, x.value);
-                    let (y, d) = self.assign_slot(
-                        &mut region,
-                        base + i / self.slots(),
-                        i % self.slots(),
-                        table.tag,
-                        x,
-                        w,
-                    )?;
-                    outs.push(y);
-                    checks.extend(d);
-                }
-                Ok((outs, checks))
+        let (outs, checks) = lay_out(
+            layouter,
+            rows,
+            "function lookups",
+            self.slots(),
+            xs.len(),
+            |region, offset, slot, i, checks| {
+                let w = Self::witness(table, xs[i].value);
+                let (y, [d_lo, d_hi]) =
+                    self.assign_slot(region, offset, slot, table.tag, &xs[i], w)?;
+                // A run may span the whole long range: both distances take long checks.
+                checks.push(Width::Long, d_lo);
+                checks.push(Width::Long, d_hi);
+                Ok(y)
             },
+            // Each slot has its own selector: an unused slot is off and needs nothing.
+            |_, _, _| {},
         )?;
-        range.check_many(layouter, rows, &checks)?;
+        range.check_all(layouter, rows, &checks)?;
         Ok(outs)
     }
 

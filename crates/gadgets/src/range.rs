@@ -38,6 +38,61 @@ pub struct RangeChip {
     config: RangeConfig,
 }
 
+/// The check a cell takes: short (`[0, 2^bits)`, one lookup) or long (`[0, 2^R)`, one lookup per limb).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Width {
+    /// `[0, 2^bits)`, on the short-check columns.
+    Short,
+    /// `[0, 2^R)`, on the long-check slots.
+    Long,
+}
+
+/// How many checks of each width a chip call sends to the range chip: the cost model's side of [`Checks`],
+/// counted from the same per-cell rule the chip lays out by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CheckCount {
+    /// Short checks.
+    pub short: usize,
+    /// Long checks.
+    pub long: usize,
+}
+
+impl CheckCount {
+    /// Counts one check of `width`.
+    pub fn add(&mut self, width: Width) {
+        match width {
+            Width::Short => self.short += 1,
+            Width::Long => self.long += 1,
+        }
+    }
+}
+
+/// The cells a chip call sends to the range chip, gathered in layout order while it assigns its rows, and
+/// checked together by [`RangeChip::check_all`].
+#[derive(Debug, Default)]
+pub struct Checks {
+    short: Vec<AssignedInt>,
+    long: Vec<AssignedInt>,
+}
+
+impl Checks {
+    /// Adds `cell` to the checks of `width`.
+    pub fn push(&mut self, width: Width, cell: AssignedInt) {
+        match width {
+            Width::Short => self.short.push(cell),
+            Width::Long => self.long.push(cell),
+        }
+    }
+
+    /// How many checks of each width there are.
+    pub fn count(&self) -> CheckCount {
+        CheckCount {
+            short: self.short.len(),
+            long: self.long.len(),
+        }
+    }
+}
+
 impl RangeChip {
     /// Configures long checks over `columns` (grouped into slots of `limbs + 1` columns; leftovers unused) and
     /// short checks over `short`. The columns must not be shared with other chips.
@@ -138,6 +193,24 @@ impl RangeChip {
     /// Rows `n` short checks take.
     pub fn short_rows_for(&self, n: usize) -> usize {
         n.div_ceil(self.config.short.len().max(1))
+    }
+
+    /// Runs every check in `checks`: the short ones, then the long ones (see [`Self::check_short_many`] and
+    /// [`Self::check_many`]).
+    pub fn check_all<F: PrimeField>(
+        &self,
+        layouter: &mut impl Layouter<F>,
+        rows: &mut Rows,
+        checks: &Checks,
+    ) -> Result<(), Error> {
+        self.check_short_many(layouter, rows, &checks.short)?;
+        self.check_many(layouter, rows, &checks.long)
+    }
+
+    /// Reserves the rows [`Self::check_all`] takes for `count` checks, laying nothing out (the cost model).
+    pub fn take_rows(&self, rows: &mut Rows, count: CheckCount) {
+        rows.take_short(self.short_rows_for(count.short));
+        rows.take_long(self.rows_for(count.long));
     }
 
     /// Proves every value lies in `[0, 2^short_bits())` by a direct lookup. Fails at synthesis if a known value

@@ -24,7 +24,8 @@ use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Error, Expression, F
 use halo2_proofs::poly::Rotation;
 
 use crate::num::{assign_int, copy_int, fe};
-use crate::range::RangeChip;
+use crate::range::{CheckCount, RangeChip, Width};
+use crate::slots::lay_out;
 use crate::{AssignedInt, Rows};
 
 /// One slot: advice `[a, q, r, rc, qs]`, fixed `[m, d, s]`.
@@ -104,32 +105,40 @@ impl RemainderCheck {
             2
         }
     }
+
+    /// The checks a rescale's cells `[r, rc, qs]` take, in layout order: `r` only under a two-sided check and
+    /// `qs` only when the quotient takes its own (long) check. The one rule [`RescaleChip::rescale_many`] lays
+    /// out by and [`rescale_cost`] counts by.
+    pub fn widths(&self, quotient: Quotient) -> [Option<Width>; 3] {
+        // A remainder below 2d ≤ 2^bits takes short checks; a larger divisor, long ones.
+        let w = if self.long { Width::Long } else { Width::Short };
+        [
+            (!self.one_sided).then_some(w),
+            Some(w),
+            (quotient == Quotient::Check).then_some(Width::Long),
+        ]
+    }
 }
 
-/// Rows `rescale_many` takes for `n` items with divisors `ds` (shared rows, long-check and short-check counts).
-/// Divisors [`RemainderCheck::for_divisor`] refuses are counted as two long checks (`rescale_many` refuses them).
+/// Shared rows and range checks `rescale_many` takes for items with divisors `ds`. Divisors
+/// [`RemainderCheck::for_divisor`] refuses are counted as a two-sided long check (`rescale_many` refuses them).
 pub fn rescale_cost(
     slots: usize,
     short_bits: usize,
     long_bits: usize,
     ds: impl Iterator<Item = i64>,
     quotient: Quotient,
-) -> (usize, usize, usize) {
-    let (mut n, mut long, mut short) = (0usize, 0usize, 0usize);
+) -> (usize, CheckCount) {
+    let (mut n, mut count) = (0usize, CheckCount::default());
     for d in ds {
         n += 1;
         let check = RemainderCheck::for_divisor(d, short_bits, long_bits)
             .unwrap_or(RemainderCheck::two_sided(true));
-        if check.long {
-            long += check.checks();
-        } else {
-            short += check.checks();
-        }
-        if quotient == Quotient::Check {
-            long += 1;
+        for w in check.widths(quotient).into_iter().flatten() {
+            count.add(w);
         }
     }
-    (n.div_ceil(slots), long, short)
+    (n.div_ceil(slots), count)
 }
 
 /// One rescale's honest or tampered witness.
@@ -241,45 +250,27 @@ impl RescaleChip {
                     .ok_or(Error::Synthesis)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let base = rows.take(items.len().div_ceil(self.slots()));
-        let (outs, short, long) = layouter.assign_region(
-            || "rescale",
-            |mut region| {
-                let mut outs = Vec::with_capacity(items.len());
-                let (mut short, mut long) = (
-                    Vec::with_capacity(2 * items.len()),
-                    Vec::with_capacity(items.len()),
-                );
-                for (i, ((a, m, d), check)) in items.iter().zip(&checks).enumerate() {
-                    let w = self.witness(a.value, *m, *d, check.scale);
-                    let (q, [r, rc, qs]) = self.assign_slot(
-                        &mut region,
-                        base + i / self.slots(),
-                        i % self.slots(),
-                        a,
-                        (*m, *d, check.scale),
-                        w,
-                    )?;
-                    outs.push(q);
-                    // A remainder below 2d ≤ 2^bits takes short checks; a larger divisor, long ones.
-                    let to = if check.long { &mut long } else { &mut short };
-                    if !check.one_sided {
-                        to.push(r);
-                    }
-                    to.push(rc);
-                    if quotient == Quotient::Check {
-                        long.push(qs);
+        let (outs, to_check) = lay_out(
+            layouter,
+            rows,
+            "rescale",
+            self.slots(),
+            items.len(),
+            |region, offset, slot, i, to_check| {
+                let ((a, m, d), check) = (&items[i], &checks[i]);
+                let w = self.witness(a.value, *m, *d, check.scale);
+                let (q, cells) =
+                    self.assign_slot(region, offset, slot, a, (*m, *d, check.scale), w)?;
+                for (cell, width) in cells.into_iter().zip(check.widths(quotient)) {
+                    if let Some(width) = width {
+                        to_check.push(width, cell);
                     }
                 }
-                let used = items.len() % self.slots();
-                if used != 0 {
-                    self.fill_unused(&mut region, base + items.len() / self.slots(), used);
-                }
-                Ok((outs, short, long))
+                Ok(q)
             },
+            |region, offset, first| self.fill_unused(region, offset, first),
         )?;
-        range.check_short_many(layouter, rows, &short)?;
-        range.check_many(layouter, rows, &long)?;
+        range.check_all(layouter, rows, &to_check)?;
         Ok(outs)
     }
 

@@ -2,11 +2,11 @@
 //! each named attack (a tampered witness) is rejected; row counts are pinned.
 
 use dzk_gadgets::affine::{Affine, AffineChip, AffineConfig};
-use dzk_gadgets::clamp::{ClampChip, ClampConfig, ClampWitness};
+use dzk_gadgets::clamp::{clamp_cost, ClampChip, ClampConfig, ClampWitness};
 use dzk_gadgets::cmp::{CmpChip, CmpConfig, CmpMode, CmpWitness, Threshold};
 use dzk_gadgets::dot::{DotChip, DotConfig};
 use dzk_gadgets::range::{RangeChip, RangeConfig};
-use dzk_gadgets::rescale::{Quotient, RescaleChip, RescaleConfig, RescaleWitness};
+use dzk_gadgets::rescale::{rescale_cost, Quotient, RescaleChip, RescaleConfig, RescaleWitness};
 use dzk_gadgets::{AssignedInt, Fr, Rows};
 
 mod common;
@@ -106,7 +106,16 @@ enum Case {
     ClampTampered(ClampAttack),
     /// A cell of a multi-op row left unconstrained: slot 1 of a rescale row tampered while slot 0 is honest.
     RescaleSecondSlotTampered,
+    /// Honest rescales of [`COST_RESCALES`] and clamps of [`COST_CLAMPS`]; records how far each [`Rows`]
+    /// cursor moved during the two calls, for comparison with the cost functions.
+    CostOfMany(Quotient),
 }
+
+/// `(a, d)` with `m = 1`: a short one-sided, a short two-sided, a long two-sided and a long one-sided remainder
+/// check (8-bit short, 16-bit long checks), five items on three rows of two slots.
+const COST_RESCALES: [(i64, i64); 5] = [(1000, 2), (-77, 9), (4000, 300), (-3000, 512), (5, 2)];
+/// `(x, h)`: short headroom checks for `h = 200`, long ones for `h = 3072`.
+const COST_CLAMPS: [(i64, i64); 3] = [(-5, 200), (100, 3072), (5000, 3072)];
 
 #[derive(Clone, Debug)]
 struct TestCircuit {
@@ -390,6 +399,40 @@ impl Circuit<Fr> for TestCircuit {
                         Ok(())
                     },
                 )?;
+            }
+            Case::CostOfMany(quotient) => {
+                let xs = inputs(
+                    &mut layouter,
+                    rows,
+                    col,
+                    &COST_RESCALES.map(|(a, _)| a.into()),
+                )?;
+                let hs = inputs(
+                    &mut layouter,
+                    rows,
+                    col,
+                    &COST_CLAMPS.map(|(x, _)| x.into()),
+                )?;
+                let before = rows.cursors();
+                let items: Vec<_> = xs
+                    .iter()
+                    .zip(COST_RESCALES)
+                    .map(|(x, (_, d))| (*x, 1, d))
+                    .collect();
+                rescale.rescale_many(&mut layouter, rows, &range, &items, quotient)?;
+                let items: Vec<_> = hs
+                    .iter()
+                    .zip(COST_CLAMPS)
+                    .map(|(x, (_, h))| (*x, h))
+                    .collect();
+                clamp.clamp_many(&mut layouter, rows, &range, &items)?;
+                let after = rows.cursors();
+                let moved: Vec<i128> = before
+                    .iter()
+                    .zip(after)
+                    .map(|(b, a)| (a - b) as i128)
+                    .collect();
+                self.out.borrow_mut().extend(moved);
             }
             Case::RescaleSecondSlotTampered => {
                 let x = inputs(&mut layouter, rows, col, &[6, 6])?;
@@ -851,6 +894,49 @@ fn clamp_matches_native_and_rejects_attacks() {
         ClampAttack::HeadroomMismatch,
     ] {
         assert_rejected(Case::ClampTampered(attack));
+    }
+}
+
+#[test]
+fn cost_functions_count_the_rows_and_checks_the_chips_lay_out() {
+    let mut meta = ConstraintSystem::<Fr>::default();
+    let cfg = TestCircuit::configure(&mut meta);
+    let range = RangeChip::construct(cfg.range);
+    let (rescale, clamp) = (
+        RescaleChip::construct(cfg.rescale),
+        ClampChip::construct(cfg.clamp),
+    );
+    for quotient in [Quotient::Check, Quotient::BoundedByCaller] {
+        let (res, moved) = run(Case::CostOfMany(quotient));
+        assert_eq!(res, Ok(()), "{quotient:?}");
+        let mut counted = Rows::new();
+        let (main, checks) = rescale_cost(
+            rescale.slots(),
+            range.short_bits(),
+            range.max_bits(),
+            COST_RESCALES.iter().map(|&(_, d)| d),
+            quotient,
+        );
+        // Remainders: 1 + 2 + 1 short (d = 2, 9, 2) and 2 + 1 long (d = 300, 512); quotients: one long
+        // check each under Quotient::Check.
+        let quotients = if quotient == Quotient::Check { 5 } else { 0 };
+        assert_eq!((main, checks.short, checks.long), (3, 4, 3 + quotients));
+        counted.take(main);
+        range.take_rows(&mut counted, checks);
+        let (main, checks) = clamp_cost(
+            clamp.slots(),
+            range.short_bits(),
+            COST_CLAMPS.iter().map(|&(_, h)| h),
+        );
+        // Distances: always long; headrooms: one short (h = 200), two long.
+        assert_eq!((main, checks.short, checks.long), (2, 1, 5));
+        counted.take(main);
+        range.take_rows(&mut counted, checks);
+        let counted: Vec<i128> = counted.cursors().iter().map(|&c| c as i128).collect();
+        assert_eq!(
+            moved, counted,
+            "{quotient:?}: rows moved by the chips against the cost functions"
+        );
     }
 }
 
