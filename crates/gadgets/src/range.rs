@@ -83,14 +83,6 @@ impl Checks {
             Width::Long => self.long.push(cell),
         }
     }
-
-    /// How many checks of each width there are.
-    pub fn count(&self) -> CheckCount {
-        CheckCount {
-            short: self.short.len(),
-            long: self.long.len(),
-        }
-    }
 }
 
 impl RangeChip {

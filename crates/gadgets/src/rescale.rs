@@ -97,15 +97,6 @@ impl RemainderCheck {
         }
     }
 
-    /// Range checks the remainder takes: 1 one-sided, 2 two-sided.
-    pub fn checks(&self) -> usize {
-        if self.one_sided {
-            1
-        } else {
-            2
-        }
-    }
-
     /// The checks a rescale's cells `[r, rc, qs]` take, in layout order: `r` only under a two-sided check and
     /// `qs` only when the quotient takes its own (long) check. The one rule [`RescaleChip::rescale_many`] lays
     /// out by and [`rescale_cost`] counts by.
