@@ -2,16 +2,21 @@
 //! proven (SRS downsized from the aggregation SRS, salts chained so the links hold), then the aggregation
 //! circuit's keygen, the aggregated proof, the verifier's rebuild of its verifying key, and verification.
 //!
-//! `cargo run --release -p dzk-aggregate --example bench_aggregate -- MODEL INPUT AGG_K N...`
+//! `cargo run --release -p dzk-aggregate --example bench_aggregate -- MODEL INPUT AGG_K (N|N/G)...`
 //!
-//! Prints one Markdown table row per N. Peak RSS is the process's high-water mark so far, so it only grows down
-//! the table: run one N per process for per-N memory.
+//! `N` aggregates the N chunk proofs in one circuit; `N/G` through a tree with at most G proofs per node, where
+//! the times are the whole tree's (every node's keygen and proof; every node's key rebuilt) and the slowest
+//! node's. Prints one Markdown table of the one-circuit rows, then one of the tree rows. Peak RSS is the
+//! process's high-water mark so far, so it only grows down a table: run one N per process for per-N memory.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use dzk_aggregate::{keygen, prove_aggregate, verify, verifying_key, ChunkProof, Shape};
+use dzk_aggregate::{
+    aggregate_tree, keygen, prove_aggregate, tree_verifying_keys, verify, verifying_key, Child,
+    ChildKey, Node, Shape,
+};
 use dzk_circuit::{ChunkCircuit, Salts, Visibility};
 use dzk_ir::{Model, TensorFile};
 use dzk_prover::{dev_setup, keygen as chunk_keygen, prove_chunk};
@@ -52,8 +57,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
          proof B | public values | peak RSS MiB |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut trees = Vec::new();
     for n in &args[3..] {
-        let count: usize = n.parse()?;
+        let (count, group) = match n.split_once('/') {
+            Some((c, g)) => (c.parse::<usize>()?, Some(g.parse::<usize>()?)),
+            None => (n.parse()?, None),
+        };
         let cuts = dzk_partition::cut(&model, dzk_partition::Bound::Chunks(count))?;
         let mut bounds: Vec<usize> = cuts.iter().map(|c| c.0).collect();
         bounds.push(layers);
@@ -89,27 +98,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             public_inputs: 0,
             public_outputs: last - 2,
         };
-        let keys_in: Vec<_> = proven
+        let keys_in: Vec<ChildKey<'_>> = proven
             .iter()
             .map(|(vk, p, inst, _)| (vk, p, inst.len()))
             .collect();
+        if let Some(group) = group {
+            trees.push(tree_row(
+                &params, &proven, &keys_in, group, shape, &ks, chunk_s,
+            )?);
+            continue;
+        }
         let t = Instant::now();
-        let keys = keygen(&params, &keys_in, shape)?;
+        let node = Node::flat(count);
+        let keys = keygen(&params, node, &keys_in, shape)?;
         let keygen_s = t.elapsed().as_secs_f64();
-        let chunk_proofs: Vec<ChunkProof<'_>> = proven
-            .iter()
-            .map(|(vk, p, inst, proof)| ChunkProof {
-                vk,
-                params: p,
-                instances: inst.clone(),
-                proof: proof.clone(),
-            })
-            .collect();
+        let chunk_proofs = children(&proven);
         let t = Instant::now();
         let agg = prove_aggregate(&params, &keys, &chunk_proofs, shape)?;
         let prove_s = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let vk = verifying_key(&params, &keys_in, agg.config, shape)?;
+        let vk = verifying_key(&params, node, &keys_in, agg.config, shape)?;
         let vk_s = t.elapsed().as_secs_f64();
         let t = Instant::now();
         let ok = verify(&params, &vk, &agg.instances, &agg.proof);
@@ -126,5 +134,82 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             peak_mib()
         );
     }
+    if !trees.is_empty() {
+        println!();
+        println!(
+            "| chunks | per node | levels | nodes | chunk k | chunk proofs s | aggregation k | keygen + prove s \
+             (all nodes) | slowest node s | vk rebuild s (all nodes) | verify ms | proof B | public values | \
+             peak RSS MiB |"
+        );
+        println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        for row in trees {
+            println!("{row}");
+        }
+    }
     Ok(())
+}
+
+/// The proven chunks as proofs to aggregate.
+fn children(proven: &[Proven]) -> Vec<Child<'_>> {
+    proven
+        .iter()
+        .map(|(vk, p, inst, proof)| Child {
+            vk,
+            params: p,
+            instances: inst.clone(),
+            proof: proof.clone(),
+        })
+        .collect()
+}
+
+/// Aggregates `proven` through the tree with `group` proofs per node; one Markdown row.
+fn tree_row(
+    params: &ParamsKZG<Bn256>,
+    proven: &[Proven],
+    keys_in: &[ChildKey<'_>],
+    group: usize,
+    shape: Shape,
+    ks: &[String],
+    chunk_s: f64,
+) -> Result<String, Box<dyn std::error::Error>> {
+    let chunks = children(proven);
+    // Each node's time runs from its step to the next one's (or the end).
+    let mut starts = Vec::new();
+    let t = Instant::now();
+    let tree = aggregate_tree(params, &chunks, group, shape, |_| {
+        starts.push(Instant::now())
+    })?;
+    let total_s = t.elapsed().as_secs_f64();
+    starts.push(Instant::now());
+    let slowest = starts
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_secs_f64())
+        .fold(0.0, f64::max);
+    let t = Instant::now();
+    let vks = tree_verifying_keys(params, keys_in, group, &tree.configs(), shape, |_| {})?;
+    let vk_s = t.elapsed().as_secs_f64();
+    let root = tree.root();
+    let vk = vks.last().and_then(|l| l.first()).ok_or("no root key")?;
+    let t = Instant::now();
+    let ok = verify(params, vk, &root.instances, &root.proof);
+    let verify_ms = t.elapsed().as_secs_f64() * 1e3;
+    if !ok {
+        return Err(format!(
+            "the tree's root proof over {} chunks does not verify",
+            proven.len()
+        )
+        .into());
+    }
+    Ok(format!(
+        "| {} | {group} | {} | {} | {} | {chunk_s:.1} | {} | {total_s:.1} | {slowest:.1} | {vk_s:.1} | \
+         {verify_ms:.1} | {} | {} | {:.0} |",
+        proven.len(),
+        tree.levels.len(),
+        starts.len() - 1,
+        ks.join(", "),
+        params.k(),
+        root.proof.len(),
+        root.instances.len(),
+        peak_mib()
+    ))
 }

@@ -53,15 +53,143 @@ pub struct Shape {
     pub public_outputs: usize,
 }
 
-/// One chunk proof to aggregate: its verifying key, the SRS downsized to its `k`, its instances and proof.
-pub struct ChunkProof<'a> {
-    /// The chunk's verifying key.
+/// Where one aggregation sits in the tree of aggregations over a run's `chunks` chunk proofs ([`tree`]).
+///
+/// A node aggregates up to `slots` children, each standing for `child_span` consecutive chunks: the chunk proofs
+/// themselves when `child_span` is 1, else the proofs of nodes one level down. Its chunks start at `first`, a
+/// multiple of `child_span · slots`, so the node's subtree is a subtree of the run's Merkle tree
+/// (`dzk_merkle::MerkleTree`), and slots past the run's last chunk hold that tree's padding. The root covers the
+/// whole padded tree and states the Merkle root itself; every other node states the top of its subtree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Node {
+    /// Chunks in the run.
+    pub chunks: usize,
+    /// The first chunk under this node.
+    pub first: usize,
+    /// Chunks under each child (a power of two; 1 when the children are chunk proofs).
+    pub child_span: usize,
+    /// Child slots (a power of two).
+    pub slots: usize,
+}
+
+impl Node {
+    /// The one node over all of a run's chunk proofs (the tree of one level).
+    pub fn flat(chunks: usize) -> Self {
+        Self {
+            chunks,
+            first: 0,
+            child_span: 1,
+            slots: chunks.next_power_of_two(),
+        }
+    }
+
+    /// Whether this node covers the whole run (its proof states the Merkle root).
+    pub fn is_root(&self) -> bool {
+        self.first == 0 && self.child_span * self.slots == self.chunks.next_power_of_two()
+    }
+
+    /// The chunks under this node.
+    pub fn chunk_range(&self) -> std::ops::Range<usize> {
+        self.first..(self.first + self.child_span * self.slots).min(self.chunks)
+    }
+
+    /// The proofs this node aggregates (the slots a chunk falls under).
+    pub fn children(&self) -> usize {
+        self.chunk_range().len().div_ceil(self.child_span)
+    }
+
+    /// Where this node's children are in the level below (the chunks at the bottom), when it is node `index`
+    /// of its level.
+    fn children_of(&self, index: usize) -> std::ops::Range<usize> {
+        let at = index * self.slots;
+        at..at + self.children()
+    }
+
+    /// Whether the children are aggregated proofs (nodes one level down) rather than chunk proofs.
+    pub fn children_are_nodes(&self) -> bool {
+        self.child_span > 1
+    }
+
+    /// The length of this node's public values: accumulator, Merkle value, `h_in`, `h_out`, then the public
+    /// model inputs when it covers the first chunk and the public model outputs when it covers the last.
+    pub fn instance_len(&self, shape: Shape) -> usize {
+        let r = self.chunk_range();
+        ACCUMULATOR_LIMBS
+            + 3
+            + if r.start == 0 { shape.public_inputs } else { 0 }
+            + if r.end == self.chunks {
+                shape.public_outputs
+            } else {
+                0
+            }
+    }
+
+    /// The instance count child `j` must have.
+    fn child_instance_len(&self, j: usize, shape: Shape) -> usize {
+        let first = self.first + j * self.child_span;
+        if self.children_are_nodes() {
+            Node {
+                chunks: self.chunks,
+                first,
+                child_span: 1,
+                slots: self.child_span,
+            }
+            .instance_len(shape)
+        } else {
+            2 + if first == 0 { shape.public_inputs } else { 0 }
+                + if first + 1 == self.chunks {
+                    shape.public_outputs
+                } else {
+                    0
+                }
+        }
+    }
+}
+
+/// The tree of aggregations over `chunks` chunk proofs with at most `group` children per node (a power of two, at
+/// least 2): its levels, bottom first; the last level is the root alone. When the run, padded to a power of two,
+/// has at most `group` chunks, the tree is one node over all of them ([`Node::flat`]).
+pub fn tree(chunks: usize, group: usize) -> Result<Vec<Vec<Node>>, AggregateError> {
+    if chunks == 0 {
+        return Err(AggregateError::Shape("no chunk proofs to aggregate".into()));
+    }
+    if group < 2 || !group.is_power_of_two() {
+        return Err(AggregateError::Shape(format!(
+            "a node aggregates a power of two of proofs, at least 2 (not {group})"
+        )));
+    }
+    let width = chunks.next_power_of_two();
+    let mut levels = Vec::new();
+    let mut child_span = 1;
+    loop {
+        let slots = group.min(width / child_span);
+        let span = child_span * slots;
+        let level: Vec<Node> = (0..chunks.div_ceil(span))
+            .map(|i| Node {
+                chunks,
+                first: i * span,
+                child_span,
+                slots,
+            })
+            .collect();
+        levels.push(level);
+        if span == width {
+            return Ok(levels);
+        }
+        child_span = span;
+    }
+}
+
+/// One proof to aggregate: a chunk proof, or the aggregated proof of a node one level down.
+pub struct Child<'a> {
+    /// Its verifying key.
     pub vk: &'a VerifyingKey<G1Affine>,
-    /// The SRS at the chunk's `k` (downsized from the aggregation SRS: one trusted setup for all).
+    /// The SRS at its `k` (downsized from the aggregation SRS: one trusted setup for all).
     pub params: &'a ParamsKZG<Bn256>,
-    /// `[h_in, h_out, public inputs…, public outputs…]`.
+    /// A chunk's `[h_in, h_out, public inputs…, public outputs…]`, or a node's public values
+    /// ([`Node::instance_len`]).
     pub instances: Vec<Fr>,
-    /// The chunk proof (SHPLONK, snark-verifier's Poseidon transcript).
+    /// The proof (SHPLONK, snark-verifier's Poseidon transcript).
     pub proof: Vec<u8>,
 }
 
@@ -70,27 +198,43 @@ pub struct ChunkProof<'a> {
 pub struct Aggregated {
     /// The aggregation circuit's configuration (the verifier rebuilds its verifying key from it).
     pub config: AggregationConfigParams,
-    /// Public values: accumulator limbs, root, `h_in` of chunk 0, `h_out` of the last chunk, public model
-    /// inputs, public model outputs.
+    /// Public values: accumulator limbs, Merkle root (a subtree's top below the root), `h_in` of the first
+    /// chunk under it, `h_out` of the last, public model inputs, public model outputs.
     pub instances: Vec<Fr>,
     /// The proof.
     pub proof: Vec<u8>,
 }
 
 impl Aggregated {
-    /// The Merkle root the proof states.
+    /// The Merkle root the proof states (the top of its subtree for a node below the root).
     pub fn root(&self) -> Fr {
         self.instances[ACCUMULATOR_LIMBS]
     }
 }
 
-fn snark(c: &ChunkProof<'_>) -> Snark {
-    let protocol = compile(
-        c.params,
-        c.vk,
-        Config::kzg().with_num_instance(vec![c.instances.len()]),
-    );
-    Snark::new(protocol, vec![c.instances.clone()], c.proof.clone())
+/// The snark-verifier view of a child: a node's protocol names its accumulator, so the node above folds it into
+/// its own (and the final pairing check decides it too).
+fn snark(c: &Child<'_>, is_node: bool) -> Snark {
+    Snark::new(
+        protocol(c.params, c.vk, c.instances.len(), is_node),
+        vec![c.instances.clone()],
+        c.proof.clone(),
+    )
+}
+
+fn protocol(
+    params: &ParamsKZG<Bn256>,
+    vk: &VerifyingKey<G1Affine>,
+    instances: usize,
+    is_node: bool,
+) -> snark_verifier_sdk::snark_verifier::verifier::plonk::PlonkProtocol<G1Affine> {
+    let config = Config::kzg().with_num_instance(vec![instances]);
+    let config = if is_node {
+        config.with_accumulator_indices(AggregationCircuit::accumulator_indices())
+    } else {
+        config
+    };
+    compile(params, vk, config)
 }
 
 /// Poseidon of `inputs` in-circuit, the same sponge as `dzk_merkle::hash`.
@@ -104,36 +248,47 @@ fn hash(
     sponge.squeeze(ctx, gate)
 }
 
-/// The aggregation circuit for `snarks` (one per chunk, in plan order): verifies each, constrains
-/// `h_out(i) == h_in(i+1)`, recomputes the Merkle root of `dzk_merkle::MerkleTree` from the chunks' `h_in`,
-/// `h_out`, and exposes `[accumulator, root, h_in(0), h_out(n−1), public inputs, public outputs]`.
+/// The aggregation circuit of `node` over `snarks` (its children, in chunk order): verifies each, constrains
+/// `h_out` of each child to `h_in` of the next, recomputes the node's Merkle subtree from the children's values
+/// (chunk leaves from their `h_in`, `h_out` and position; a node child's stated top), and exposes
+/// `[accumulator, root or top, h_in, h_out, public inputs, public outputs]`.
 fn circuit(
     stage: CircuitBuilderStage,
     config: AggregationConfigParams,
     params: &ParamsKZG<Bn256>,
+    node: Node,
     snarks: Vec<Snark>,
     shape: Shape,
 ) -> Result<AggregationCircuit, AggregateError> {
     let n = snarks.len();
-    let want_first = 2 + shape.public_inputs + if n == 1 { shape.public_outputs } else { 0 };
-    let want_last = 2 + shape.public_outputs + if n == 1 { shape.public_inputs } else { 0 };
-    for (i, s) in snarks.iter().enumerate() {
+    if n == 0 {
+        return Err(AggregateError::Shape("no proofs to aggregate".into()));
+    }
+    if n != node.children() {
+        return Err(AggregateError::Shape(format!(
+            "{n} proofs given, the node over chunks {:?} aggregates {}",
+            node.chunk_range(),
+            node.children()
+        )));
+    }
+    let what = if node.children_are_nodes() {
+        "aggregated proof"
+    } else {
+        "chunk"
+    };
+    for (j, s) in snarks.iter().enumerate() {
         let len = s.instances.first().map_or(0, Vec::len);
-        let want = if i == 0 {
-            want_first
-        } else if i == n - 1 {
-            want_last
-        } else {
-            2
-        };
+        let want = node.child_instance_len(j, shape);
         if len != want {
             return Err(AggregateError::Shape(format!(
-                "chunk {i} has {len} instances, the plan gives it {want}"
+                "{what} {} has {len} instances, the plan gives it {want}",
+                if node.children_are_nodes() {
+                    j
+                } else {
+                    node.first + j
+                }
             )));
         }
-    }
-    if n == 0 {
-        return Err(AggregateError::Shape("no chunk proofs to aggregate".into()));
     }
     let mut c = AggregationCircuit::new::<SHPLONK>(
         stage,
@@ -146,20 +301,39 @@ fn circuit(
     let range = c.builder.range_chip();
     let gate = range.gate();
     let ctx = c.builder.main(0);
+    // A child's fields: its Merkle value (a node's), h_in, h_out, then the public inputs/outputs it carries.
+    let (at_in, at_out, at_extra) = if node.children_are_nodes() {
+        (
+            ACCUMULATOR_LIMBS + 1,
+            ACCUMULATOR_LIMBS + 2,
+            ACCUMULATOR_LIMBS + 3,
+        )
+    } else {
+        (0, 1, 2)
+    };
     for w in prev.windows(2) {
-        ctx.constrain_equal(&w[0][1], &w[1][0]);
+        ctx.constrain_equal(&w[0][at_out], &w[1][at_in]);
     }
     let constant = |ctx: &mut Context<Fr>, v: Fr| ctx.load_constant(v);
-    let mut level: Vec<AssignedValue<Fr>> = Vec::with_capacity(n.next_power_of_two());
-    for (i, inst) in prev.iter().enumerate() {
-        let tag = constant(ctx, Fr::from_u128(TAG_LEAF));
-        let idx = constant(ctx, Fr::from(i as u64));
-        level.push(hash(ctx, gate, &[tag, idx, inst[0], inst[1]]));
+    let mut level: Vec<AssignedValue<Fr>> = Vec::with_capacity(node.slots);
+    for (j, inst) in prev.iter().enumerate() {
+        if node.children_are_nodes() {
+            level.push(inst[ACCUMULATOR_LIMBS]);
+        } else {
+            let tag = constant(ctx, Fr::from_u128(TAG_LEAF));
+            let idx = constant(ctx, Fr::from((node.first + j) as u64));
+            level.push(hash(ctx, gate, &[tag, idx, inst[0], inst[1]]));
+        }
     }
-    if level.len() < n.next_power_of_two() {
+    if level.len() < node.slots {
+        // A padding subtree as tall as a child's: the padding leaf, hashed up.
         let tag = constant(ctx, Fr::from_u128(TAG_PAD));
-        let pad = hash(ctx, gate, &[tag]);
-        level.resize(n.next_power_of_two(), pad);
+        let mut pad = hash(ctx, gate, &[tag]);
+        for _ in 0..node.child_span.trailing_zeros() {
+            let tag = constant(ctx, Fr::from_u128(TAG_NODE));
+            pad = hash(ctx, gate, &[tag, pad, pad]);
+        }
+        level.resize(node.slots, pad);
     }
     while level.len() > 1 {
         let mut next = Vec::with_capacity(level.len() / 2);
@@ -169,43 +343,59 @@ fn circuit(
         }
         level = next;
     }
-    let tag = constant(ctx, Fr::from_u128(TAG_ROOT));
-    let count = constant(ctx, Fr::from(n as u64));
-    let root = hash(ctx, gate, &[tag, count, level[0]]);
+    let value = if node.is_root() {
+        let tag = constant(ctx, Fr::from_u128(TAG_ROOT));
+        let count = constant(ctx, Fr::from(node.chunks as u64));
+        hash(ctx, gate, &[tag, count, level[0]])
+    } else {
+        level[0]
+    };
     let first = &prev[0];
     let last = &prev[n - 1];
-    let mut public = vec![root, first[0], last[1]];
-    public.extend_from_slice(&first[2..2 + shape.public_inputs]);
-    public.extend_from_slice(&last[last.len() - shape.public_outputs..]);
+    let mut public = vec![value, first[at_in], last[at_out]];
+    let range = node.chunk_range();
+    if range.start == 0 {
+        public.extend_from_slice(&first[at_extra..at_extra + shape.public_inputs]);
+    }
+    if range.end == node.chunks {
+        public.extend_from_slice(&last[last.len() - shape.public_outputs..]);
+    }
     c.builder.assigned_instances[0].extend(public);
     Ok(c)
 }
 
-/// The aggregation circuit's proving key and layout for one plan's chunks.
+/// An aggregation node's proving key and layout.
 pub struct Keys {
     /// The proving key.
     pub pk: halo2_proofs::plonk::ProvingKey<G1Affine>,
     /// The circuit's configuration (recorded in the aggregated proof).
     pub config: AggregationConfigParams,
+    /// The node the keys are for.
+    pub node: Node,
     breaks: halo2_base::gates::flex_gate::MultiPhaseThreadBreakPoints,
 }
 
-/// A chunk's verifying key, the SRS at its `k`, and its number of instances: what the aggregation circuit's
-/// keys depend on (not the proofs).
-pub type ChunkKey<'a> = (&'a VerifyingKey<G1Affine>, &'a ParamsKZG<Bn256>, usize);
+/// A child's verifying key, the SRS at its `k`, and its number of instances: what a node's keys depend on (not
+/// the proofs).
+pub type ChildKey<'a> = (&'a VerifyingKey<G1Affine>, &'a ParamsKZG<Bn256>, usize);
 
-fn dummies(chunks: &[ChunkKey<'_>]) -> Vec<Snark> {
-    chunks
+fn dummies(node: Node, children: &[ChildKey<'_>]) -> Vec<Snark> {
+    let acc = node
+        .children_are_nodes()
+        .then(AggregationCircuit::accumulator_indices)
+        .flatten();
+    children
         .iter()
-        .map(|(vk, p, n)| gen_dummy_snark_from_vk::<SHPLONK>(p, vk, vec![*n], None))
+        .map(|(vk, p, n)| gen_dummy_snark_from_vk::<SHPLONK>(p, vk, vec![*n], acc.clone()))
         .collect()
 }
 
-/// Keys for the aggregation circuit over `chunks` (in plan order), with `params` the aggregation SRS (its `k`
-/// is the circuit's; the chunks' SRS must be downsized from it).
+/// Keys for the aggregation circuit of `node` over `children` (in chunk order), with `params` the aggregation SRS
+/// (its `k` is the circuit's; the chunks' SRS must be downsized from it, and a node child's is this one).
 pub fn keygen(
     params: &ParamsKZG<Bn256>,
-    chunks: &[ChunkKey<'_>],
+    node: Node,
+    children: &[ChildKey<'_>],
     shape: Shape,
 ) -> Result<Keys, AggregateError> {
     let k = params.k();
@@ -218,7 +408,8 @@ pub fn keygen(
         CircuitBuilderStage::Keygen,
         start,
         params,
-        dummies(chunks),
+        node,
+        dummies(node, children),
         shape,
     )?;
     let config = c.calculate_params(Some(20));
@@ -227,69 +418,104 @@ pub fn keygen(
     Ok(Keys {
         pk,
         config,
+        node,
         breaks: c.break_points(),
     })
 }
 
-/// Aggregates every chunk proof of a run (in plan order) with keys from [`keygen`]. Each chunk proof is first
-/// verified natively and the links checked, so a bad run is refused at once with the reason; the circuit
-/// enforces both again (see [`prove_unchecked`]).
+/// Whether a child proof verifies natively: a chunk proof on its own, a node's proof with its accumulator's
+/// pairing check (which stands for everything below it).
+fn child_verifies(c: &Child<'_>, is_node: bool) -> bool {
+    if is_node {
+        return verify(c.params, c.vk, &c.instances, &c.proof);
+    }
+    let params = c.params;
+    let dk: KzgDecidingKey<Bn256> = (params.get_g()[0], params.g2(), params.s_g2()).into();
+    let s = snark(c, false);
+    let mut t =
+        PoseidonTranscript::<NativeLoader, &[u8]>::from_spec(&c.proof, POSEIDON_SPEC.clone());
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        PlonkVerifier::<SHPLONK>::read_proof(&dk, &s.protocol, &s.instances, &mut t)
+            .and_then(|p| PlonkVerifier::<SHPLONK>::verify(&dk, &s.protocol, &s.instances, &p))
+            .is_ok()
+    }))
+    .unwrap_or(false)
+}
+
+/// Aggregates a node's children (in chunk order) with keys from [`keygen`]. Each child proof is first verified
+/// natively and the links checked, so a bad run is refused at once with the reason; the circuit enforces both
+/// again (see [`prove_unchecked`]).
 pub fn prove_aggregate(
     params: &ParamsKZG<Bn256>,
     keys: &Keys,
-    chunks: &[ChunkProof<'_>],
+    children: &[Child<'_>],
     shape: Shape,
 ) -> Result<Aggregated, AggregateError> {
-    let dk: KzgDecidingKey<Bn256> = (params.get_g()[0], params.g2(), params.s_g2()).into();
-    for (i, c) in chunks.iter().enumerate() {
-        let s = snark(c);
-        let mut t =
-            PoseidonTranscript::<NativeLoader, &[u8]>::from_spec(&c.proof, POSEIDON_SPEC.clone());
-        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            PlonkVerifier::<SHPLONK>::read_proof(&dk, &s.protocol, &s.instances, &mut t)
-                .and_then(|p| PlonkVerifier::<SHPLONK>::verify(&dk, &s.protocol, &s.instances, &p))
-                .is_ok()
-        }))
-        .unwrap_or(false);
-        if !ok {
+    let node = keys.node;
+    let nodes = node.children_are_nodes();
+    let name = |j: usize| {
+        if nodes {
+            let r = Node {
+                first: node.first + j * node.child_span,
+                child_span: 1,
+                slots: node.child_span,
+                ..node
+            }
+            .chunk_range();
+            format!("the aggregated proof of chunks {}..{}", r.start, r.end)
+        } else {
+            format!("chunk {}", node.first + j)
+        }
+    };
+    for (j, c) in children.iter().enumerate() {
+        if !child_verifies(c, nodes) {
             return Err(AggregateError::Shape(format!(
-                "chunk {i}'s proof does not verify"
+                "{}'s proof does not verify",
+                name(j)
             )));
         }
     }
-    for (i, w) in chunks.windows(2).enumerate() {
-        if w[0].instances.get(1) != w[1].instances.first() {
+    let (at_in, at_out) = if nodes {
+        (ACCUMULATOR_LIMBS + 1, ACCUMULATOR_LIMBS + 2)
+    } else {
+        (0, 1)
+    };
+    for (j, w) in children.windows(2).enumerate() {
+        if w[0].instances.get(at_out) != w[1].instances.get(at_in) {
+            let cut = node.first + (j + 1) * node.child_span;
             return Err(AggregateError::Shape(format!(
-                "cut {}: chunk {i}'s output commitment differs from chunk {}'s input commitment",
-                i + 1,
-                i + 1
+                "cut {cut}: {}'s output commitment differs from {}'s input commitment",
+                name(j),
+                name(j + 1)
             )));
         }
     }
-    prove_unchecked(params, keys, chunks, shape)
+    prove_unchecked(params, keys, children, shape)
 }
 
 /// [`prove_aggregate`] without the native checks: what a cheating aggregator could run. Tests use it to show
-/// that the circuit itself refuses broken links and bad chunk proofs (the proof it makes does not verify).
+/// that the circuit itself refuses broken links and bad child proofs (the proof it makes does not verify).
 #[doc(hidden)]
 pub fn prove_unchecked(
     params: &ParamsKZG<Bn256>,
     keys: &Keys,
-    chunks: &[ChunkProof<'_>],
+    children: &[Child<'_>],
     shape: Shape,
 ) -> Result<Aggregated, AggregateError> {
-    let snarks: Vec<Snark> = chunks.iter().map(snark).collect();
-    // The SDK reads each chunk proof natively before laying out the circuit and panics on malformed bytes.
+    let nodes = keys.node.children_are_nodes();
+    let snarks: Vec<Snark> = children.iter().map(|c| snark(c, nodes)).collect();
+    // The SDK reads each child proof natively before laying out the circuit and panics on malformed bytes.
     let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         circuit(
             CircuitBuilderStage::Prover,
             keys.config,
             params,
+            keys.node,
             snarks,
             shape,
         )
     }))
-    .map_err(|_| AggregateError::Shape("a chunk proof cannot be read".into()))??;
+    .map_err(|_| AggregateError::Shape("a child proof cannot be read".into()))??;
     let prover = built.use_break_points(keys.breaks.clone());
     let instances = prover.instances().concat();
     let proof = prove(Backend::Cpu, params, &keys.pk, prover, &instances)?;
@@ -300,25 +526,139 @@ pub fn prove_unchecked(
     })
 }
 
-/// [`keygen`] then [`prove_aggregate`].
+/// [`keygen`] then [`prove_aggregate`] for the one node over all of a run's chunk proofs ([`Node::flat`]).
 pub fn aggregate(
     params: &ParamsKZG<Bn256>,
-    chunks: &[ChunkProof<'_>],
+    chunks: &[Child<'_>],
     shape: Shape,
 ) -> Result<Aggregated, AggregateError> {
-    let keys: Vec<ChunkKey<'_>> = chunks
+    let node = Node::flat(chunks.len());
+    let keys: Vec<ChildKey<'_>> = chunks
         .iter()
         .map(|c| (c.vk, c.params, c.instances.len()))
         .collect();
-    let keys = keygen(params, &keys, shape)?;
+    let keys = keygen(params, node, &keys, shape)?;
     prove_aggregate(params, &keys, chunks, shape)
 }
 
-/// The aggregation circuit's verifying key for a run whose chunks have verifying keys `vks` (with the SRS at
-/// each chunk's `k`) and instance counts `counts`; rebuilt by the verifier from trusted inputs, never read.
+/// A run aggregated through a tree ([`aggregate_tree`]): every node's proof, by level (bottom first) and node.
+/// The root's proof is the whole run's statement; the verifier needs only it and every node's configuration
+/// ([`tree_verifying_key`]).
+#[derive(Clone, Debug)]
+pub struct TreeProof {
+    /// Children per node (the `group` of [`tree`]).
+    pub group: usize,
+    /// The nodes' proofs, shaped like [`tree`]'s levels.
+    pub levels: Vec<Vec<Aggregated>>,
+}
+
+impl TreeProof {
+    /// The root's proof.
+    pub fn root(&self) -> &Aggregated {
+        &self.levels[self.levels.len() - 1][0]
+    }
+
+    /// Each node's circuit configuration, by level and node.
+    pub fn configs(&self) -> Vec<Vec<AggregationConfigParams>> {
+        self.levels
+            .iter()
+            .map(|l| l.iter().map(|a| a.config).collect())
+            .collect()
+    }
+}
+
+/// One step of a tree's aggregation or of its verifying key's rebuild, for progress reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Step {
+    /// The level (0: the nodes over chunk proofs).
+    pub level: usize,
+    /// Levels in the tree.
+    pub levels: usize,
+    /// The node's index in its level.
+    pub index: usize,
+    /// Nodes in the level.
+    pub nodes: usize,
+    /// The node.
+    pub node: Node,
+}
+
+impl Step {
+    /// Node `index` of level `level` of `levels`.
+    fn of(levels: &[Vec<Node>], level: usize, index: usize) -> Self {
+        Self {
+            level,
+            levels: levels.len(),
+            index,
+            nodes: levels[level].len(),
+            node: levels[level][index],
+        }
+    }
+}
+
+/// Aggregates a run's chunk proofs (in plan order) through the tree of [`tree`]`(chunks.len(), group)`: each node
+/// is keyed, proven (its children verified natively first, as [`prove_aggregate`] does) and its proving key
+/// dropped before the next. `progress` is called before each node.
+pub fn aggregate_tree(
+    params: &ParamsKZG<Bn256>,
+    chunks: &[Child<'_>],
+    group: usize,
+    shape: Shape,
+    mut progress: impl FnMut(Step),
+) -> Result<TreeProof, AggregateError> {
+    let levels = tree(chunks.len(), group)?;
+    let mut proofs: Vec<Vec<Aggregated>> = Vec::with_capacity(levels.len());
+    // The level below: its verifying keys and proofs (none while the children are the chunk proofs).
+    let mut below: Vec<(VerifyingKey<G1Affine>, Aggregated)> = Vec::new();
+    for (l, level) in levels.iter().enumerate() {
+        let mut done = Vec::with_capacity(level.len());
+        for (i, node) in level.iter().enumerate() {
+            progress(Step::of(&levels, l, i));
+            let kids = node.children_of(i);
+            let children: Vec<Child<'_>> = if l == 0 {
+                chunks[kids]
+                    .iter()
+                    .map(|c| Child {
+                        vk: c.vk,
+                        params: c.params,
+                        instances: c.instances.clone(),
+                        proof: c.proof.clone(),
+                    })
+                    .collect()
+            } else {
+                below[kids]
+                    .iter()
+                    .map(|(vk, a)| Child {
+                        vk,
+                        params,
+                        instances: a.instances.clone(),
+                        proof: a.proof.clone(),
+                    })
+                    .collect()
+            };
+            let ks: Vec<ChildKey<'_>> = children
+                .iter()
+                .map(|c| (c.vk, c.params, c.instances.len()))
+                .collect();
+            let keys = keygen(params, *node, &ks, shape)?;
+            let agg = prove_aggregate(params, &keys, &children, shape)?;
+            done.push((keys.pk.get_vk().clone(), agg));
+        }
+        proofs.push(done.iter().map(|(_, a)| a.clone()).collect());
+        below = done;
+    }
+    Ok(TreeProof {
+        group,
+        levels: proofs,
+    })
+}
+
+/// The verifying key of `node`'s aggregation circuit with configuration `config`, over children with keys
+/// `children` (their verifying keys, SRS at their `k`, instance counts); rebuilt by the verifier from trusted
+/// inputs, never read.
 pub fn verifying_key(
     params: &ParamsKZG<Bn256>,
-    chunks: &[ChunkKey<'_>],
+    node: Node,
+    children: &[ChildKey<'_>],
     config: AggregationConfigParams,
     shape: Shape,
 ) -> Result<VerifyingKey<G1Affine>, AggregateError> {
@@ -333,10 +673,56 @@ pub fn verifying_key(
         CircuitBuilderStage::Keygen,
         config,
         params,
-        dummies(chunks),
+        node,
+        dummies(node, children),
         shape,
     )?;
     keygen_vk(params, &c).map_err(|e| AggregateError::Keygen(format!("{e:?}")))
+}
+
+/// Every node's verifying key of a tree of aggregations ([`aggregate_tree`]) over chunks with keys `chunks`,
+/// by level (bottom first; the last is the root's alone), rebuilt bottom up from the chunk keys and each node's
+/// recorded configuration; `progress` is called before each node. Refuses configurations that do not match the
+/// tree's shape.
+pub fn tree_verifying_keys(
+    params: &ParamsKZG<Bn256>,
+    chunks: &[ChildKey<'_>],
+    group: usize,
+    configs: &[Vec<AggregationConfigParams>],
+    shape: Shape,
+    mut progress: impl FnMut(Step),
+) -> Result<Vec<Vec<VerifyingKey<G1Affine>>>, AggregateError> {
+    let levels = tree(chunks.len(), group)?;
+    let counts: Vec<usize> = levels.iter().map(Vec::len).collect();
+    let given: Vec<usize> = configs.iter().map(Vec::len).collect();
+    if counts != given {
+        return Err(AggregateError::Shape(format!(
+            "the tree over {} chunks with {group} per node has nodes {counts:?} by level, the proof records \
+             configurations for {given:?}",
+            chunks.len()
+        )));
+    }
+    let mut keys: Vec<Vec<VerifyingKey<G1Affine>>> = Vec::with_capacity(levels.len());
+    for (l, level) in levels.iter().enumerate() {
+        let mut done = Vec::with_capacity(level.len());
+        for (i, node) in level.iter().enumerate() {
+            progress(Step::of(&levels, l, i));
+            let kids = node.children_of(i);
+            let ks: Vec<ChildKey<'_>> = if l == 0 {
+                chunks[kids].to_vec()
+            } else {
+                let below = &levels[l - 1];
+                keys[l - 1][kids.clone()]
+                    .iter()
+                    .zip(&below[kids])
+                    .map(|(vk, child)| (vk, params, child.instance_len(shape)))
+                    .collect()
+            };
+            done.push(verifying_key(params, *node, &ks, configs[l][i], shape)?);
+        }
+        keys.push(done);
+    }
+    Ok(keys)
 }
 
 /// An aggregation verifying key's bytes (halo2's raw format), for an auditor's cache: see
@@ -391,4 +777,106 @@ pub fn verify(
         return false;
     };
     PlonkVerifier::<SHPLONK>::verify(&dk, &protocol, &instances, &read).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spans(levels: &[Vec<Node>]) -> Vec<Vec<std::ops::Range<usize>>> {
+        levels
+            .iter()
+            .map(|l| l.iter().map(Node::chunk_range).collect())
+            .collect()
+    }
+
+    #[test]
+    fn a_tree_covers_the_run_in_aligned_subtrees_and_ends_in_one_root() {
+        // Up to `group` chunks (padded): one node, the flat aggregation.
+        let one = tree(3, 4).expect("tree");
+        assert_eq!(one, vec![vec![Node::flat(3)]]);
+        assert_eq!(tree(1, 2).expect("tree"), vec![vec![Node::flat(1)]]);
+        assert!(Node::flat(3).is_root() && Node::flat(1).is_root());
+        // 3 chunks, 2 per node: [0, 1] and [2 + padding], then the root over both.
+        let t = tree(3, 2).expect("tree");
+        assert_eq!(spans(&t), vec![vec![0..2, 2..3], vec![0..3]]);
+        assert_eq!(t[0][1].children(), 1);
+        assert_eq!(t[1][0].children(), 2);
+        assert!(t[1][0].children_are_nodes() && !t[0][0].children_are_nodes());
+        assert!(!t[0][0].is_root() && t[1][0].is_root());
+        // 5 chunks, 2 per node: the padded width is 8, so three levels; the last subtree of level 1 is chunk 4's
+        // node and a padding subtree of two leaves.
+        let t = tree(5, 2).expect("tree");
+        assert_eq!(
+            spans(&t),
+            vec![vec![0..2, 2..4, 4..5], vec![0..4, 4..5], vec![0..5]]
+        );
+        assert_eq!(
+            (t[1][1].child_span, t[1][1].slots, t[1][1].children()),
+            (2, 2, 1)
+        );
+        // Where each node's children sit in the level below: node 1 of level 1 takes level 0's node 2.
+        assert_eq!(t[1][1].children_of(1), 2..3);
+        assert_eq!(t[0][2].children_of(2), 4..5);
+        assert_eq!(t[2][0].children_of(0), 0..2);
+        // 5 chunks, 4 per node: the root takes the two subtrees of 4 (width 8), not 4 slots.
+        let t = tree(5, 4).expect("tree");
+        assert_eq!(spans(&t), vec![vec![0..4, 4..5], vec![0..5]]);
+        assert_eq!(t[1][0].slots, 2);
+        assert!(t[1][0].is_root());
+        // Every level's nodes tile the chunks, and every node's subtree is aligned to its width.
+        for n in 1..=20 {
+            for g in [2, 4, 8] {
+                let t = tree(n, g).expect("tree");
+                for level in &t {
+                    let covered: Vec<usize> = level.iter().flat_map(Node::chunk_range).collect();
+                    assert_eq!(covered, (0..n).collect::<Vec<_>>(), "n = {n}, group = {g}");
+                    for node in level {
+                        assert_eq!(node.first % (node.child_span * node.slots), 0);
+                        assert!(node.slots <= g && node.slots.is_power_of_two());
+                    }
+                }
+                let top = t.last().expect("tree");
+                assert_eq!(top.len(), 1);
+                assert!(top[0].is_root());
+                assert!(t[..t.len() - 1]
+                    .iter()
+                    .flatten()
+                    .all(|node| !node.is_root()));
+            }
+        }
+    }
+
+    #[test]
+    fn a_tree_needs_chunks_and_a_power_of_two_of_at_least_two_per_node() {
+        for (n, g) in [(0, 2), (4, 1), (4, 3), (4, 0)] {
+            assert!(tree(n, g).is_err(), "tree({n}, {g})");
+        }
+    }
+
+    #[test]
+    fn a_node_knows_the_instances_of_its_children_and_its_own() {
+        let shape = Shape {
+            public_inputs: 3,
+            public_outputs: 2,
+        };
+        let t = tree(3, 2).expect("tree");
+        // Chunk 0 carries the public inputs, chunk 2 the public outputs.
+        assert_eq!(t[0][0].child_instance_len(0, shape), 2 + 3);
+        assert_eq!(t[0][0].child_instance_len(1, shape), 2);
+        assert_eq!(t[0][1].child_instance_len(0, shape), 2 + 2);
+        assert_eq!(t[0][0].instance_len(shape), ACCUMULATOR_LIMBS + 3 + 3);
+        assert_eq!(t[0][1].instance_len(shape), ACCUMULATOR_LIMBS + 3 + 2);
+        assert_eq!(
+            t[1][0].child_instance_len(0, shape),
+            t[0][0].instance_len(shape)
+        );
+        assert_eq!(
+            t[1][0].child_instance_len(1, shape),
+            t[0][1].instance_len(shape)
+        );
+        assert_eq!(t[1][0].instance_len(shape), ACCUMULATOR_LIMBS + 3 + 3 + 2);
+        // One chunk: it carries both.
+        assert_eq!(Node::flat(1).child_instance_len(0, shape), 2 + 3 + 2);
+    }
 }

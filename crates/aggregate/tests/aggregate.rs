@@ -1,92 +1,20 @@
 //! Aggregation of real chunk proofs (the digits model in 2 chunks): the aggregated proof verifies and states the
 //! Merkle root of the run; a broken link, a tampered chunk proof or changed public values give no valid proof.
 
-use std::path::PathBuf;
-use std::sync::Arc;
+mod common;
 
+use common::{boundary, children as proofs, digits, input, prove, prove_run};
 use dzk_aggregate::{
     keygen, prove_aggregate, prove_unchecked, read_verifying_key, verify, verifying_key_bytes,
-    ChunkProof, Shape, ACCUMULATOR_LIMBS,
+    Node, Shape, ACCUMULATOR_LIMBS,
 };
-use dzk_circuit::{ChunkCircuit, Salts, Visibility};
-use dzk_ir::{Model, TensorFile};
-use dzk_merkle::{ChunkLeaf, MerkleTree};
-use dzk_prover::{dev_setup, keygen as chunk_keygen, prove_chunk};
-use halo2_proofs::halo2curves::bn256::{Bn256, Fr, G1Affine};
-use halo2_proofs::plonk::VerifyingKey;
+use dzk_merkle::MerkleTree;
+use dzk_prover::dev_setup;
+use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::poly::commitment::Params;
-use halo2_proofs::poly::kzg::commitment::ParamsKZG;
 
 /// The aggregation circuit's k (the chunk SRS are prefixes of this one).
 const AGG_K: u32 = 19;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-struct Chunk {
-    vk: VerifyingKey<G1Affine>,
-    params: ParamsKZG<Bn256>,
-    instances: Vec<Fr>,
-    proof: Vec<u8>,
-}
-
-/// The digits model cut at `cut`, each chunk proven from `inputs[i]` (normally the previous chunk's output).
-fn chunks(params: &ParamsKZG<Bn256>, cut: usize, second_input: Option<&TensorFile>) -> Vec<Chunk> {
-    let t = repo().join("testdata");
-    let model = Arc::new(Model::load(&t.join("models/digits_cnn.msgpack")).expect("model"));
-    let input = TensorFile::load(&t.join("inputs/digits_3.msgpack")).expect("input");
-    let mid = model
-        .forward_range(0, cut, &input)
-        .expect("forward")
-        .outputs()
-        .clone();
-    let n = model.layers().len();
-    let salts = [Fr::from(11), Fr::from(22), Fr::from(33)];
-    let vis = Visibility {
-        public_input: false,
-        public_output: true,
-    };
-    [(0, cut, &input), (cut, n, second_input.unwrap_or(&mid))]
-        .into_iter()
-        .enumerate()
-        .map(|(i, (a, b, inp))| {
-            let c = ChunkCircuit::fit(model.clone(), a, b)
-                .expect("fit")
-                .with_visibility(vis)
-                .with_inputs(
-                    inp,
-                    Salts {
-                        input: salts[i],
-                        output: salts[i + 1],
-                    },
-                )
-                .expect("witness");
-            let mut p = params.clone();
-            p.downsize(c.min_k());
-            let (vk, pk) = chunk_keygen(&p, &c).expect("keygen");
-            let instances = c.instances().to_vec();
-            let proof = prove_chunk(dzk_backend::Backend::Cpu, &p, &pk, c).expect("prove");
-            Chunk {
-                vk,
-                params: p,
-                instances,
-                proof,
-            }
-        })
-        .collect()
-}
-
-fn proofs(cs: &[Chunk]) -> Vec<ChunkProof<'_>> {
-    cs.iter()
-        .map(|c| ChunkProof {
-            vk: &c.vk,
-            params: &c.params,
-            instances: c.instances.clone(),
-            proof: c.proof.clone(),
-        })
-        .collect()
-}
 
 #[test]
 fn two_chunks_aggregate_into_one_proof_and_attacks_do_not() {
@@ -94,7 +22,8 @@ fn two_chunks_aggregate_into_one_proof_and_attacks_do_not() {
     let lap = |what: &str| eprintln!("[{:7.1} s] {what}", clock.elapsed().as_secs_f64());
     let params = dev_setup(AGG_K, 7);
     assert_eq!(params.k(), AGG_K);
-    let cs = chunks(&params, 2, None);
+    let model = digits();
+    let cs = prove_run(&params, &model, &[2], &input("digits_3.msgpack"));
     lap("setup and chunk proofs");
     let shape = Shape {
         public_inputs: 0,
@@ -104,7 +33,7 @@ fn two_chunks_aggregate_into_one_proof_and_attacks_do_not() {
         .iter()
         .map(|c| (&c.vk, &c.params, c.instances.len()))
         .collect();
-    let keys = keygen(&params, &keys_in, shape).expect("aggregation keygen");
+    let keys = keygen(&params, Node::flat(2), &keys_in, shape).expect("aggregation keygen");
     lap("aggregation keygen");
     let agg = prove_aggregate(&params, &keys, &proofs(&cs), shape).expect("aggregate");
     lap("aggregation proof");
@@ -126,15 +55,7 @@ fn two_chunks_aggregate_into_one_proof_and_attacks_do_not() {
     assert!(!verify(&params, &back, &other, &agg.proof));
     assert!(read_verifying_key(&bytes[..bytes.len() / 2], agg.config).is_err());
     // It states the run's Merkle root, h_in of chunk 0, h_out of the last chunk and the model outputs.
-    let leaves: Vec<ChunkLeaf> = cs
-        .iter()
-        .enumerate()
-        .map(|(i, c)| ChunkLeaf {
-            index: i as u64,
-            h_in: c.instances[0],
-            h_out: c.instances[1],
-        })
-        .collect();
+    let leaves = common::leaves(&cs);
     let root = MerkleTree::new(leaves).expect("tree").root();
     assert_eq!(agg.root(), root);
     let rest = &agg.instances[ACCUMULATOR_LIMBS + 1..];
@@ -165,14 +86,12 @@ fn two_chunks_aggregate_into_one_proof_and_attacks_do_not() {
     // A broken link: chunk 1 proven from another input, so h_in(1) ≠ h_out(0) although both chunk proofs are
     // valid. Refused before proving; and an aggregator that skips the check gets a proof that does not verify
     // (the circuit's copy constraint fails).
-    let other = TensorFile::load(&repo().join("testdata/inputs/digits_5.msgpack")).expect("input");
-    let model = Model::load(&repo().join("testdata/models/digits_cnn.msgpack")).expect("model");
-    let other_mid = model
-        .forward_range(0, 2, &other)
-        .expect("forward")
-        .outputs()
-        .clone();
-    let broken = chunks(&params, 2, Some(&other_mid));
+    let n = model.layers().len();
+    let other_mid = boundary(&model, 2, &input("digits_5.msgpack"));
+    let broken = vec![
+        prove(&params, &model, (0, 2), &input("digits_3.msgpack")),
+        prove(&params, &model, (2, n), &other_mid),
+    ];
     assert_ne!(broken[1].instances[0], broken[0].instances[1]);
     let err = prove_aggregate(&params, &keys, &proofs(&broken), shape).expect_err("broken link");
     assert!(err.to_string().contains("cut 1"), "{err}");

@@ -265,3 +265,23 @@ fn usage_errors_exit_2() {
     let o = dzk(&["no-such-command"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn an_aggregation_tree_takes_a_power_of_two_of_at_least_two_proofs_per_node() {
+    // Refused before anything is read or verified.
+    for g in ["3", "1", "0"] {
+        assert_rejected(
+            &dzk(&[
+                "aggregate",
+                "no-proofs",
+                "--run",
+                "no-run",
+                "--params",
+                "no-params",
+                "--group",
+                g,
+            ]),
+            &format!("--group {g}: a node aggregates a power of two of proofs, at least 2"),
+        );
+    }
+}

@@ -671,8 +671,36 @@ fn an_aggregated_proof_verifies_and_wrong_ones_are_rejected() {
     let o = verify(&["--root", &wrong]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not the --root given"));
-    // A flipped byte in the proof: rejected.
+    // A proof that claims a tree its plan does not give (two levels over 2 chunks, 2 per node), or a tree whose
+    // root configuration is not the proof's: rejected with the reason, before any key is rebuilt.
     let good = std::fs::read(&agg).expect("read");
+    let env = Envelope::decode(&good, Kind::AggregateProof).expect("decode");
+    let meta = env.header.params.clone().expect("metadata");
+    let config = meta["config"].clone();
+    for (tree, why) in [
+        (
+            serde_json::json!({"group": 2, "configs": [[config.clone()], [config.clone()]]}),
+            "has nodes [1] by level, the proof records configurations for [1, 1]",
+        ),
+        (
+            serde_json::json!({"group": 2, "configs": [[{"degree": 18}]]}),
+            "the tree's root configuration differs from the proof's",
+        ),
+    ] {
+        let mut forged = env.clone();
+        let mut m = meta.clone();
+        m["tree"] = tree;
+        forged.header.params = Some(m);
+        std::fs::write(&agg, forged.encode()).expect("write");
+        let o = verify(&[]);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(why),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    // A flipped byte in the proof: rejected.
     let mut bytes = good.clone();
     let n = bytes.len();
     bytes[n - 100] ^= 1;

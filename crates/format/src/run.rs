@@ -169,6 +169,20 @@ pub struct AggregateMeta {
     /// Public values, hex: 12 accumulator limbs, the Merkle root, `h_in` of chunk 0, `h_out` of the last chunk,
     /// public model inputs, public model outputs.
     pub instances: Vec<String>,
+    /// For a tree of aggregations (`dzk aggregate --group G`), its shape and every node's configuration; the
+    /// proof is the root's, whose configuration `config` repeats. Absent: one aggregation over all chunks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree: Option<TreeMeta>,
+}
+
+/// The tree of an aggregated proof made through one ([`AggregateMeta::tree`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TreeMeta {
+    /// Proofs per node: the tree is `dzk_aggregate::tree(chunks, group)`.
+    pub group: u32,
+    /// Every node's aggregation circuit configuration, by level (bottom first) and node; the verifier rebuilds
+    /// every node's verifying key from them and the chunks' keys, bottom up.
+    pub configs: Vec<Vec<serde_json::Value>>,
 }
 
 /// What a boundary file's header carries (in `Header::params`); the body is a zkml tensor file (msgpack).

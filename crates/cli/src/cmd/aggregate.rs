@@ -6,9 +6,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use dzk_aggregate::{ChunkKey, ChunkProof, ConfigParams, Shape, ACCUMULATOR_LIMBS};
+use dzk_aggregate::{Child, ChildKey, ConfigParams, Shape, ACCUMULATOR_LIMBS};
 use dzk_circuit::LayoutParams;
-use dzk_format::run::{total_values, AggregateMeta, Plan};
+use dzk_format::run::{total_values, AggregateMeta, Plan, TreeMeta};
 use dzk_format::{Envelope, Kind};
 use dzk_merkle::hex::{from_hex, to_hex};
 use dzk_verifier::audit::{
@@ -22,7 +22,7 @@ use halo2_proofs::poly::kzg::commitment::ParamsKZG;
 use serde_json::json;
 
 use crate::io::write_atomic;
-use crate::run::{spinner, Rejected};
+use crate::run::{bar, spinner, Rejected};
 
 /// The smallest aggregation SRS accepted: below it the verifier circuit's tables do not fit.
 const MIN_AGG_K: u32 = 18;
@@ -41,6 +41,11 @@ pub struct AggregateCmd {
     /// Where to write the aggregated proof (default: PROOFS_DIR/aggregate.dzk).
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Aggregate through a tree with at most G proofs per node (a power of two, at least 2): nodes over G chunk
+    /// proofs each, then nodes over G of those, up to one root, so the chunk count is not bounded by one
+    /// aggregation circuit. Default: one aggregation over all the chunk proofs.
+    #[arg(long, value_name = "G")]
+    pub group: Option<usize>,
     /// Print JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -110,13 +115,16 @@ fn trusted(run: &Path, params_dir: &Path) -> anyhow::Result<Trusted> {
     })
 }
 
-fn keys(t: &Trusted) -> Vec<ChunkKey<'_>> {
+fn keys(t: &Trusted) -> Vec<ChildKey<'_>> {
     t.chunks.iter().map(|(vk, p, n)| (vk, p, *n)).collect()
 }
 
 impl AggregateCmd {
     /// Runs the command.
     pub fn run(self) -> anyhow::Result<()> {
+        if let Some(g) = self.group {
+            dzk_aggregate::tree(1, g).map_err(|e| anyhow::anyhow!("--group {g}: {e}"))?;
+        }
         // Only a run that verifies is aggregated: a rejected one gets its reasons, not a proof.
         let report = verify_all(&self.proofs, &self.run, &self.params, None)?;
         if let Verdict::Rejected(reason) = report.verdict {
@@ -133,30 +141,58 @@ impl AggregateCmd {
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             proofs.push(ev);
         }
-        let chunks: Vec<ChunkProof<'_>> = t
+        let chunks: Vec<Child<'_>> = t
             .chunks
             .iter()
             .zip(&proofs)
-            .map(|((vk, p, _), ev)| ChunkProof {
+            .map(|((vk, p, _), ev)| Child {
                 vk,
                 params: p,
                 instances: ev.instances.clone(),
                 proof: ev.proof.clone(),
             })
             .collect();
-        let pb = spinner(&format!(
-            "aggregating {} chunk proofs (k = {})",
-            chunks.len(),
-            t.params.k()
-        ));
+        let group = self.group.unwrap_or_else(|| flat_group(chunks.len()));
+        let levels = dzk_aggregate::tree(chunks.len(), group)?;
+        let nodes: usize = levels.iter().map(Vec::len).sum();
+        let pb = if nodes == 1 {
+            spinner(&format!(
+                "aggregating {} chunk proofs (k = {})",
+                chunks.len(),
+                t.params.k()
+            ))
+        } else {
+            bar(nodes as u64, "")
+        };
         let started = Instant::now();
-        let agg = dzk_aggregate::aggregate(&t.params, &chunks, shape(&t.plan))?;
+        let mut done = 0;
+        let tree = dzk_aggregate::aggregate_tree(&t.params, &chunks, group, shape(&t.plan), |s| {
+            if nodes > 1 {
+                pb.set_position(done);
+                pb.set_message(step_message("aggregating", s));
+            }
+            done += 1;
+        })?;
         let secs = started.elapsed().as_secs_f64();
         pb.finish_and_clear();
+        let agg = tree.root();
+        let encode = |c: &ConfigParams| serde_json::to_value(c).context("encoding a configuration");
         let meta = AggregateMeta {
             chunks: chunks.len() as u32,
-            config: serde_json::to_value(agg.config).context("encoding the configuration")?,
+            config: encode(&agg.config)?,
             instances: agg.instances.iter().map(to_hex).collect(),
+            tree: if levels.len() > 1 {
+                Some(TreeMeta {
+                    group: group as u32,
+                    configs: tree
+                        .configs()
+                        .iter()
+                        .map(|l| l.iter().map(encode).collect())
+                        .collect::<anyhow::Result<_>>()?,
+                })
+            } else {
+                None
+            },
         };
         let mut env = Envelope::new(
             Kind::AggregateProof,
@@ -174,19 +210,54 @@ impl AggregateCmd {
             println!(
                 "{}",
                 json!({"file": out, "root": root, "chunks": chunks.len(), "k": t.params.k(),
+                       "levels": levels.len(), "nodes": nodes, "group": self.group,
                        "prove_s": secs, "proof_bytes": agg.proof.len()})
             );
         } else {
             println!(
-                "aggregated {} chunk proofs into {}",
+                "aggregated {} chunk proofs into {}{}",
                 chunks.len(),
-                out.display()
+                out.display(),
+                if levels.len() > 1 {
+                    format!(
+                        " through a tree of {nodes} aggregations on {} levels",
+                        levels.len()
+                    )
+                } else {
+                    String::new()
+                }
             );
             println!("root {root}");
             println!("proof {} bytes, {secs:.1} s", agg.proof.len());
         }
         Ok(())
     }
+}
+
+/// The `group` that makes [`dzk_aggregate::tree`] one node over all `chunks` chunk proofs.
+fn flat_group(chunks: usize) -> usize {
+    chunks.next_power_of_two().max(2)
+}
+
+/// A progress message for one node of a tree.
+fn step_message(what: &str, s: dzk_aggregate::Step) -> String {
+    let r = s.node.chunk_range();
+    format!(
+        "{what}: level {}/{}, node {}/{} (chunks {}..{})",
+        s.level + 1,
+        s.levels,
+        s.index + 1,
+        s.nodes,
+        r.start,
+        r.end
+    )
+}
+
+/// An aggregated proof's tree: proofs per node and every node's configuration by level (one node, the root,
+/// for a flat aggregation).
+struct TreeShape {
+    group: usize,
+    configs: Vec<Vec<ConfigParams>>,
 }
 
 /// Where `verify-all --aggregate` keeps the aggregation verifying keys it rebuilt: `$DZK_CACHE_DIR`, else
@@ -202,9 +273,9 @@ pub fn default_cache_dir() -> Option<PathBuf> {
 }
 
 /// Everything the aggregation verifying key depends on, hashed: this dzk's version (the circuit's code), the
-/// plan (its digest and every chunk's verifying-key digest), the aggregation configuration and statement
-/// shape, and the whole SRS.
-fn cache_key(t: &Trusted, config: &ConfigParams, s: Shape) -> anyhow::Result<String> {
+/// plan (its digest and every chunk's verifying-key digest), the tree's shape and every node's configuration,
+/// the statement's shape, and the whole SRS.
+fn cache_key(t: &Trusted, tree: &TreeShape, s: Shape) -> anyhow::Result<String> {
     let mut h = blake3::Hasher::new();
     h.update(b"dzk aggregation verifying key\0");
     h.update(env!("CARGO_PKG_VERSION").as_bytes());
@@ -214,7 +285,16 @@ fn cache_key(t: &Trusted, config: &ConfigParams, s: Shape) -> anyhow::Result<Str
         h.update(c.vk_blake3.as_deref().unwrap_or("-").as_bytes());
         h.update(b"\0");
     }
-    h.update(&serde_json::to_vec(config).context("encoding the aggregation configuration")?);
+    h.update(&(tree.group as u64).to_le_bytes());
+    for level in &tree.configs {
+        h.update(&(level.len() as u64).to_le_bytes());
+        for config in level {
+            h.update(
+                &serde_json::to_vec(config).context("encoding the aggregation configuration")?,
+            );
+            h.update(b"\0");
+        }
+    }
     h.update(&(s.public_inputs as u64).to_le_bytes());
     h.update(&(s.public_outputs as u64).to_le_bytes());
     t.params.write(&mut h).context("hashing the SRS")?;
@@ -265,13 +345,16 @@ fn read_cached(
 /// left it there, else rebuilt from the chunks' keys (and then cached). A rebuild that fails goes to `reject`.
 fn aggregation_vk(
     t: &Trusted,
-    config: ConfigParams,
+    tree: &TreeShape,
     s: Shape,
     cache: Option<&Path>,
     reject: impl Fn(String) -> anyhow::Error,
 ) -> anyhow::Result<(VerifyingKey<G1Affine>, VkSource)> {
+    let Some(&config) = tree.configs.last().and_then(|l| l.first()) else {
+        return Err(reject("no aggregation configuration".into()));
+    };
     let path = match cache {
-        Some(dir) => Some(dir.join(format!("aggregation-vk-{}.bin", cache_key(t, &config, s)?))),
+        Some(dir) => Some(dir.join(format!("aggregation-vk-{}.bin", cache_key(t, tree, s)?))),
         None => None,
     };
     if let Some(path) = &path {
@@ -290,10 +373,33 @@ fn aggregation_vk(
             ),
         }
     }
-    let pb = spinner("rebuilding the aggregation verifying key from the chunks' keys");
-    let vk = dzk_aggregate::verifying_key(&t.params, &keys(t), config, s)
-        .map_err(|e| reject(e.to_string()))?;
+    let nodes: usize = tree.configs.iter().map(Vec::len).sum();
+    let pb = if nodes == 1 {
+        spinner("rebuilding the aggregation verifying key from the chunks' keys")
+    } else {
+        bar(nodes as u64, "")
+    };
+    let mut done = 0;
+    let mut vks = dzk_aggregate::tree_verifying_keys(
+        &t.params,
+        &keys(t),
+        tree.group,
+        &tree.configs,
+        s,
+        |step| {
+            if nodes > 1 {
+                pb.set_position(done);
+                pb.set_message(step_message("rebuilding the verifying keys", step));
+            }
+            done += 1;
+        },
+    )
+    .map_err(|e| reject(e.to_string()))?;
     pb.finish_and_clear();
+    let vk = vks
+        .pop()
+        .and_then(|mut l| l.pop())
+        .ok_or_else(|| reject("no aggregation node".into()))?;
     if let Some(path) = &path {
         let mut bytes = dzk_aggregate::verifying_key_bytes(&vk);
         let hash = *blake3::hash(&bytes).as_bytes();
@@ -356,8 +462,32 @@ pub fn verify_aggregate(
             t.plan.chunks.len()
         )));
     }
-    let config: ConfigParams = serde_json::from_value(meta.config)
-        .map_err(|e| reject(format!("aggregation configuration: {e}")))?;
+    let decode = |v: serde_json::Value| -> anyhow::Result<ConfigParams> {
+        serde_json::from_value(v).map_err(|e| reject(format!("aggregation configuration: {e}")))
+    };
+    let tree = match meta.tree {
+        None => TreeShape {
+            group: flat_group(t.plan.chunks.len()),
+            configs: vec![vec![decode(meta.config)?]],
+        },
+        Some(tm) => {
+            // The root's configuration is recorded twice; two different ones are a damaged file.
+            if tm.configs.last() != Some(&vec![meta.config]) {
+                return Err(reject(
+                    "the tree's root configuration differs from the proof's".into(),
+                ));
+            }
+            let configs = tm
+                .configs
+                .into_iter()
+                .map(|l| l.into_iter().map(decode).collect())
+                .collect::<anyhow::Result<Vec<Vec<ConfigParams>>>>()?;
+            TreeShape {
+                group: tm.group as usize,
+                configs,
+            }
+        }
+    };
     let instances = meta
         .instances
         .iter()
@@ -383,7 +513,7 @@ pub fn verify_aggregate(
             )));
         }
     }
-    let (vk, vk_source) = aggregation_vk(&t, config, s, cache, reject)?;
+    let (vk, vk_source) = aggregation_vk(&t, &tree, s, cache, reject)?;
     if !dzk_aggregate::verify(&t.params, &vk, &instances, &env.body) {
         return Err(reject(
             "the aggregated proof does not verify against the plan's chunk verifying keys".into(),
