@@ -543,7 +543,7 @@ pub fn aggregate(
 
 /// A run aggregated through a tree ([`aggregate_tree`]): every node's proof, by level (bottom first) and node.
 /// The root's proof is the whole run's statement; the verifier needs only it and every node's configuration
-/// ([`tree_verifying_key`]).
+/// ([`tree_verifying_keys`]).
 #[derive(Clone, Debug)]
 pub struct TreeProof {
     /// Children per node (the `group` of [`tree`]).
