@@ -526,21 +526,6 @@ pub fn prove_unchecked(
     })
 }
 
-/// [`keygen`] then [`prove_aggregate`] for the one node over all of a run's chunk proofs ([`Node::flat`]).
-pub fn aggregate(
-    params: &ParamsKZG<Bn256>,
-    chunks: &[Child<'_>],
-    shape: Shape,
-) -> Result<Aggregated, AggregateError> {
-    let node = Node::flat(chunks.len());
-    let keys: Vec<ChildKey<'_>> = chunks
-        .iter()
-        .map(|c| (c.vk, c.params, c.instances.len()))
-        .collect();
-    let keys = keygen(params, node, &keys, shape)?;
-    prove_aggregate(params, &keys, chunks, shape)
-}
-
 /// A run aggregated through a tree ([`aggregate_tree`]): every node's proof, by level (bottom first) and node.
 /// The root's proof is the whole run's statement; the verifier needs only it and every node's configuration
 /// ([`tree_verifying_keys`]).
