@@ -5,10 +5,10 @@
 
 use dzk_gadgets::affine::{Affine, AffineChip};
 use dzk_gadgets::clamp::{clamp_cost, ClampChip};
-use dzk_gadgets::cmp::{CmpChip, CmpMode};
+use dzk_gadgets::cmp::{compare_cost, CmpChip, CmpMode};
 use dzk_gadgets::dot::DotChip;
 use dzk_gadgets::hash::{AssignedFe, PackChip, PoseidonChip};
-use dzk_gadgets::lookup::{FnChip, FnTable};
+use dzk_gadgets::lookup::{lookup_cost, FnChip, FnTable};
 use dzk_gadgets::matcheck::{MatCheckChip, PendingProduct, Tamper};
 use dzk_gadgets::range::RangeChip;
 use dzk_gadgets::rescale::{rescale_cost, Quotient, RescaleChip};
@@ -206,8 +206,9 @@ impl Ops for RowCounter<'_> {
     }
     fn compare(&mut self, items: &[((), i64, CmpMode)]) -> Result<Vec<()>, Error> {
         if !items.is_empty() {
-            self.rows.take(items.len().div_ceil(self.chips.cmp.slots()));
-            self.rows.take_long(self.chips.range.rows_for(items.len()));
+            let (main, checks) = compare_cost(self.chips.cmp.slots(), items.len());
+            self.rows.take(main);
+            self.chips.range.take_rows(&mut self.rows, checks);
         }
         Ok(vec![(); items.len()])
     }
@@ -230,9 +231,9 @@ impl Ops for RowCounter<'_> {
     fn lookup(&mut self, _: TableKey, cells: &[()]) -> Result<Vec<()>, Error> {
         let func = self.chips.func.as_ref().ok_or(Error::Synthesis)?;
         if !cells.is_empty() {
-            self.rows.take(func.rows_for(cells.len()));
-            self.rows
-                .take_long(self.chips.range.rows_for(2 * cells.len()));
+            let (main, checks) = lookup_cost(func.slots(), cells.len());
+            self.rows.take(main);
+            self.chips.range.take_rows(&mut self.rows, checks);
         }
         Ok(vec![(); cells.len()])
     }
@@ -242,8 +243,9 @@ impl Ops for RowCounter<'_> {
     }
     fn max_pairs(&mut self, pairs: &[((), ())]) -> Result<Vec<()>, Error> {
         if !pairs.is_empty() {
-            self.rows.take(pairs.len().div_ceil(self.chips.cmp.slots()));
-            self.rows.take_long(self.chips.range.rows_for(pairs.len()));
+            let (main, checks) = compare_cost(self.chips.cmp.slots(), pairs.len());
+            self.rows.take(main);
+            self.chips.range.take_rows(&mut self.rows, checks);
         }
         Ok(vec![(); pairs.len()])
     }

@@ -15,7 +15,7 @@ use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Error, Expression, F
 use halo2_proofs::poly::Rotation;
 
 use crate::num::{assign_int, copy_int, fe};
-use crate::range::{RangeChip, Width};
+use crate::range::{CheckCount, RangeChip, Width};
 use crate::slots::lay_out;
 use crate::{AssignedInt, Rows};
 
@@ -74,7 +74,18 @@ impl Threshold<'_> {
     }
 }
 
+/// Rows and range checks `n` comparisons (or max-pairs) take over `slots` slots per row, counted by the rule the
+/// chip lays out by ([`CmpChip::WIDTHS`]): the cost model's side of [`CmpChip::compare_many`] and
+/// [`CmpChip::max_many`].
+pub fn compare_cost(slots: usize, n: usize) -> (usize, CheckCount) {
+    (n.div_ceil(slots), CheckCount::per_item(n, &CmpChip::WIDTHS))
+}
+
 impl CmpChip {
+    /// The check a comparison's difference takes: the difference is as wide as the values compared, so a long
+    /// check. The chip lays out by this and [`compare_cost`] counts by it.
+    pub const WIDTHS: [Width; 1] = [Width::Long];
+
     /// Fixed columns the chip takes over `advice` advice columns (see [`Self::configure`]).
     pub fn fixed_columns(advice: usize) -> usize {
         3 * (advice / 5)
@@ -200,8 +211,9 @@ impl CmpChip {
                 let (x, t, mode) = &items[i];
                 let w = Self::witness(x.value, t.value(), *mode);
                 let (out, diff) = self.assign_slot(region, offset, slot, x, *t, *mode, w)?;
-                // The difference is as wide as the values compared: a long check.
-                checks.push(Width::Long, diff);
+                for (w, cell) in Self::WIDTHS.into_iter().zip([diff]) {
+                    checks.push(w, cell);
+                }
                 Ok(out)
             },
             |region, offset, first| self.fill_unused(region, offset, first),

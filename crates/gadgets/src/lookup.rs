@@ -22,7 +22,7 @@ use halo2_proofs::plonk::{
 use halo2_proofs::poly::Rotation;
 
 use crate::num::{assign_int, copy_int, fe};
-use crate::range::{RangeChip, Width};
+use crate::range::{CheckCount, RangeChip, Width};
 use crate::slots::lay_out;
 use crate::{AssignedInt, Rows};
 
@@ -88,7 +88,17 @@ pub struct FnWitness {
     pub d_hi: Value<i128>,
 }
 
+/// Rows and range checks `n` evaluations take over `slots` slots per row, counted by the rule the chip lays out
+/// by ([`FnChip::WIDTHS`]): the cost model's side of [`FnChip::apply_many`].
+pub fn lookup_cost(slots: usize, n: usize) -> (usize, CheckCount) {
+    (n.div_ceil(slots), CheckCount::per_item(n, &FnChip::WIDTHS))
+}
+
 impl FnChip {
+    /// The checks an evaluation's distances `[x − lo, hi − x]` take: a run may span the whole long range, so
+    /// both are long checks. The chip lays out by this and [`lookup_cost`] counts by it.
+    pub const WIDTHS: [Width; 2] = [Width::Long, Width::Long];
+
     /// Configures `slots` slots of 6 advice columns over the start of `columns` (shared with other chips),
     /// with the function tag in `tag`, a fixed column that chips whose rows never overlap this chip's may share
     /// (the lookup multiplies it by the slot's selector).
@@ -148,11 +158,6 @@ impl FnChip {
     /// Evaluations per row.
     pub fn slots(&self) -> usize {
         self.config.slots.len()
-    }
-
-    /// Rows `n` evaluations take (their two range checks each are the caller's range chip's rows).
-    pub fn rows_for(&self, n: usize) -> usize {
-        n.div_ceil(self.slots())
     }
 
     /// Table rows the tables take: one per run, plus the all-zero row.
@@ -245,9 +250,9 @@ impl FnChip {
                 let w = Self::witness(table, xs[i].value);
                 let (y, [d_lo, d_hi]) =
                     self.assign_slot(region, offset, slot, table.tag, &xs[i], w)?;
-                // A run may span the whole long range: both distances take long checks.
-                checks.push(Width::Long, d_lo);
-                checks.push(Width::Long, d_hi);
+                for (w, cell) in Self::WIDTHS.into_iter().zip([d_lo, d_hi]) {
+                    checks.push(w, cell);
+                }
                 Ok(y)
             },
             // Each slot has its own selector: an unused slot is off and needs nothing.

@@ -58,6 +58,18 @@ pub struct CheckCount {
 }
 
 impl CheckCount {
+    /// The checks of `n` items whose cells each take the checks `widths`.
+    pub fn per_item(n: usize, widths: &[Width]) -> Self {
+        let mut count = Self::default();
+        for w in widths {
+            count.add(*w);
+        }
+        Self {
+            short: n * count.short,
+            long: n * count.long,
+        }
+    }
+
     /// Counts one check of `width`.
     pub fn add(&mut self, width: Width) {
         match width {

@@ -3,7 +3,7 @@
 
 use dzk_gadgets::affine::{Affine, AffineChip, AffineConfig};
 use dzk_gadgets::clamp::{clamp_cost, ClampChip, ClampConfig, ClampWitness};
-use dzk_gadgets::cmp::{CmpChip, CmpConfig, CmpMode, CmpWitness, Threshold};
+use dzk_gadgets::cmp::{compare_cost, CmpChip, CmpConfig, CmpMode, CmpWitness, Threshold};
 use dzk_gadgets::dot::{DotChip, DotConfig};
 use dzk_gadgets::range::{RangeChip, RangeConfig};
 use dzk_gadgets::rescale::{rescale_cost, Quotient, RescaleChip, RescaleConfig, RescaleWitness};
@@ -106,8 +106,9 @@ enum Case {
     ClampTampered(ClampAttack),
     /// A cell of a multi-op row left unconstrained: slot 1 of a rescale row tampered while slot 0 is honest.
     RescaleSecondSlotTampered,
-    /// Honest rescales of [`COST_RESCALES`] and clamps of [`COST_CLAMPS`]; records how far each [`Rows`]
-    /// cursor moved during the two calls, for comparison with the cost functions.
+    /// Honest rescales of [`COST_RESCALES`], clamps of [`COST_CLAMPS`], comparisons of [`COST_COMPARES`] and
+    /// the max of one pair; records how far each [`Rows`] cursor moved during these calls, for comparison with
+    /// the cost functions.
     CostOfMany(Quotient),
 }
 
@@ -116,6 +117,8 @@ enum Case {
 const COST_RESCALES: [(i64, i64); 5] = [(1000, 2), (-77, 9), (4000, 300), (-3000, 512), (5, 2)];
 /// `(x, h)`: short headroom checks for `h = 200`, long ones for `h = 3072`.
 const COST_CLAMPS: [(i64, i64); 3] = [(-5, 200), (100, 3072), (5000, 3072)];
+/// `(x, c)` for `max(x, c)`: three comparisons on two rows of two slots.
+const COST_COMPARES: [(i64, i64); 3] = [(-5, 0), (7, 3), (2, 9)];
 
 #[derive(Clone, Debug)]
 struct TestCircuit {
@@ -401,18 +404,15 @@ impl Circuit<Fr> for TestCircuit {
                 )?;
             }
             Case::CostOfMany(quotient) => {
-                let xs = inputs(
-                    &mut layouter,
-                    rows,
-                    col,
-                    &COST_RESCALES.map(|(a, _)| a.into()),
-                )?;
-                let hs = inputs(
-                    &mut layouter,
-                    rows,
-                    col,
-                    &COST_CLAMPS.map(|(x, _)| x.into()),
-                )?;
+                let values: Vec<i128> = COST_RESCALES
+                    .iter()
+                    .chain(&COST_CLAMPS)
+                    .chain(&COST_COMPARES)
+                    .map(|&(x, _)| x.into())
+                    .collect();
+                let cells = inputs(&mut layouter, rows, col, &values)?;
+                let (xs, rest) = cells.split_at(COST_RESCALES.len());
+                let (hs, cs) = rest.split_at(COST_CLAMPS.len());
                 let before = rows.cursors();
                 let items: Vec<_> = xs
                     .iter()
@@ -426,6 +426,13 @@ impl Circuit<Fr> for TestCircuit {
                     .map(|(x, (_, h))| (*x, h))
                     .collect();
                 clamp.clamp_many(&mut layouter, rows, &range, &items)?;
+                let items: Vec<_> = cs
+                    .iter()
+                    .zip(COST_COMPARES)
+                    .map(|(x, (_, c))| (*x, c, CmpMode::Max))
+                    .collect();
+                cmp.compare_many(&mut layouter, rows, &range, &items)?;
+                cmp.max_many(&mut layouter, rows, &range, &[(cs[0], cs[1])])?;
                 let after = rows.cursors();
                 let moved: Vec<i128> = before
                     .iter()
@@ -902,9 +909,10 @@ fn cost_functions_count_the_rows_and_checks_the_chips_lay_out() {
     let mut meta = ConstraintSystem::<Fr>::default();
     let cfg = TestCircuit::configure(&mut meta);
     let range = RangeChip::construct(cfg.range);
-    let (rescale, clamp) = (
+    let (rescale, clamp, cmp) = (
         RescaleChip::construct(cfg.rescale),
         ClampChip::construct(cfg.clamp),
+        CmpChip::construct(cfg.cmp),
     );
     for quotient in [Quotient::Check, Quotient::BoundedByCaller] {
         let (res, moved) = run(Case::CostOfMany(quotient));
@@ -930,6 +938,15 @@ fn cost_functions_count_the_rows_and_checks_the_chips_lay_out() {
         );
         // Distances: always long; headrooms: one short (h = 200), two long.
         assert_eq!((main, checks.short, checks.long), (2, 1, 5));
+        counted.take(main);
+        range.take_rows(&mut counted, checks);
+        // Comparisons, then one max-pair: a long check on each difference.
+        let (main, checks) = compare_cost(cmp.slots(), COST_COMPARES.len());
+        assert_eq!((main, checks.short, checks.long), (2, 0, 3));
+        counted.take(main);
+        range.take_rows(&mut counted, checks);
+        let (main, checks) = compare_cost(cmp.slots(), 1);
+        assert_eq!((main, checks.short, checks.long), (1, 0, 1));
         counted.take(main);
         range.take_rows(&mut counted, checks);
         let counted: Vec<i128> = counted.cursors().iter().map(|&c| c as i128).collect();

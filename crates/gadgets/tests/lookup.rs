@@ -2,7 +2,7 @@
 //! `min_val` rule included) over a domain much wider than the table; each named attack is rejected while its
 //! honest twin in the same layout is accepted.
 
-use dzk_gadgets::lookup::{FnChip, FnConfig, FnTable, FnWitness, Run};
+use dzk_gadgets::lookup::{lookup_cost, FnChip, FnConfig, FnTable, FnWitness, Run};
 use dzk_gadgets::range::{RangeChip, RangeConfig};
 use dzk_gadgets::{Fr, Rows};
 use dzk_ir::LookupFn;
@@ -54,6 +54,9 @@ enum Case {
     OtherFunctionsRun,
     /// Slot 1 of a row tampered (wrong output) while slot 0 is honest.
     SecondSlotTampered,
+    /// Honest tanh of these inputs; records how far each [`Rows`] cursor moved during the chip's call, for
+    /// comparison with [`lookup_cost`].
+    CostOfMany,
 }
 
 #[derive(Clone, Debug)]
@@ -110,6 +113,16 @@ impl Circuit<Fr> for TestCircuit {
             }
             return Ok(());
         }
+        if self.case == Case::CostOfMany {
+            let before = rows.cursors();
+            chip.apply_many(&mut layouter, rows, &range, &tanh, &xs)?;
+            let moved = before
+                .iter()
+                .zip(rows.cursors())
+                .map(|(b, a)| (a - b) as i128);
+            self.out.borrow_mut().extend(moved);
+            return Ok(());
+        }
         // One row, two slots: x[0] honest in slot 0, x[1] attacked (or its honest twin) in slot 1.
         let at = rows.take(1);
         let k = Value::known;
@@ -157,7 +170,7 @@ impl Circuit<Fr> for TestCircuit {
                                 d_hi: k(i128::from(r.hi) - x),
                             }
                         }
-                        Case::Honest => unreachable!("handled above"),
+                        Case::Honest | Case::CostOfMany => unreachable!("handled above"),
                     }
                 };
                 let (_, d1) = chip.assign_slot(&mut region, at, 1, tanh.tag, &xs[1], w)?;
@@ -272,4 +285,23 @@ fn tables_are_small_and_tile_the_domain() {
         FnChip::table_rows(&tables()),
         1 + tanh.runs.len() + logistic.runs.len()
     );
+}
+
+#[test]
+fn lookup_cost_counts_the_rows_and_checks_the_chip_lays_out() {
+    let mut meta = ConstraintSystem::<Fr>::default();
+    let cfg = TestCircuit::configure(&mut meta);
+    let range = RangeChip::construct(cfg.range);
+    let chip = FnChip::construct(cfg.f);
+    // Five evaluations on three rows of two slots; both distances of each take a long check.
+    let xs = [-40, -5, 0, 3, 900];
+    let (res, moved) = run_with(Case::CostOfMany, &xs, false);
+    assert_eq!(res, Ok(()));
+    let (main, checks) = lookup_cost(chip.slots(), xs.len());
+    assert_eq!((main, checks.short, checks.long), (3, 0, 10));
+    let mut counted = Rows::new();
+    counted.take(main);
+    range.take_rows(&mut counted, checks);
+    let counted: Vec<i128> = counted.cursors().iter().map(|&c| c as i128).collect();
+    assert_eq!(moved, counted, "rows moved by the chip against lookup_cost");
 }
