@@ -6,8 +6,10 @@
 //!
 //! `N` aggregates the N chunk proofs in one circuit; `N/G` through a tree with at most G proofs per node, where
 //! the times are the whole tree's (every node's keygen and proof; every node's key rebuilt) and the slowest
-//! node's. Prints one Markdown table of the one-circuit rows, then one of the tree rows. Peak RSS is the
-//! process's high-water mark so far, so it only grows down a table: run one N per process for per-N memory.
+//! node's. Prints one Markdown table of the one-circuit rows, then one of the tree rows, then one row per tree
+//! node. Peak RSS is the process's high-water mark so far, so it only grows down a table: run one N per
+//! process for per-N memory. A node's row gives the high-water mark when it ended: where that is above the
+//! previous row's, this node set it.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,7 +17,7 @@ use std::time::Instant;
 
 use dzk_aggregate::{
     aggregate_tree, keygen, prove_aggregate, tree_verifying_keys, verify, verifying_key, Child,
-    ChildKey, Node, Shape,
+    ChildKey, Node, Shape, Step,
 };
 use dzk_circuit::{ChunkCircuit, Salts, Visibility};
 use dzk_ir::{Model, TensorFile};
@@ -58,6 +60,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let mut trees = Vec::new();
+    let mut nodes = Vec::new();
     for n in &args[3..] {
         let (count, group) = match n.split_once('/') {
             Some((c, g)) => (c.parse::<usize>()?, Some(g.parse::<usize>()?)),
@@ -103,9 +106,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(|(vk, p, inst, _)| (vk, p, inst.len()))
             .collect();
         if let Some(group) = group {
-            trees.push(tree_row(
-                &params, &proven, &keys_in, group, shape, &ks, chunk_s,
-            )?);
+            let (row, node_rows) =
+                tree_row(&params, &proven, &keys_in, group, shape, &ks, chunk_s)?;
+            trees.push(row);
+            nodes.extend(node_rows);
             continue;
         }
         let t = Instant::now();
@@ -145,6 +149,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for row in trees {
             println!("{row}");
         }
+        println!();
+        println!(
+            "| chunks | per node | level | node | covers chunks | keygen + prove s | peak RSS when it ended MiB |"
+        );
+        println!("|---|---|---|---|---|---|---|");
+        for row in nodes {
+            println!("{row}");
+        }
     }
     Ok(())
 }
@@ -162,7 +174,8 @@ fn children(proven: &[Proven]) -> Vec<Child<'_>> {
         .collect()
 }
 
-/// Aggregates `proven` through the tree with `group` proofs per node; one Markdown row.
+/// Aggregates `proven` through the tree with `group` proofs per node; one Markdown row for the tree and one per
+/// node.
 fn tree_row(
     params: &ParamsKZG<Bn256>,
     proven: &[Proven],
@@ -171,20 +184,41 @@ fn tree_row(
     shape: Shape,
     ks: &[String],
     chunk_s: f64,
-) -> Result<String, Box<dyn std::error::Error>> {
+) -> Result<(String, Vec<String>), Box<dyn std::error::Error>> {
     let chunks = children(proven);
-    // Each node's time runs from its step to the next one's (or the end).
-    let mut starts = Vec::new();
+    // Each node's time runs from its step to the next one's (or the end); the high-water mark at the next
+    // step is the one the node ended with.
+    let mut starts: Vec<(Option<Step>, Instant)> = Vec::new();
+    let mut peaks = Vec::new();
     let t = Instant::now();
-    let tree = aggregate_tree(params, &chunks, group, shape, |_| {
-        starts.push(Instant::now())
+    let tree = aggregate_tree(params, &chunks, group, shape, |step| {
+        if !starts.is_empty() {
+            peaks.push(peak_mib());
+        }
+        starts.push((Some(step), Instant::now()));
     })?;
     let total_s = t.elapsed().as_secs_f64();
-    starts.push(Instant::now());
-    let slowest = starts
-        .windows(2)
-        .map(|w| (w[1] - w[0]).as_secs_f64())
-        .fold(0.0, f64::max);
+    peaks.push(peak_mib());
+    starts.push((None, Instant::now()));
+    let mut slowest = 0.0f64;
+    let mut node_rows = Vec::new();
+    for (w, peak) in starts.windows(2).zip(&peaks) {
+        let secs = (w[1].1 - w[0].1).as_secs_f64();
+        slowest = slowest.max(secs);
+        if let Some(step) = w[0].0 {
+            let covers = step.node.chunk_range();
+            node_rows.push(format!(
+                "| {} | {group} | {} of {} | {} of {} | {}..{} | {secs:.1} | {peak:.0} |",
+                proven.len(),
+                step.level,
+                step.levels,
+                step.index,
+                step.nodes,
+                covers.start,
+                covers.end,
+            ));
+        }
+    }
     let t = Instant::now();
     let vks = tree_verifying_keys(params, keys_in, group, &tree.configs(), shape, |_| {})?;
     let vk_s = t.elapsed().as_secs_f64();
@@ -200,16 +234,17 @@ fn tree_row(
         )
         .into());
     }
-    Ok(format!(
+    let row = format!(
         "| {} | {group} | {} | {} | {} | {chunk_s:.1} | {} | {total_s:.1} | {slowest:.1} | {vk_s:.1} | \
          {verify_ms:.1} | {} | {} | {:.0} |",
         proven.len(),
         tree.levels.len(),
-        starts.len() - 1,
+        node_rows.len(),
         ks.join(", "),
         params.k(),
         root.proof.len(),
         root.instances.len(),
         peak_mib()
-    ))
+    );
+    Ok((row, node_rows))
 }
