@@ -10,7 +10,7 @@ use dzk_gadgets::dot::DotChip;
 use dzk_gadgets::hash::{AssignedFe, PackChip, PoseidonChip};
 use dzk_gadgets::lookup::{lookup_cost, FnChip, FnTable};
 use dzk_gadgets::matcheck::{MatCheckChip, PendingProduct, Tamper};
-use dzk_gadgets::range::RangeChip;
+use dzk_gadgets::range::{CheckCount, RangeChip};
 use dzk_gadgets::rescale::{rescale_cost, Quotient, RescaleChip};
 use dzk_gadgets::{assign_int, AssignedInt, Fr, Rows};
 use halo2_proofs::circuit::{Layouter, Value};
@@ -150,6 +150,15 @@ pub(crate) struct RowCounter<'a> {
     pub checks: usize,
 }
 
+impl RowCounter<'_> {
+    /// Charges a slot chip's cost, as its cost function counts it: the shared rows, then the rows its range
+    /// checks take.
+    fn charge(&mut self, (main, checks): (usize, CheckCount)) {
+        self.rows.take(main);
+        self.chips.range.take_rows(&mut self.rows, checks);
+    }
+}
+
 impl Ops for RowCounter<'_> {
     type C = ();
     type D = ();
@@ -192,36 +201,31 @@ impl Ops for RowCounter<'_> {
     fn rescale(&mut self, items: &[((), i64, i64)], quotient: Quotient) -> Result<Vec<()>, Error> {
         if !items.is_empty() {
             let range = &self.chips.range;
-            let (main, checks) = rescale_cost(
+            let cost = rescale_cost(
                 self.chips.rescale.slots(),
                 range.short_bits(),
                 range.max_bits(),
                 items.iter().map(|i| i.2),
                 quotient,
             );
-            self.rows.take(main);
-            range.take_rows(&mut self.rows, checks);
+            self.charge(cost);
         }
         Ok(vec![(); items.len()])
     }
     fn compare(&mut self, items: &[((), i64, CmpMode)]) -> Result<Vec<()>, Error> {
         if !items.is_empty() {
-            let (main, checks) = compare_cost(self.chips.cmp.slots(), items.len());
-            self.rows.take(main);
-            self.chips.range.take_rows(&mut self.rows, checks);
+            self.charge(compare_cost(self.chips.cmp.slots(), items.len()));
         }
         Ok(vec![(); items.len()])
     }
     fn clamp(&mut self, items: &[((), i64)]) -> Result<Vec<()>, Error> {
         if !items.is_empty() {
-            let range = &self.chips.range;
-            let (main, checks) = clamp_cost(
+            let cost = clamp_cost(
                 self.chips.clamp.slots(),
-                range.short_bits(),
+                self.chips.range.short_bits(),
                 items.iter().map(|i| i.1),
             );
-            self.rows.take(main);
-            range.take_rows(&mut self.rows, checks);
+            self.charge(cost);
         }
         Ok(vec![(); items.len()])
     }
@@ -231,9 +235,7 @@ impl Ops for RowCounter<'_> {
     fn lookup(&mut self, _: TableKey, cells: &[()]) -> Result<Vec<()>, Error> {
         let func = self.chips.func.as_ref().ok_or(Error::Synthesis)?;
         if !cells.is_empty() {
-            let (main, checks) = lookup_cost(func.slots(), cells.len());
-            self.rows.take(main);
-            self.chips.range.take_rows(&mut self.rows, checks);
+            self.charge(lookup_cost(func.slots(), cells.len()));
         }
         Ok(vec![(); cells.len()])
     }
@@ -243,9 +245,7 @@ impl Ops for RowCounter<'_> {
     }
     fn max_pairs(&mut self, pairs: &[((), ())]) -> Result<Vec<()>, Error> {
         if !pairs.is_empty() {
-            let (main, checks) = compare_cost(self.chips.cmp.slots(), pairs.len());
-            self.rows.take(main);
-            self.chips.range.take_rows(&mut self.rows, checks);
+            self.charge(compare_cost(self.chips.cmp.slots(), pairs.len()));
         }
         Ok(vec![(); pairs.len()])
     }
