@@ -1,7 +1,10 @@
 //! What the pipeline commands share: reading the plan and the SRS, rejections (exit 1), peak memory and
 //! progress display.
 
+use std::io::IsTerminal;
 use std::path::Path;
+use std::sync::Mutex;
+use std::time::Instant;
 
 use anyhow::Context;
 use dzk_format::run::Plan;
@@ -54,25 +57,124 @@ pub fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-/// A spinner on stderr (hidden when stderr is not a terminal).
-pub fn spinner(msg: &str) -> ProgressBar {
+/// A spinner on stderr: on a terminal, an indicatif spinner; elsewhere, one plain line per message
+/// ([`Progress`]).
+pub fn spinner(msg: &str) -> Progress {
     let pb = ProgressBar::new_spinner();
     pb.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     pb.enable_steady_tick(std::time::Duration::from_millis(120));
-    pb.set_message(msg.to_string());
-    pb
+    let progress = Progress::new(pb, None);
+    progress.set_message(msg);
+    progress
 }
 
-/// A bar over `n` steps on stderr (hidden when stderr is not a terminal).
-pub fn bar(n: u64, msg: &str) -> ProgressBar {
+/// A bar over `n` steps on stderr: on a terminal, an indicatif bar; elsewhere, one plain line per message
+/// ([`Progress`]).
+pub fn bar(n: u64, msg: &str) -> Progress {
     let pb = ProgressBar::new(n);
     pb.set_style(
         ProgressStyle::with_template("[{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    pb.set_message(msg.to_string());
-    pb
+    let progress = Progress::new(pb, Some(n));
+    progress.set_message(msg);
+    progress
+}
+
+/// Progress of a long step on stderr. On a terminal it is an indicatif spinner or bar. Anywhere else (a
+/// script, a Ray worker, a log file) indicatif draws nothing, so each new message is printed as one plain
+/// line instead, with the time since the step began and, for a bar, the steps done: a command that runs for
+/// half an hour is never silent.
+pub struct Progress {
+    bar: ProgressBar,
+    /// The plain-line state, when stderr is not a terminal.
+    plain: Option<Mutex<Plain>>,
+}
+
+/// What a plain progress line shows.
+struct Plain {
+    started: Instant,
+    /// Steps in all (a bar), or `None` (a spinner).
+    len: Option<u64>,
+    pos: u64,
+}
+
+impl Progress {
+    fn new(bar: ProgressBar, len: Option<u64>) -> Self {
+        let plain = (!std::io::stderr().is_terminal()).then(|| {
+            Mutex::new(Plain {
+                started: Instant::now(),
+                len,
+                pos: 0,
+            })
+        });
+        Self { bar, plain }
+    }
+
+    /// Shows `msg` as what the step is doing now.
+    pub fn set_message(&self, msg: impl Into<String>) {
+        let msg = msg.into();
+        if let Some(plain) = self.plain.as_ref().filter(|_| !msg.is_empty()) {
+            if let Ok(p) = plain.lock() {
+                eprintln!(
+                    "{}",
+                    plain_line(p.started.elapsed(), p.len.map(|n| (p.pos, n)), &msg)
+                );
+            }
+        }
+        self.bar.set_message(msg);
+    }
+
+    /// Sets the steps done.
+    pub fn set_position(&self, pos: u64) {
+        if let Some(Ok(mut p)) = self.plain.as_ref().map(Mutex::lock) {
+            p.pos = pos;
+        }
+        self.bar.set_position(pos);
+    }
+
+    /// Counts `n` more steps done.
+    pub fn inc(&self, n: u64) {
+        if let Some(Ok(mut p)) = self.plain.as_ref().map(Mutex::lock) {
+            p.pos += n;
+        }
+        self.bar.inc(n);
+    }
+
+    /// Ends the display (a terminal's bar is cleared; plain lines stay in the log).
+    pub fn finish_and_clear(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// One plain progress line: `[HH:MM:SS] done/all message`, the count only for a bar.
+fn plain_line(elapsed: std::time::Duration, count: Option<(u64, u64)>, msg: &str) -> String {
+    let s = elapsed.as_secs();
+    let clock = format!("[{:02}:{:02}:{:02}]", s / 3600, s / 60 % 60, s % 60);
+    match count {
+        Some((done, all)) => format!("{clock} {done}/{all} {msg}"),
+        None => format!("{clock} {msg}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::plain_line;
+
+    #[test]
+    fn a_plain_progress_line_shows_the_elapsed_time_and_a_bar_s_count() {
+        assert_eq!(
+            plain_line(Duration::from_secs(3725), Some((1, 3)), "aggregating"),
+            "[01:02:05] 1/3 aggregating"
+        );
+        assert_eq!(
+            plain_line(Duration::from_millis(59_999), None, "chunk 0: witness"),
+            "[00:00:59] chunk 0: witness"
+        );
+    }
 }

@@ -285,3 +285,27 @@ fn an_aggregation_tree_takes_a_power_of_two_of_at_least_two_proofs_per_node() {
         );
     }
 }
+
+#[test]
+fn long_steps_report_progress_as_plain_lines_when_stderr_is_not_a_terminal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = dir.path().join("run");
+    let o = dzk(&[
+        "partition",
+        s(&digits_model()),
+        "--chunks",
+        "2",
+        "-o",
+        s(&run),
+    ]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    // The test reads stderr through a pipe, where indicatif draws nothing: each step is one line instead.
+    let steps: Vec<&str> = err.lines().filter(|l| l.starts_with("[00:")).collect();
+    assert_eq!(steps.len(), 2, "{err}");
+    assert!(
+        steps[0].ends_with("] measuring every slice with the cost model"),
+        "{err}"
+    );
+    assert!(steps[1].ends_with("] writing slices"), "{err}");
+}

@@ -609,7 +609,7 @@ fn an_aggregated_proof_verifies_and_wrong_ones_are_rejected() {
         s(&proofs),
     ]);
     let agg = d.join("run.agg.dzk");
-    let out = ok(&[
+    let o = dzk(&[
         "aggregate",
         s(&proofs),
         "--run",
@@ -620,7 +620,15 @@ fn an_aggregated_proof_verifies_and_wrong_ones_are_rejected() {
         s(&agg),
         "--json",
     ]);
-    let made: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    // stderr is a pipe here, not a terminal: the step is still announced, as a plain line with its clock.
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("[00:") && l.contains("aggregating 2 chunk proofs")),
+        "{err}"
+    );
+    let made: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     // The root it states is the chunk proofs' own Merkle root.
     let merkle: serde_json::Value =
         serde_json::from_str(&ok(&["merkle", s(&proofs), "--json"])).expect("json");
