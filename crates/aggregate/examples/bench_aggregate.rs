@@ -174,6 +174,23 @@ fn children(proven: &[Proven]) -> Vec<Child<'_>> {
         .collect()
 }
 
+/// One aggregation node's keygen + proof: when it began, then (once it ended) its seconds and the process's
+/// high-water mark at its end.
+struct NodeTime {
+    step: Step,
+    began: Instant,
+    secs: f64,
+    peak_mib: f64,
+}
+
+/// Ends the node begun last, if any.
+fn end_last(nodes: &mut [NodeTime]) {
+    if let Some(n) = nodes.last_mut() {
+        n.secs = n.began.elapsed().as_secs_f64();
+        n.peak_mib = peak_mib();
+    }
+}
+
 /// Aggregates `proven` through the tree with `group` proofs per node; one Markdown row for the tree and one per
 /// node.
 fn tree_row(
@@ -186,39 +203,40 @@ fn tree_row(
     chunk_s: f64,
 ) -> Result<(String, Vec<String>), Box<dyn std::error::Error>> {
     let chunks = children(proven);
-    // Each node's time runs from its step to the next one's (or the end); the high-water mark at the next
-    // step is the one the node ended with.
-    let mut starts: Vec<(Option<Step>, Instant)> = Vec::new();
-    let mut peaks = Vec::new();
+    // Each node's time runs from its step to the next one's (or the end of the tree); the high-water mark
+    // then is the one the node ended with.
+    let mut nodes: Vec<NodeTime> = Vec::new();
     let t = Instant::now();
     let tree = aggregate_tree(params, &chunks, group, shape, |step| {
-        if !starts.is_empty() {
-            peaks.push(peak_mib());
-        }
-        starts.push((Some(step), Instant::now()));
+        end_last(&mut nodes);
+        nodes.push(NodeTime {
+            step,
+            began: Instant::now(),
+            secs: 0.0,
+            peak_mib: 0.0,
+        });
     })?;
+    end_last(&mut nodes);
     let total_s = t.elapsed().as_secs_f64();
-    peaks.push(peak_mib());
-    starts.push((None, Instant::now()));
-    let mut slowest = 0.0f64;
-    let mut node_rows = Vec::new();
-    for (w, peak) in starts.windows(2).zip(&peaks) {
-        let secs = (w[1].1 - w[0].1).as_secs_f64();
-        slowest = slowest.max(secs);
-        if let Some(step) = w[0].0 {
-            let covers = step.node.chunk_range();
-            node_rows.push(format!(
-                "| {} | {group} | {} of {} | {} of {} | {}..{} | {secs:.1} | {peak:.0} |",
+    let slowest = nodes.iter().map(|n| n.secs).fold(0.0, f64::max);
+    let node_rows: Vec<String> = nodes
+        .iter()
+        .map(|n| {
+            let covers = n.step.node.chunk_range();
+            format!(
+                "| {} | {group} | {} of {} | {} of {} | {}..{} | {:.1} | {:.0} |",
                 proven.len(),
-                step.level,
-                step.levels,
-                step.index,
-                step.nodes,
+                n.step.level + 1,
+                n.step.levels,
+                n.step.index + 1,
+                n.step.nodes,
                 covers.start,
                 covers.end,
-            ));
-        }
-    }
+                n.secs,
+                n.peak_mib,
+            )
+        })
+        .collect();
     let t = Instant::now();
     let vks = tree_verifying_keys(params, keys_in, group, &tree.configs(), shape, |_| {})?;
     let vk_s = t.elapsed().as_secs_f64();
