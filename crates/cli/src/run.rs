@@ -3,8 +3,6 @@
 
 use std::io::IsTerminal;
 use std::path::Path;
-use std::sync::Mutex;
-use std::time::Instant;
 
 use anyhow::Context;
 use dzk_format::run::Plan;
@@ -66,7 +64,7 @@ pub fn spinner(msg: &str) -> Progress {
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     pb.enable_steady_tick(std::time::Duration::from_millis(120));
-    let progress = Progress::new(pb, None);
+    let progress = Progress::new(pb);
     progress.set_message(msg);
     progress
 }
@@ -79,7 +77,7 @@ pub fn bar(n: u64, msg: &str) -> Progress {
         ProgressStyle::with_template("[{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let progress = Progress::new(pb, Some(n));
+    let progress = Progress::new(pb);
     progress.set_message(msg);
     progress
 }
@@ -90,57 +88,33 @@ pub fn bar(n: u64, msg: &str) -> Progress {
 /// half an hour is never silent.
 pub struct Progress {
     bar: ProgressBar,
-    /// The plain-line state, when stderr is not a terminal.
-    plain: Option<Mutex<Plain>>,
-}
-
-/// What a plain progress line shows.
-struct Plain {
-    started: Instant,
-    /// Steps in all (a bar), or `None` (a spinner).
-    len: Option<u64>,
-    pos: u64,
+    /// Stderr is not a terminal: print plain lines (from the bar's own clock, position and length).
+    plain: bool,
 }
 
 impl Progress {
-    fn new(bar: ProgressBar, len: Option<u64>) -> Self {
-        let plain = (!std::io::stderr().is_terminal()).then(|| {
-            Mutex::new(Plain {
-                started: Instant::now(),
-                len,
-                pos: 0,
-            })
-        });
+    fn new(bar: ProgressBar) -> Self {
+        let plain = !std::io::stderr().is_terminal();
         Self { bar, plain }
     }
 
     /// Shows `msg` as what the step is doing now.
     pub fn set_message(&self, msg: impl Into<String>) {
         let msg = msg.into();
-        if let Some(plain) = self.plain.as_ref().filter(|_| !msg.is_empty()) {
-            if let Ok(p) = plain.lock() {
-                eprintln!(
-                    "{}",
-                    plain_line(p.started.elapsed(), p.len.map(|n| (p.pos, n)), &msg)
-                );
-            }
+        if self.plain && !msg.is_empty() {
+            let count = self.bar.length().map(|n| (self.bar.position(), n));
+            eprintln!("{}", plain_line(self.bar.elapsed(), count, &msg));
         }
         self.bar.set_message(msg);
     }
 
     /// Sets the steps done.
     pub fn set_position(&self, pos: u64) {
-        if let Some(Ok(mut p)) = self.plain.as_ref().map(Mutex::lock) {
-            p.pos = pos;
-        }
         self.bar.set_position(pos);
     }
 
     /// Counts `n` more steps done.
     pub fn inc(&self, n: u64) {
-        if let Some(Ok(mut p)) = self.plain.as_ref().map(Mutex::lock) {
-            p.pos += n;
-        }
         self.bar.inc(n);
     }
 
