@@ -122,7 +122,7 @@ pub struct Salts {
 /// The configured chips and the instance column of a chunk circuit.
 #[derive(Clone, Debug)]
 pub struct ChunkConfig {
-    chips: Chips,
+    pub(crate) chips: Chips,
     instance: Column<Instance>,
 }
 
@@ -153,7 +153,7 @@ pub struct ChunkCircuit {
     commitments: bool,
 }
 
-fn configure_chips(meta: &mut ConstraintSystem<Fr>, p: LayoutParams) -> ChunkConfig {
+pub(crate) fn configure_chips(meta: &mut ConstraintSystem<Fr>, p: LayoutParams) -> ChunkConfig {
     assert!(
         p.advice >= 12,
         "a chunk circuit needs at least 12 advice columns"
@@ -351,6 +351,18 @@ impl ChunkCircuit {
     /// Narrower tables are tried only while the table is what sets `k`: once the rows do, a narrower table
     /// only adds limb columns at the same or a larger `k`, so the search stops going down.
     pub fn fit(model: Arc<Model>, start: usize, end: usize) -> Result<Self, CircuitError> {
+        Self::fit_within(model, start, end, None)
+    }
+
+    /// [`Self::fit`] among the layouts whose `k` is at most `max_k` (all of them for `None`). The reference
+    /// layout of [`crate::CostModel`] is among those searched, so a slice the cost model puts within `max_k`
+    /// always has one.
+    pub fn fit_within(
+        model: Arc<Model>,
+        start: usize,
+        end: usize,
+        max_k: Option<u32>,
+    ) -> Result<Self, CircuitError> {
         let mut best: Option<(u64, u32, Self)> = None;
         let fn_choices: &[usize] = if tables::keys(&model, start, end).is_empty() {
             &[0]
@@ -387,9 +399,11 @@ impl ChunkCircuit {
                         let c = Self::new(model.clone(), start, end, params)?;
                         let k = c.min_k();
                         let cost = c.cost_at(k);
-                        if best
-                            .as_ref()
-                            .is_none_or(|(bc, bk, _)| (cost, k) < (*bc, *bk))
+                        let allowed = max_k.is_none_or(|m| k <= m);
+                        if allowed
+                            && best
+                                .as_ref()
+                                .is_none_or(|(bc, bk, _)| (cost, k) < (*bc, *bk))
                         {
                             best = Some((cost, k, c));
                         }
@@ -530,6 +544,7 @@ impl ChunkCircuit {
             chips: &config.chips,
             rows: Rows::new(),
             checks: 0,
+            marks: None,
         };
         let unknown = |_: i64, n: usize| vec![Value::unknown(); n];
         // Counting cannot fail: it runs the same mapping `new` has checked, with no witness.
@@ -668,7 +683,7 @@ type Bound<O> = (<O as Ops>::D, <O as Ops>::D, Vec<<O as Ops>::C>);
 /// Commits to both boundaries: `h_in` over the (already range-checked) boundary-in cells, `h_out` over the
 /// boundary-out cells after range-checking them into the packing range; public sides are returned as cells
 /// for the instance column instead of being hashed.
-fn bind<O: Ops>(
+pub(crate) fn bind<O: Ops>(
     ops: &mut O,
     b: &Boundary<O::C>,
     (public_in, public_out): (bool, bool),

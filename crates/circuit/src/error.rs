@@ -24,6 +24,9 @@ pub enum CircuitError {
         /// What is missing.
         reason: String,
     },
+    /// Several layers have no circuit yet (all of them, listed at once).
+    #[error("{} layers cannot be proven yet:\n{}", .0.len(), .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
+    UnsupportedLayers(Vec<CircuitError>),
     /// A boundary-in tensor has no value, or the wrong number of values.
     #[error("boundary tensor {idx}: {reason}")]
     Input {

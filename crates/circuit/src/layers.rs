@@ -17,6 +17,8 @@ use crate::ops::Ops;
 use crate::tables::{uses_table, TableKey};
 use crate::CircuitError;
 
+mod products;
+
 /// A tensor of circuit cells.
 #[derive(Clone, Debug)]
 pub(crate) struct CellTensor<C> {
@@ -37,9 +39,8 @@ fn unsupported(index: usize, layer: &Layer, reason: &str) -> CircuitError {
     }
 }
 
-/// Checks that every layer of the slice has a circuit, before anything is laid out.
-/// Whether the slice has a matrix product the matrix-check chip can take (a convolution that is not depthwise,
-/// or a fully connected layer).
+/// Whether the slice has a matrix product the matrix-check chip can take: a convolution that is not depthwise,
+/// a fully connected layer or a batch matrix product, with constant or activation weights.
 pub(crate) fn has_products(model: &Model, start: usize, end: usize) -> bool {
     model.layers()[start..end].iter().any(|l| {
         matches!(
@@ -48,56 +49,56 @@ pub(crate) fn has_products(model: &Model, start: usize, end: usize) -> bool {
                 kind: ConvKind::Conv,
                 ..
             } | Op::FullyConnected { .. }
+                | Op::BatchMatMul { .. }
         )
     })
 }
 
-pub(crate) fn check_supported(model: &Model, start: usize, end: usize) -> Result<(), CircuitError> {
+/// Every layer of the slice that has no chip path, each with its reason, in layer order. Looks only at layer
+/// types and at which operands are constants, so it answers in microseconds per layer.
+pub(crate) fn unsupported_layers(model: &Model, start: usize, end: usize) -> Vec<CircuitError> {
+    let mut out = Vec::new();
     for (index, l) in model.layers().iter().enumerate().take(end).skip(start) {
         let is_const = |n: usize| {
             l.inputs
                 .get(n)
                 .is_some_and(|&i| constant(model, i).is_some())
         };
-        let ok = match &l.op {
-            Op::Conv2D { .. } | Op::FullyConnected { .. } => {
-                if is_const(0) {
-                    return Err(unsupported(index, l, "the data operand is a constant"));
-                }
-                if !is_const(1) || (l.inputs.len() == 3 && !is_const(2)) {
-                    return Err(unsupported(index, l, "weights and bias must be constants of the model (activation × activation products come later)"));
-                }
-                true
+        let why = match &l.op {
+            // Weights and bias may be constants or activations; the data operand must be an activation.
+            Op::Conv2D { .. } | Op::FullyConnected { .. } | Op::BatchMatMul { .. } => {
+                is_const(0).then_some("the data operand is a constant")
             }
             Op::AvgPool2D { .. }
             | Op::DivFixed { .. }
             | Op::Square
             | Op::MaxPool2D { .. }
-            | Op::Mean { .. } => !is_const(0),
-            Op::SquaredDifference | Op::BatchMatMul { .. } | Op::DivVar => {
-                !is_const(0) && !is_const(1)
+            | Op::Mean { .. }
+            | Op::Lookup { .. }
+            | Op::Softmax { .. } => is_const(0).then_some("the operand is a constant"),
+            Op::SquaredDifference | Op::DivVar => (is_const(0) || is_const(1))
+                .then_some("an operand is a constant (both must be activations)"),
+            op if op.is_wiring() => (0..l.inputs.len())
+                .all(is_const)
+                .then_some("every operand is a constant"),
+            Op::Add { .. } | Op::Sub | Op::Mul => {
+                (is_const(0) && is_const(1)).then_some("both operands are constants")
             }
-            op if op.is_wiring() => (0..l.inputs.len()).any(|n| !is_const(n)),
-            Op::Add { .. } | Op::Sub => !(is_const(0) && is_const(1)),
-            Op::Mul => !(is_const(0) && is_const(1)),
-            Op::Lookup { .. } | Op::Softmax { .. } => !is_const(0),
-            _ => {
-                return Err(unsupported(
-                    index,
-                    l,
-                    "no chip path for this layer type yet",
-                ))
-            }
+            _ => Some("no chip path for this layer type yet"),
         };
-        if !ok {
-            return Err(unsupported(
-                index,
-                l,
-                "this operand combination (constants vs activations) has no chip path yet",
-            ));
+        if let Some(reason) = why {
+            out.push(unsupported(index, l, reason));
         }
     }
-    Ok(())
+    out
+}
+
+/// Checks that every layer of the slice has a circuit, before anything is laid out: the first that has none.
+pub(crate) fn check_supported(model: &Model, start: usize, end: usize) -> Result<(), CircuitError> {
+    match unsupported_layers(model, start, end).into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 /// A quotient feeding an activation is bounded by the activation's comparison (its checked difference
@@ -175,147 +176,9 @@ pub(crate) fn lay_out<O: Ops>(
                 padding,
                 activation: act,
                 stride,
-            } => {
-                let x = get(&env, 0)?;
-                let w = constant(model, l.inputs[1]).ok_or(Error::Synthesis)?;
-                let bias = l.inputs.get(2).and_then(|&i| constant(model, i));
-                let ([b, h, wd, c], ws) = (
-                    <[usize; 4]>::try_from(x.shape.as_slice()).map_err(|_| Error::Synthesis)?,
-                    w.shape(),
-                );
-                let (kh, kw) = (ws[1], ws[2]);
-                let ConvGeometry {
-                    pad_top: pt,
-                    pad_left: pl,
-                    out_h: oh,
-                    out_w: ow,
-                } = conv_geometry(h, wd, (kh, kw), *stride, *padding).ok_or(Error::Synthesis)?;
-                let oc = if *kind == ConvKind::Conv { ws[0] } else { c };
-                // round(acc/sf) + bias = round((acc + bias·sf)/sf): the bias enters as the constant term.
-                let init: Vec<i128> = (0..oc)
-                    .map(|o| i128::from(bias.map_or(0, |t| t.data()[o])) * i128::from(sf))
-                    .collect();
-                // The taps of output (i, j) that fall inside the input, as (kernel row, kernel column, y, x);
-                // taps on the zero padding contribute nothing and are left out.
-                let taps = |i: usize, j: usize| {
-                    let mut v = Vec::with_capacity(kh * kw);
-                    for ci in 0..kh {
-                        for cj in 0..kw {
-                            let (Some(y), Some(xx)) = (
-                                (i * stride.0 + ci).checked_sub(pt),
-                                (j * stride.1 + cj).checked_sub(pl),
-                            ) else {
-                                continue;
-                            };
-                            if y < h && xx < wd {
-                                v.push((ci, cj, y, xx));
-                            }
-                        }
-                    }
-                    v
-                };
-                let accs: Vec<_> = match kind {
-                    // A matrix product: row (b, i, j) of the im2col matrix times the kernel as outputs × taps.
-                    ConvKind::Conv => {
-                        let mut rows = Vec::with_capacity(b * oh * ow);
-                        for bb in 0..b {
-                            for i in 0..oh {
-                                for j in 0..ow {
-                                    let mut row = Vec::with_capacity(kh * kw * c);
-                                    for (ci, cj, y, xx) in taps(i, j) {
-                                        let at = ((bb * h + y) * wd + xx) * c;
-                                        for ch in 0..c {
-                                            row.push((
-                                                (ci * kw + cj) * c + ch,
-                                                x.cells[at + ch].clone(),
-                                            ));
-                                        }
-                                    }
-                                    rows.push(row);
-                                }
-                            }
-                        }
-                        ops.product(&rows, w.data(), &init)?
-                    }
-                    // Each output channel reads its own input channel: one dot product per output.
-                    ConvKind::Depthwise => {
-                        let mut accs = Vec::with_capacity(b * oh * ow * oc);
-                        for bb in 0..b {
-                            for i in 0..oh {
-                                for j in 0..ow {
-                                    let taps = taps(i, j);
-                                    for (o, &b0) in init.iter().enumerate() {
-                                        let (mut xs, mut wv) = (Vec::new(), Vec::new());
-                                        for &(ci, cj, y, xx) in &taps {
-                                            xs.push(
-                                                x.cells[((bb * h + y) * wd + xx) * c + o].clone(),
-                                            );
-                                            wv.push(w.data()[(ci * kw + cj) * c + o]);
-                                        }
-                                        accs.push(ops.dot(&xs, &wv, b0)?);
-                                    }
-                                }
-                            }
-                        }
-                        accs
-                    }
-                };
-                let accs: Vec<_> = accs.into_iter().map(|a| (a, 1, sf)).collect();
-                let q = ops.rescale(&accs, quotient_bound(*act))?;
-                vec![CellTensor {
-                    shape: vec![b, oh, ow, oc],
-                    cells: activation(ops, q, *act, sf)?,
-                }]
-            }
+            } => products::conv2d(ops, model, l, &env, (*kind, *padding, *act, *stride))?,
             Op::FullyConnected { activation: act } => {
-                let x = get(&env, 0)?;
-                let w = constant(model, l.inputs[1]).ok_or(Error::Synthesis)?;
-                let (n, m) = match x.shape.as_slice() {
-                    [n, m] | [_, n, m] => (*n, *m),
-                    _ => return Err(Error::Synthesis),
-                };
-                let p = w.shape()[0];
-                let bias = match l.inputs.get(2).and_then(|&i| constant(model, i)) {
-                    Some(t) => t
-                        .broadcast_to(&[n, p])
-                        .map_err(|_| Error::Synthesis)?
-                        .into_data(),
-                    None => vec![0; n * p],
-                };
-                let init: Vec<i128> = bias
-                    .iter()
-                    .map(|&b| i128::from(b) * i128::from(sf))
-                    .collect();
-                let rows: Vec<Vec<_>> = (0..n)
-                    .map(|i| {
-                        x.cells[i * m..(i + 1) * m]
-                            .iter()
-                            .cloned()
-                            .enumerate()
-                            .collect()
-                    })
-                    .collect();
-                // One matrix product when every row has the same bias (a bias per output); otherwise a product
-                // per row, each with its own.
-                let accs = if (0..n).all(|i| init[i * p..(i + 1) * p] == init[..p]) {
-                    ops.product(&rows, w.data(), &init[..p])?
-                } else {
-                    let mut accs = Vec::with_capacity(n * p);
-                    for (i, row) in rows.iter().enumerate() {
-                        accs.extend(ops.product(
-                            std::slice::from_ref(row),
-                            w.data(),
-                            &init[i * p..(i + 1) * p],
-                        )?);
-                    }
-                    accs
-                };
-                let accs: Vec<_> = accs.into_iter().map(|a| (a, 1, sf)).collect();
-                let q = ops.rescale(&accs, quotient_bound(*act))?;
-                vec![CellTensor {
-                    shape: vec![n, p],
-                    cells: activation(ops, q, *act, sf)?,
-                }]
+                products::fully_connected(ops, model, l, &env, *act)?
             }
             Op::AvgPool2D { window, stride } => {
                 let (windows, shape) = pool_windows(&get(&env, 0)?, *window, *stride)?;
@@ -486,48 +349,7 @@ pub(crate) fn lay_out<O: Ops>(
                     cells: max_tree(ops, windows)?,
                 }]
             }
-            Op::BatchMatMul { adj_y } => {
-                // Products of two activations (affine x·y), summed with a dot of ones, then a checked rescale.
-                let (a, b) = (get(&env, 0)?, get(&env, 1)?);
-                let ([bs, n, m], [bb, b1, b2]) = (
-                    <[usize; 3]>::try_from(a.shape.as_slice()).map_err(|_| Error::Synthesis)?,
-                    <[usize; 3]>::try_from(b.shape.as_slice()).map_err(|_| Error::Synthesis)?,
-                );
-                let (p, bm) = if *adj_y { (b1, b2) } else { (b2, b1) };
-                if bb != bs || bm != m {
-                    return Err(Error::Synthesis);
-                }
-                let b_at = |batch: usize, k: usize, j: usize| {
-                    if *adj_y {
-                        &b.cells[(batch * b1 + j) * b2 + k]
-                    } else {
-                        &b.cells[(batch * b1 + k) * b2 + j]
-                    }
-                };
-                let mut sums = Vec::with_capacity(bs * n * p);
-                for batch in 0..bs {
-                    for i in 0..n {
-                        for j in 0..p {
-                            let items: Vec<_> = (0..m)
-                                .map(|k| {
-                                    (
-                                        a.cells[(batch * n + i) * m + k].clone(),
-                                        0,
-                                        Some((b_at(batch, k, j).clone(), 0, 1)),
-                                        0,
-                                    )
-                                })
-                                .collect();
-                            let prods = ops.affine(&items)?;
-                            sums.push((ops.dot(&prods, &vec![1; m], 0)?, 1, sf));
-                        }
-                    }
-                }
-                vec![CellTensor {
-                    shape: vec![bs, n, p],
-                    cells: ops.rescale(&sums, Quotient::Check)?,
-                }]
-            }
+            Op::BatchMatMul { adj_y } => products::batch_matmul(ops, model, l, &env, *adj_y)?,
             Op::DivVar => {
                 let (x, d) = (get(&env, 0)?, get(&env, 1)?);
                 let [dc] = <[O::C; 1]>::try_from(d.cells).map_err(|_| Error::Synthesis)?;
@@ -553,6 +375,7 @@ pub(crate) fn lay_out<O: Ops>(
         for (o, t) in l.outputs.iter().zip(out) {
             env.insert(*o, t);
         }
+        ops.layer_done();
     }
     let mut out_cells = Vec::with_capacity(outs.len());
     for o in outs {

@@ -3,10 +3,12 @@
 #![deny(missing_docs)]
 
 mod chunk;
+mod cost;
 mod error;
 mod layers;
 mod ops;
 mod tables;
 
 pub use chunk::{ChunkCircuit, ChunkConfig, LayoutParams, Salts, Visibility, MIN_RANGE_BITS};
+pub use cost::CostModel;
 pub use error::CircuitError;

@@ -9,7 +9,7 @@ use dzk_gadgets::cmp::{compare_cost, CmpChip, CmpMode};
 use dzk_gadgets::dot::DotChip;
 use dzk_gadgets::hash::{AssignedFe, PackChip, PoseidonChip};
 use dzk_gadgets::lookup::{lookup_cost, FnChip, FnTable};
-use dzk_gadgets::matcheck::{MatCheckChip, PendingProduct, Tamper};
+use dzk_gadgets::matcheck::{MatCheckChip, PendingProduct, Tamper, Weights};
 use dzk_gadgets::range::{CheckCount, RangeChip};
 use dzk_gadgets::rescale::{rescale_cost, Quotient, RescaleChip};
 use dzk_gadgets::{assign_int, AssignedInt, Fr, Rows};
@@ -21,6 +21,30 @@ use crate::tables::TableKey;
 /// One affine item: `m1·x + m2·y + xy·x·y + c`, as `(x, m1, Some((y, m2, xy)), c)`.
 pub(crate) type AffineItem<C> = (C, i64, Option<(C, i64, i64)>, i64);
 
+/// The weights of a matrix product, outputs × inputs (`w[o·T + t]`): constants of the model (fixed columns) or
+/// cells of the witness (an activation, as in attention's `Q·Kᵀ`).
+#[derive(Debug)]
+pub(crate) enum Wts<'a, C> {
+    Const(&'a [i64]),
+    Cells(&'a [C]),
+}
+
+impl<C> Clone for Wts<'_, C> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<C> Copy for Wts<'_, C> {}
+
+impl<C> Wts<'_, C> {
+    fn len(&self) -> usize {
+        match self {
+            Wts::Const(w) => w.len(),
+            Wts::Cells(w) => w.len(),
+        }
+    }
+}
+
 /// What a layer mapping can ask for.
 pub(crate) trait Ops {
     /// A cell (real) or nothing (counting).
@@ -31,11 +55,12 @@ pub(crate) trait Ops {
     fn dot(&mut self, xs: &[Self::C], ws: &[i64], init: i128) -> Result<Self::C, Error>;
     /// The matrix product `y[p·O + o] = init[o] + Σ_(t, x) x·w[o·T + t]` over the rows `p` of `xs`, each listing
     /// the inputs present in it as `(t, x)` (inputs left out are zero), with `O = init.len()` and
-    /// `T = w.len() / O`: by the matrix-check chip where the circuit has one, otherwise as dot products.
+    /// `T = w.len() / O`: by the matrix-check chip where the circuit has one and it takes fewer rows, otherwise
+    /// as dot products (for cell weights, each product `x·w` by the affine chip first).
     fn product(
         &mut self,
         xs: &[Vec<(usize, Self::C)>],
-        w: &[i64],
+        w: Wts<'_, Self::C>,
         init: &[i128],
     ) -> Result<Vec<Self::C>, Error>;
     /// `round(m·a / d)` each; `quotient` says whether the quotients need their own range check.
@@ -75,6 +100,8 @@ pub(crate) trait Ops {
     type D;
     /// `Poseidon(tag, salt, pack(cells))`; the cells must already be range-checked (signed, `R` bits).
     fn commit(&mut self, tag: Fr, cells: &[Self::C], salt: Value<Fr>) -> Result<Self::D, Error>;
+    /// Called after each layer is laid out (the row counter records its cursors there).
+    fn layer_done(&mut self) {}
 }
 
 /// The chips of one chunk circuit.
@@ -102,11 +129,12 @@ impl Chips {
     }
 }
 
-/// A matrix product as one dot product per output (the layout without a matrix-check chip).
+/// A matrix product as one dot product per output (the layout without a matrix-check chip); with cell weights,
+/// the products `x·w` of each output come from the affine chip and the dot product sums them.
 fn product_by_dots<O: Ops + ?Sized>(
     ops: &mut O,
     xs: &[Vec<(usize, O::C)>],
-    w: &[i64],
+    w: Wts<'_, O::C>,
     init: &[i128],
 ) -> Result<Vec<O::C>, Error> {
     let inputs = w.len() / init.len().max(1);
@@ -114,8 +142,20 @@ fn product_by_dots<O: Ops + ?Sized>(
     for row in xs {
         let cells: Vec<O::C> = row.iter().map(|(_, x)| x.clone()).collect();
         for (o, &b) in init.iter().enumerate() {
-            let ws: Vec<i64> = row.iter().map(|(t, _)| w[o * inputs + t]).collect();
-            out.push(ops.dot(&cells, &ws, b)?);
+            out.push(match w {
+                Wts::Const(w) => {
+                    let ws: Vec<i64> = row.iter().map(|(t, _)| w[o * inputs + t]).collect();
+                    ops.dot(&cells, &ws, b)?
+                }
+                Wts::Cells(w) => {
+                    let items: Vec<AffineItem<O::C>> = row
+                        .iter()
+                        .map(|(t, x)| (x.clone(), 0, Some((w[o * inputs + t].clone(), 0, 1)), 0))
+                        .collect();
+                    let prods = ops.affine(&items)?;
+                    ops.dot(&prods, &vec![1; prods.len()], b)?
+                }
+            });
         }
     }
     Ok(out)
@@ -128,17 +168,18 @@ fn product_by_dots<O: Ops + ?Sized>(
 fn check_for<'c, C>(
     chips: &'c Chips,
     xs: &[Vec<(usize, C)>],
-    w: &[i64],
+    w: Wts<'_, C>,
     init: &[i128],
 ) -> Option<(&'c MatCheckChip, usize)> {
     let chip = chips.matcheck.as_ref()?;
     let outputs = init.len().max(1);
     let bias = init.iter().any(|&b| b != 0);
     let check = chip.rows_for(w.len() / outputs, outputs, bias, xs.iter().map(Vec::len));
-    let dots: usize = xs
-        .iter()
-        .map(|row| outputs * chips.dot.rows_for(row.len()))
-        .sum();
+    let per_output = |n: usize| match w {
+        Wts::Const(_) => chips.dot.rows_for(n),
+        Wts::Cells(_) => n.div_ceil(chips.affine.slots()) + chips.dot.rows_for(n),
+    };
+    let dots: usize = xs.iter().map(|row| outputs * per_output(row.len())).sum();
     (check < dots).then_some((chip, check))
 }
 
@@ -148,6 +189,8 @@ pub(crate) struct RowCounter<'a> {
     pub rows: Rows,
     /// Matrix products laid out by the matrix-check chip.
     pub checks: usize,
+    /// The cursors after each layer, when recording (the cost model's per-layer rows).
+    pub marks: Option<Vec<[usize; 5]>>,
 }
 
 impl RowCounter<'_> {
@@ -162,6 +205,11 @@ impl RowCounter<'_> {
 impl Ops for RowCounter<'_> {
     type C = ();
     type D = ();
+    fn layer_done(&mut self) {
+        if let Some(m) = &mut self.marks {
+            m.push(self.rows.cursors());
+        }
+    }
     fn range_bits(&self) -> usize {
         self.chips.range.max_bits()
     }
@@ -188,7 +236,7 @@ impl Ops for RowCounter<'_> {
     fn product(
         &mut self,
         xs: &[Vec<(usize, ())>],
-        w: &[i64],
+        w: Wts<'_, ()>,
         init: &[i128],
     ) -> Result<Vec<()>, Error> {
         let Some((_, rows)) = check_for(self.chips, xs, w, init) else {
@@ -331,13 +379,18 @@ impl<L: Layouter<Fr>> Ops for Real<'_, L> {
     fn product(
         &mut self,
         xs: &[Vec<(usize, AssignedInt)>],
-        w: &[i64],
+        w: Wts<'_, AssignedInt>,
         init: &[i128],
     ) -> Result<Vec<AssignedInt>, Error> {
         let Some((chip, _)) = check_for(self.chips, xs, w, init) else {
             return product_by_dots(self, xs, w, init);
         };
-        let (ys, pending) = chip.product(self.layouter, self.rows, xs, w, init, Tamper::None)?;
+        let weights = match w {
+            Wts::Const(w) => Weights::Fixed(w),
+            Wts::Cells(w) => Weights::Cells(w),
+        };
+        let (ys, pending) =
+            chip.product(self.layouter, self.rows, xs, weights, init, Tamper::None)?;
         self.pending.push(pending);
         Ok(ys.into_iter().flatten().collect())
     }

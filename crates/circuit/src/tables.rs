@@ -145,6 +145,11 @@ pub(crate) fn tables(model: &Model, start: usize, end: usize) -> Vec<(TableKey, 
         .collect()
 }
 
+/// The rows of one function table (its runs).
+pub(crate) fn key_rows(key: TableKey, model: &Model) -> usize {
+    runs(key, model.scale(), model.min_val(), model.max_val()).len()
+}
+
 /// The inputs table `key` covers, `[first run's lo, last run's hi]`.
 pub(crate) fn domain(key: TableKey, model: &Model) -> (i64, i64) {
     let runs = runs(key, model.scale(), model.min_val(), model.max_val());

@@ -1,4 +1,6 @@
-//! Matrix products checked against a random challenge (Freivalds): `y[p] = W·x[p] + b` for every row `p` at once.
+//! Matrix products checked against a random challenge (Freivalds): `y[p] = W·x[p] + b` for every row `p` at once,
+//! where `W` is either constants of the model (fixed columns) or cells of the witness (an activation: attention's
+//! `Q·Kᵀ` and `A·V`).
 //!
 //! A product with `O` outputs and `T` inputs per row costs `T·O` multiplications as dot products. This chip
 //! instead commits the outputs `y[p,o]` as free witnesses in phase 0, draws a challenge `r` from the transcript
@@ -8,10 +10,13 @@
 //! Σ_t x[p,t]·ŵ_t + b̂ − Σ_o y[p,o]·r^(o+1) = 0,   ŵ_t = Σ_o W[o,t]·r^(o+1),   b̂ = Σ_o b_o·r^(o+1)
 //! ```
 //!
-//! `ŵ` and `b̂` are computed in the circuit from the fixed weights and the powers of `r`, once per product. If
+//! `ŵ` and `b̂` are computed in the circuit from the weights and the powers of `r`, once per product. If
 //! any `y[p,o]` differs from the true product, the row's left side is a nonzero polynomial in `r` of degree at
 //! most `O`, and the prover fixed it before `r` existed: it vanishes for at most `O` of the `≈ 2^254`
-//! challenges. The check costs `T + O + 1` multiplications per row and `O·(T + 1)` per product.
+//! challenges. The check costs `T + O + 1` multiplications per row and `O·(T + 1)` per product. Weights that
+//! are cells ([`Weights::Cells`]) are copied into phase-0 `u` cells of the weight chains (`s = 1`), so they too
+//! are fixed before `r` is drawn and the same argument holds: `A·B` for two witness matrices costs
+//! `O·T + P·(T + O + 1)` multiplications instead of `P·O·T`.
 //!
 //! Columns (all the chip's own): `u_0 … u_{w−1}` (phase 0: copies of `x`, the outputs `y`), `c_0 … c_{w−1}` and
 //! `acc` (phase 1: copies of `ŵ_t`, of the powers and of `b̂`, and the running sums), fixed `s_i, f_i` per slot
@@ -22,7 +27,7 @@
 //!
 //! A term is one slot: an input (`s = 1`, `c` a copy of `ŵ_t`), an output (`s = −1`, `c` a copy of
 //! `r^(o+1)`), the bias (`s = 0, f = 1`, `c` a copy of `b̂`) or a weight (`s = 0, f = W[o,t]`, `c` a copy of
-//! `r^(o+1)`); an unused slot has `s = f = 0` and adds nothing whatever its cells hold. A row check ends on a
+//! `r^(o+1)`; for a cell weight `s = 1, f = 0` and `u` a copy of the cell); an unused slot has `s = f = 0` and adds nothing whatever its cells hold. A row check ends on a
 //! row with `end = 1`. All `s`, `f`, `chain` and `end` are fixed columns, so they are part of the verifying key.
 //!
 //! Phases: [`MatCheckChip::product`] lays out everything phase 0 holds (the `u` cells, the fixed columns,
@@ -82,13 +87,47 @@ enum Coef {
     Zero,
 }
 
-/// One slot of a chain: the fixed `s` and `f`, the phase-0 value `u` and what `c` copies.
+/// One slot of a chain: the fixed `s` and `f`, the phase-0 value `u` (and the cell it copies, for an input or a
+/// cell weight) and what `c` copies.
 #[derive(Clone, Copy, Debug)]
 struct Term {
     s: i8,
     f: i128,
     u: Value<i128>,
+    copy: Option<Cell>,
     coef: Coef,
+}
+
+/// The weights `W` of a product, as outputs × inputs (row-major: `W[o·T + t]`).
+#[derive(Clone, Copy, Debug)]
+pub enum Weights<'a> {
+    /// Constants of the model, in fixed columns (part of the verifying key).
+    Fixed(&'a [i64]),
+    /// Cells of the witness (an activation), copied into the chip before the challenge is drawn.
+    Cells(&'a [AssignedInt]),
+}
+
+impl Weights<'_> {
+    /// How many weights.
+    pub fn len(&self) -> usize {
+        match self {
+            Weights::Fixed(w) => w.len(),
+            Weights::Cells(w) => w.len(),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The value of weight `i`.
+    fn value(&self, i: usize) -> Value<i128> {
+        match self {
+            Weights::Fixed(w) => Value::known(w[i].into()),
+            Weights::Cells(w) => w[i].value,
+        }
+    }
 }
 
 /// A run of rows whose `acc` sums its terms.
@@ -136,6 +175,35 @@ pub enum Tamper {
         /// Input index.
         t: usize,
     },
+    /// The copy of the cell weight `W[o,t]` holds `W + 1` (and the outputs are the product with that weight):
+    /// only the copy constraint to the weight cell can tell.
+    WeightCopy {
+        /// Output index.
+        o: usize,
+        /// Input index.
+        t: usize,
+    },
+    /// Output `o` of row `p` off by one, fixed up after the challenge: the row check's coefficient cell for that
+    /// output holds `r^(o+1)·y/(y+1)` instead of a copy of `r^(o+1)`, so that its product with the wrong output
+    /// is what the honest one gives and every running sum, `end` included, balances.
+    OutputFixedUpAfterChallenge {
+        /// Row of `x`.
+        p: usize,
+        /// Output index.
+        o: usize,
+    },
+}
+
+/// An attack's change to one chain's phase-1 cells (tests only).
+#[derive(Clone, Copy, Debug)]
+enum Adjust<'a, F> {
+    None,
+    /// The chain's last running sum plus one.
+    Bump,
+    /// The first unused slot's `c` holds this value, counted as if the slot were an input.
+    Compensate(&'a Fe<F>),
+    /// Output `o`'s coefficient cell absorbs the output's error.
+    FixUp(usize),
 }
 
 /// One product laid out in phase 0, waiting for the challenge.
@@ -149,16 +217,6 @@ pub struct PendingProduct {
     /// One chain per row of `x`, each ending with `end = 1`.
     checks: Vec<Chain>,
     tamper: Tamper,
-}
-
-impl PendingProduct {
-    /// The output whose error the attack compensates in row check `p`, if any.
-    fn compensates(&self, p: usize) -> Option<usize> {
-        match self.tamper {
-            Tamper::OutputCompensatedInUnusedSlot { p: tp, o } if tp == p => Some(o),
-            _ => None,
-        }
-    }
 }
 
 impl MatCheckChip {
@@ -270,7 +328,7 @@ impl MatCheckChip {
         layouter: &mut impl Layouter<F>,
         rows: &mut Rows,
         xs: &[Vec<(usize, AssignedInt)>],
-        weights: &[i64],
+        weights: Weights<'_>,
         init: &[i128],
         tamper: Tamper,
     ) -> Result<(Vec<Vec<AssignedInt>>, PendingProduct), Error> {
@@ -289,15 +347,34 @@ impl MatCheckChip {
             at += c.terms.len().div_ceil(w).max(1);
             c
         };
+        // The weight as the product uses it (a tampered copy changes it).
+        let weight = |o: usize, t: usize| {
+            let v = weights.value(o * inputs + t);
+            if tamper == (Tamper::WeightCopy { o, t }) {
+                v.map(|w| w + 1)
+            } else {
+                v
+            }
+        };
         let weight_chains: Vec<_> = (0..inputs)
             .map(|t| {
                 next_chain(
                     (0..outputs)
-                        .map(|o| Term {
-                            s: 0,
-                            f: weights[o * inputs + t].into(),
-                            u: Value::known(0),
-                            coef: Coef::Power(o),
+                        .map(|o| match weights {
+                            Weights::Fixed(w) => Term {
+                                s: 0,
+                                f: w[o * inputs + t].into(),
+                                u: Value::known(0),
+                                copy: None,
+                                coef: Coef::Power(o),
+                            },
+                            Weights::Cells(w) => Term {
+                                s: 1,
+                                f: 0,
+                                u: weight(o, t),
+                                copy: Some(w[o * inputs + t].cell),
+                                coef: Coef::Power(o),
+                            },
                         })
                         .collect(),
                 )
@@ -311,6 +388,7 @@ impl MatCheckChip {
                         s: 0,
                         f: b,
                         u: Value::known(0),
+                        copy: None,
                         coef: Coef::Power(o),
                     })
                     .collect(),
@@ -330,15 +408,17 @@ impl MatCheckChip {
                     s: 1,
                     f: 0,
                     u,
+                    copy: Some(x.cell),
                     coef: Coef::Weight(*t),
                 });
             }
             for (o, b) in init.iter().enumerate() {
                 let mut y = row.iter().fold(Value::known(*b), |acc, (t, x)| {
                     acc.zip(x.value)
-                        .map(|(a, v)| a + v * i128::from(weights[o * inputs + t]))
+                        .zip(weight(o, *t))
+                        .map(|((a, v), w)| a + v * w)
                 });
-                if matches!(tamper, Tamper::Output { p: tp, o: to } | Tamper::OutputCompensatedInUnusedSlot { p: tp, o: to } if (tp, to) == (p, o))
+                if matches!(tamper, Tamper::Output { p: tp, o: to } | Tamper::OutputCompensatedInUnusedSlot { p: tp, o: to } | Tamper::OutputFixedUpAfterChallenge { p: tp, o: to } if (tp, to) == (p, o))
                 {
                     y = y.map(|v| v + 1);
                 }
@@ -346,6 +426,7 @@ impl MatCheckChip {
                     s: -1,
                     f: 0,
                     u: y,
+                    copy: None,
                     coef: Coef::Power(o),
                 });
             }
@@ -354,6 +435,7 @@ impl MatCheckChip {
                     s: 0,
                     f: 1,
                     u: Value::known(0),
+                    copy: None,
                     coef: Coef::Bias,
                 });
             }
@@ -377,13 +459,13 @@ impl MatCheckChip {
                 }
                 for chain in pending.weights.iter().chain(&pending.bias) {
                     self.assign_chain_fixed(&mut region, chain, false)?;
-                    self.assign_chain_u(&mut region, chain, None, false)?;
+                    self.assign_chain_u(&mut region, chain, false)?;
                 }
                 ys.clear();
-                for (p, (chain, row)) in pending.checks.iter().zip(xs).enumerate() {
+                for (p, chain) in pending.checks.iter().enumerate() {
                     self.assign_chain_fixed(&mut region, chain, true)?;
-                    let extra = pending.compensates(p).is_some();
-                    ys.push(self.assign_chain_u(&mut region, chain, Some(row), extra)?);
+                    let extra = matches!(pending.tamper, Tamper::OutputCompensatedInUnusedSlot { p: tp, .. } if tp == p);
+                    ys.push(self.assign_chain_u(&mut region, chain, extra)?);
                 }
                 Ok(())
             },
@@ -415,13 +497,13 @@ impl MatCheckChip {
         Ok(())
     }
 
-    /// The phase-0 `u` cells of a chain: copies of the inputs of `row` (a row check) in their order, fresh
-    /// output cells (returned), zeros elsewhere (`extra`: a 1 in the first unused slot, for one attack).
+    /// The phase-0 `u` cells of a chain: copies of the cells its terms name (the inputs of a row check, the
+    /// cell weights of a weight chain), fresh output cells (returned), zeros elsewhere (`extra`: a 1 in the
+    /// first unused slot, for one attack).
     fn assign_chain_u<F: PrimeField>(
         &self,
         region: &mut Region<'_, F>,
         chain: &Chain,
-        row: Option<&Vec<(usize, AssignedInt)>>,
         extra: bool,
     ) -> Result<Vec<AssignedInt>, Error> {
         let cfg = &self.config;
@@ -430,18 +512,18 @@ impl MatCheckChip {
         let mut outs = Vec::new();
         for k in 0..n * w {
             let (at, col) = (chain.at + k / w, cfg.u[k % w]);
-            match (chain.terms.get(k), row) {
-                (Some(t), Some(row)) if t.s == 1 => {
-                    let x = &row[k].1;
-                    // `t.u` is the input's value unless a test tampers with the copy.
+            match chain.terms.get(k) {
+                Some(t) => {
+                    // `t.u` is the copied cell's value unless a test tampers with the copy.
                     let cell = assign_int(region, col, at, t.u);
-                    region.constrain_equal(cell.cell, x.cell);
+                    if let Some(src) = t.copy {
+                        region.constrain_equal(cell.cell, src);
+                    }
+                    if t.s == -1 {
+                        outs.push(cell);
+                    }
                 }
-                (Some(t), _) if t.s == -1 => outs.push(assign_int(region, col, at, t.u)),
-                (Some(t), _) => {
-                    assign_int(region, col, at, t.u);
-                }
-                (None, _) => {
+                None => {
                     let v = i128::from(extra && k == chain.terms.len());
                     assign_int(region, col, at, Value::known(v));
                 }
@@ -493,26 +575,34 @@ impl MatCheckChip {
         }
         let mut what = Vec::with_capacity(p.weights.len());
         for (t, chain) in p.weights.iter().enumerate() {
-            let bump = p.tamper == (Tamper::WeightSum { t });
-            what.push(self.finish_chain(region, chain, &powers, &[], None, bump, None)?);
+            let adjust = if p.tamper == (Tamper::WeightSum { t }) {
+                Adjust::Bump
+            } else {
+                Adjust::None
+            };
+            what.push(self.finish_chain(region, chain, &powers, &[], None, adjust)?);
         }
         let bhat = match &p.bias {
             Some(chain) => {
-                Some(self.finish_chain(region, chain, &powers, &[], None, false, None)?)
+                Some(self.finish_chain(region, chain, &powers, &[], None, Adjust::None)?)
             }
             None => None,
         };
         for (idx, chain) in p.checks.iter().enumerate() {
-            let comp = p.compensates(idx).map(|o| &powers[o]);
-            self.finish_chain(region, chain, &powers, &what, bhat.as_ref(), false, comp)?;
+            let adjust = match p.tamper {
+                Tamper::OutputCompensatedInUnusedSlot { p: tp, o } if tp == idx => {
+                    Adjust::Compensate(&powers[o])
+                }
+                Tamper::OutputFixedUpAfterChallenge { p: tp, o } if tp == idx => Adjust::FixUp(o),
+                _ => Adjust::None,
+            };
+            self.finish_chain(region, chain, &powers, &what, bhat.as_ref(), adjust)?;
         }
         Ok(())
     }
 
-    /// The `c` cells and running sums of one chain; returns its last `acc` (plus one if `bump`). `comp` (an
-    /// attack) puts that value in the first unused slot's `c` and counts it in the running sums as if the slot
-    /// were an input.
-    #[allow(clippy::too_many_arguments)]
+    /// The `c` cells and running sums of one chain; returns its last `acc`. `adjust` is an attack's change
+    /// (none in circuits).
     fn finish_chain<F: PrimeField>(
         &self,
         region: &mut Region<'_, F>,
@@ -520,8 +610,7 @@ impl MatCheckChip {
         powers: &[Fe<F>],
         what: &[Fe<F>],
         bhat: Option<&Fe<F>>,
-        bump: bool,
-        comp: Option<&Fe<F>>,
+        adjust: Adjust<'_, F>,
     ) -> Result<Fe<F>, Error> {
         let cfg = &self.config;
         let w = self.width();
@@ -532,8 +621,8 @@ impl MatCheckChip {
             let at = chain.at + r;
             for i in 0..w {
                 let k = r * w + i;
-                let (term, source) = match chain.terms.get(k) {
-                    Some(t) => (
+                let (term, source) = match (chain.terms.get(k), adjust) {
+                    (Some(t), _) => (
                         *t,
                         match t.coef {
                             Coef::Power(o) => Some(&powers[o]),
@@ -542,24 +631,32 @@ impl MatCheckChip {
                             Coef::Zero => None,
                         },
                     ),
-                    None if k == chain.terms.len() && comp.is_some() => {
+                    (None, Adjust::Compensate(s)) if k == chain.terms.len() => {
                         // The attack: u = 1 here (phase 0), c = the compensation, counted as an input.
-                        let c = comp.map_or(Value::known(F::ZERO), |s| s.value);
-                        region.assign_advice(cfg.c[i], at, c);
-                        acc = acc + c;
+                        region.assign_advice(cfg.c[i], at, s.value);
+                        acc = acc + s.value;
                         continue;
                     }
-                    None => (
+                    (None, _) => (
                         Term {
                             s: 0,
                             f: 0,
                             u: Value::known(0),
+                            copy: None,
                             coef: Coef::Zero,
                         },
                         None,
                     ),
                 };
-                let c = source.map_or(Value::known(F::ZERO), |s| s.value);
+                let mut c = source.map_or(Value::known(F::ZERO), |s| s.value);
+                if let (Adjust::FixUp(o), Coef::Power(to), -1) = (adjust, term.coef, term.s) {
+                    if o == to {
+                        // The attack: c·(y + 1) = r^(o+1)·y, so the wrong output adds what the right one did.
+                        c = c.zip(term.u).map(|(c, u)| {
+                            c * fe::<F>(u - 1) * fe::<F>(u).invert().unwrap_or(F::ZERO)
+                        });
+                    }
+                }
                 let cell = region.assign_advice(cfg.c[i], at, c).cell();
                 if let Some(s) = source {
                     region.constrain_equal(cell, s.cell);
@@ -570,7 +667,7 @@ impl MatCheckChip {
                 acc = acc + factor * c;
             }
             let mut val = acc;
-            if bump && r + 1 == n {
+            if matches!(adjust, Adjust::Bump) && r + 1 == n {
                 val = val.map(|v| v + F::ONE);
             }
             let cell = region.assign_advice(cfg.acc, at, val).cell();

@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use dzk_gadgets::matcheck::{MatCheckChip, MatCheckConfig, Tamper};
+use dzk_gadgets::matcheck::{MatCheckChip, MatCheckConfig, Tamper, Weights};
 use dzk_gadgets::{AssignedInt, Fr, Rows};
 use halo2_proofs::circuit::{Layouter, SimpleFloorPlanner};
 use halo2_proofs::dev::MockProver;
@@ -71,6 +71,8 @@ fn native(p: &Product) -> Vec<Vec<i128>> {
 struct TestCircuit {
     product: Product,
     tamper: Tamper,
+    /// The weights as witness cells (an activation) instead of fixed constants.
+    cell_weights: bool,
     /// The outputs' values as laid out, and the chip's rows as its cursor took them.
     seen: Rc<RefCell<(Vec<Vec<i128>>, usize)>>,
 }
@@ -117,11 +119,22 @@ impl Circuit<Fr> for TestCircuit {
             .collect();
         // The chip's rows on a cursor of their own, to compare with `rows_for`.
         let mut own = Rows::new();
+        let w: Vec<i128> = self.product.w.iter().map(|&w| w.into()).collect();
+        let w_cells = if self.cell_weights {
+            inputs(&mut layouter, &mut rows, cfg.input, &w)?
+        } else {
+            Vec::new()
+        };
+        let weights = if self.cell_weights {
+            Weights::Cells(&w_cells)
+        } else {
+            Weights::Fixed(&self.product.w)
+        };
         let (ys, pending) = chip.product(
             &mut layouter,
             &mut own,
             &xs,
-            &self.product.w,
+            weights,
             &self.product.init,
             self.tamper,
         )?;
@@ -147,9 +160,18 @@ impl Circuit<Fr> for TestCircuit {
 }
 
 fn run(product: Product, tamper: Tamper) -> (Result<(), String>, Vec<Vec<i128>>, usize) {
+    run_with(product, tamper, false)
+}
+
+fn run_with(
+    product: Product,
+    tamper: Tamper,
+    cell_weights: bool,
+) -> (Result<(), String>, Vec<Vec<i128>>, usize) {
     let c = TestCircuit {
         product,
         tamper,
+        cell_weights,
         seen: Rc::default(),
     };
     let prover = MockProver::run(K, &c, vec![]).expect("synthesis");
@@ -159,13 +181,20 @@ fn run(product: Product, tamper: Tamper) -> (Result<(), String>, Vec<Vec<i128>>,
 }
 
 fn assert_rejected(tamper: Tamper) {
+    assert_rejected_with(tamper, false);
+}
+
+/// The attack is rejected and its honest twin accepted, with fixed or cell weights; returns the error.
+fn assert_rejected_with(tamper: Tamper, cell_weights: bool) -> String {
     assert_eq!(
-        run(product(true), Tamper::None).0,
+        run_with(product(true), Tamper::None, cell_weights).0,
         Ok(()),
-        "the honest twin of {tamper:?} was rejected"
+        "the honest twin of {tamper:?} was rejected (cell weights: {cell_weights})"
     );
-    let (res, ..) = run(product(true), tamper);
-    assert!(res.is_err(), "attack {tamper:?} was accepted");
+    let (res, ..) = run_with(product(true), tamper, cell_weights);
+    res.expect_err(&format!(
+        "attack {tamper:?} was accepted (cell weights: {cell_weights})"
+    ))
 }
 
 #[test]
@@ -226,4 +255,57 @@ fn wrong_power_of_the_challenge_is_rejected() {
 #[test]
 fn input_copy_not_equal_to_the_input_is_rejected() {
     assert_rejected(Tamper::InputCopy { p: 3, t: 1 });
+}
+
+#[test]
+fn output_fixed_up_after_the_challenge_is_rejected_by_the_coefficient_copy() {
+    for cell_weights in [false, true] {
+        let err = assert_rejected_with(
+            Tamper::OutputFixedUpAfterChallenge { p: 1, o: 1 },
+            cell_weights,
+        );
+        // Every running sum balances, `end` included: only the copy of `r^(o+1)` can fail.
+        assert!(!err.contains("running sum"), "{err}");
+        assert!(err.contains("Equality constraint"), "{err}");
+    }
+}
+
+#[test]
+fn cell_weights_product_matches_native_with_and_without_bias() {
+    for bias in [true, false] {
+        let p = product(bias);
+        let (res, ys, _) = run_with(p.clone(), Tamper::None, true);
+        assert_eq!(res, Ok(()), "bias {bias}");
+        assert_eq!(ys, native(&p), "bias {bias}");
+    }
+}
+
+#[test]
+fn cell_weights_take_the_rows_fixed_weights_take() {
+    let (_, _, fixed) = run_with(product(true), Tamper::None, false);
+    let (_, _, cells) = run_with(product(true), Tamper::None, true);
+    assert_eq!(fixed, cells);
+}
+
+#[test]
+fn cell_weights_wrong_output_is_rejected() {
+    let err = assert_rejected_with(Tamper::Output { p: 3, o: 0 }, true);
+    assert!(err.contains("running sum"), "{err}");
+    assert_rejected_with(Tamper::OutputCompensatedInUnusedSlot { p: 0, o: 2 }, true);
+}
+
+#[test]
+fn cell_weights_wrong_weight_combination_or_power_is_rejected() {
+    assert_rejected_with(Tamper::WeightSum { t: 2 }, true);
+    assert_rejected_with(Tamper::Power { i: 1 }, true);
+    assert_rejected_with(Tamper::InputCopy { p: 2, t: 4 }, true);
+}
+
+#[test]
+fn cell_weight_copy_not_equal_to_the_weight_is_rejected() {
+    // The outputs are the honest product with the tampered weight, so every gate holds: only the copy
+    // constraint to the weight cell can fail.
+    let err = assert_rejected_with(Tamper::WeightCopy { o: 2, t: 1 }, true);
+    assert!(!err.contains("running sum"), "{err}");
+    assert!(err.contains("Equality constraint"), "{err}");
 }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use dzk_circuit::{ChunkCircuit, CircuitError};
+use dzk_circuit::{ChunkCircuit, CircuitError, CostModel};
 use dzk_format::run::{ChunkPlan, LayoutSpec, Plan, TensorSpec, VisibilitySpec};
 use dzk_ir::{IrError, Model};
 
@@ -46,42 +46,36 @@ pub enum PartitionError {
     Ir(#[from] IrError),
 }
 
-/// The cost of every slice `[a, b)` with its best layout: `cost[a][b - a - 1]` is
-/// `(advice columns × 2^k, rows)`, the proving area first and the rows as the tie-breaker.
-fn costs(model: &Arc<Model>) -> Result<Vec<Vec<(u64, usize)>>, PartitionError> {
-    let n = model.layers().len();
-    let mut cost = vec![Vec::new(); n];
-    for (a, row) in cost.iter_mut().enumerate() {
-        for b in a + 1..=n {
-            let c = ChunkCircuit::fit(model.clone(), a, b)?;
-            row.push((c.cost_estimate(), c.rows()));
-        }
-    }
-    Ok(cost)
-}
-
-/// The chunk boundaries `[(start, end)…]` for `bound`.
+/// The chunk boundaries `[(start, end)…]` for `bound`, chosen with [`CostModel`]: the exact rows of every slice
+/// under one reference layout, from one count of the whole model (so a model of a thousand layers partitions in
+/// seconds). Fails at once, listing every layer that has no chip path.
+///
+/// `Chunks(n)`: dynamic programming over the cut positions for the smallest largest chunk (rows, range and
+/// function tables and halo2's reserved rows together). `MaxK(k)`: greedily from the first layer, each chunk as
+/// long as fits `2^k` rows under a reference layout (so [`plan`] finds each a layout within `k`).
 pub fn cut(model: &Arc<Model>, bound: Bound) -> Result<Vec<(usize, usize)>, PartitionError> {
     let n = model.layers().len();
+    if let Bound::Chunks(chunks) = bound {
+        if chunks == 0 || chunks > n {
+            return Err(PartitionError::Count { chunks, layers: n });
+        }
+    }
+    let cost = CostModel::new(model)?;
     match bound {
         Bound::Chunks(chunks) => {
-            if chunks == 0 || chunks > n {
-                return Err(PartitionError::Count { chunks, layers: n });
-            }
-            let cost = costs(model)?;
             // best[c][j]: the smallest possible largest chunk when layers 0..j make c chunks; from[c][j] the
             // start of the last of them.
-            let inf = (u64::MAX, usize::MAX);
+            let inf = usize::MAX;
             let mut best = vec![vec![inf; n + 1]; chunks + 1];
             let mut from = vec![vec![0; n + 1]; chunks + 1];
-            best[0][0] = (0, 0);
+            best[0][0] = 0;
             for c in 1..=chunks {
                 for j in c..=n {
                     for i in c - 1..j {
                         if best[c - 1][i] == inf {
                             continue;
                         }
-                        let v = best[c - 1][i].max(cost[i][j - i - 1]);
+                        let v = best[c - 1][i].max(cost.need(i, j));
                         if v < best[c][j] {
                             best[c][j] = v;
                             from[c][j] = i;
@@ -100,21 +94,18 @@ pub fn cut(model: &Arc<Model>, bound: Bound) -> Result<Vec<(usize, usize)>, Part
             Ok(cuts)
         }
         Bound::MaxK(max_k) => {
+            // From each start, the furthest end whose slice fits (a slice can fit where a shorter one does not:
+            // its boundary may be smaller).
             let mut cuts = Vec::new();
             let mut a = 0;
             while a < n {
-                let need = ChunkCircuit::fit(model.clone(), a, a + 1)?.min_k();
-                if need > max_k {
+                let Some(b) = (a + 1..=n).rev().find(|&b| cost.min_k(a, b) <= max_k) else {
                     return Err(PartitionError::TooBig {
                         layer: a,
-                        need,
+                        need: cost.min_k(a, a + 1),
                         max_k,
                     });
-                }
-                let mut b = a + 1;
-                while b < n && ChunkCircuit::fit(model.clone(), a, b + 1)?.min_k() <= max_k {
-                    b += 1;
-                }
+                };
                 cuts.push((a, b));
                 a = b;
             }
@@ -132,8 +123,8 @@ fn specs(model: &Model, idxs: &[i64]) -> Vec<TensorSpec> {
         .collect()
 }
 
-/// The plan for `cuts`: each chunk's smallest-k layout, its boundary tensors and its slice file's name and
-/// digest (from `slices`, the slice files' bytes in chunk order).
+/// The plan for `cuts`: each chunk's cheapest layout (with `k` at most `max_k` when given), its boundary tensors
+/// and its slice file's name and digest (from `slices`, the slice files' bytes in chunk order).
 pub fn plan(
     model: &Arc<Model>,
     model_file: &str,
@@ -141,10 +132,11 @@ pub fn plan(
     cuts: &[(usize, usize)],
     visibility: VisibilitySpec,
     slices: &[Vec<u8>],
+    max_k: Option<u32>,
 ) -> Result<Plan, PartitionError> {
     let mut chunks = Vec::with_capacity(cuts.len());
     for (i, &(a, b)) in cuts.iter().enumerate() {
-        let c = ChunkCircuit::fit(model.clone(), a, b)?;
+        let c = ChunkCircuit::fit_within(model.clone(), a, b, max_k)?;
         let p = c.layout();
         let (ins, outs) = model.slice_boundary(a, b);
         chunks.push(ChunkPlan {

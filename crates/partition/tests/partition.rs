@@ -1,10 +1,10 @@
-//! The partitioner on MNIST (and a chain of fully connected layers): its cuts are optimal (checked by brute
-//! force), `--max-k` makes the fewest chunks that fit, and impossible requests are errors.
+//! The partitioner on MNIST (and a chain of fully connected layers): its cuts are optimal under its cost model
+//! (checked by brute force), `--max-k` makes the fewest chunks that fit, and impossible requests are errors.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use dzk_circuit::ChunkCircuit;
+use dzk_circuit::{ChunkCircuit, CostModel};
 use dzk_ir::Model;
 use dzk_partition::{cut, Bound, PartitionError};
 
@@ -14,25 +14,20 @@ fn mnist() -> Arc<Model> {
     Arc::new(Model::load(&p).expect("mnist"))
 }
 
-/// Every slice's `(area, rows)`, computed once: `table[a][b]`.
-fn costs(m: &Arc<Model>) -> Vec<Vec<(u64, usize)>> {
+/// Every slice's rows that set its `k` (the cost model's `need`), computed once: `table[a][b]`.
+fn costs(m: &Arc<Model>) -> Vec<Vec<usize>> {
+    let cost = CostModel::new(m).expect("cost model");
     let n = m.layers().len();
     (0..n)
         .map(|a| {
             (0..=n)
-                .map(|b| {
-                    if b <= a {
-                        return (0, 0);
-                    }
-                    let c = ChunkCircuit::fit(m.clone(), a, b).expect("fit");
-                    (c.cost_estimate(), c.rows())
-                })
+                .map(|b| if b <= a { 0 } else { cost.need(a, b) })
                 .collect()
         })
         .collect()
 }
 
-fn worst(t: &[Vec<(u64, usize)>], cuts: &[(usize, usize)]) -> (u64, usize) {
+fn worst(t: &[Vec<usize>], cuts: &[(usize, usize)]) -> usize {
     cuts.iter().map(|&(a, b)| t[a][b]).max().expect("chunks")
 }
 
@@ -48,15 +43,10 @@ fn chunk_cuts_are_contiguous_and_as_balanced_as_any() {
         assert_eq!(cuts[chunks - 1].1, n);
         assert!(cuts.windows(2).all(|w| w[0].1 == w[1].0 && w[0].0 < w[0].1));
         // Brute force over every way of cutting into this many chunks.
-        let mut best = (u64::MAX, usize::MAX);
+        let mut best = usize::MAX;
         let mut bounds = vec![0usize; chunks + 1];
         bounds[chunks] = n;
-        fn search(
-            t: &[Vec<(u64, usize)>],
-            bounds: &mut [usize],
-            at: usize,
-            best: &mut (u64, usize),
-        ) {
+        fn search(t: &[Vec<usize>], bounds: &mut [usize], at: usize, best: &mut usize) {
             let chunks = bounds.len() - 1;
             if at == chunks {
                 let cuts: Vec<_> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
@@ -77,13 +67,13 @@ fn chunk_cuts_are_contiguous_and_as_balanced_as_any() {
     }
 }
 
-/// Eight fully connected layers of width 32 in a chain: every layer costs about the same, so a bound below
+/// Sixteen fully connected layers of width 32 in a chain: every layer costs about the same, so a bound below
 /// the whole model's `k` cuts it into several chunks. (MNIST's first layer alone needs the whole model's `k`.)
 fn fc_chain() -> Arc<Model> {
     use serde_json::json;
     let mut tensors = Vec::new();
     let mut layers = Vec::new();
-    for i in 0..8i64 {
+    for i in 0..16i64 {
         let (x, w, b, y) = (100 + i, 200 + 2 * i, 201 + 2 * i, 101 + i);
         let data: Vec<i64> = (0..32 * 32).map(|j| (j * 7 + i) % 17 - 8).collect();
         tensors.push(json!({"idx": w, "shape": [32, 32], "data": data}));
@@ -91,7 +81,7 @@ fn fc_chain() -> Arc<Model> {
         layers.push(json!({"layer_type": "FullyConnected", "params": [1], "inp_idxes": [x, w, b],
             "inp_shapes": [[1, 32], [32, 32], [32]], "out_idxes": [y], "out_shapes": [[1, 32]], "mask": []}));
     }
-    let m = json!({"global_sf": 16, "k": 12, "num_cols": 6, "inp_idxes": [100], "out_idxes": [108],
+    let m = json!({"global_sf": 16, "k": 12, "num_cols": 6, "inp_idxes": [100], "out_idxes": [116],
         "tensors": tensors, "layers": layers});
     Arc::new(
         Model::from_msgpack(
@@ -107,15 +97,20 @@ fn max_k_makes_the_fewest_chunks_that_fit() {
     let mut cut_up = 0;
     for m in [mnist(), fc_chain()] {
         let n = m.layers().len();
-        let whole = ChunkCircuit::fit(m.clone(), 0, n).expect("fit").min_k();
-        // A bound the whole model meets: one chunk.
+        let cost = CostModel::new(&m).expect("cost model");
+        let whole = cost.min_k(0, n);
+        // A bound the whole model meets: one chunk, and its layout is within the bound.
         assert_eq!(cut(&m, Bound::MaxK(whole)).expect("cut"), vec![(0, n)]);
-        let widest = (0..n)
-            .map(|i| ChunkCircuit::fit(m.clone(), i, i + 1).expect("fit").min_k())
-            .max()
-            .expect("layers");
-        if widest == whole {
-            // Nothing between: a tighter bound is refused at the widest layer.
+        assert!(
+            ChunkCircuit::fit_within(m.clone(), 0, n, Some(whole))
+                .expect("fit")
+                .min_k()
+                <= whole
+        );
+        let widest = (0..n).map(|i| cost.min_k(i, i + 1)).max().expect("layers");
+        if widest >= whole {
+            // Nothing between (a single layer can need more than the whole model: its boundary is larger): a
+            // tighter bound is refused.
             assert!(matches!(
                 cut(&m, Bound::MaxK(whole - 1)),
                 Err(PartitionError::TooBig { .. })
@@ -127,16 +122,14 @@ fn max_k_makes_the_fewest_chunks_that_fit() {
         assert!(cuts.len() >= 2, "{cuts:?}");
         cut_up += 1;
         for &(a, b) in &cuts {
-            assert!(ChunkCircuit::fit(m.clone(), a, b).expect("fit").min_k() <= bound);
+            assert!(cost.min_k(a, b) <= bound);
+            // The plan's layout search finds a layout within the bound for every chunk.
+            let c = ChunkCircuit::fit_within(m.clone(), a, b, Some(bound)).expect("fit");
+            assert!(c.min_k() <= bound);
         }
-        // Greedy is optimal here; and no two neighbours could have been one chunk.
-        for w in cuts.windows(2) {
-            assert!(
-                ChunkCircuit::fit(m.clone(), w[0].0, w[1].1)
-                    .expect("fit")
-                    .min_k()
-                    > bound
-            );
+        // Each chunk reaches as far as fits: no longer slice from its start fits.
+        for &(a, b) in &cuts {
+            assert!((b + 1..=n).all(|e| cost.min_k(a, e) > bound), "{a}..{b}");
         }
     }
     assert!(cut_up >= 1, "no model was cut into several chunks");

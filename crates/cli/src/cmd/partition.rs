@@ -69,7 +69,9 @@ impl PartitionCmd {
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or(name.clone());
-        let plan = plan(&model, &file_name, &bytes, &cuts, visibility, &slices)?;
+        let plan = plan(
+            &model, &file_name, &bytes, &cuts, visibility, &slices, self.max_k,
+        )?;
         std::fs::create_dir_all(&self.out)
             .with_context(|| format!("creating {}", self.out.display()))?;
         for (i, s) in slices.iter().enumerate() {

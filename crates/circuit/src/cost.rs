@@ -1,0 +1,282 @@
+//! The partitioner's cost model: the exact rows of any slice under one reference layout, in microseconds per
+//! slice, from one count of the whole model.
+//!
+//! Every chip call advances one of the layout's five row cursors by an amount that depends only on the layer
+//! (its shapes, constants and operand forms), never on which slice the layer is in; a slice's boundary adds the
+//! rows of its inputs (range checks) and its two commitments, which depend only on the tensors live at each cut.
+//! So the cursors of slice `[a, b)` are `prefix[b] − prefix[a] + ins[a] + outs[b]`, where `prefix` holds the
+//! cursors after each layer of one whole-model count, and `ins`/`outs` the boundary's rows at every cut. A test
+//! checks this against [`crate::ChunkCircuit::rows`] for every slice of the shipped models.
+
+use std::sync::Arc;
+
+use dzk_gadgets::{Fr, Rows};
+use dzk_ir::Model;
+use halo2_proofs::circuit::Value;
+use halo2_proofs::plonk::ConstraintSystem;
+
+use crate::chunk::{bind, configure_chips, LayoutParams};
+use crate::layers::{has_products, lay_out, unsupported_layers, Boundary};
+use crate::ops::{Ops, RowCounter};
+use crate::tables;
+use crate::CircuitError;
+
+/// Rows of every slice of a model under a few reference layouts ([`CostModel::layouts`]), without laying slices
+/// out; a slice's cost is its best among them.
+#[derive(Clone, Debug)]
+pub struct CostModel {
+    counts: Vec<Counted>,
+}
+
+/// The rows of every slice under one layout.
+#[derive(Clone, Debug)]
+struct Counted {
+    layout: LayoutParams,
+    /// Cursors before layer `l` of a whole-model count (`prefix[0]` is zero), `n + 1` entries.
+    prefix: Vec<[usize; 5]>,
+    /// Cursors a slice starting at cut `c` spends on its boundary-in tensors and `h_in`.
+    ins: Vec<[usize; 5]>,
+    /// Cursors a slice ending at cut `c` spends on its boundary-out tensors and `h_out`.
+    outs: Vec<[usize; 5]>,
+    /// For each function table the model uses: its rows and how many layers before `l` use it.
+    tables: Vec<(usize, Vec<usize>)>,
+    /// Rows halo2 reserves (blinding factors and one more).
+    reserved: usize,
+}
+
+fn add(a: [usize; 5], b: [usize; 5]) -> [usize; 5] {
+    std::array::from_fn(|i| a[i] + b[i])
+}
+
+impl CostModel {
+    /// The reference layouts for a model: 16 or 12 shared columns, 13-, 9- or 7-bit range tables (2, 3 or 4 limbs),
+    /// 2 long and 2 short checks per row, one Poseidon lane of its own, 2 function slots when the model looks
+    /// functions up, and a matrix-check chip of width 4 or none when it has matrix products.
+    /// [`crate::ChunkCircuit::fit`] searches each of these among others, so a slice always fits at least as well
+    /// as the model says.
+    pub fn reference_layouts(model: &Model) -> Vec<LayoutParams> {
+        let n = model.layers().len();
+        let fn_slots = if tables::keys(model, 0, n).is_empty() {
+            0
+        } else {
+            2
+        };
+        let checks: &[usize] = if has_products(model, 0, n) {
+            &[4, 0]
+        } else {
+            &[0]
+        };
+        let mut out = Vec::new();
+        for advice in [16, 12] {
+            for (range_bits, range_limbs) in [(13, 2), (9, 3), (7, 4)] {
+                for &check_width in checks {
+                    out.push(LayoutParams {
+                        advice,
+                        range_bits,
+                        range_limbs,
+                        range_slots: 2,
+                        short_slots: 2,
+                        hash_lanes: 1,
+                        fn_slots,
+                        check_width,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Counts the whole model once per reference layout. Fails first, and at once, with every layer that has
+    /// no chip path.
+    pub fn new(model: &Arc<Model>) -> Result<Self, CircuitError> {
+        let n = model.layers().len();
+        let bad = unsupported_layers(model, 0, n);
+        if !bad.is_empty() {
+            return Err(CircuitError::UnsupportedLayers(bad));
+        }
+        let counts = Self::reference_layouts(model)
+            .into_iter()
+            .map(|layout| Counted::new(model, layout))
+            .collect::<Result<_, _>>()?;
+        Ok(Self { counts })
+    }
+
+    /// The reference layouts, in the order [`Self::rows`] takes them.
+    pub fn layouts(&self) -> Vec<LayoutParams> {
+        self.counts.iter().map(|c| c.layout).collect()
+    }
+
+    /// The rows of slice `[a, b)` under layout `i` of [`Self::layouts`]: what [`crate::ChunkCircuit::rows`] gives
+    /// for that layout.
+    pub fn rows(&self, i: usize, a: usize, b: usize) -> usize {
+        self.counts[i].rows(a, b)
+    }
+
+    /// Rows of the function tables slice `[a, b)` looks up (0 for none): what
+    /// [`crate::ChunkCircuit::function_table_rows`] gives.
+    pub fn table_rows(&self, a: usize, b: usize) -> usize {
+        self.counts.first().map_or(0, |c| c.table_rows(a, b))
+    }
+
+    /// The rows that set slice `[a, b)`'s `k` under its best reference layout: its layout, its range table, its
+    /// function tables and its instances, plus halo2's reserved rows.
+    pub fn need(&self, a: usize, b: usize) -> usize {
+        self.counts.iter().map(|c| c.need(a, b)).min().unwrap_or(0)
+    }
+
+    /// The smallest `k` of slice `[a, b)` among the reference layouts.
+    pub fn min_k(&self, a: usize, b: usize) -> u32 {
+        self.counts.iter().map(|c| c.min_k(a, b)).min().unwrap_or(4)
+    }
+
+    /// The smallest `k` of slice `[a, b)` under layout `i`: [`crate::ChunkCircuit::min_k`] for that layout.
+    pub fn min_k_under(&self, i: usize, a: usize, b: usize) -> u32 {
+        self.counts[i].min_k(a, b)
+    }
+}
+
+impl Counted {
+    fn new(model: &Arc<Model>, layout: LayoutParams) -> Result<Self, CircuitError> {
+        let n = model.layers().len();
+        let mut meta = ConstraintSystem::<Fr>::default();
+        let config = configure_chips(&mut meta, layout);
+        let reserved = meta.blinding_factors() + 1;
+        let counter = |marks: Option<Vec<[usize; 5]>>| RowCounter {
+            chips: &config.chips,
+            rows: Rows::new(),
+            checks: 0,
+            marks,
+        };
+        // One count of every layer, the cursors recorded after each; the model inputs' rows come first and are
+        // taken off again, so that `prefix` holds the layers alone.
+        let mut c = counter(Some(Vec::with_capacity(n)));
+        let unknown = |_: i64, k: usize| vec![Value::unknown(); k];
+        let at_start = {
+            let mut i = counter(None);
+            lay_out_inputs(&mut i, model, 0)?;
+            i.rows.cursors()
+        };
+        lay_out(&mut c, model, 0, n, &unknown).map_err(|e| CircuitError::Layout(e.to_string()))?;
+        let marks = c.marks.unwrap_or_default();
+        let mut prefix = Vec::with_capacity(n + 1);
+        prefix.push([0; 5]);
+        prefix.extend(
+            marks
+                .iter()
+                .map(|m| std::array::from_fn(|i| m[i] - at_start[i])),
+        );
+        let mut ins = Vec::with_capacity(n + 1);
+        let mut outs = Vec::with_capacity(n + 1);
+        for cut in 0..=n {
+            let mut i = counter(None);
+            let cells = lay_out_inputs(&mut i, model, cut)?;
+            let b = Boundary {
+                ins: cells,
+                outs: Vec::new(),
+            };
+            bind(&mut i, &b, (false, false), Value::unknown())
+                .map_err(|e| CircuitError::Layout(e.to_string()))?;
+            let mut o = counter(None);
+            let b = Boundary {
+                ins: Vec::new(),
+                outs: live_cells(model, cut),
+            };
+            bind(&mut o, &b, (false, false), Value::unknown())
+                .map_err(|e| CircuitError::Layout(e.to_string()))?;
+            // `bind` commits both sides; each count above holds one empty commitment of the other side, which
+            // the pair of them then holds twice: take one off each.
+            let empty = {
+                let mut e = counter(None);
+                let _ = e.commit(Fr::from(0u64), &[], Value::unknown());
+                e.rows.cursors()
+            };
+            ins.push(std::array::from_fn(|k| i.rows.cursors()[k] - empty[k]));
+            outs.push(std::array::from_fn(|k| o.rows.cursors()[k] - empty[k]));
+        }
+        let keys = tables::keys(model, 0, n);
+        let tables = keys
+            .iter()
+            .map(|&key| {
+                let mut count = Vec::with_capacity(n + 1);
+                count.push(0);
+                for l in 0..n {
+                    let uses = tables::keys(model, l, l + 1).contains(&key);
+                    count.push(count[l] + usize::from(uses));
+                }
+                (tables::key_rows(key, model), count)
+            })
+            .collect();
+        Ok(Self {
+            layout,
+            prefix,
+            ins,
+            outs,
+            tables,
+            reserved,
+        })
+    }
+
+    fn rows(&self, a: usize, b: usize) -> usize {
+        let c = add(add(self.prefix[b], self.ins[a]), self.outs[b]);
+        (0..5).map(|i| c[i] - self.prefix[a][i]).max().unwrap_or(0)
+    }
+
+    fn table_rows(&self, a: usize, b: usize) -> usize {
+        let used: usize = self
+            .tables
+            .iter()
+            .filter(|(_, count)| count[b] > count[a])
+            .map(|(rows, _)| rows)
+            .sum();
+        if used == 0 {
+            0
+        } else {
+            1 + used
+        }
+    }
+
+    fn need(&self, a: usize, b: usize) -> usize {
+        self.rows(a, b)
+            .max(1 << self.layout.range_bits)
+            .max(self.table_rows(a, b))
+            .max(2)
+            + self.reserved
+    }
+
+    fn min_k(&self, a: usize, b: usize) -> u32 {
+        self.need(a, b).next_power_of_two().trailing_zeros().max(4)
+    }
+}
+
+/// Boundary tensors as `(index, cells)`.
+type Tensors<C> = Vec<(i64, Vec<C>)>;
+
+/// The cells of the tensors live at `cut`, as boundary-in tensors of a slice starting there (with their inputs'
+/// rows taken on `ops`).
+fn lay_out_inputs<O: Ops>(
+    ops: &mut O,
+    model: &Model,
+    cut: usize,
+) -> Result<Tensors<O::C>, CircuitError> {
+    let mut out = Vec::new();
+    for idx in model.live_at(cut) {
+        let k: usize = model.tensor_shape(idx).map_or(0, |s| s.iter().product());
+        let cells = ops
+            .inputs(&vec![Value::unknown(); k])
+            .map_err(|e| CircuitError::Layout(e.to_string()))?;
+        out.push((idx, cells));
+    }
+    Ok(out)
+}
+
+/// Placeholder cells (no rows) of the tensors live at `cut`.
+fn live_cells(model: &Model, cut: usize) -> Vec<(i64, Vec<()>)> {
+    model
+        .live_at(cut)
+        .into_iter()
+        .map(|idx| {
+            let k: usize = model.tensor_shape(idx).map_or(0, |s| s.iter().product());
+            (idx, vec![(); k])
+        })
+        .collect()
+}
