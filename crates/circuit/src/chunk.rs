@@ -10,7 +10,7 @@ use dzk_gadgets::cmp::CmpChip;
 use dzk_gadgets::dot::DotChip;
 use dzk_gadgets::hash::{PackChip, PoseidonChip};
 use dzk_gadgets::lookup::FnChip;
-use dzk_gadgets::matcheck::MatCheckChip;
+use dzk_gadgets::matcheck::{MatCheckChip, Tamper};
 use dzk_gadgets::range::RangeChip;
 use dzk_gadgets::rescale::RescaleChip;
 use dzk_gadgets::{fe, Fr, Rows};
@@ -151,6 +151,8 @@ pub struct ChunkCircuit {
     laid_out: Arc<AtomicUsize>,
     /// `false` only for the benchmark baseline (see [`ChunkCircuit::without_commitments`]).
     commitments: bool,
+    /// An attack on the matrix check of the `n`th product the chip proves (tests only; `None` in every run).
+    tamper: Option<(usize, Tamper)>,
 }
 
 pub(crate) fn configure_chips(meta: &mut ConstraintSystem<Fr>, p: LayoutParams) -> ChunkConfig {
@@ -291,6 +293,7 @@ impl ChunkCircuit {
             outputs: None,
             laid_out: Arc::default(),
             commitments: true,
+            tamper: None,
         })
     }
 
@@ -298,6 +301,15 @@ impl ChunkCircuit {
     /// values public and its inputs unbound. It measures what the commitments cost; nothing in a run uses it.
     pub fn without_commitments(mut self) -> Self {
         self.commitments = false;
+        self
+    }
+
+    /// **Attack tests only, not a dzk statement:** lays out the `nth` product that the matrix-check chip proves
+    /// (counting from 0, in layer order) with the witness change `tamper`, so tests can show that the circuit
+    /// rejects it.
+    #[doc(hidden)]
+    pub fn with_product_tamper(mut self, nth: usize, tamper: Tamper) -> Self {
+        self.tamper = Some((nth, tamper));
         self
     }
 
@@ -533,17 +545,24 @@ impl ChunkCircuit {
     /// How many of the slice's matrix products (convolutions, fully connected layers) the matrix-check chip
     /// proves; the others are dot products.
     pub fn matrix_checks(&self) -> usize {
-        self.count().1
+        self.count().1 .0
     }
 
-    /// Runs the layout with the row counter: `(rows, matrix checks, cursors)`.
-    fn count(&self) -> (usize, usize, [usize; 5]) {
+    /// How many of [`Self::matrix_checks`] multiply two activations (weights that are cells of the witness, as
+    /// in attention's `Q·Kᵀ` and `A·V`).
+    pub fn activation_products(&self) -> usize {
+        self.count().1 .1
+    }
+
+    /// Runs the layout with the row counter: `(rows, (matrix checks, of them activation products), cursors)`.
+    fn count(&self) -> (usize, (usize, usize), [usize; 5]) {
         let mut meta = ConstraintSystem::<Fr>::default();
         let config = configure_chips(&mut meta, self.params);
         let mut counter = RowCounter {
             chips: &config.chips,
             rows: Rows::new(),
             checks: 0,
+            cell_checks: 0,
             marks: None,
         };
         let unknown = |_: i64, n: usize| vec![Value::unknown(); n];
@@ -553,7 +572,11 @@ impl ChunkCircuit {
                 let _ = bind(&mut counter, &b, self.public_sides(), Value::unknown());
             }
         }
-        (counter.rows.used(), counter.checks, counter.rows.cursors())
+        (
+            counter.rows.used(),
+            (counter.checks, counter.cell_checks),
+            counter.rows.cursors(),
+        )
     }
 
     /// Rows the most recent synthesis of this circuit (or a clone of it) laid out, excluding the range table.
@@ -639,6 +662,8 @@ impl Circuit<Fr> for ChunkCircuit {
                 layouter: &mut layouter,
                 rows: &mut rows,
                 pending: &mut pending,
+                tamper: self.tamper,
+                products: 0,
             };
             let b = lay_out(&mut ops, &self.model, self.start, self.end, &boundary)?;
             if !self.commitments {

@@ -8,6 +8,7 @@
 //! cursors after each layer of one whole-model count, and `ins`/`outs` the boundary's rows at every cut. A test
 //! checks this against [`crate::ChunkCircuit::rows`] for every slice of the shipped models.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use dzk_gadgets::{Fr, Rows};
@@ -94,9 +95,18 @@ impl CostModel {
         if !bad.is_empty() {
             return Err(CircuitError::UnsupportedLayers(bad));
         }
+        let live: Vec<Vec<usize>> = (0..=n)
+            .map(|cut| {
+                model
+                    .live_at(cut)
+                    .into_iter()
+                    .map(|idx| model.tensor_shape(idx).map_or(0, |s| s.iter().product()))
+                    .collect()
+            })
+            .collect();
         let counts = Self::reference_layouts(model)
             .into_iter()
-            .map(|layout| Counted::new(model, layout))
+            .map(|layout| Counted::new(model, layout, &live))
             .collect::<Result<_, _>>()?;
         Ok(Self { counts })
     }
@@ -136,7 +146,12 @@ impl CostModel {
 }
 
 impl Counted {
-    fn new(model: &Arc<Model>, layout: LayoutParams) -> Result<Self, CircuitError> {
+    /// Counts `model` under `layout`; `live[c]` lists the sizes of the tensors live at cut `c`.
+    fn new(
+        model: &Arc<Model>,
+        layout: LayoutParams,
+        live: &[Vec<usize>],
+    ) -> Result<Self, CircuitError> {
         let n = model.layers().len();
         let mut meta = ConstraintSystem::<Fr>::default();
         let config = configure_chips(&mut meta, layout);
@@ -145,6 +160,7 @@ impl Counted {
             chips: &config.chips,
             rows: Rows::new(),
             checks: 0,
+            cell_checks: 0,
             marks,
         };
         // One count of every layer, the cursors recorded after each; the model inputs' rows come first and are
@@ -153,7 +169,7 @@ impl Counted {
         let unknown = |_: i64, k: usize| vec![Value::unknown(); k];
         let at_start = {
             let mut i = counter(None);
-            lay_out_inputs(&mut i, model, 0)?;
+            input_cells(&mut i, &live[0])?;
             i.rows.cursors()
         };
         lay_out(&mut c, model, 0, n, &unknown).map_err(|e| CircuitError::Layout(e.to_string()))?;
@@ -165,33 +181,56 @@ impl Counted {
                 .iter()
                 .map(|m| std::array::from_fn(|i| m[i] - at_start[i])),
         );
+        // A slice's boundary rows depend only on the sizes of the tensors live at its cuts (the inputs' rows on
+        // each tensor's size, the commitments and the outputs' checks on their total): count each distinct list
+        // once.
+        let empty = {
+            let mut e = counter(None);
+            let _ = e.commit(Fr::from(0u64), &[], Value::unknown());
+            e.rows.cursors()
+        };
+        let minus_empty =
+            |c: [usize; 5]| -> [usize; 5] { std::array::from_fn(|k| c[k] - empty[k]) };
+        let mut in_seen: HashMap<&[usize], [usize; 5]> = HashMap::new();
+        let mut out_seen: HashMap<usize, [usize; 5]> = HashMap::new();
         let mut ins = Vec::with_capacity(n + 1);
         let mut outs = Vec::with_capacity(n + 1);
-        for cut in 0..=n {
-            let mut i = counter(None);
-            let cells = lay_out_inputs(&mut i, model, cut)?;
-            let b = Boundary {
-                ins: cells,
-                outs: Vec::new(),
+        for sizes in live {
+            // `bind` commits both sides; each count below holds one empty commitment of the other side, which
+            // `minus_empty` takes off.
+            let i = match in_seen.get(sizes.as_slice()) {
+                Some(c) => *c,
+                None => {
+                    let mut i = counter(None);
+                    let b = Boundary {
+                        ins: input_cells(&mut i, sizes)?,
+                        outs: Vec::new(),
+                    };
+                    bind(&mut i, &b, (false, false), Value::unknown())
+                        .map_err(|e| CircuitError::Layout(e.to_string()))?;
+                    let c = minus_empty(i.rows.cursors());
+                    in_seen.insert(sizes, c);
+                    c
+                }
             };
-            bind(&mut i, &b, (false, false), Value::unknown())
-                .map_err(|e| CircuitError::Layout(e.to_string()))?;
-            let mut o = counter(None);
-            let b = Boundary {
-                ins: Vec::new(),
-                outs: live_cells(model, cut),
+            let total: usize = sizes.iter().sum();
+            let o = match out_seen.get(&total) {
+                Some(c) => *c,
+                None => {
+                    let mut o = counter(None);
+                    let b = Boundary {
+                        ins: Vec::new(),
+                        outs: vec![(0, vec![(); total])],
+                    };
+                    bind(&mut o, &b, (false, false), Value::unknown())
+                        .map_err(|e| CircuitError::Layout(e.to_string()))?;
+                    let c = minus_empty(o.rows.cursors());
+                    out_seen.insert(total, c);
+                    c
+                }
             };
-            bind(&mut o, &b, (false, false), Value::unknown())
-                .map_err(|e| CircuitError::Layout(e.to_string()))?;
-            // `bind` commits both sides; each count above holds one empty commitment of the other side, which
-            // the pair of them then holds twice: take one off each.
-            let empty = {
-                let mut e = counter(None);
-                let _ = e.commit(Fr::from(0u64), &[], Value::unknown());
-                e.rows.cursors()
-            };
-            ins.push(std::array::from_fn(|k| i.rows.cursors()[k] - empty[k]));
-            outs.push(std::array::from_fn(|k| o.rows.cursors()[k] - empty[k]));
+            ins.push(i);
+            outs.push(o);
         }
         let keys = tables::keys(model, 0, n);
         let tables = keys
@@ -251,32 +290,14 @@ impl Counted {
 /// Boundary tensors as `(index, cells)`.
 type Tensors<C> = Vec<(i64, Vec<C>)>;
 
-/// The cells of the tensors live at `cut`, as boundary-in tensors of a slice starting there (with their inputs'
-/// rows taken on `ops`).
-fn lay_out_inputs<O: Ops>(
-    ops: &mut O,
-    model: &Model,
-    cut: usize,
-) -> Result<Tensors<O::C>, CircuitError> {
-    let mut out = Vec::new();
-    for idx in model.live_at(cut) {
-        let k: usize = model.tensor_shape(idx).map_or(0, |s| s.iter().product());
-        let cells = ops
-            .inputs(&vec![Value::unknown(); k])
-            .map_err(|e| CircuitError::Layout(e.to_string()))?;
-        out.push((idx, cells));
-    }
-    Ok(out)
-}
-
-/// Placeholder cells (no rows) of the tensors live at `cut`.
-fn live_cells(model: &Model, cut: usize) -> Vec<(i64, Vec<()>)> {
-    model
-        .live_at(cut)
-        .into_iter()
-        .map(|idx| {
-            let k: usize = model.tensor_shape(idx).map_or(0, |s| s.iter().product());
-            (idx, vec![(); k])
+/// Boundary-in cells of tensors of these sizes (their inputs' rows taken on `ops`).
+fn input_cells<O: Ops>(ops: &mut O, sizes: &[usize]) -> Result<Tensors<O::C>, CircuitError> {
+    sizes
+        .iter()
+        .map(|&k| {
+            ops.inputs(&vec![Value::unknown(); k])
+                .map(|cells| (0, cells))
+                .map_err(|e| CircuitError::Layout(e.to_string()))
         })
         .collect()
 }

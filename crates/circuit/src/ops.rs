@@ -161,6 +161,16 @@ fn product_by_dots<O: Ops + ?Sized>(
     Ok(out)
 }
 
+/// The rows a matrix product takes as dot products on the shared columns (with cell weights, the affine chip's
+/// products first): what [`product_by_dots`] lays out.
+fn dot_rows<C>(chips: &Chips, xs: &[Vec<(usize, C)>], w: Wts<'_, C>, outputs: usize) -> usize {
+    let per_output = |n: usize| match w {
+        Wts::Const(_) => chips.dot.rows_for(n),
+        Wts::Cells(_) => n.div_ceil(chips.affine.slots()) + chips.dot.rows_for(n),
+    };
+    xs.iter().map(|row| outputs * per_output(row.len())).sum()
+}
+
 /// The matrix-check chip, if the circuit has one and it takes fewer rows for this product than dot products
 /// on the shared columns would (a single row of `x`, like most fully connected layers, is cheaper as dots:
 /// the chip pays `O·(T + 1)` multiplications per product before its first row). Decided from shapes alone,
@@ -175,12 +185,7 @@ fn check_for<'c, C>(
     let outputs = init.len().max(1);
     let bias = init.iter().any(|&b| b != 0);
     let check = chip.rows_for(w.len() / outputs, outputs, bias, xs.iter().map(Vec::len));
-    let per_output = |n: usize| match w {
-        Wts::Const(_) => chips.dot.rows_for(n),
-        Wts::Cells(_) => n.div_ceil(chips.affine.slots()) + chips.dot.rows_for(n),
-    };
-    let dots: usize = xs.iter().map(|row| outputs * per_output(row.len())).sum();
-    (check < dots).then_some((chip, check))
+    (check < dot_rows(chips, xs, w, outputs)).then_some((chip, check))
 }
 
 /// Counts rows without laying anything out.
@@ -189,6 +194,8 @@ pub(crate) struct RowCounter<'a> {
     pub rows: Rows,
     /// Matrix products laid out by the matrix-check chip.
     pub checks: usize,
+    /// Of those, the products whose weights are cells (two activations).
+    pub cell_checks: usize,
     /// The cursors after each layer, when recording (the cost model's per-layer rows).
     pub marks: Option<Vec<[usize; 5]>>,
 }
@@ -240,10 +247,13 @@ impl Ops for RowCounter<'_> {
         init: &[i128],
     ) -> Result<Vec<()>, Error> {
         let Some((_, rows)) = check_for(self.chips, xs, w, init) else {
-            return product_by_dots(self, xs, w, init);
+            // The rows `product_by_dots` takes, counted from the shapes alone.
+            self.rows.take(dot_rows(self.chips, xs, w, init.len()));
+            return Ok(vec![(); xs.len() * init.len()]);
         };
         self.rows.take_check(rows);
         self.checks += 1;
+        self.cell_checks += usize::from(matches!(w, Wts::Cells(_)));
         Ok(vec![(); xs.len() * init.len()])
     }
     fn rescale(&mut self, items: &[((), i64, i64)], quotient: Quotient) -> Result<Vec<()>, Error> {
@@ -315,6 +325,10 @@ pub(crate) struct Real<'a, L: Layouter<Fr>> {
     pub rows: &'a mut Rows,
     /// Matrix checks laid out in phase 0, finished after the challenge is drawn.
     pub pending: &'a mut Vec<PendingProduct>,
+    /// An attack on the `n`th matrix-checked product (tests only).
+    pub tamper: Option<(usize, Tamper)>,
+    /// Matrix-checked products laid out so far.
+    pub products: usize,
 }
 
 impl<L: Layouter<Fr>> Ops for Real<'_, L> {
@@ -389,8 +403,12 @@ impl<L: Layouter<Fr>> Ops for Real<'_, L> {
             Wts::Const(w) => Weights::Fixed(w),
             Wts::Cells(w) => Weights::Cells(w),
         };
-        let (ys, pending) =
-            chip.product(self.layouter, self.rows, xs, weights, init, Tamper::None)?;
+        let tamper = match self.tamper {
+            Some((nth, t)) if nth == self.products => t,
+            _ => Tamper::None,
+        };
+        self.products += 1;
+        let (ys, pending) = chip.product(self.layouter, self.rows, xs, weights, init, tamper)?;
         self.pending.push(pending);
         Ok(ys.into_iter().flatten().collect())
     }

@@ -8,6 +8,7 @@ mod merkle;
 mod partition;
 mod prove_chunk;
 mod setup;
+mod synth;
 mod verify_all;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +29,8 @@ pub enum Command {
     Inspect(inspect::InspectCmd),
     /// Run a model on an input in zkml's exact fixed-point arithmetic and print (or write) its outputs.
     Forward(forward::ForwardCmd),
+    /// Write a model file from a weight-less config with deterministic synthetic weights.
+    Synth(synth::SynthCmd),
     /// Cut a model into chunks with the cost model; write the plan and one model slice per chunk.
     Partition(partition::PartitionCmd),
     /// Make the KZG SRS all chunks share: a dev setup (insecure) or an imported ceremony file.
@@ -54,6 +57,7 @@ impl Command {
         match self {
             Command::Inspect(cmd) => cmd.run(),
             Command::Forward(cmd) => cmd.run(),
+            Command::Synth(cmd) => cmd.run(),
             Command::Partition(cmd) => cmd.run(),
             Command::Setup(cmd) => cmd.run(),
             Command::Keygen(cmd) => cmd.run(),

@@ -129,6 +129,12 @@ fn schedule(m: usize) -> Vec<(Kind, usize)> {
     s
 }
 
+/// `schedule(m).len()` without building it: the init slot and one per absorption (`m / 2` pairs, then a last
+/// one with 0 or 1 element), each followed by a permutation's rounds.
+fn schedule_len(m: usize) -> usize {
+    (m / 2 + 2) * (ROUNDS + 1)
+}
+
 /// One slot's witness: state, helpers.
 type SlotWitness = ([Fr; 3], [Fr; 3]);
 
@@ -299,7 +305,7 @@ impl PoseidonChip {
 
     /// Rows a hash of the tag, the salt and `m` elements takes.
     pub fn rows_for(&self, m: usize) -> usize {
-        (schedule(m).len() + 1).div_ceil(self.lanes())
+        (schedule_len(m) + 1).div_ceil(self.lanes())
     }
 
     /// Reserves the rows of a hash of `m` elements on the chip's cursor; returns the first.
@@ -542,5 +548,17 @@ impl PackChip {
             cell: out.cell(),
             value: acc,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{schedule, schedule_len};
+
+    #[test]
+    fn schedule_len_is_the_schedule_s_length() {
+        for m in 0..40 {
+            assert_eq!(schedule_len(m), schedule(m).len(), "m = {m}");
+        }
     }
 }

@@ -63,7 +63,7 @@ impl Model {
         Self::from_wire(wire, file)
     }
 
-    fn from_wire(wire: WireModel, file: &str) -> Result<Self, IrError> {
+    pub(crate) fn from_wire(wire: WireModel, file: &str) -> Result<Self, IrError> {
         let model_err = |reason: String| IrError::Model {
             file: file.into(),
             reason,
@@ -81,8 +81,22 @@ impl Model {
             return Err(model_err("the model has no layers".into()));
         }
 
+        // A declared input listed among the tensors with no values (Twitter's config) is an input, not a
+        // weight-less constant: it is left out of the constants, so an input file supplies it.
+        let written_any: BTreeSet<i64> = wire
+            .layers
+            .iter()
+            .flat_map(|l| l.out_idxes.iter().copied())
+            .collect();
         let mut tensors = BTreeMap::new();
         for t in &wire.tensors {
+            if t.data.is_empty()
+                && wire.inp_idxes.contains(&t.idx)
+                && !written_any.contains(&t.idx)
+                && numel(&shape_of(&t.shape).unwrap_or_default()) != Some(0)
+            {
+                continue;
+            }
             let bad = |reason: String| IrError::Tensor {
                 file: file.into(),
                 idx: t.idx,

@@ -1,6 +1,7 @@
 //! Deterministic synthetic weights for weight-less config files.
 
 use crate::tensor::numel;
+use crate::zkml::{decode, WireModel, WireTensor};
 use crate::{IrError, Model, Tensor, TensorInfo};
 
 /// The largest tensor (in values) that synthetic weights will fill.
@@ -65,5 +66,50 @@ impl Model {
             );
         }
         Ok(self)
+    }
+}
+
+impl Model {
+    /// A zkml model file: the model or config file `bytes` with every weight it lacks filled in by
+    /// [`Model::with_synthetic_weights`] (`seed`), so that it can be partitioned, proven and verified like a
+    /// model with real weights. `keep_free` are the tensors an input file supplies; `None` keeps the file's
+    /// declared inputs that no layer writes. `dzk forward` of the result equals `dzk forward
+    /// --synthetic-weights SEED` of the config on an input that supplies the same tensors.
+    pub fn synthesize_file(
+        bytes: &[u8],
+        file: &str,
+        seed: u64,
+        keep_free: Option<&[i64]>,
+    ) -> Result<Vec<u8>, IrError> {
+        let mut wire: WireModel = decode(bytes, file, "model")?;
+        let model = Self::from_wire(wire.clone(), file)?;
+        let keep: Vec<i64> = match keep_free {
+            Some(k) => k.to_vec(),
+            None => {
+                let free = model.free_tensors();
+                model
+                    .declared_inputs
+                    .iter()
+                    .copied()
+                    .filter(|i| free.contains_key(i))
+                    .collect()
+            }
+        };
+        let model = model.with_synthetic_weights(seed, &keep)?;
+        wire.tensors = model
+            .tensors
+            .iter()
+            .filter_map(|(&idx, t)| {
+                t.data.as_ref().map(|d| WireTensor {
+                    idx,
+                    shape: t.shape.iter().map(|&s| s as i64).collect(),
+                    data: d.data().to_vec(),
+                })
+            })
+            .collect();
+        rmp_serde::to_vec_named(&wire).map_err(|e| IrError::Model {
+            file: file.into(),
+            reason: format!("cannot encode the model: {e}"),
+        })
     }
 }

@@ -35,18 +35,29 @@ pub struct PartitionCmd {
     /// Print a JSON summary on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Partition a weight-less config with deterministic synthetic weights from this seed (what `dzk synth`
+    /// writes); the slices then carry those weights.
+    #[arg(long, value_name = "SEED")]
+    pub synthetic_weights: Option<u64>,
 }
 
 impl PartitionCmd {
     /// Runs the command.
     pub fn run(self) -> anyhow::Result<()> {
-        let bytes = std::fs::read(&self.model)
+        let mut bytes = std::fs::read(&self.model)
             .with_context(|| format!("reading {}", self.model.display()))?;
         let name = self.model.display().to_string();
+        if let Some(seed) = self.synthetic_weights {
+            bytes = Model::synthesize_file(&bytes, &name, seed, None)
+                .context("generating synthetic weights")?;
+        }
         let model =
             std::sync::Arc::new(Model::from_msgpack(&bytes, &name).context("loading model")?);
         if !model.has_weights() {
-            anyhow::bail!("{name}: the model has no weights (a config file cannot be proven)");
+            anyhow::bail!(
+                "{name}: the model has no weights (a config file): give --synthetic-weights SEED, or write a \
+                 model with `dzk synth`"
+            );
         }
         let bound = match (self.chunks, self.max_k) {
             (Some(n), _) => Bound::Chunks(n),
