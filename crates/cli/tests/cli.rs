@@ -309,3 +309,75 @@ fn long_steps_report_progress_as_plain_lines_when_stderr_is_not_a_terminal() {
     );
     assert!(steps[1].ends_with("] writing slices"), "{err}");
 }
+
+/// The tiny transformer as a zkml config: every weight's values dropped, its input listed among the tensors
+/// with no values (as Twitter's config lists it).
+fn tiny_transformer_config(dir: &Path) -> PathBuf {
+    let path = repo().join("testdata/models/tiny_transformer.msgpack");
+    let mut v: Value = rmp_serde::from_slice(&std::fs::read(path).expect("read")).expect("decode");
+    for t in v["tensors"].as_array_mut().expect("tensors") {
+        t["data"] = Value::Array(Vec::new());
+    }
+    v["tensors"]
+        .as_array_mut()
+        .expect("tensors")
+        .push(serde_json::json!({"idx": 0, "shape": [1, 4, 8], "data": []}));
+    write_value(dir, "config.msgpack", &v)
+}
+
+fn outputs_of(o: &Output) -> Value {
+    assert!(o.status.success(), "{}", stderr(o));
+    serde_json::from_str::<Value>(&stdout(o)).expect("json")["outputs"].clone()
+}
+
+#[test]
+fn synth_writes_a_model_whose_forward_equals_synthetic_weights_and_partition_takes_either() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let config = tiny_transformer_config(tmp.path());
+    let input = repo().join("testdata/inputs/tiny_transformer.msgpack");
+    let model = tmp.path().join("synth.msgpack");
+    let o = dzk(&["synth", s(&config), "--seed", "11", "-o", s(&model)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("wrote"), "{}", stderr(&o));
+    // The declared input listed without values stays an input: the input file supplies it.
+    let from_file = outputs_of(&dzk(&["forward", s(&model), s(&input), "--json"]));
+    let synthetic = outputs_of(&dzk(&[
+        "forward",
+        s(&config),
+        s(&input),
+        "--synthetic-weights",
+        "11",
+        "--json",
+    ]));
+    assert_eq!(from_file, synthetic);
+    // Another seed gives other weights.
+    let other = outputs_of(&dzk(&[
+        "forward",
+        s(&config),
+        s(&input),
+        "--synthetic-weights",
+        "12",
+        "--json",
+    ]));
+    assert_ne!(from_file, other);
+    // partition refuses the config alone, saying what to do, and takes it with --synthetic-weights.
+    let run = tmp.path().join("run");
+    assert_rejected(
+        &dzk(&["partition", s(&config), "--chunks", "2", "-o", s(&run)]),
+        "--synthetic-weights",
+    );
+    let o = dzk(&[
+        "partition",
+        s(&config),
+        "--chunks",
+        "2",
+        "--synthetic-weights",
+        "11",
+        "-o",
+        s(&run),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The slices carry the synthetic weights: chunk 0's slice holds its first layer norm's scale.
+    let slice = dzk_ir::Model::load(&run.join("chunk-0.model.msgpack")).expect("slice");
+    assert!(slice.tensors().values().any(|t| t.data.is_some()));
+}

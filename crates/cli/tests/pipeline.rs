@@ -583,6 +583,19 @@ fn an_attention_block_with_every_function_table_proves_and_verifies() {
 }
 
 #[test]
+fn the_tiny_transformer_in_2_chunks_proves_and_verifies() {
+    // Attention whose Q·Kᵀ and A·V multiply two activations (FullyConnected and BatchMatMul), layer norm, GELU,
+    // softmax: partitioned, keyed, proven chunk by chunk and audited.
+    let model = repo().join("testdata/models/tiny_transformer.msgpack");
+    let input = repo().join("testdata/inputs/tiny_transformer.msgpack");
+    let r = Run::new(&model, 2);
+    let out = r.prove_all(&input, &r.proofs());
+    assert_eq!(out, forward(&model, &input));
+    ok(&["merkle", s(&r.proofs())]);
+    assert_valid(&r);
+}
+
+#[test]
 fn an_aggregated_proof_verifies_and_wrong_ones_are_rejected() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let d = tmp.path();
