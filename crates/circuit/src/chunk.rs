@@ -445,13 +445,7 @@ impl ChunkCircuit {
 
     /// [`Self::cost_estimate`] for a `k` already computed (counting the rows is the expensive part).
     fn cost_at(&self, k: u32) -> u64 {
-        let p = &self.params;
-        let mut meta = ConstraintSystem::<Fr>::default();
-        configure_chips(&mut meta, *p);
-        let lookups = p.range_slots * p.range_limbs + p.short_slots + p.fn_slots;
-        let degree = meta.degree().max(3);
-        let permutation = meta.permutation().get_columns().len().div_ceil(degree - 2);
-        ((p.advice_columns() + 3 * lookups + permutation + degree - 1) as u64) << k
+        layout_cost(self.params, k)
     }
 
     /// Adds the witness: the slice's boundary-in tensors and the two salts. Runs the slice's forward pass to
@@ -603,6 +597,16 @@ impl ChunkCircuit {
             + reserved;
         need.next_power_of_two().trailing_zeros().max(4)
     }
+}
+
+/// [`ChunkCircuit::cost_estimate`] of a layout at `k`: it depends on the layout's columns alone.
+pub(crate) fn layout_cost(p: LayoutParams, k: u32) -> u64 {
+    let mut meta = ConstraintSystem::<Fr>::default();
+    configure_chips(&mut meta, p);
+    let lookups = p.range_slots * p.range_limbs + p.short_slots + p.fn_slots;
+    let degree = meta.degree().max(3);
+    let permutation = meta.permutation().get_columns().len().div_ceil(degree - 2);
+    ((p.advice_columns() + 3 * lookups + permutation + degree - 1) as u64) << k
 }
 
 impl Circuit<Fr> for ChunkCircuit {

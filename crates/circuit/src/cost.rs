@@ -16,7 +16,7 @@ use dzk_ir::Model;
 use halo2_proofs::circuit::Value;
 use halo2_proofs::plonk::ConstraintSystem;
 
-use crate::chunk::{bind, configure_chips, LayoutParams};
+use crate::chunk::{bind, configure_chips, layout_cost, LayoutParams};
 use crate::layers::{has_products, lay_out, unsupported_layers, Boundary};
 use crate::ops::{Ops, RowCounter};
 use crate::tables;
@@ -137,6 +137,22 @@ impl CostModel {
     /// The smallest `k` of slice `[a, b)` among the reference layouts.
     pub fn min_k(&self, a: usize, b: usize) -> u32 {
         self.counts.iter().map(|c| c.min_k(a, b)).min().unwrap_or(4)
+    }
+
+    /// The cheapest reference layout for slice `[a, b)` by [`crate::ChunkCircuit::cost_estimate`] (ties to the
+    /// smaller `k`) among those whose `k` is at most `max_k`: `(layout, k, rows)`, exact for that layout, with
+    /// no layout counted again.
+    pub fn best_layout(
+        &self,
+        a: usize,
+        b: usize,
+        max_k: Option<u32>,
+    ) -> Option<(LayoutParams, u32, usize)> {
+        self.counts
+            .iter()
+            .map(|c| (c.layout, c.min_k(a, b), c.rows(a, b)))
+            .filter(|&(_, k, _)| max_k.is_none_or(|m| k <= m))
+            .min_by_key(|&(l, k, _)| (layout_cost(l, k), k))
     }
 
     /// The smallest `k` of slice `[a, b)` under layout `i`: [`crate::ChunkCircuit::min_k`] for that layout.

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::op::Op;
 use crate::tensor::numel;
-use crate::zkml::{check_values, decode, read_file, shape_of, WireModel};
+use crate::zkml::{check_values, decode, read_file, shape_of, WireModel, WireTensor};
 use crate::{IrError, Tensor};
 
 /// A constant tensor of the model: weights, biases, shape tensors.
@@ -306,23 +306,53 @@ impl Model {
         start: usize,
         end: usize,
     ) -> Result<Vec<u8>, IrError> {
-        let mut wire: WireModel = decode(bytes, file, "model")?;
-        let keep: BTreeSet<i64> = wire
-            .layers
-            .get(start..end.min(wire.layers.len()))
-            .unwrap_or_default()
+        Ok(Self::slice_files(bytes, file, &[(start, end)])?.remove(0))
+    }
+
+    /// [`Self::slice_file`] for several slices, decoding `bytes` once.
+    pub fn slice_files(
+        bytes: &[u8],
+        file: &str,
+        slices: &[(usize, usize)],
+    ) -> Result<Vec<Vec<u8>>, IrError> {
+        let wire: WireModel = decode(bytes, file, "model")?;
+        slices
             .iter()
-            .flat_map(|l| l.inp_idxes.iter().copied())
-            .collect();
-        for t in &mut wire.tensors {
-            if !keep.contains(&t.idx) {
-                t.data.clear();
-            }
-        }
-        rmp_serde::to_vec_named(&wire).map_err(|e| IrError::Model {
-            file: file.into(),
-            reason: format!("cannot encode the slice: {e}"),
-        })
+            .map(|&(start, end)| {
+                let keep: BTreeSet<i64> = wire
+                    .layers
+                    .get(start..end.min(wire.layers.len()))
+                    .unwrap_or_default()
+                    .iter()
+                    .flat_map(|l| l.inp_idxes.iter().copied())
+                    .collect();
+                let slice = WireModel {
+                    global_sf: wire.global_sf,
+                    k: wire.k,
+                    num_cols: wire.num_cols,
+                    inp_idxes: wire.inp_idxes.clone(),
+                    out_idxes: wire.out_idxes.clone(),
+                    layers: wire.layers.clone(),
+                    tensors: wire
+                        .tensors
+                        .iter()
+                        .map(|t| WireTensor {
+                            idx: t.idx,
+                            shape: t.shape.clone(),
+                            data: if keep.contains(&t.idx) {
+                                t.data.clone()
+                            } else {
+                                Vec::new()
+                            },
+                        })
+                        .collect(),
+                };
+                rmp_serde::to_vec_named(&slice).map_err(|e| IrError::Model {
+                    file: file.into(),
+                    reason: format!("cannot encode the slice: {e}"),
+                })
+            })
+            .collect()
     }
 
     /// The tensors live at the cut before layer `cut` (`0 ≤ cut ≤ layers`): every non-constant tensor that exists

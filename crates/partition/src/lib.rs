@@ -46,6 +46,10 @@ pub enum PartitionError {
     Ir(#[from] IrError),
 }
 
+/// Chunks whose rows (tables included) exceed this take the best of [`CostModel`]'s reference layouts instead of
+/// [`ChunkCircuit::fit`]'s full search (`2^17` rows: `k ≥ 18`).
+pub const FULL_SEARCH_ROWS: usize = 1 << 17;
+
 /// The chunk boundaries `[(start, end)…]` for `bound`, chosen with [`CostModel`]: the exact rows of every slice
 /// under one reference layout, from one count of the whole model (so a model of a thousand layers partitions in
 /// seconds). Fails at once, listing every layer that has no chip path.
@@ -60,11 +64,23 @@ pub fn cut(model: &Arc<Model>, bound: Bound) -> Result<Vec<(usize, usize)>, Part
             return Err(PartitionError::Count { chunks, layers: n });
         }
     }
-    let cost = CostModel::new(model)?;
+    cut_with(&CostModel::new(model)?, n, bound)
+}
+
+/// [`cut`] with a cost model already made for the model's `n` layers (so [`plan`] can use it too).
+pub fn cut_with(
+    cost: &CostModel,
+    n: usize,
+    bound: Bound,
+) -> Result<Vec<(usize, usize)>, PartitionError> {
     match bound {
         Bound::Chunks(chunks) => {
             // best[c][j]: the smallest possible largest chunk when layers 0..j make c chunks; from[c][j] the
             // start of the last of them.
+            // Each slice's cost once (the recurrence reads every slice once per chunk count).
+            let need: Vec<Vec<usize>> = (0..n)
+                .map(|i| (i + 1..=n).map(|j| cost.need(i, j)).collect())
+                .collect();
             let inf = usize::MAX;
             let mut best = vec![vec![inf; n + 1]; chunks + 1];
             let mut from = vec![vec![0; n + 1]; chunks + 1];
@@ -75,7 +91,7 @@ pub fn cut(model: &Arc<Model>, bound: Bound) -> Result<Vec<(usize, usize)>, Part
                         if best[c - 1][i] == inf {
                             continue;
                         }
-                        let v = best[c - 1][i].max(cost.need(i, j));
+                        let v = best[c - 1][i].max(need[i][j - i - 1]);
                         if v < best[c][j] {
                             best[c][j] = v;
                             from[c][j] = i;
@@ -124,9 +140,12 @@ fn specs(model: &Model, idxs: &[i64]) -> Vec<TensorSpec> {
 }
 
 /// The plan for `cuts`: each chunk's cheapest layout (with `k` at most `max_k` when given), its boundary tensors
-/// and its slice file's name and digest (from `slices`, the slice files' bytes in chunk order).
+/// and its slice file's name and digest (from `slices`, the slice files' bytes in chunk order). `cost` is the
+/// model's [`CostModel`].
+#[allow(clippy::too_many_arguments)]
 pub fn plan(
     model: &Arc<Model>,
+    cost: &CostModel,
     model_file: &str,
     model_bytes: &[u8],
     cuts: &[(usize, usize)],
@@ -136,15 +155,24 @@ pub fn plan(
 ) -> Result<Plan, PartitionError> {
     let mut chunks = Vec::with_capacity(cuts.len());
     for (i, &(a, b)) in cuts.iter().enumerate() {
-        let c = ChunkCircuit::fit_within(model.clone(), a, b, max_k)?;
-        let p = c.layout();
+        // A large chunk takes the best reference layout, whose rows the cost model knows exactly: the full
+        // search would count the chunk once per layout it tries (minutes for GPT-2), and at this size rows set
+        // `k` whatever the range table. A small chunk gets the full search.
+        let (p, k, rows) = match cost.best_layout(a, b, max_k) {
+            Some(best) if cost.need(a, b) > FULL_SEARCH_ROWS => best,
+            _ => {
+                let c = ChunkCircuit::fit_within(model.clone(), a, b, max_k)?;
+                let rows = c.rows();
+                (c.layout(), c.min_k(), rows)
+            }
+        };
         let (ins, outs) = model.slice_boundary(a, b);
         chunks.push(ChunkPlan {
             index: i as u32,
             start: a,
             end: b,
-            k: c.min_k(),
-            rows: c.rows(),
+            k,
+            rows,
             layout: LayoutSpec {
                 advice: p.advice,
                 range_bits: p.range_bits,

@@ -4,9 +4,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
+use dzk_circuit::CostModel;
 use dzk_format::run::{total_values, VisibilitySpec};
 use dzk_ir::Model;
-use dzk_partition::{cut, plan, slice_name, Bound};
+use dzk_partition::{cut_with, plan, slice_name, Bound};
 use serde_json::json;
 
 use crate::io::write_atomic;
@@ -65,12 +66,13 @@ impl PartitionCmd {
             (None, None) => anyhow::bail!("give --chunks N or --max-k K"),
         };
         let pb = spinner("measuring every slice with the cost model");
-        let cuts = cut(&model, bound).with_context(|| format!("partitioning {name}"))?;
+        let cost = CostModel::new(&model)
+            .map_err(dzk_partition::PartitionError::from)
+            .with_context(|| format!("partitioning {name}"))?;
+        let cuts = cut_with(&cost, model.layers().len(), bound)
+            .with_context(|| format!("partitioning {name}"))?;
         pb.set_message("writing slices");
-        let slices = cuts
-            .iter()
-            .map(|&(a, b)| Model::slice_file(&bytes, &name, a, b))
-            .collect::<Result<Vec<_>, _>>()?;
+        let slices = Model::slice_files(&bytes, &name, &cuts)?;
         let visibility = VisibilitySpec {
             public_input: self.public_input,
             public_output: !self.hashed_output,
@@ -81,7 +83,7 @@ impl PartitionCmd {
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or(name.clone());
         let plan = plan(
-            &model, &file_name, &bytes, &cuts, visibility, &slices, self.max_k,
+            &model, &cost, &file_name, &bytes, &cuts, visibility, &slices, self.max_k,
         )?;
         std::fs::create_dir_all(&self.out)
             .with_context(|| format!("creating {}", self.out.display()))?;
