@@ -90,11 +90,8 @@ impl CostModel {
     /// Counts the whole model once per reference layout. Fails first, and at once, with every layer that has
     /// no chip path.
     pub fn new(model: &Arc<Model>) -> Result<Self, CircuitError> {
+        Self::check(model)?;
         let n = model.layers().len();
-        let bad = unsupported_layers(model, 0, n);
-        if !bad.is_empty() {
-            return Err(CircuitError::UnsupportedLayers(bad));
-        }
         let live: Vec<Vec<usize>> = (0..=n)
             .map(|cut| {
                 model
@@ -109,6 +106,17 @@ impl CostModel {
             .map(|layout| Counted::new(model, layout, &live))
             .collect::<Result<_, _>>()?;
         Ok(Self { counts })
+    }
+
+    /// Checks that every layer of the model has a chip path (microseconds per layer); the error lists every one
+    /// that has none.
+    pub fn check(model: &Model) -> Result<(), CircuitError> {
+        let bad = unsupported_layers(model, 0, model.layers().len());
+        if bad.is_empty() {
+            Ok(())
+        } else {
+            Err(CircuitError::UnsupportedLayers(bad))
+        }
     }
 
     /// The reference layouts, in the order [`Self::rows`] takes them.

@@ -25,7 +25,7 @@ pub enum CircuitError {
         reason: String,
     },
     /// Several layers have no circuit yet (all of them, listed at once).
-    #[error("{} layers cannot be proven yet:\n{}", .0.len(), .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
+    #[error("{} layers cannot be proven yet: {}", .0.len(), list(.0))]
     UnsupportedLayers(Vec<CircuitError>),
     /// A boundary-in tensor has no value, or the wrong number of values.
     #[error("boundary tensor {idx}: {reason}")]
@@ -52,4 +52,20 @@ pub enum CircuitError {
     /// The forward pass failed on the given inputs.
     #[error(transparent)]
     Forward(#[from] dzk_ir::IrError),
+}
+
+/// `layer I (TYPE): reason; …` for a list of [`CircuitError::Unsupported`].
+fn list(errors: &[CircuitError]) -> String {
+    errors
+        .iter()
+        .map(|e| match e {
+            CircuitError::Unsupported {
+                index,
+                layer_type,
+                reason,
+            } => format!("layer {index} ({layer_type}): {reason}"),
+            other => other.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }

@@ -381,3 +381,36 @@ fn synth_writes_a_model_whose_forward_equals_synthetic_weights_and_partition_tak
     let slice = dzk_ir::Model::load(&run.join("chunk-0.model.msgpack")).expect("slice");
     assert!(slice.tensors().values().any(|t| t.data.is_some()));
 }
+
+#[test]
+fn partition_lists_every_layer_without_a_chip_path_at_once() {
+    // The digits CNN with both fully connected layers reading their weights as data.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut v = digits_value();
+    for l in v["layers"].as_array_mut().expect("layers") {
+        if l["layer_type"] == "FullyConnected" {
+            l["inp_idxes"][0] = l["inp_idxes"][1].clone();
+        }
+    }
+    let model = write_value(tmp.path(), "bent.msgpack", &v);
+    let o = dzk(&[
+        "partition",
+        s(&model),
+        "--chunks",
+        "2",
+        "-o",
+        s(&tmp.path().join("run")),
+    ]);
+    assert_rejected(&o, "2 layers cannot be proven yet");
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "layer 3 (FullyConnected): the data operand is a constant; layer 4 (FullyConnected)"
+        ),
+        "{err}"
+    );
+    assert!(
+        !tmp.path().join("run").exists(),
+        "a refused partition wrote files"
+    );
+}

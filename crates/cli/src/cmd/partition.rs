@@ -65,6 +65,10 @@ impl PartitionCmd {
             (None, Some(k)) => Bound::MaxK(k),
             (None, None) => anyhow::bail!("give --chunks N or --max-k K"),
         };
+        // Fail fast, before any counting: every layer without a chip path, listed at once.
+        CostModel::check(&model)
+            .map_err(dzk_partition::PartitionError::from)
+            .with_context(|| format!("partitioning {name}"))?;
         let pb = spinner("measuring every slice with the cost model");
         let cost = CostModel::new(&model)
             .map_err(dzk_partition::PartitionError::from)
