@@ -147,14 +147,16 @@ impl Conv<'_> {
                 }
                 (ws[0], false)
             }
+            // Output channel `o` reads input channel `o / M`, with M = OC / C the channel multiplier (TFLite's
+            // depth_multiplier; zkml's files have M = 1).
             ConvKind::Depthwise => {
-                if ws[0] != 1 || ws[3] != c || b != 1 {
+                if ws[0] != 1 || c == 0 || !ws[3].is_multiple_of(c) || ws[3] == 0 || b != 1 {
                     return Err(format!(
-                        "depthwise conv needs weights [1, KH, KW, {c}] and batch 1, got weights {ws:?} and input {:?}",
+                        "depthwise conv needs weights [1, KH, KW, {c}·M] and batch 1, got weights {ws:?} and input {:?}",
                         self.inp.shape()
                     ));
                 }
-                (c, true)
+                (ws[3], true)
             }
         };
         let bias: Vec<i64> = match self.bias {
@@ -195,8 +197,8 @@ impl Conv<'_> {
                             for cj in 0..kw {
                                 let (y, xx) = (i * si + ci, j * sj + cj);
                                 if groups_depthwise {
-                                    acc +=
-                                        at(bb, y, xx, o) * i128::from(wd[(ci * kw + cj) * c + o]);
+                                    acc += at(bb, y, xx, o / (oc / c))
+                                        * i128::from(wd[(ci * kw + cj) * oc + o]);
                                 } else {
                                     let wbase = ((o * kh + ci) * kw + cj) * c;
                                     for ck in 0..c {

@@ -135,7 +135,7 @@ pub(super) fn conv2d<O: Ops>(
     let x = data(env, l)?;
     let w = operand(model, env, l, 1)?.ok_or(Error::Synthesis)?;
     let bias = operand(model, env, l, 2)?;
-    let ([b, h, wd, c], [w0, kh, kw, _]) = (
+    let ([b, h, wd, c], [w0, kh, kw, wc]) = (
         <[usize; 4]>::try_from(x.shape.as_slice()).map_err(|_| Error::Synthesis)?,
         <[usize; 4]>::try_from(w.shape()).map_err(|_| Error::Synthesis)?,
     );
@@ -145,8 +145,14 @@ pub(super) fn conv2d<O: Ops>(
         out_h: oh,
         out_w: ow,
     } = conv_geometry(h, wd, (kh, kw), stride, padding).ok_or(Error::Synthesis)?;
-    let oc = if kind == ConvKind::Conv { w0 } else { c };
-    if w.len() != w0 * kh * kw * c {
+    // A depthwise convolution's output channel `o` reads input channel `o / M`, M = OC / C its channel
+    // multiplier.
+    let oc = match kind {
+        ConvKind::Conv if wc == c => w0,
+        ConvKind::Depthwise if w0 == 1 && c > 0 && wc.is_multiple_of(c) => wc,
+        _ => return Err(Error::Synthesis),
+    };
+    if w.len() != w0 * kh * kw * wc {
         return Err(Error::Synthesis);
     }
     // round(acc/sf) + bias = round((acc + bias·sf)/sf): a constant bias enters as the constant term.
@@ -199,14 +205,15 @@ pub(super) fn conv2d<O: Ops>(
                     for j in 0..ow {
                         let taps = taps(i, j);
                         for (o, &b0) in init.iter().enumerate() {
+                            let ch = o / (oc / c);
                             let xs: Vec<O::C> = taps
                                 .iter()
                                 .map(|&(_, _, y, xx)| {
-                                    x.cells[((bb * h + y) * wd + xx) * c + o].clone()
+                                    x.cells[((bb * h + y) * wd + xx) * c + ch].clone()
                                 })
                                 .collect();
                             let at = |&(ci, cj, _, _): &(usize, usize, usize, usize)| {
-                                (ci * kw + cj) * c + o
+                                (ci * kw + cj) * oc + o
                             };
                             match &w {
                                 Operand::Const(t) => {

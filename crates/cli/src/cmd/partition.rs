@@ -102,7 +102,7 @@ impl PartitionCmd {
                 .iter()
                 .map(|c| {
                     json!({"index": c.index, "layers": [c.start, c.end], "k": c.k, "rows": c.rows,
-                    "inputs": c.inputs, "outputs": c.outputs})
+                    "table_rows": cost.table_rows(c.start, c.end), "inputs": c.inputs, "outputs": c.outputs})
                 })
                 .collect();
             println!(
@@ -112,12 +112,13 @@ impl PartitionCmd {
         } else {
             for c in &plan.chunks {
                 println!(
-                    "chunk {}: layers {}..{}, k = {}, {} rows, {} values in, {} out",
+                    "chunk {}: layers {}..{}, k = {}, {} rows, {} function table rows, {} values in, {} out",
                     c.index,
                     c.start,
                     c.end,
                     c.k,
                     c.rows,
+                    cost.table_rows(c.start, c.end),
                     total_values(&c.inputs),
                     total_values(&c.outputs)
                 );
