@@ -247,19 +247,34 @@ fn unsupported_layers_and_bad_slices_are_errors() {
         ChunkCircuit::new(model, 0, 17, LayoutParams::default()),
         Err(CircuitError::BadSlice { .. })
     ));
+    // A weight-less config's FullyConnected reads its weights as a free tensor, an input like any activation:
+    // it has a chip path (the product of two activations). Partition refuses such a file before it gets here.
     let cfg = Arc::new(
         Model::load(&repo().join("../shared/models/zkml/gpt-2/config.msgpack")).expect("gpt-2"),
     );
-    // A weight-less config's FullyConnected has no weights to put in fixed columns.
     let fc = cfg
         .layers()
         .iter()
         .position(|l| l.layer_type == "FullyConnected")
         .expect("gpt-2 has a FullyConnected");
-    let err = ChunkCircuit::fit(cfg.clone(), fc, fc + 1).expect_err("unsupported");
+    assert!(ChunkCircuit::new(cfg, fc, fc + 1, LayoutParams::default()).is_ok());
+    // A convolution whose data operand is a constant has none.
+    let bytes =
+        std::fs::read(repo().join("../shared/models/zkml/mnist/model.msgpack")).expect("read");
+    let mut v: serde_json::Value = rmp_serde::from_slice(&bytes).expect("decode");
+    let conv = v["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .position(|l| l["layer_type"] == "Conv2D")
+        .expect("a convolution");
+    v["layers"][conv]["inp_idxes"][0] = v["layers"][conv]["inp_idxes"][1].clone();
+    let bent = json_model(&v, "bent.msgpack");
+    let err = ChunkCircuit::fit(bent, conv, conv + 1).expect_err("unsupported");
     assert!(
-        err.to_string()
-            .contains(&format!("layer {fc} (FullyConnected)")),
+        err.to_string().contains(&format!(
+            "layer {conv} (Conv2D) cannot be proven yet: the data operand is a constant"
+        )),
         "{err}"
     );
     // A function lookup needs the function chip, which `fit` adds and a bare layout lacks.
