@@ -101,10 +101,36 @@ impl CostModel {
                     .collect()
             })
             .collect();
-        let counts = Self::reference_layouts(model)
-            .into_iter()
-            .map(|layout| Counted::new(model, layout, &live))
-            .collect::<Result<_, _>>()?;
+        // The layouts' counts are independent: one thread per core, each counting its share in turn.
+        let layouts = Self::reference_layouts(model);
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, layouts.len().max(1));
+        let per = layouts.len().div_ceil(threads).max(1);
+        let live = &live;
+        let counts = std::thread::scope(|s| {
+            let handles: Vec<_> = layouts
+                .chunks(per)
+                .map(|share| {
+                    s.spawn(move || {
+                        share
+                            .iter()
+                            .map(|&layout| Counted::new(model, layout, live))
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                })
+                .collect();
+            let mut counts = Vec::with_capacity(layouts.len());
+            for h in handles {
+                match h.join() {
+                    Ok(share) => counts.extend(share?),
+                    Err(_) => {
+                        return Err(CircuitError::Layout("a cost-model thread panicked".into()))
+                    }
+                }
+            }
+            Ok(counts)
+        })?;
         Ok(Self { counts })
     }
 
