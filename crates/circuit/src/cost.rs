@@ -1,5 +1,5 @@
-//! The partitioner's cost model: the exact rows of any slice under one reference layout, in microseconds per
-//! slice, from one count of the whole model.
+//! The partitioner's cost model: the exact rows of any slice under each of a dozen reference layouts, in
+//! microseconds per slice, from one count of the whole model per layout.
 //!
 //! Every chip call advances one of the layout's five row cursors by an amount that depends only on the layer
 //! (its shapes, constants and operand forms), never on which slice the layer is in; a slice's boundary adds the
