@@ -160,11 +160,15 @@ pub fn plan(
         // `k` whatever the range table. A small chunk gets the full search.
         let (p, k, rows) = match cost.best_layout(a, b, max_k) {
             Some(best) if cost.need(a, b) > FULL_SEARCH_ROWS => best,
-            _ => {
-                let c = ChunkCircuit::fit_within(model.clone(), a, b, max_k)?;
-                let rows = c.rows();
-                (c.layout(), c.min_k(), rows)
-            }
+            // `fit` stops narrowing the range table once rows set `k`, so under a bound it can miss the one
+            // narrow-table layout that fits; the cost model's reference layouts are the fallback.
+            best => match ChunkCircuit::fit_within(model.clone(), a, b, max_k) {
+                Ok(c) => {
+                    let rows = c.rows();
+                    (c.layout(), c.min_k(), rows)
+                }
+                Err(e) => best.ok_or(e)?,
+            },
         };
         let (ins, outs) = model.slice_boundary(a, b);
         chunks.push(ChunkPlan {
