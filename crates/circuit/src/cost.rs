@@ -27,6 +27,9 @@ use crate::CircuitError;
 #[derive(Clone, Debug)]
 pub struct CostModel {
     counts: Vec<Counted>,
+    /// For each function table the model uses: its rows and how many layers before `l` use it (the same under
+    /// every layout).
+    tables: Vec<(usize, Vec<usize>)>,
 }
 
 /// The rows of every slice under one layout.
@@ -39,8 +42,6 @@ struct Counted {
     ins: Vec<[usize; 5]>,
     /// Cursors a slice ending at cut `c` spends on its boundary-out tensors and `h_out`.
     outs: Vec<[usize; 5]>,
-    /// For each function table the model uses: its rows and how many layers before `l` use it.
-    tables: Vec<(usize, Vec<usize>)>,
     /// Rows halo2 reserves (blinding factors and one more).
     reserved: usize,
 }
@@ -131,7 +132,19 @@ impl CostModel {
             }
             Ok(counts)
         })?;
-        Ok(Self { counts })
+        let tables = tables::keys(model, 0, n)
+            .into_iter()
+            .map(|key| {
+                let mut count = Vec::with_capacity(n + 1);
+                count.push(0);
+                for l in 0..n {
+                    let uses = tables::keys(model, l, l + 1).contains(&key);
+                    count.push(count[l] + usize::from(uses));
+                }
+                (tables::key_rows(key, model), count)
+            })
+            .collect();
+        Ok(Self { counts, tables })
     }
 
     /// Checks that every layer of the model has a chip path (microseconds per layer); the error lists every one
@@ -159,18 +172,38 @@ impl CostModel {
     /// Rows of the function tables slice `[a, b)` looks up (0 for none): what
     /// [`crate::ChunkCircuit::function_table_rows`] gives.
     pub fn table_rows(&self, a: usize, b: usize) -> usize {
-        self.counts.first().map_or(0, |c| c.table_rows(a, b))
+        let used: usize = self
+            .tables
+            .iter()
+            .filter(|(_, count)| count[b] > count[a])
+            .map(|(rows, _)| rows)
+            .sum();
+        if used == 0 {
+            0
+        } else {
+            1 + used
+        }
     }
 
     /// The rows that set slice `[a, b)`'s `k` under its best reference layout: its layout, its range table, its
     /// function tables and its instances, plus halo2's reserved rows.
     pub fn need(&self, a: usize, b: usize) -> usize {
-        self.counts.iter().map(|c| c.need(a, b)).min().unwrap_or(0)
+        let tables = self.table_rows(a, b);
+        self.counts
+            .iter()
+            .map(|c| c.need(a, b, tables))
+            .min()
+            .unwrap_or(0)
     }
 
     /// The smallest `k` of slice `[a, b)` among the reference layouts.
     pub fn min_k(&self, a: usize, b: usize) -> u32 {
-        self.counts.iter().map(|c| c.min_k(a, b)).min().unwrap_or(4)
+        let tables = self.table_rows(a, b);
+        self.counts
+            .iter()
+            .map(|c| c.min_k(a, b, tables))
+            .min()
+            .unwrap_or(4)
     }
 
     /// The cheapest reference layout for slice `[a, b)` by [`crate::ChunkCircuit::cost_estimate`] (ties to the
@@ -182,16 +215,17 @@ impl CostModel {
         b: usize,
         max_k: Option<u32>,
     ) -> Option<(LayoutParams, u32, usize)> {
+        let tables = self.table_rows(a, b);
         self.counts
             .iter()
-            .map(|c| (c.layout, c.min_k(a, b), c.rows(a, b)))
+            .map(|c| (c.layout, c.min_k(a, b, tables), c.rows(a, b)))
             .filter(|&(_, k, _)| max_k.is_none_or(|m| k <= m))
             .min_by_key(|&(l, k, _)| (layout_cost(l, k), k))
     }
 
     /// The smallest `k` of slice `[a, b)` under layout `i`: [`crate::ChunkCircuit::min_k`] for that layout.
     pub fn min_k_under(&self, i: usize, a: usize, b: usize) -> u32 {
-        self.counts[i].min_k(a, b)
+        self.counts[i].min_k(a, b, self.table_rows(a, b))
     }
 }
 
@@ -282,25 +316,11 @@ impl Counted {
             ins.push(i);
             outs.push(o);
         }
-        let keys = tables::keys(model, 0, n);
-        let tables = keys
-            .iter()
-            .map(|&key| {
-                let mut count = Vec::with_capacity(n + 1);
-                count.push(0);
-                for l in 0..n {
-                    let uses = tables::keys(model, l, l + 1).contains(&key);
-                    count.push(count[l] + usize::from(uses));
-                }
-                (tables::key_rows(key, model), count)
-            })
-            .collect();
         Ok(Self {
             layout,
             prefix,
             ins,
             outs,
-            tables,
             reserved,
         })
     }
@@ -310,30 +330,20 @@ impl Counted {
         (0..5).map(|i| c[i] - self.prefix[a][i]).max().unwrap_or(0)
     }
 
-    fn table_rows(&self, a: usize, b: usize) -> usize {
-        let used: usize = self
-            .tables
-            .iter()
-            .filter(|(_, count)| count[b] > count[a])
-            .map(|(rows, _)| rows)
-            .sum();
-        if used == 0 {
-            0
-        } else {
-            1 + used
-        }
-    }
-
-    fn need(&self, a: usize, b: usize) -> usize {
+    /// The rows that set slice `[a, b)`'s `k` under this layout, given its function tables' rows.
+    fn need(&self, a: usize, b: usize, tables: usize) -> usize {
         self.rows(a, b)
             .max(1 << self.layout.range_bits)
-            .max(self.table_rows(a, b))
+            .max(tables)
             .max(2)
             + self.reserved
     }
 
-    fn min_k(&self, a: usize, b: usize) -> u32 {
-        self.need(a, b).next_power_of_two().trailing_zeros().max(4)
+    fn min_k(&self, a: usize, b: usize, tables: usize) -> u32 {
+        self.need(a, b, tables)
+            .next_power_of_two()
+            .trailing_zeros()
+            .max(4)
     }
 }
 
