@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 pub mod run;
+mod setup;
 
 use dzk_backend::{prove, Backend, BackendError};
 use dzk_circuit::ChunkCircuit;
@@ -37,8 +38,9 @@ pub enum ProverError {
 
 /// A deterministic KZG setup of size `2^k` from `seed`. **Insecure**: whoever knows the seed knows the
 /// toxic waste and can forge proofs. For tests and demos only; label everything made with it.
+/// The same SRS as halo2's `ParamsKZG::setup` with this seed's ChaCha20 stream, computed with fixed-base windows.
 pub fn dev_setup(k: u32, seed: u64) -> ParamsKZG<Bn256> {
-    ParamsKZG::<Bn256>::setup(k, ChaCha20Rng::seed_from_u64(seed))
+    setup::setup(k, ChaCha20Rng::seed_from_u64(seed))
 }
 
 /// The verifying and proving keys of `circuit` (its shape and fixed columns; no witness needed).
