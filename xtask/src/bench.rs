@@ -54,7 +54,7 @@ fn tables_table(configs: &[&str]) -> anyhow::Result<String> {
     run_example("dzk-circuit", "tables", configs)
 }
 
-fn machine() -> String {
+pub fn machine() -> String {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let mem = std::fs::read_to_string("/proc/meminfo")
         .ok()
@@ -246,9 +246,20 @@ fn spread(xs: &[f64]) -> Option<(f64, f64, f64)> {
     Some((*v.first()?, v[v.len() / 2], *v.last()?))
 }
 
+/// The time now, UTC, to the minute.
+pub fn date() -> String {
+    Command::new("date")
+        .arg("-u")
+        .arg("+%Y-%m-%d %H:%M UTC")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
 /// Runs the benchmarks and rewrites docs/benchmarks.md.
 pub fn run() -> anyhow::Result<()> {
     let root = crate::tidy::workspace_root()?;
+    crate::ci::with_solc()?;
     let mnist = "../shared/models/zkml/mnist/model.msgpack";
     let mnist_in = "../shared/models/zkml/mnist/inp.msgpack";
     let digits = "testdata/models/digits_cnn.msgpack";
@@ -277,12 +288,8 @@ pub fn run() -> anyhow::Result<()> {
     // Aggregation of MNIST's 2-chunk run, one process per N so that peak memory is per N.
     let agg_args = [mnist, mnist_in, "19", "2"];
     let aggregation = run_example("dzk-aggregate", "bench_aggregate", &agg_args)?;
-    let date = Command::new("date")
-        .arg("-u")
-        .arg("+%Y-%m-%d %H:%M UTC")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
+    let date = date();
+    let evm = crate::bench_evm::section(&root, &date, &machine())?;
     let text = format!(
         "# Benchmarks\n\n\
          Written by `cargo xtask bench` ({date}, {machine}). Each chunk is proven on its own, one after another, on \
@@ -329,7 +336,8 @@ pub fn run() -> anyhow::Result<()> {
          MNIST cut by the partitioner, each chunk proven, then the aggregation circuit (snark-verifier-sdk, \
          SHPLONK) over all chunk proofs: its keygen, the aggregated proof, the verifier's rebuild of its verifying \
          key from the chunk keys (what `dzk verify-all --aggregate` does first), and the verification itself.\n\n\
-         {aggregation}",
+         {aggregation}
+{evm}",
         MNIST_PLANS.join(" "),
         agg_cmd = agg_args.join(" "),
         asm_cmd = layout_args[..5].join(" "),

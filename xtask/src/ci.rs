@@ -46,6 +46,15 @@ fn python_tests() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Installs the pinned solc-js and points `DZK_SOLCJS` at it for the tests that follow (unless already set).
+pub fn with_solc() -> anyhow::Result<()> {
+    if std::env::var_os("DZK_SOLCJS").is_none() {
+        let program = crate::solc::install()?;
+        std::env::set_var("DZK_SOLCJS", program);
+    }
+    Ok(())
+}
+
 /// The CI sequence.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let fast = args.iter().any(|a| a == "--fast");
@@ -62,6 +71,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         "-D",
         "warnings",
     ])?;
+    with_solc()?;
     cargo(&["test", "--workspace"])?;
     python_tests()?;
     if !fast {

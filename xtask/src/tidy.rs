@@ -19,6 +19,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     ("dzk-backend", &[]),
     ("dzk-aggregate", &["dzk-merkle", "dzk-backend"]),
+    ("dzk-evm", &[]),
     (
         "dzk-prover",
         &[

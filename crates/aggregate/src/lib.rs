@@ -2,7 +2,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-use dzk_backend::{prove, Backend, BackendError};
+pub use dzk_backend::Transcript;
+use dzk_backend::{prove_with, Backend, BackendError};
 use dzk_merkle::{TAG_LEAF, TAG_NODE, TAG_PAD, TAG_ROOT};
 use halo2_base::gates::circuit::CircuitBuilderStage;
 use halo2_base::gates::{GateInstructions, RangeInstructions};
@@ -19,6 +20,7 @@ use snark_verifier_sdk::halo2::aggregation::{
 };
 use snark_verifier_sdk::halo2::{gen_dummy_snark_from_vk, PoseidonTranscript, POSEIDON_SPEC};
 use snark_verifier_sdk::snark_verifier::pcs::kzg::KzgDecidingKey;
+use snark_verifier_sdk::snark_verifier::system::halo2::transcript::evm::EvmTranscript;
 use snark_verifier_sdk::snark_verifier::system::halo2::{compile, Config};
 use snark_verifier_sdk::snark_verifier::verifier::SnarkVerifier;
 use snark_verifier_sdk::{CircuitExt, NativeLoader, PlonkVerifier, Snark, SHPLONK};
@@ -203,6 +205,8 @@ pub struct Aggregated {
     pub instances: Vec<Fr>,
     /// The proof.
     pub proof: Vec<u8>,
+    /// The transcript it was made with: Poseidon (it can be aggregated again) or Keccak (for the EVM).
+    pub transcript: Transcript,
 }
 
 impl Aggregated {
@@ -444,12 +448,24 @@ fn child_verifies(c: &Child<'_>, is_node: bool) -> bool {
 
 /// Aggregates a node's children (in chunk order) with keys from [`keygen`]. Each child proof is first verified
 /// natively and the links checked, so a bad run is refused at once with the reason; the circuit enforces both
-/// again (see [`prove_unchecked`]).
+/// again (see [`prove_unchecked`]). The proof uses the Poseidon transcript, so it can be aggregated again.
 pub fn prove_aggregate(
     params: &ParamsKZG<Bn256>,
     keys: &Keys,
     children: &[Child<'_>],
     shape: Shape,
+) -> Result<Aggregated, AggregateError> {
+    prove_aggregate_with(params, keys, children, shape, Transcript::Poseidon)
+}
+
+/// [`prove_aggregate`] with the given transcript: [`Transcript::Keccak`] for a root proof to be checked by an
+/// EVM contract (`dzk_evm`).
+pub fn prove_aggregate_with(
+    params: &ParamsKZG<Bn256>,
+    keys: &Keys,
+    children: &[Child<'_>],
+    shape: Shape,
+    transcript: Transcript,
 ) -> Result<Aggregated, AggregateError> {
     let node = keys.node;
     let nodes = node.children_are_nodes();
@@ -490,7 +506,7 @@ pub fn prove_aggregate(
             )));
         }
     }
-    prove_unchecked(params, keys, children, shape)
+    prove_unchecked_with(params, keys, children, shape, transcript)
 }
 
 /// [`prove_aggregate`] without the native checks: what a cheating aggregator could run. Tests use it to show
@@ -501,6 +517,18 @@ pub fn prove_unchecked(
     keys: &Keys,
     children: &[Child<'_>],
     shape: Shape,
+) -> Result<Aggregated, AggregateError> {
+    prove_unchecked_with(params, keys, children, shape, Transcript::Poseidon)
+}
+
+/// [`prove_unchecked`] with the given transcript.
+#[doc(hidden)]
+pub fn prove_unchecked_with(
+    params: &ParamsKZG<Bn256>,
+    keys: &Keys,
+    children: &[Child<'_>],
+    shape: Shape,
+    transcript: Transcript,
 ) -> Result<Aggregated, AggregateError> {
     let nodes = keys.node.children_are_nodes();
     let snarks: Vec<Snark> = children.iter().map(|c| snark(c, nodes)).collect();
@@ -518,11 +546,19 @@ pub fn prove_unchecked(
     .map_err(|_| AggregateError::Shape("a child proof cannot be read".into()))??;
     let prover = built.use_break_points(keys.breaks.clone());
     let instances = prover.instances().concat();
-    let proof = prove(Backend::Cpu, params, &keys.pk, prover, &instances)?;
+    let proof = prove_with(
+        Backend::Cpu,
+        params,
+        &keys.pk,
+        prover,
+        &instances,
+        transcript,
+    )?;
     Ok(Aggregated {
         config: keys.config,
         instances,
         proof,
+        transcript,
     })
 }
 
@@ -582,12 +618,25 @@ impl Step {
 
 /// Aggregates a run's chunk proofs (in plan order) through the tree of [`tree`]`(chunks.len(), group)`: each node
 /// is keyed, proven (its children verified natively first, as [`prove_aggregate`] does) and its proving key
-/// dropped before the next. `progress` is called before each node.
+/// dropped before the next. `progress` is called before each node. Every proof uses the Poseidon transcript.
 pub fn aggregate_tree(
     params: &ParamsKZG<Bn256>,
     chunks: &[Child<'_>],
     group: usize,
     shape: Shape,
+    progress: impl FnMut(Step),
+) -> Result<TreeProof, AggregateError> {
+    aggregate_tree_with(params, chunks, group, shape, Transcript::Poseidon, progress)
+}
+
+/// [`aggregate_tree`] with the root's proof made with `root` (the nodes below it always use Poseidon, which
+/// the node above verifies in-circuit).
+pub fn aggregate_tree_with(
+    params: &ParamsKZG<Bn256>,
+    chunks: &[Child<'_>],
+    group: usize,
+    shape: Shape,
+    root: Transcript,
     mut progress: impl FnMut(Step),
 ) -> Result<TreeProof, AggregateError> {
     let levels = tree(chunks.len(), group)?;
@@ -625,7 +674,12 @@ pub fn aggregate_tree(
                 .map(|c| (c.vk, c.params, c.instances.len()))
                 .collect();
             let keys = keygen(params, *node, &ks, shape)?;
-            let agg = prove_aggregate(params, &keys, &children, shape)?;
+            let transcript = if node.is_root() {
+                root
+            } else {
+                Transcript::Poseidon
+            };
+            let agg = prove_aggregate_with(params, &keys, &children, shape, transcript)?;
             done.push((keys.pk.get_vk().clone(), agg));
         }
         proofs.push(done.iter().map(|(_, a)| a.clone()).collect());
@@ -738,12 +792,24 @@ pub fn read_verifying_key(
 }
 
 /// Checks an aggregated proof against the aggregation verifying key: the outer proof and the pairing check
-/// on the accumulator it carries (which stands for every chunk proof). `true` when both hold.
+/// on the accumulator it carries (which stands for every chunk proof). `true` when both hold. The proof must
+/// use the Poseidon transcript (see [`verify_with`]).
 pub fn verify(
     params: &ParamsKZG<Bn256>,
     vk: &VerifyingKey<G1Affine>,
     instances: &[Fr],
     proof: &[u8],
+) -> bool {
+    verify_with(params, vk, instances, proof, Transcript::Poseidon)
+}
+
+/// [`verify`] for a proof made with `transcript`. A proof read with the other transcript does not verify.
+pub fn verify_with(
+    params: &ParamsKZG<Bn256>,
+    vk: &VerifyingKey<G1Affine>,
+    instances: &[Fr],
+    proof: &[u8],
+    transcript: Transcript,
 ) -> bool {
     let protocol = compile(
         params,
@@ -754,14 +820,25 @@ pub fn verify(
     );
     let dk: KzgDecidingKey<Bn256> = (params.get_g()[0], params.g2(), params.s_g2()).into();
     let instances = vec![instances.to_vec()];
-    let mut transcript =
-        PoseidonTranscript::<NativeLoader, &[u8]>::from_spec(proof, POSEIDON_SPEC.clone());
-    let Ok(read) =
-        PlonkVerifier::<SHPLONK>::read_proof(&dk, &protocol, &instances, &mut transcript)
-    else {
-        return false;
-    };
-    PlonkVerifier::<SHPLONK>::verify(&dk, &protocol, &instances, &read).is_ok()
+    // snark-verifier asserts on some malformed proofs (a point off the curve) rather than returning an error.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let read = match transcript {
+            Transcript::Poseidon => {
+                let mut t = PoseidonTranscript::<NativeLoader, &[u8]>::from_spec(
+                    proof,
+                    POSEIDON_SPEC.clone(),
+                );
+                PlonkVerifier::<SHPLONK>::read_proof(&dk, &protocol, &instances, &mut t)
+            }
+            Transcript::Keccak => {
+                let mut t = EvmTranscript::<G1Affine, NativeLoader, &[u8], Vec<u8>>::new(proof);
+                PlonkVerifier::<SHPLONK>::read_proof(&dk, &protocol, &instances, &mut t)
+            }
+        };
+        read.and_then(|p| PlonkVerifier::<SHPLONK>::verify(&dk, &protocol, &instances, &p))
+            .is_ok()
+    }))
+    .unwrap_or(false)
 }
 
 #[cfg(test)]

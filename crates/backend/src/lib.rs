@@ -6,8 +6,10 @@ use halo2_proofs::halo2curves::bn256::{Bn256, Fr, G1Affine};
 use halo2_proofs::plonk::{create_proof, Circuit, ProvingKey};
 use halo2_proofs::poly::kzg::commitment::{KZGCommitmentScheme, ParamsKZG};
 use halo2_proofs::poly::kzg::multiopen::ProverSHPLONK;
+use halo2_proofs::transcript::TranscriptWriterBuffer;
 use rand::rngs::OsRng;
 use snark_verifier_sdk::halo2::{PoseidonTranscript, POSEIDON_SPEC};
+use snark_verifier_sdk::snark_verifier::system::halo2::transcript::evm::EvmTranscript;
 use snark_verifier_sdk::NativeLoader;
 
 /// Which prover runs.
@@ -17,6 +19,28 @@ pub enum Backend {
     /// halo2-axiom on the CPU.
     #[default]
     Cpu,
+}
+
+/// The Fiat–Shamir transcript a proof is made with. The verifier must read it with the same one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Transcript {
+    /// snark-verifier's Poseidon transcript: cheap to verify inside a circuit, so the proof can be aggregated.
+    /// Every chunk proof and every aggregation below the root uses it.
+    #[default]
+    Poseidon,
+    /// Keccak-256, as the EVM computes it: cheap to verify in a Solidity contract, costly in a circuit. Only
+    /// a root aggregation meant for on-chain verification uses it.
+    Keccak,
+}
+
+impl Transcript {
+    /// The name an envelope's body encoding carries after `halo2-shplonk-`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transcript::Poseidon => "poseidon",
+            Transcript::Keccak => "keccak",
+        }
+    }
 }
 
 /// Why a proof could not be made.
@@ -30,6 +54,7 @@ pub enum BackendError {
 
 /// Proves `circuit` (a chunk circuit or an aggregation circuit, carrying its witness) with `pk`; `public` are
 /// the values of its one instance column. Zero-knowledge blinding uses the operating system's randomness.
+/// The transcript is snark-verifier's Poseidon one ([`Transcript::Poseidon`]).
 pub fn prove<C: Circuit<Fr>>(
     backend: Backend,
     params: &ParamsKZG<Bn256>,
@@ -37,10 +62,21 @@ pub fn prove<C: Circuit<Fr>>(
     circuit: C,
     public: &[Fr],
 ) -> Result<Vec<u8>, BackendError> {
-    match backend {
-        Backend::Cpu => {
-            // snark-verifier's Poseidon transcript, so chunk proofs can be aggregated later without changing them.
-            let mut transcript = PoseidonTranscript::<NativeLoader, Vec<u8>>::from_spec(
+    prove_with(backend, params, pk, circuit, public, Transcript::Poseidon)
+}
+
+/// [`prove`] with the given transcript.
+pub fn prove_with<C: Circuit<Fr>>(
+    backend: Backend,
+    params: &ParamsKZG<Bn256>,
+    pk: &ProvingKey<G1Affine>,
+    circuit: C,
+    public: &[Fr],
+    transcript: Transcript,
+) -> Result<Vec<u8>, BackendError> {
+    match (backend, transcript) {
+        (Backend::Cpu, Transcript::Poseidon) => {
+            let mut t = PoseidonTranscript::<NativeLoader, Vec<u8>>::from_spec(
                 vec![],
                 POSEIDON_SPEC.clone(),
             );
@@ -50,10 +86,23 @@ pub fn prove<C: Circuit<Fr>>(
                 &[circuit],
                 &[&[public]],
                 OsRng,
-                &mut transcript,
+                &mut t,
             )
             .map_err(BackendError::Halo2)?;
-            Ok(transcript.finalize())
+            Ok(t.finalize())
+        }
+        (Backend::Cpu, Transcript::Keccak) => {
+            let mut t = EvmTranscript::<G1Affine, NativeLoader, Vec<u8>, Vec<u8>>::init(vec![]);
+            create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, _, _, _, _>(
+                params,
+                pk,
+                &[circuit],
+                &[&[public]],
+                OsRng,
+                &mut t,
+            )
+            .map_err(BackendError::Halo2)?;
+            Ok(t.finalize())
         }
     }
 }

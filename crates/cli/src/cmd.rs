@@ -1,6 +1,7 @@
 //! The command line grammar: one variant per subcommand, each in its own module.
 
 mod aggregate;
+mod evm;
 mod forward;
 mod inspect;
 mod keygen;
@@ -49,6 +50,10 @@ pub enum Command {
     VerifyAll(verify_all::VerifyAllCmd),
     /// Aggregate every chunk proof of a verified run into one proof (links and Merkle root proven inside).
     Aggregate(aggregate::AggregateCmd),
+    /// Write the Solidity verifier of a run's aggregated proof, compiled (solc-js) and tried in a local EVM.
+    ExportSolidity(evm::ExportSolidityCmd),
+    /// Deploy a verifier contract in a local EVM and call it with calldata. Exit 0 accepted, 1 reverted.
+    VerifyEvm(evm::VerifyEvmCmd),
 }
 
 impl Command {
@@ -67,6 +72,8 @@ impl Command {
             Command::Merkle(cmd) => cmd.run(),
             Command::VerifyAll(cmd) => cmd.run(),
             Command::Aggregate(cmd) => cmd.run(),
+            Command::ExportSolidity(cmd) => cmd.run(),
+            Command::VerifyEvm(cmd) => cmd.run(),
         }
     }
 }

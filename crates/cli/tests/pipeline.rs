@@ -608,8 +608,9 @@ fn an_aggregated_proof_verifies_and_wrong_ones_are_rejected() {
         "-o",
         s(&run),
     ]);
-    // One SRS for the chunks and the aggregation circuit.
-    ok(&["setup", "--k", "19", "-o", s(&params)]);
+    // One SRS for the chunks and the aggregation circuit; k = 22 so that the aggregation circuit has few enough
+    // columns for its Solidity verifier to fit EIP-170's limit (at k = 19 it is about 83 KB).
+    ok(&["setup", "--k", "22", "-o", s(&params)]);
     ok(&["keygen", s(&run), "--params", s(&params)]);
     ok(&[
         "prove",
@@ -621,7 +622,9 @@ fn an_aggregated_proof_verifies_and_wrong_ones_are_rejected() {
         "-o",
         s(&proofs),
     ]);
+    // Made for the EVM (Keccak transcript), with the contract's calldata; verify-all reads either transcript.
     let agg = d.join("run.agg.dzk");
+    let calldata = d.join("calldata.hex");
     let o = dzk(&[
         "aggregate",
         s(&proofs),
@@ -631,6 +634,8 @@ fn an_aggregated_proof_verifies_and_wrong_ones_are_rejected() {
         s(&params),
         "-o",
         s(&agg),
+        "--evm-calldata",
+        s(&calldata),
         "--json",
     ]);
     let err = String::from_utf8_lossy(&o.stderr);
@@ -667,6 +672,8 @@ fn an_aggregated_proof_verifies_and_wrong_ones_are_rejected() {
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(report["verdict"]["verdict"], "valid");
     assert_eq!(report["root"], made["root"]);
+    assert_eq!(report["transcript"], "keccak");
+    assert_eq!(made["transcript"], "keccak");
     // The first check rebuilt the aggregation verifying key and cached it; the second reads it back.
     assert_eq!(report["vk_source"], "rebuilt");
     let cached: Vec<_> = std::fs::read_dir(&cache)
@@ -721,6 +728,23 @@ fn an_aggregated_proof_verifies_and_wrong_ones_are_rejected() {
             String::from_utf8_lossy(&o.stderr)
         );
     }
+    // The envelope names the proof's transcript: this Keccak proof read as a Poseidon one does not verify, and
+    // an encoding dzk does not know is refused with the reason.
+    for (encoding, why) in [
+        ("halo2-shplonk-poseidon", "does not verify"),
+        ("halo2-plonk-blake2b", "unknown proof encoding"),
+    ] {
+        let mut forged = env.clone();
+        forged.header.body_encoding = encoding.into();
+        std::fs::write(&agg, forged.encode()).expect("write");
+        let o = verify(&[]);
+        assert_eq!(o.status.code(), Some(1), "{encoding}");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(why),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
     // A flipped byte in the proof: rejected.
     let mut bytes = good.clone();
     let n = bytes.len();
@@ -734,17 +758,33 @@ fn an_aggregated_proof_verifies_and_wrong_ones_are_rejected() {
         String::from_utf8_lossy(&o.stderr)
     );
     // A damaged cache file is detected, ignored and replaced by a rebuilt key: the good proof still verifies.
+    // `export-solidity` checks the proof as `verify-all --aggregate` does, through the same cache, so it runs
+    // into the damaged file here (one rebuild serves both checks).
     std::fs::write(&agg, &good).expect("write");
     let mut key = std::fs::read(&cached[0]).expect("read");
     let mid = key.len() / 2;
     key[mid] ^= 1;
     std::fs::write(&cached[0], &key).expect("write");
-    let o = verify(&["--json"]);
+    let sol = d.join("Verifier.sol");
+    let o = dzk(&[
+        "export-solidity",
+        s(&agg),
+        "--run",
+        s(&run),
+        "--params",
+        s(&params),
+        "-o",
+        s(&sol),
+        "--vk-cache",
+        s(&cache),
+        "--json",
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stderr).contains("ignoring the cached"));
-    let rebuilt: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
-    assert_eq!(rebuilt["vk_source"], "rebuilt");
+    let exported: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(exported["vk_source"], "rebuilt");
     assert_ne!(std::fs::read(&cached[0]).expect("read"), key);
+    evm_checks(d, &sol, &exported, &calldata, &made);
     // A run that does not verify is not aggregated.
     std::fs::remove_file(proofs.join("chunk-1.proof")).expect("rm");
     let o = dzk(&[
@@ -757,4 +797,165 @@ fn an_aggregated_proof_verifies_and_wrong_ones_are_rejected() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not aggregated"));
+}
+
+/// The Solidity verifier `sol` of the aggregated run in `d`, as `export-solidity` reported it (`exported`):
+/// compiled by solc-js within EIP-170's limit, deployed in a local EVM, and called with the run's calldata
+/// (accepted), with tampered calldata and with another run's proof (each rejected, exit 1).
+fn evm_checks(
+    d: &Path,
+    sol: &Path,
+    exported: &serde_json::Value,
+    calldata: &Path,
+    made: &serde_json::Value,
+) {
+    let bin = d.join("Verifier.bin");
+    assert_eq!(exported["bytecode"], serde_json::json!(bin));
+    let runtime = exported["runtime_bytes"].as_u64().expect("runtime size");
+    assert!(runtime > 0 && runtime <= 24_576, "{exported}");
+    assert!(
+        exported["verify_gas"].as_u64().expect("gas") > 21_000,
+        "{exported}"
+    );
+    assert_eq!(exported["root"], made["root"]);
+    let source = std::fs::read_to_string(sol).expect("source");
+    assert!(source.contains("contract Halo2Verifier"), "{source:.200}");
+    let verify = |data: &Path| {
+        dzk(&[
+            "verify-evm",
+            "--bytecode",
+            s(&bin),
+            "--calldata",
+            s(data),
+            "--json",
+        ])
+    };
+    let o = verify(calldata);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["verdict"], "valid");
+    assert_eq!(v["verify_gas"], exported["verify_gas"]);
+    // Tampered calldata: each reverts. Words: 12 accumulator limbs, the root, h_in, h_out, the outputs.
+    let good = dzk_evm::from_hex(&std::fs::read_to_string(calldata).expect("read")).expect("hex");
+    let publics = made_publics(made);
+    let word = |i: usize| 32 * i + 31;
+    let tampered = d.join("tampered.hex");
+    for (what, at) in [
+        ("a flipped proof byte", good.len() - 100),
+        ("an accumulator limb", word(0)),
+        ("the root", word(12)),
+        ("h_out of the last chunk", word(14)),
+        ("a model output", word(publics - 1)),
+    ] {
+        let mut bad = good.clone();
+        bad[at] ^= 1;
+        std::fs::write(&tampered, dzk_evm::to_hex(&bad)).expect("write");
+        let o = verify(&tampered);
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{what}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+        assert_eq!(v["verdict"], "rejected", "{what}");
+    }
+    // The root written as root + r (the same field element, another 256-bit word): the generated verifier
+    // alone would reduce it and accept, so a consumer reading the word would see a root the proof does not
+    // state; dzk's contract reverts.
+    let mut bad = good.clone();
+    add_modulus(&mut bad[32 * 12..32 * 13]);
+    std::fs::write(&tampered, dzk_evm::to_hex(&bad)).expect("write");
+    assert_eq!(
+        verify(&tampered).status.code(),
+        Some(1),
+        "a non-canonical root"
+    );
+    // Truncated calldata reverts too.
+    std::fs::write(&tampered, dzk_evm::to_hex(&good[..good.len() - 32])).expect("write");
+    assert_eq!(verify(&tampered).status.code(), Some(1));
+    // Unreadable calldata is bad input (exit 2), naming the file.
+    std::fs::write(&tampered, "0xnot hex").expect("write");
+    let o = verify(&tampered);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("tampered.hex"));
+
+    // Another run: the digits model as one chunk, with its own SRS (k = 18), aggregated for the EVM. Its proof
+    // is valid for its own contract, and states as many public values, but this contract rejects it.
+    let (run2, params2, proofs2) = (d.join("run2"), d.join("params2"), d.join("proofs2"));
+    ok(&[
+        "partition",
+        s(&digits_model()),
+        "--chunks",
+        "1",
+        "-o",
+        s(&run2),
+    ]);
+    ok(&["setup", "--k", "18", "--seed", "3", "-o", s(&params2)]);
+    ok(&["keygen", s(&run2), "--params", s(&params2)]);
+    ok(&[
+        "prove",
+        s(&run2),
+        "--input",
+        s(&digits_input(2)),
+        "--params",
+        s(&params2),
+        "-o",
+        s(&proofs2),
+    ]);
+    let other = d.join("other.hex");
+    ok(&[
+        "aggregate",
+        s(&proofs2),
+        "--run",
+        s(&run2),
+        "--params",
+        s(&params2),
+        "--evm-calldata",
+        s(&other),
+    ]);
+    let theirs = dzk_evm::from_hex(&std::fs::read_to_string(&other).expect("read")).expect("hex");
+    assert_eq!(
+        dzk_evm::split_calldata(&theirs, publics).map(|(v, _)| v.len()),
+        Some(publics)
+    );
+    let o = verify(&other);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // It fails inside the contract (a revert, or a halt when a point of the wrong key's check runs off).
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("rejected: "),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// The number of public values of an aggregated proof, from `dzk aggregate --json`'s report.
+fn made_publics(made: &serde_json::Value) -> usize {
+    let agg = std::fs::read(made["file"].as_str().expect("file")).expect("read");
+    let env = Envelope::decode(&agg, Kind::AggregateProof).expect("decode");
+    env.header.params.expect("metadata")["instances"]
+        .as_array()
+        .expect("instances")
+        .len()
+}
+
+/// Adds BN254's scalar modulus r to a 32-byte big-endian word (below r, so no overflow).
+fn add_modulus(word: &mut [u8]) {
+    const R: [u8; 32] = [
+        0x30, 0x64, 0x4e, 0x72, 0xe1, 0x31, 0xa0, 0x29, 0xb8, 0x50, 0x45, 0xb6, 0x81, 0x81, 0x58,
+        0x5d, 0x28, 0x33, 0xe8, 0x48, 0x79, 0xb9, 0x70, 0x91, 0x43, 0xe1, 0xf5, 0x93, 0xf0, 0x00,
+        0x00, 0x01,
+    ];
+    let mut carry = 0u16;
+    for i in (0..32).rev() {
+        let sum = u16::from(word[i]) + u16::from(R[i]) + carry;
+        word[i] = sum as u8;
+        carry = sum >> 8;
+    }
+    assert_eq!(carry, 0);
 }

@@ -118,6 +118,9 @@ mod tests {
         }
         // Another seed gives another SRS.
         let other = setup(4, ChaCha20Rng::seed_from_u64(12));
-        assert_ne!(other.s_g2(), setup(4, ChaCha20Rng::seed_from_u64(11)).s_g2());
+        assert_ne!(
+            other.s_g2(),
+            setup(4, ChaCha20Rng::seed_from_u64(11)).s_g2()
+        );
     }
 }

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use dzk_aggregate::{Child, ChildKey, ConfigParams, Shape, ACCUMULATOR_LIMBS};
+use dzk_aggregate::{Child, ChildKey, ConfigParams, Shape, Transcript, ACCUMULATOR_LIMBS};
 use dzk_circuit::LayoutParams;
 use dzk_format::run::{total_values, AggregateMeta, Plan, TreeMeta};
 use dzk_format::{Envelope, Kind};
@@ -27,6 +27,10 @@ use crate::run::{bar, spinner, Rejected};
 /// The smallest aggregation SRS accepted: below it the verifier circuit's tables do not fit.
 const MIN_AGG_K: u32 = 18;
 
+/// The smallest aggregation k whose Solidity verifier fits EIP-170's limit (measured on the digits model:
+/// 21,120 bytes at k = 22; about 83 KB at k = 19).
+const EVM_K: u32 = 22;
+
 /// Arguments of `dzk aggregate`.
 #[derive(Debug, Args)]
 pub struct AggregateCmd {
@@ -46,9 +50,29 @@ pub struct AggregateCmd {
     /// aggregation circuit. Default: one aggregation over all the chunk proofs.
     #[arg(long, value_name = "G")]
     pub group: Option<usize>,
+    /// Make the (root) proof for the EVM: with the Keccak transcript that the Solidity verifier of
+    /// `dzk export-solidity` reads, instead of the Poseidon one. `verify-all --aggregate` checks either.
+    #[arg(long)]
+    pub evm: bool,
+    /// With --evm (implied): also write the verifier contract's calldata for this proof to FILE, as 0x-hex
+    /// (the public values as 32-byte words, then the proof).
+    #[arg(long, value_name = "FILE")]
+    pub evm_calldata: Option<PathBuf>,
     /// Print JSON on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The body encoding of an aggregated proof made with `transcript`.
+fn encoding(transcript: Transcript) -> String {
+    format!("halo2-shplonk-{}", transcript.name())
+}
+
+/// The transcript an aggregated proof's body encoding names.
+fn transcript_of(body_encoding: &str) -> Option<Transcript> {
+    [Transcript::Poseidon, Transcript::Keccak]
+        .into_iter()
+        .find(|t| encoding(*t) == body_encoding)
 }
 
 /// What the aggregated statement exposes besides the chunks, from the plan.
@@ -166,13 +190,32 @@ impl AggregateCmd {
         };
         let started = Instant::now();
         let mut done = 0;
-        let tree = dzk_aggregate::aggregate_tree(&t.params, &chunks, group, shape(&t.plan), |s| {
-            if nodes > 1 {
-                pb.set_position(done);
-                pb.set_message(step_message("aggregating", s));
-            }
-            done += 1;
-        })?;
+        let transcript = if self.evm || self.evm_calldata.is_some() {
+            Transcript::Keccak
+        } else {
+            Transcript::Poseidon
+        };
+        if transcript == Transcript::Keccak && t.params.k() < EVM_K {
+            eprintln!(
+                "warning: at k = {} the aggregation circuit has so many columns that its Solidity verifier is larger \
+                 than EIP-170's 24,576 bytes (about 83 KB at k = 19); with an SRS of k = {EVM_K} it fits",
+                t.params.k()
+            );
+        }
+        let tree = dzk_aggregate::aggregate_tree_with(
+            &t.params,
+            &chunks,
+            group,
+            shape(&t.plan),
+            transcript,
+            |s| {
+                if nodes > 1 {
+                    pb.set_position(done);
+                    pb.set_message(step_message("aggregating", s));
+                }
+                done += 1;
+            },
+        )?;
         let secs = started.elapsed().as_secs_f64();
         pb.finish_and_clear();
         let agg = tree.root();
@@ -196,7 +239,7 @@ impl AggregateCmd {
         };
         let mut env = Envelope::new(
             Kind::AggregateProof,
-            "halo2-shplonk-poseidon",
+            &encoding(transcript),
             agg.proof.clone(),
         );
         env.header.plan_digest = Some(digest);
@@ -205,13 +248,18 @@ impl AggregateCmd {
             .out
             .unwrap_or_else(|| self.proofs.join("aggregate.dzk"));
         write_atomic(&out, &env.encode())?;
+        if let Some(path) = &self.evm_calldata {
+            let data = dzk_evm::calldata(&agg.instances, &agg.proof);
+            write_atomic(path, dzk_evm::to_hex(&data).as_bytes())?;
+        }
         let root = to_hex(&agg.root());
         if self.json {
             println!(
                 "{}",
                 json!({"file": out, "root": root, "chunks": chunks.len(), "k": t.params.k(),
                        "levels": levels.len(), "nodes": nodes, "group": self.group,
-                       "prove_s": secs, "proof_bytes": agg.proof.len()})
+                       "prove_s": secs, "proof_bytes": agg.proof.len(),
+                       "transcript": transcript.name(), "calldata": self.evm_calldata})
             );
         } else {
             println!(
@@ -228,7 +276,14 @@ impl AggregateCmd {
                 }
             );
             println!("root {root}");
-            println!("proof {} bytes, {secs:.1} s", agg.proof.len());
+            println!(
+                "proof {} bytes ({} transcript), {secs:.1} s",
+                agg.proof.len(),
+                transcript.name()
+            );
+            if let Some(path) = &self.evm_calldata {
+                println!("calldata for the verifier contract: {}", path.display());
+            }
         }
         Ok(())
     }
@@ -428,6 +483,16 @@ pub struct AggregateReport {
     pub insecure_setup: bool,
     /// Where the aggregation verifying key came from.
     pub vk_source: VkSource,
+    /// The transcript the proof was made with (Keccak: it can be checked by the Solidity verifier).
+    pub transcript: Transcript,
+    /// The aggregation verifying key the proof verified against.
+    pub vk: VerifyingKey<G1Affine>,
+    /// The aggregation SRS.
+    pub params: ParamsKZG<Bn256>,
+    /// The proof's public values and bytes.
+    pub instances: Vec<Fr>,
+    /// The proof.
+    pub proof: Vec<u8>,
 }
 
 /// Checks an aggregated proof against the run's trusted inputs, with the aggregation verifying key cached in
@@ -445,6 +510,14 @@ pub fn verify_aggregate(
         |why: String| -> anyhow::Error { Rejected(format!("{}: {why}", file.display())).into() };
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let env = Envelope::decode(&bytes, Kind::AggregateProof).map_err(|e| reject(e.to_string()))?;
+    let transcript = transcript_of(&env.header.body_encoding).ok_or_else(|| {
+        reject(format!(
+            "unknown proof encoding {:?} (this dzk reads {} and {})",
+            env.header.body_encoding,
+            encoding(Transcript::Poseidon),
+            encoding(Transcript::Keccak)
+        ))
+    })?;
     let digest = t.plan.digest();
     if env.header.plan_digest.as_deref() != Some(digest.as_str()) {
         return Err(reject(format!(
@@ -514,7 +587,7 @@ pub fn verify_aggregate(
         }
     }
     let (vk, vk_source) = aggregation_vk(&t, &tree, s, cache, reject)?;
-    if !dzk_aggregate::verify(&t.params, &vk, &instances, &env.body) {
+    if !dzk_aggregate::verify_with(&t.params, &vk, &instances, &env.body, transcript) {
         return Err(reject(
             "the aggregated proof does not verify against the plan's chunk verifying keys".into(),
         ));
@@ -527,5 +600,10 @@ pub fn verify_aggregate(
         public_outputs: rest[s.public_inputs..].iter().map(signed).collect(),
         insecure_setup: t.insecure,
         vk_source,
+        transcript,
+        vk,
+        params: t.params,
+        instances,
+        proof: env.body,
     })
 }

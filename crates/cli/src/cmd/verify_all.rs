@@ -80,7 +80,8 @@ impl VerifyAllCmd {
                 serde_json::json!({"verdict": {"verdict": "valid"}, "aggregate": file, "root": r.root,
                                    "public_inputs": r.public_inputs, "public_outputs": r.public_outputs,
                                    "insecure_setup": r.insecure_setup,
-                                   "vk_source": r.vk_source.as_str()})
+                                   "vk_source": r.vk_source.as_str(),
+                                   "transcript": r.transcript.name()})
             );
         } else {
             println!("aggregated proof {}: ok", file.display());

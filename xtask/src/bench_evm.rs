@@ -1,0 +1,198 @@
+//! `cargo xtask bench evm`: the on-chain verifier's figures (contract size, deployment and verification gas,
+//! calldata size) for the digits model and MNIST, each in 2 chunks, through the CLI; written as the
+//! "On-chain verification" section of docs/benchmarks.md (replaced in place, the rest of the file kept).
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{bail, Context};
+
+/// The section's heading; the section runs to the next `## ` heading or the end of the file.
+const HEADING: &str = "## On-chain verification";
+
+/// Runs `dzk` (release build) with `args`; returns stdout as JSON.
+fn dzk_json(root: &Path, args: &[&str]) -> anyhow::Result<serde_json::Value> {
+    let out = Command::new(root.join("target/release/dzk"))
+        .args(args)
+        .current_dir(root)
+        .output()
+        .context("running dzk")?;
+    if !out.status.success() {
+        bail!(
+            "dzk {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    if args.contains(&"--json") {
+        serde_json::from_slice(&out.stdout).with_context(|| format!("dzk {args:?}: not JSON"))
+    } else {
+        Ok(serde_json::Value::Null)
+    }
+}
+
+/// One model through partition (2 chunks), setup (k = 22, where the verifier fits EIP-170), keygen, prove, `aggregate --evm` and
+/// `export-solidity`; one table row.
+fn row(root: &Path, name: &str, model: &str, input: &str, tmp: &Path) -> anyhow::Result<String> {
+    let dir = tmp.join(name);
+    let (run, params, proofs) = (dir.join("run"), dir.join("params"), dir.join("proofs"));
+    let s = |p: &Path| p.display().to_string();
+    dzk_json(root, &["partition", model, "--chunks", "2", "-o", &s(&run)])?;
+    dzk_json(root, &["setup", "--k", "22", "-o", &s(&params)])?;
+    dzk_json(root, &["keygen", &s(&run), "--params", &s(&params)])?;
+    dzk_json(
+        root,
+        &[
+            "prove",
+            &s(&run),
+            "--input",
+            input,
+            "--params",
+            &s(&params),
+            "-o",
+            &s(&proofs),
+        ],
+    )?;
+    let calldata = dir.join("calldata.hex");
+    let agg = dzk_json(
+        root,
+        &[
+            "aggregate",
+            &s(&proofs),
+            "--run",
+            &s(&run),
+            "--params",
+            &s(&params),
+            "--evm-calldata",
+            &s(&calldata),
+            "--json",
+        ],
+    )?;
+    let out = dzk_json(
+        root,
+        &[
+            "export-solidity",
+            &s(&proofs.join("aggregate.dzk")),
+            "--run",
+            &s(&run),
+            "--params",
+            &s(&params),
+            "-o",
+            &s(&dir.join("Verifier.sol")),
+            "--vk-cache",
+            &s(&dir.join("cache")),
+            "--json",
+        ],
+    )?;
+    let check = dzk_json(
+        root,
+        &[
+            "verify-evm",
+            "--bytecode",
+            &s(&dir.join("Verifier.bin")),
+            "--calldata",
+            &s(&calldata),
+            "--json",
+        ],
+    )?;
+    if check["verify_gas"] != out["verify_gas"] {
+        bail!("{name}: verify-evm and export-solidity disagree on the gas: {check} / {out}");
+    }
+    Ok(format!(
+        "| {name} | {} | {} | {} | {} | {} | {} | {:.0} |\n",
+        out["runtime_bytes"],
+        out["deployment_bytes"],
+        out["deploy_gas"],
+        out["verify_gas"],
+        out["calldata_bytes"],
+        agg["proof_bytes"],
+        agg["prove_s"].as_f64().unwrap_or(f64::NAN),
+    ))
+}
+
+/// The section's text.
+pub fn section(root: &Path, date: &str, machine: &str) -> anyhow::Result<String> {
+    let tmp = std::env::temp_dir().join(format!("dzk-bench-evm-{}", std::process::id()));
+    let models = [
+        (
+            "digits CNN",
+            "testdata/models/digits_cnn.msgpack",
+            "testdata/inputs/digits_0.msgpack",
+        ),
+        (
+            "MNIST",
+            "../shared/models/zkml/mnist/model.msgpack",
+            "../shared/models/zkml/mnist/inp.msgpack",
+        ),
+    ];
+    let mut table = String::from(
+        "| model, 2 chunks | runtime bytes (limit 24,576) | deployment bytes | deployment gas | verification gas \
+         | calldata bytes | proof bytes | aggregate --evm s |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    for (name, model, input) in models {
+        table.push_str(&row(root, name, model, input, &tmp)?);
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(format!(
+        "{HEADING}\n\n\
+         `cargo xtask bench evm` ({date}, {machine}): for each model, `dzk partition --chunks 2`, `dzk setup --k 22`, \
+         `dzk keygen`, `dzk prove`, `dzk aggregate --evm --evm-calldata`, `dzk export-solidity` (solc-js 0.8.19, \
+         optimizer on with 1 run) and `dzk verify-evm`. Gas is revm's under mainnet rules, for the deployment \
+         transaction and for the verifier call (the 21,000 base and the calldata included); the calldata is the \
+         public values (32 bytes each) and the proof. The aggregation's time is its keygen and proof together, \
+         with the Keccak transcript.\n\n{table}\n"
+    ))
+}
+
+/// Runs the on-chain benchmark and puts its section into docs/benchmarks.md.
+pub fn run(date: &str, machine: &str) -> anyhow::Result<()> {
+    let root = crate::tidy::workspace_root()?;
+    crate::ci::with_solc()?;
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--quiet", "--release", "-p", "dzk-cli"])
+        .current_dir(&root)
+        .status()
+        .context("building dzk")?;
+    if !status.success() {
+        bail!("building dzk failed");
+    }
+    let text = section(&root, date, machine)?;
+    let path = root.join("docs/benchmarks.md");
+    let old = std::fs::read_to_string(&path).unwrap_or_default();
+    std::fs::write(&path, replace_section(&old, &text))
+        .with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("xtask: wrote {}", path.display());
+    Ok(())
+}
+
+/// `doc` with its "On-chain verification" section replaced by `section` (appended when it has none).
+fn replace_section(doc: &str, section: &str) -> String {
+    let Some(start) = doc.find(&format!("{HEADING}\n")) else {
+        let mut out = doc.trim_end().to_string();
+        out.push_str("\n\n");
+        out.push_str(section);
+        return out;
+    };
+    let rest = &doc[start + HEADING.len()..];
+    let end = rest
+        .find("\n## ")
+        .map_or(doc.len(), |i| start + HEADING.len() + i + 1);
+    format!("{}{}{}", &doc[..start], section, &doc[end..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_section_is_replaced_in_place_or_appended() {
+        let new = format!("{HEADING}\n\nnew\n");
+        let doc = format!("# B\n\n## A\n\na\n\n{HEADING}\n\nold\n\n## C\n\nc\n");
+        assert_eq!(
+            replace_section(&doc, &new),
+            format!("# B\n\n## A\n\na\n\n{HEADING}\n\nnew\n## C\n\nc\n")
+        );
+        let last = format!("# B\n\n{HEADING}\n\nold\n");
+        assert_eq!(replace_section(&last, &new), format!("# B\n\n{new}"));
+        assert_eq!(replace_section("# B\n", &new), format!("# B\n\n{new}"));
+    }
+}
