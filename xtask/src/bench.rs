@@ -67,7 +67,7 @@ pub fn machine() -> String {
 }
 
 /// Runs `dzk` (release build) with `args`; returns stdout.
-fn dzk(root: &std::path::Path, args: &[&str]) -> anyhow::Result<String> {
+pub fn dzk(root: &std::path::Path, args: &[&str]) -> anyhow::Result<String> {
     let out = Command::new(root.join("target/release/dzk"))
         .args(args)
         .current_dir(root)

@@ -10,21 +10,11 @@ use anyhow::{bail, Context};
 /// The section's heading; the section runs to the next `## ` heading or the end of the file.
 const HEADING: &str = "## On-chain verification";
 
-/// Runs `dzk` (release build) with `args`; returns stdout as JSON.
+/// Runs `dzk` (release build) with `args`; returns its `--json` answer (null without `--json`).
 fn dzk_json(root: &Path, args: &[&str]) -> anyhow::Result<serde_json::Value> {
-    let out = Command::new(root.join("target/release/dzk"))
-        .args(args)
-        .current_dir(root)
-        .output()
-        .context("running dzk")?;
-    if !out.status.success() {
-        bail!(
-            "dzk {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    let out = crate::bench::dzk(root, args)?;
     if args.contains(&"--json") {
-        serde_json::from_slice(&out.stdout).with_context(|| format!("dzk {args:?}: not JSON"))
+        serde_json::from_str(&out).with_context(|| format!("dzk {args:?}: not JSON"))
     } else {
         Ok(serde_json::Value::Null)
     }

@@ -6,7 +6,7 @@ use halo2_proofs::halo2curves::bn256::{Bn256, Fr, G1Affine};
 use halo2_proofs::plonk::{create_proof, Circuit, ProvingKey};
 use halo2_proofs::poly::kzg::commitment::{KZGCommitmentScheme, ParamsKZG};
 use halo2_proofs::poly::kzg::multiopen::ProverSHPLONK;
-use halo2_proofs::transcript::TranscriptWriterBuffer;
+use halo2_proofs::transcript::{EncodedChallenge, TranscriptWrite, TranscriptWriterBuffer};
 use rand::rngs::OsRng;
 use snark_verifier_sdk::halo2::{PoseidonTranscript, POSEIDON_SPEC};
 use snark_verifier_sdk::snark_verifier::system::halo2::transcript::evm::EvmTranscript;
@@ -80,29 +80,37 @@ pub fn prove_with<C: Circuit<Fr>>(
                 vec![],
                 POSEIDON_SPEC.clone(),
             );
-            create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, _, _, _, _>(
-                params,
-                pk,
-                &[circuit],
-                &[&[public]],
-                OsRng,
-                &mut t,
-            )
-            .map_err(BackendError::Halo2)?;
+            cpu(params, pk, circuit, public, &mut t)?;
             Ok(t.finalize())
         }
         (Backend::Cpu, Transcript::Keccak) => {
             let mut t = EvmTranscript::<G1Affine, NativeLoader, Vec<u8>, Vec<u8>>::init(vec![]);
-            create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, _, _, _, _>(
-                params,
-                pk,
-                &[circuit],
-                &[&[public]],
-                OsRng,
-                &mut t,
-            )
-            .map_err(BackendError::Halo2)?;
+            cpu(params, pk, circuit, public, &mut t)?;
             Ok(t.finalize())
         }
     }
+}
+
+/// halo2-axiom's `create_proof` on the CPU, writing into `transcript`.
+fn cpu<C, E, T>(
+    params: &ParamsKZG<Bn256>,
+    pk: &ProvingKey<G1Affine>,
+    circuit: C,
+    public: &[Fr],
+    transcript: &mut T,
+) -> Result<(), BackendError>
+where
+    C: Circuit<Fr>,
+    E: EncodedChallenge<G1Affine>,
+    T: TranscriptWrite<G1Affine, E>,
+{
+    create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, _, _, _, _>(
+        params,
+        pk,
+        &[circuit],
+        &[&[public]],
+        OsRng,
+        transcript,
+    )
+    .map_err(BackendError::Halo2)
 }
