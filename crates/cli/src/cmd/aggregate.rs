@@ -181,8 +181,9 @@ impl AggregateCmd {
         let nodes: usize = levels.iter().map(Vec::len).sum();
         let pb = if nodes == 1 {
             spinner(&format!(
-                "aggregating {} chunk proofs (k = {})",
+                "aggregating {} chunk proof{} (k = {})",
                 chunks.len(),
+                if chunks.len() == 1 { "" } else { "s" },
                 t.params.k()
             ))
         } else {
