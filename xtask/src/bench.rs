@@ -86,14 +86,7 @@ pub fn dzk(root: &std::path::Path, args: &[&str]) -> anyhow::Result<String> {
 /// `dzk prove-chunk --json` process per chunk (so each chunk's peak memory is its own). One table row per chunk.
 fn pipeline_table(model: &str, input: &str, chunks: &[usize]) -> anyhow::Result<String> {
     let root = crate::tidy::workspace_root()?;
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--quiet", "--release", "-p", "dzk-cli"])
-        .current_dir(&root)
-        .status()
-        .context("building dzk")?;
-    if !status.success() {
-        bail!("building dzk failed");
-    }
+    crate::ci::cargo(&["build", "--quiet", "--release", "-p", "dzk-cli"])?;
     let tmp = std::env::temp_dir().join(format!("dzk-bench-{}", std::process::id()));
     let mut table = String::from(
         "| chunks | chunk | layers | k | prove s | vs one chunk | peak RSS MiB |\n|---|---|---|---|---|---|---|\n",

@@ -3,7 +3,6 @@
 //! "On-chain verification" section of docs/benchmarks.md (replaced in place, the rest of the file kept).
 
 use std::path::Path;
-use std::process::Command;
 
 use anyhow::{bail, Context};
 
@@ -137,14 +136,7 @@ pub fn section(root: &Path, date: &str, machine: &str) -> anyhow::Result<String>
 pub fn run(date: &str, machine: &str) -> anyhow::Result<()> {
     let root = crate::tidy::workspace_root()?;
     crate::ci::with_solc()?;
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--quiet", "--release", "-p", "dzk-cli"])
-        .current_dir(&root)
-        .status()
-        .context("building dzk")?;
-    if !status.success() {
-        bail!("building dzk failed");
-    }
+    crate::ci::cargo(&["build", "--quiet", "--release", "-p", "dzk-cli"])?;
     let text = section(&root, date, machine)?;
     let path = root.join("docs/benchmarks.md");
     let old = std::fs::read_to_string(&path).unwrap_or_default();
