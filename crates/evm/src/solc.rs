@@ -107,24 +107,22 @@ impl Solc {
         let mut reader = answer_file.try_clone().map_err(|e| {
             EvmError::Solc(format!("a temporary file for the compiler's answer: {e}"))
         })?;
-        let mut child = Command::new(&self.program)
+        // The input comes from a file too: solc-js reads its stdin with one `readFileSync`, and Node makes a
+        // pipe non-blocking, so a read that comes before the writer fails with EAGAIN (seen on CI).
+        let mut input_file = tempfile::tempfile().map_err(|e| {
+            EvmError::Solc(format!("a temporary file for the compiler's input: {e}"))
+        })?;
+        input_file
+            .write_all(input.to_string().as_bytes())
+            .and_then(|_| input_file.seek(SeekFrom::Start(0)).map(|_| ()))
+            .map_err(|e| EvmError::Solc(format!("writing the compiler's input: {e}")))?;
+        let out = Command::new(&self.program)
             .arg("--standard-json")
-            .stdin(Stdio::piped())
+            .stdin(Stdio::from(input_file))
             .stdout(Stdio::from(answer_file))
             .stderr(Stdio::piped())
-            .spawn()
+            .output()
             .map_err(|e| EvmError::Solc(format!("cannot run {}: {e}", self.program.display())))?;
-        let text = input.to_string();
-        // Write on a thread of its own: the compiler may answer before reading all of a large source.
-        let mut stdin = child
-            .stdin
-            .take()
-            .ok_or_else(|| EvmError::Solc("the compiler's stdin is closed".into()))?;
-        let writer = std::thread::spawn(move || stdin.write_all(text.as_bytes()));
-        let out = child
-            .wait_with_output()
-            .map_err(|e| EvmError::Solc(format!("running {}: {e}", self.program.display())))?;
-        let _ = writer.join();
         if !out.status.success() {
             return Err(EvmError::Compile(format!(
                 "{} exited with {}: {}",
