@@ -13,7 +13,8 @@ CHUNKS=${3:-3}
 WORK=${DZK_WORK:-$(mktemp -d)}
 mkdir -p "$WORK"
 
-cargo build --release -q -p dzk-cli
+echo "== building dzk (release; the first build takes several minutes, later ones seconds)"
+cargo build --release -p dzk-cli
 DZK=target/release/dzk
 
 echo "== partition $MODEL into $CHUNKS chunks (run dir $WORK/run)"

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use halo2_proofs::halo2curves::bn256::Bn256;
-use halo2_proofs::poly::commitment::Params;
+use halo2_proofs::poly::commitment::{Params, ParamsProver};
 use halo2_proofs::poly::kzg::commitment::ParamsKZG;
 use serde::{Deserialize, Serialize};
 
@@ -97,7 +97,18 @@ pub fn load(dir: &Path) -> Result<(SetupInfo, ParamsKZG<Bn256>), SrsError> {
     Ok((info, params))
 }
 
+/// The cache file of the SRS in `dir` cut down to `2^k` points (its Lagrange basis is what costs).
+pub fn downsized_path(dir: &Path, k: u32) -> PathBuf {
+    dir.join(format!("downsized-k{k}.srs"))
+}
+
 /// `params` cut down to `2^k` points (every chunk's SRS is a prefix of one SRS).
+///
+/// Cutting down recomputes the Lagrange basis (an FFT over `2^k` curve points: seconds at k = 15, minutes at
+/// k = 20), so the result is kept in `dir` as `downsized-k{k}.srs` (halo2's bytes, then their blake3 hash) and
+/// read from there by every later command. A cache file is used only when its hash matches and its points are a
+/// prefix of `params` (same `g`, `g2`, `s_g2`), so a damaged file or one left from another SRS is recomputed
+/// and replaced. A directory that cannot be written (an auditor's read-only copy) only loses the cache.
 pub fn downsized(
     params: &ParamsKZG<Bn256>,
     k: u32,
@@ -110,9 +121,103 @@ pub fn downsized(
             need: k,
         });
     }
-    let mut p = params.clone();
-    if k < p.k() {
-        p.downsize(k);
+    if k == params.k() {
+        return Ok(params.clone());
     }
+    let path = downsized_path(dir, k);
+    if let Some(p) = read_downsized(&path, params, k) {
+        return Ok(p);
+    }
+    let mut p = params.clone();
+    p.downsize(k);
+    let _ = write_downsized(&path, &p);
     Ok(p)
+}
+
+/// The cached SRS at `path`, if it is sound: its checksum matches and it is `params`' prefix of `2^k` points.
+fn read_downsized(path: &Path, params: &ParamsKZG<Bn256>, k: u32) -> Option<ParamsKZG<Bn256>> {
+    let bytes = std::fs::read(path).ok()?;
+    let split = bytes.len().checked_sub(32)?;
+    let (body, hash) = bytes.split_at(split);
+    if blake3::hash(body).as_bytes() != hash {
+        return None;
+    }
+    let p = read_params(body, path).ok()?;
+    let n = 1usize << k;
+    let prefix = params.get_g().get(..n)?;
+    (p.k() == k && p.get_g() == prefix && p.g2() == params.g2() && p.s_g2() == params.s_g2())
+        .then_some(p)
+}
+
+/// Writes the cache file (temporary name, then rename: a reader never sees half a file).
+fn write_downsized(path: &Path, p: &ParamsKZG<Bn256>) -> std::io::Result<()> {
+    let mut body = Vec::new();
+    p.write(&mut body)?;
+    let hash = blake3::hash(&body);
+    body.extend_from_slice(hash.as_bytes());
+    let tmp = path.with_extension(format!("srs.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, &body)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use halo2_proofs::halo2curves::bn256::Bn256;
+    use halo2_proofs::poly::commitment::Params;
+    use halo2_proofs::poly::kzg::commitment::ParamsKZG;
+    use rand::SeedableRng;
+
+    use super::{downsized, downsized_path};
+
+    fn srs(seed: u64) -> ParamsKZG<Bn256> {
+        ParamsKZG::setup(5, rand_chacha::ChaCha20Rng::seed_from_u64(seed))
+    }
+
+    fn bytes(p: &ParamsKZG<Bn256>) -> Vec<u8> {
+        let mut b = Vec::new();
+        p.write(&mut b).expect("writes");
+        b
+    }
+
+    #[test]
+    fn a_downsized_srs_is_cached_checked_and_recomputed_when_wrong() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let params = srs(1);
+        let mut want = params.clone();
+        want.downsize(3);
+        let got = downsized(&params, 3, dir.path()).expect("downsizes");
+        assert!(bytes(&got) == bytes(&want));
+        let path = downsized_path(dir.path(), 3);
+        let cached = std::fs::read(&path).expect("cached");
+        // The next call reads the file: one that is sound but holds another Lagrange basis is what it returns.
+        let mut other = bytes(&want);
+        // Layout: k (4 bytes), g (8 points of 64 bytes), the Lagrange basis (8 points), g2, s_g2.
+        let lagrange = 4 + 8 * 64;
+        let (first, second) = other[lagrange..lagrange + 128].split_at_mut(64);
+        first.swap_with_slice(second);
+        let mut file = other.clone();
+        file.extend_from_slice(blake3::hash(&other).as_bytes());
+        std::fs::write(&path, &file).expect("writes");
+        assert!(bytes(&downsized(&params, 3, dir.path()).expect("reads")) == other);
+        // A damaged file (checksum) is recomputed and replaced.
+        let mut damaged = cached.clone();
+        damaged[100] ^= 1;
+        std::fs::write(&path, &damaged).expect("writes");
+        assert!(bytes(&downsized(&params, 3, dir.path()).expect("recomputes")) == bytes(&want));
+        assert!(std::fs::read(&path).expect("rewritten") == cached);
+        // A cache left by another SRS is not used.
+        let third = srs(2);
+        let mut want3 = third.clone();
+        want3.downsize(3);
+        assert!(bytes(&downsized(&third, 3, dir.path()).expect("recomputes")) == bytes(&want3));
+        // k above the SRS's is an error; k equal to it needs no cache.
+        assert!(downsized(&params, 6, dir.path()).is_err());
+        assert!(bytes(&downsized(&params, 5, dir.path()).expect("same")) == bytes(&params));
+        assert!(!downsized_path(dir.path(), 5).exists());
+        // A directory that cannot be written still gives the right SRS.
+        let missing = dir.path().join("not-there");
+        assert!(bytes(&downsized(&params, 3, &missing).expect("computes")) == bytes(&want));
+    }
 }

@@ -69,7 +69,9 @@ pub fn prove_one(
     let bytes =
         std::fs::read(&slice_path).with_context(|| format!("reading {}", slice_path.display()))?;
     let model = load_slice(c, &bytes)?;
+    let started = std::time::Instant::now();
     let p = downsized(params, c.k, params_dir)?;
+    let srs_s = started.elapsed().as_secs_f64();
     let pk_path = run.join(format!("chunk-{index}.pk"));
     let pk = match std::fs::read(&pk_path) {
         Ok(b) if c.vk_blake3.is_some() => {
@@ -100,8 +102,8 @@ pub fn prove_one(
     Ok(json!({
         "chunk": index, "layers": [c.start, c.end], "k": c.k, "proof": path,
         "h_in": to_hex(&proven.commitments.0), "h_out": to_hex(&proven.commitments.1),
-        "witness_s": proven.seconds[0], "keygen_s": proven.seconds[1], "prove_s": proven.seconds[2],
-        "peak_rss_mib": peak_rss_mib(),
+        "srs_s": srs_s, "witness_s": proven.seconds[0], "keygen_s": proven.seconds[1],
+        "prove_s": proven.seconds[2], "peak_rss_mib": peak_rss_mib(),
     }))
 }
 

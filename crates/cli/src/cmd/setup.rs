@@ -7,6 +7,7 @@ use clap::Args;
 use dzk_prover::run::{dev_srs, import_srs};
 
 use crate::io::write_atomic;
+use crate::run::spinner;
 
 /// Arguments of `dzk setup`.
 #[derive(Debug, Args)]
@@ -37,13 +38,21 @@ impl SetupCmd {
             (Some(file), _) => {
                 let bytes =
                     std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-                (import_srs(&bytes, &file.display().to_string())?, bytes)
+                let pb = spinner(&format!("checking {}", file.display()));
+                let info = import_srs(&bytes, &file.display().to_string())?;
+                pb.finish_and_clear();
+                (info, bytes)
             }
             (None, Some(k)) => {
                 if !(4..=26).contains(&k) {
                     anyhow::bail!("--k {k}: a dev SRS must have 4 <= k <= 26");
                 }
-                dev_srs(k, self.seed)
+                let pb = spinner(&format!(
+                    "dev setup: 2^{k} points on G1, and their Lagrange basis"
+                ));
+                let made = dev_srs(k, self.seed);
+                pb.finish_and_clear();
+                made
             }
             (None, None) => anyhow::bail!("give --k K or --import FILE"),
         };
