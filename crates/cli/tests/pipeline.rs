@@ -247,7 +247,7 @@ fn every_kind_of_wrong_run_is_rejected_with_its_own_reason() {
         s(&r.proofs()),
     ]);
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("skipping"),
+        String::from_utf8_lossy(&o.stderr).contains("keeping it"),
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
@@ -453,6 +453,90 @@ fn boundaries_ahead_let_chunks_be_proven_in_any_order() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("boundary-2.dzk"));
+    safe_re_runs(&r, &file(0), &file(1));
+}
+
+/// On a valid run proven from `dzk boundaries`' files: a machine without the chunk's `.vk` keeps a valid proof;
+/// `--force` says what it breaks, verify-all and merkle explain the broken link (salts, not activations) and
+/// give the repair, which works; `partition` will not write over a keyed run without `--force`.
+fn safe_re_runs(r: &Run, input0: &Path, boundary1: &Path) {
+    let (run, params, proofs) = (r.run(), r.params(), r.proofs());
+    let prove0 = |extra: &[&str]| {
+        let mut args = vec![
+            "prove-chunk",
+            s(&run),
+            "--chunk",
+            "0",
+            "--input",
+            s(input0),
+            "--params",
+            s(&params),
+            "-o",
+            s(&proofs),
+        ];
+        args.extend_from_slice(extra);
+        let o = dzk(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let proof0 = r.proofs().join("chunk-0.proof");
+    let before = std::fs::read(&proof0).expect("proof");
+    // No .vk here (README says proving machines need none); the proof is checked with the .pk's key.
+    let vk = r.run().join("chunk-0.vk");
+    let vk_away = r.dir.join("chunk-0.vk.away");
+    std::fs::rename(&vk, &vk_away).expect("mv");
+    let err = prove0(&[]);
+    assert!(err.contains("keeping it"), "{err}");
+    // Neither .vk nor .pk: the key is made from the slice to check the proof.
+    let pk = r.run().join("chunk-0.pk");
+    let pk_away = r.dir.join("chunk-0.pk.away");
+    std::fs::rename(&pk, &pk_away).expect("mv");
+    let err = prove0(&[]);
+    assert!(err.contains("keeping it"), "{err}");
+    assert_eq!(std::fs::read(&proof0).expect("proof"), before);
+    std::fs::rename(&vk_away, &vk).expect("mv");
+    std::fs::rename(&pk_away, &pk).expect("mv");
+
+    // --force without --next: a new output salt, said before it happens; the link breaks and is explained.
+    let err = prove0(&["--force"]);
+    assert!(err.contains("no longer links"), "{err}");
+    let (code, out, err) = r.verify(&[]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(err.contains("and so do their salts"), "{err}");
+    assert!(err.contains("--force --next boundary-1.dzk"), "{err}");
+    let o = dzk(&["merkle", s(&r.proofs()), "--json"]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("warning: cut 1:"));
+    let merkle: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(merkle["broken_links"].as_array().map(Vec::len), Some(1));
+    // The repair: chunk 0 again with chunk 1's salt.
+    prove0(&["--force", "--next", s(boundary1)]);
+    ok(&["merkle", s(&r.proofs())]);
+    assert_valid(r);
+
+    // partition over a keyed run: refused, the plan untouched; --force replaces it.
+    let plan = std::fs::read(r.run().join("plan.dzk")).expect("plan");
+    let o = dzk(&[
+        "partition",
+        s(&digits_model()),
+        "--chunks",
+        "2",
+        "-o",
+        s(&r.run()),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("keyed already"));
+    assert_eq!(std::fs::read(r.run().join("plan.dzk")).expect("plan"), plan);
+    ok(&[
+        "partition",
+        s(&digits_model()),
+        "--chunks",
+        "2",
+        "-o",
+        s(&r.run()),
+        "--force",
+    ]);
+    assert_ne!(std::fs::read(r.run().join("plan.dzk")).expect("plan"), plan);
 }
 
 #[test]

@@ -156,6 +156,20 @@ pub struct ProofMeta {
     pub vk_blake3: String,
     /// The public instances, in order: `h_in`, `h_out`, then public model inputs/outputs.
     pub instances: Vec<String>,
+    /// Fingerprints of the input and output salts (BLAKE3 of a domain tag and the salt, 16 bytes hex; they say
+    /// nothing about the salt or the activations). They let `verify-all` tell a chunk proven again with a new
+    /// salt from one proven on other activations when two commitments disagree. Absent in older proofs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salt_tags: Option<SaltTags>,
+}
+
+/// See [`ProofMeta::salt_tags`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaltTags {
+    /// The salt of `h_in`.
+    pub input: String,
+    /// The salt of `h_out`.
+    pub output: String,
 }
 
 /// What an aggregated proof's header carries (in `Header::params`); the body is the proof.

@@ -2,18 +2,19 @@
 //!
 //! Functions here return bytes; the CLI writes them (atomically).
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 use dzk_circuit::{ChunkCircuit, LayoutParams, Salts, Visibility};
-use dzk_format::run::{BoundaryMeta, ChunkPlan, Plan, ProofMeta};
+use dzk_format::run::{BoundaryMeta, ChunkPlan, Plan, ProofMeta, SaltTags};
 use dzk_format::{Envelope, Kind};
 use dzk_ir::{Model, TensorFile};
 use dzk_merkle::hex::{from_hex, to_hex};
-use dzk_verifier::audit::read_vk;
+use dzk_verifier::audit::{read_vk, vk_name};
 use dzk_verifier::srs::SetupInfo;
 use halo2_proofs::halo2curves::bn256::{Bn256, Fr, G1Affine};
-use halo2_proofs::halo2curves::ff::Field;
+use halo2_proofs::halo2curves::ff::{Field, PrimeField};
 use halo2_proofs::plonk::{ProvingKey, VerifyingKey};
 use halo2_proofs::poly::kzg::commitment::ParamsKZG;
 use halo2_proofs::SerdeFormat;
@@ -288,6 +289,16 @@ pub fn boundary_file_at(plan: &Plan, cut: u32, tensors: &TensorFile, salt: Fr) -
     env.encode()
 }
 
+/// A salt's fingerprint for [`ProofMeta::salt_tags`]: the first 16 bytes of BLAKE3 over a domain tag and the
+/// salt. Publishing it reveals nothing usable about the salt (a 254-bit random value) and so nothing about the
+/// committed activations.
+pub fn salt_tag(salt: &Fr) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(b"dzk salt tag v1\0");
+    h.update(salt.to_repr().as_ref());
+    h.finalize().to_hex()[..32].to_string()
+}
+
 /// A chunk with its witness, ready to prove.
 pub struct Prepared {
     /// The circuit, carrying its witness.
@@ -296,6 +307,8 @@ pub struct Prepared {
     pub next: Vec<u8>,
     /// Seconds the witness took.
     pub witness_s: f64,
+    /// The input and output salts.
+    pub salts: (Fr, Fr),
 }
 
 /// Computes chunk `c`'s witness from its input (the slice's forward pass and both commitments) and the next
@@ -343,6 +356,7 @@ pub fn prepare(
         circuit,
         next,
         witness_s: t.elapsed().as_secs_f64(),
+        salts: (input.salt, salt_out),
     })
 }
 
@@ -356,6 +370,7 @@ pub fn prove_prepared(
     phase: &mut dyn FnMut(Phase),
 ) -> Result<Proven, RunError> {
     let mut seconds = [prepared.witness_s, 0.0, 0.0];
+    let salts = prepared.salts;
     let circuit = prepared.circuit;
     let pk = match pk {
         Some(pk) => pk,
@@ -383,6 +398,10 @@ pub fn prove_prepared(
         k: c.k,
         vk_blake3,
         instances: instances.iter().map(to_hex).collect(),
+        salt_tags: Some(SaltTags {
+            input: salt_tag(&salts.0),
+            output: salt_tag(&salts.1),
+        }),
     })
     .ok();
     Ok(Proven {
@@ -439,11 +458,52 @@ fn check_vk(c: &ChunkPlan, vk: &VerifyingKey<G1Affine>) -> Result<(), RunError> 
     }
 }
 
-/// Whether `bytes` is a proof of chunk `c` of this plan that verifies (used to skip finished chunks).
+/// Chunk `c`'s verifying key, as the plan records it, from whatever this machine has: the run directory's
+/// `.vk` file, else its `.pk` file's key, else made here from the slice (seconds: no proving key is made).
+/// `None` when none of these gives the key whose digest the plan records.
+pub fn chunk_vk(
+    run: &Path,
+    plan: &Plan,
+    c: &ChunkPlan,
+    params: &ParamsKZG<Bn256>,
+) -> Option<VerifyingKey<G1Affine>> {
+    let want = c.vk_blake3.as_deref()?;
+    let digest = |vk: &VerifyingKey<G1Affine>| {
+        blake3::hash(&vk.to_bytes(SerdeFormat::RawBytes))
+            .to_hex()
+            .to_string()
+    };
+    let layout = LayoutParams::from(&c.layout);
+    if let Ok(bytes) = std::fs::read(run.join(vk_name(c.index))) {
+        if let Ok(env) = Envelope::decode(&bytes, Kind::VerifyingKey) {
+            if let Ok(vk) = read_vk(&env.body, layout) {
+                if digest(&vk) == want {
+                    return Some(vk);
+                }
+            }
+        }
+    }
+    if let Ok(bytes) = std::fs::read(run.join(format!("chunk-{}.pk", c.index))) {
+        if let Ok(pk) = read_pk(plan, c, &bytes) {
+            return Some(pk.get_vk().clone());
+        }
+    }
+    let slice = std::fs::read(run.join(&c.slice_file)).ok()?;
+    let circuit = circuit(plan, c, load_slice(c, &slice).ok()?).ok()?;
+    if circuit.min_k() > halo2_proofs::poly::commitment::Params::k(params) {
+        return None;
+    }
+    let shape = halo2_proofs::plonk::Circuit::without_witnesses(&circuit);
+    let vk = halo2_proofs::plonk::keygen_vk_custom(params, &shape, true).ok()?;
+    (digest(&vk) == want).then_some(vk)
+}
+
+/// Whether `bytes` is a proof of chunk `c` of this plan that verifies against `vk` (used to keep finished
+/// chunks).
 pub fn proof_is_valid(
     plan: &Plan,
     c: &ChunkPlan,
-    vk_file: &[u8],
+    vk: &VerifyingKey<G1Affine>,
     params: &ParamsKZG<Bn256>,
     bytes: &[u8],
 ) -> bool {
@@ -453,14 +513,12 @@ pub fn proof_is_valid(
         (env.header.chunk_index == Some(c.index)).then_some(())?;
         let meta: ProofMeta = env.header.params_as()?;
         (Some(&meta.vk_blake3) == c.vk_blake3.as_ref()).then_some(())?;
-        let vk_env = Envelope::decode(vk_file, Kind::VerifyingKey).ok()?;
-        let vk = read_vk(&vk_env.body, LayoutParams::from(&c.layout)).ok()?;
         let inst: Vec<Fr> = meta
             .instances
             .iter()
             .map(|h| from_hex(h).ok())
             .collect::<Option<_>>()?;
-        dzk_verifier::verify_chunk(params, &vk, &inst, &env.body).ok()
+        dzk_verifier::verify_chunk(params, vk, &inst, &env.body).ok()
     })();
     ok.is_some()
 }

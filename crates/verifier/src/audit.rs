@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use dzk_circuit::{ChunkCircuit, LayoutParams};
-use dzk_format::run::{total_values, MerkleFile, Plan, ProofMeta};
+use dzk_format::run::{total_values, MerkleFile, Plan, ProofMeta, SaltTags};
 use dzk_format::{Envelope, Kind};
 use dzk_merkle::hex::{from_hex, to_hex};
 use dzk_merkle::{ChunkLeaf, MerkleTree};
@@ -308,12 +308,11 @@ pub fn verify_all(
     // Links: h_out(i) == h_in(i + 1).
     for w in chunks.windows(2) {
         if let (Some(out), Some(inp)) = (&w[0].h_out, &w[1].h_in) {
-            if out != inp {
-                problems.push(format!(
-                    "cut {}: chunk {}'s output commitment differs from chunk {}'s input commitment (proven \
-                     from different activations)",
-                    w[1].index, w[0].index, w[1].index
-                ));
+            let tags = |i: u32| found.get(&i).and_then(|ev| ev.meta.salt_tags.as_ref());
+            if let Some(p) =
+                link_problem(w[0].index, (out, tags(w[0].index)), (inp, tags(w[1].index)))
+            {
+                problems.push(p);
             }
         }
     }
@@ -379,6 +378,36 @@ pub fn verify_all(
         public_outputs,
         insecure_setup: info.insecure_dev_seed.is_some(),
         verdict,
+    })
+}
+
+/// What is wrong with the cut after chunk `left`, given chunk `left`'s output commitment and chunk `left + 1`'s
+/// input commitment with their proofs' salt fingerprints (`None`: the link holds). When the commitments differ
+/// and the salts do too, the likely cause is a chunk proven again with a new salt, and the message gives the
+/// repair; when the salts agree (or are not recorded), the chunks were proven from different activations.
+pub fn link_problem(
+    left: u32,
+    out: (&str, Option<&SaltTags>),
+    inp: (&str, Option<&SaltTags>),
+) -> Option<String> {
+    if out.0 == inp.0 {
+        return None;
+    }
+    let right = left + 1;
+    let salts_differ = matches!((out.1, inp.1), (Some(a), Some(b)) if a.output != b.input);
+    Some(if salts_differ {
+        format!(
+            "cut {right}: chunk {left}'s output commitment differs from chunk {right}'s input commitment, and so do \
+             their salts: chunk {left} was proven again with a new salt (or chunk {right} from another boundary \
+             file), the activations may well be the same. Repair: prove chunk {left} again with the salt chunk \
+             {right} was proven with, `dzk prove-chunk RUN --chunk {left} --force --next boundary-{right}.dzk` \
+             (the file chunk {right} was proven from)"
+        )
+    } else {
+        format!(
+            "cut {right}: chunk {left}'s output commitment differs from chunk {right}'s input commitment (proven \
+             from different activations)"
+        )
     })
 }
 

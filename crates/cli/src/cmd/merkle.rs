@@ -4,10 +4,11 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use dzk_format::run::{MerkleFile, ProofMeta};
+use dzk_format::run::{MerkleFile, ProofMeta, SaltTags};
 use dzk_format::{Envelope, Kind};
 use dzk_merkle::hex::{from_hex, to_hex};
 use dzk_merkle::{ChunkLeaf, InclusionPath, MerkleTree};
+use dzk_verifier::audit::link_problem;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -70,7 +71,7 @@ impl MerkleCmd {
             .into());
         }
         let dir = self.proofs.clone().context("give PROOFS_DIR")?;
-        let mut found: Vec<(u32, ChunkLeaf, String)> = Vec::new();
+        let mut found: Vec<(u32, ChunkLeaf, String, Option<SaltTags>)> = Vec::new();
         let entries =
             std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?;
         let mut files: Vec<PathBuf> = entries
@@ -107,6 +108,7 @@ impl MerkleCmd {
                 index,
                 leaf,
                 env.header.plan_digest.clone().unwrap_or_default(),
+                meta.salt_tags.clone(),
             ));
         }
         found.sort_by_key(|f| f.0);
@@ -123,6 +125,18 @@ impl MerkleCmd {
             }
             if f.2 != found[0].2 {
                 anyhow::bail!("{}: the proofs come from different plans", dir.display());
+            }
+        }
+        // The root is computed whatever the links say (it is what was proven), but a broken chain is said
+        // loudly: verify-all will reject this run.
+        let mut broken = Vec::new();
+        for w in found.windows(2) {
+            let out = to_hex(&w[0].1.h_out);
+            let inp = to_hex(&w[1].1.h_in);
+            if let Some(p) = link_problem(w[0].0, (&out, w[0].3.as_ref()), (&inp, w[1].3.as_ref()))
+            {
+                eprintln!("warning: {p}");
+                broken.push(p);
             }
         }
         let leaves: Vec<ChunkLeaf> = found.iter().map(|f| f.1).collect();
@@ -165,7 +179,8 @@ impl MerkleCmd {
         if self.json {
             println!(
                 "{}",
-                json!({"root": file.root, "leaves": file.leaves, "paths": file.paths, "file": out})
+                json!({"root": file.root, "leaves": file.leaves, "paths": file.paths, "file": out,
+                    "broken_links": broken})
             );
         } else {
             println!("root {}", file.root);

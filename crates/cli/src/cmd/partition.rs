@@ -11,7 +11,7 @@ use dzk_partition::{cut_with, plan, slice_name, Bound};
 use serde_json::json;
 
 use crate::io::write_atomic;
-use crate::run::{spinner, write_plan};
+use crate::run::{read_plan, spinner, write_plan};
 
 /// Arguments of `dzk partition`.
 #[derive(Debug, Args)]
@@ -40,11 +40,27 @@ pub struct PartitionCmd {
     /// writes); the slices then carry those weights.
     #[arg(long, value_name = "SEED")]
     pub synthetic_weights: Option<u64>,
+    /// Write over a run directory whose plan already has keys (their digests are lost with the old plan).
+    #[arg(long)]
+    pub force: bool,
 }
 
 impl PartitionCmd {
     /// Runs the command.
     pub fn run(self) -> anyhow::Result<()> {
+        if !self.force && self.out.join("plan.dzk").exists() {
+            if let Ok(old) = read_plan(&self.out) {
+                let keyed = old.chunks.iter().filter(|c| c.vk_blake3.is_some()).count();
+                if keyed > 0 {
+                    anyhow::bail!(
+                        "{}: this run is keyed already (its plan records {keyed} chunk verifying key(s)); \
+                         partitioning again replaces plan.dzk, and its keys and proofs stop matching the plan. \
+                         Give another -o, or --force to replace it",
+                        self.out.display()
+                    );
+                }
+            }
+        }
         let mut bytes = std::fs::read(&self.model)
             .with_context(|| format!("reading {}", self.model.display()))?;
         let name = self.model.display().to_string();

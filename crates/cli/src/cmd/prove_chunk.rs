@@ -7,11 +7,11 @@ use clap::Args;
 use dzk_format::run::Plan;
 use dzk_merkle::hex::to_hex;
 use dzk_prover::run::{
-    chunk, load_slice, memory_estimate, prepare, proof_is_valid, prove_chunk_run, prove_prepared,
-    read_boundary, read_pk, BoundaryIn, Phase, RunError,
+    chunk, chunk_vk, load_slice, memory_estimate, prepare, proof_is_valid, prove_chunk_run,
+    prove_prepared, read_boundary, read_pk, BoundaryIn, Phase, RunError,
 };
 use dzk_prover::Params;
-use dzk_verifier::audit::{proof_name, vk_name};
+use dzk_verifier::audit::proof_name;
 use dzk_verifier::srs::downsized;
 use serde_json::json;
 
@@ -43,7 +43,9 @@ pub struct ProveChunkCmd {
     /// salt, and its tensors must equal this chunk's outputs. Lets every chunk be proven at once.
     #[arg(long, value_name = "FILE")]
     pub next: Option<PathBuf>,
-    /// Prove again even if a valid proof of this chunk exists.
+    /// Prove again even if a valid proof of this chunk exists. The new proof draws a new output salt (unless
+    /// --next gives the next chunk's), so a proof of the next chunk made from the old boundary file no longer
+    /// links to it.
     #[arg(long)]
     pub force: bool,
     /// Print a JSON summary (timings, peak memory) on stdout.
@@ -115,26 +117,35 @@ impl ProveChunkCmd {
         let (_, params) = load_params(&self.params)?;
         let existing = self.out.join(proof_name(self.chunk));
         let emit_done = self.emit_output.as_ref().is_none_or(|p| p.exists());
-        if !self.force && emit_done {
-            if let (Ok(proof), Ok(vk)) = (
-                std::fs::read(&existing),
-                std::fs::read(self.run.join(vk_name(self.chunk))),
-            ) {
-                let p = downsized(&params, c.k, &self.params)?;
-                if proof_is_valid(&plan, c, &vk, &p, &proof) {
-                    eprintln!(
-                        "chunk {}: {} is a valid proof already; skipping (--force proves again)",
-                        self.chunk,
-                        existing.display()
+        let last = self.chunk as usize + 1 == plan.chunks.len();
+        if existing.exists() {
+            let p = downsized(&params, c.k, &self.params)?;
+            let valid = std::fs::read(&existing).is_ok_and(|proof| {
+                chunk_vk(&self.run, &plan, c, &p)
+                    .is_some_and(|vk| proof_is_valid(&plan, c, &vk, &p, &proof))
+            });
+            if valid && !self.force && emit_done {
+                eprintln!(
+                    "chunk {}: {} is a valid proof already; keeping it (--force proves again)",
+                    self.chunk,
+                    existing.display()
+                );
+                if self.json {
+                    println!(
+                        "{}",
+                        json!({"chunk": self.chunk, "skipped": true, "proof": existing})
                     );
-                    if self.json {
-                        println!(
-                            "{}",
-                            json!({"chunk": self.chunk, "skipped": true, "proof": existing})
-                        );
-                    }
-                    return Ok(());
                 }
+                return Ok(());
+            }
+            if valid && !last && self.next.is_none() {
+                // A new proof draws a new output salt, so h_out changes.
+                eprintln!(
+                    "warning: replacing the valid proof {} with one under a new output salt: a proof of chunk {} \
+                     made from the old boundary file no longer links (give --next with that file to keep its salt)",
+                    existing.display(),
+                    self.chunk + 1
+                );
             }
         }
         let bytes = std::fs::read(&self.input)
