@@ -166,7 +166,7 @@ def prove_on_ray(
     if proc.returncode == 2:
         raise RuntimeError(f"verify-all could not read its inputs: {proc.stderr.strip()}")
     report = json.loads(proc.stdout)
-    verdict = "VALID" if report["verdict"]["verdict"] == "valid" else "REJECTED"
+    verdict = "VALID" if report["verdict"] == "valid" else "REJECTED"
     attempts: Dict[int, int] = {}
     if attempts_dir:
         for m in Path(attempts_dir).iterdir():

@@ -19,7 +19,7 @@ MODEL = REPO / "testdata/models/digits_cnn.msgpack"
 def _forward(dzk_bin, input_file):
     out = subprocess.run([dzk_bin, "forward", str(MODEL), str(input_file), "--json"], check=True,
                          capture_output=True, text=True).stdout
-    return [str(v) for v in json.loads(out)["outputs"][0]["data"]]
+    return json.loads(out)["outputs"][0]["data"]
 
 
 def test_digits_in_three_chunks_proves_and_verifies_on_ray(ray_cluster, dzk_bin, tmp_path):

@@ -188,14 +188,11 @@ fn mnist_in_1_2_and_4_chunks_proves_and_verifies() {
         let (code, out, err) = r.verify(&["--json"]);
         assert_eq!(code, 0, "{out}\n{err}");
         let report: serde_json::Value = serde_json::from_str(&out).expect("json report");
-        assert_eq!(report["verdict"]["verdict"], "valid");
+        assert_eq!(report["verdict"], "valid");
         // zkml's reference logits, published by the last chunk.
         assert_eq!(
             report["public_outputs"],
-            serde_json::json!([
-                "-5312", "-8056", "-8186", "-1669", "-4260", "6614", "-5131", "-6862", "-3047",
-                "-805"
-            ])
+            serde_json::json!([-5312, -8056, -8186, -1669, -4260, 6614, -5131, -6862, -3047, -805])
         );
     }
 }
@@ -231,6 +228,35 @@ fn every_kind_of_wrong_run_is_rejected_with_its_own_reason() {
     ok(&["merkle", s(&r.proofs())]);
     assert_valid(&r);
     let proof = |p: &Path, i: usize| p.join(format!("chunk-{i}.proof"));
+
+    // Root pinning: without --root the root is checked only against the prover's merkle.dzk, and the report
+    // says so; with it, pinned; --require-root rejects an unpinned run.
+    let (code, out, _) = r.verify(&[]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("NOT pinned: checked only against merkle.dzk"),
+        "{out}"
+    );
+    let (_, out, _) = r.verify(&["--json"]);
+    let report: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(report["root_pinned"], false);
+    assert_eq!(report["root_checked_against"], "merkle.dzk");
+    let root = report["root"].as_str().expect("root").to_string();
+    let (code, out, err) = r.verify(&["--root", &root, "--require-root", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(report["root_pinned"], true);
+    assert_eq!(report["root_checked_against"], "--root");
+    let (_, out, _) = r.verify(&["--root", root.trim_start_matches("0x")]);
+    assert!(out.contains("pinned: equals the --root given"), "{out}");
+    assert_rejected(&r, &["--require-root"], "no --root given");
+    // A root that is no root: a usage error (exit 2) saying why.
+    let (code, _, err) = r.verify(&["--root", "0x1234"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("a root is 64 hex digits"), "{err}");
+    let (code, _, err) = r.verify(&["--root", &"ff".repeat(32)]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not a field element"), "{err}");
 
     // Re-running a finished chunk skips it (re-proving would draw a new output salt and break the link to
     // the next chunk, so only --force proves again).
@@ -576,7 +602,7 @@ fn public_input_and_hashed_output_visibility() {
         "--json",
     ]);
     let report: serde_json::Value = serde_json::from_str(&out).expect("json");
-    assert_eq!(report["verdict"]["verdict"], "valid");
+    assert_eq!(report["verdict"], "valid");
     // The output is committed, not published; the input (8×8 pixels) is chunk 0's public instances.
     assert!(report["public_outputs"].is_null());
     let pixels: Vec<String> = TensorFile::load(&digits_input(3)).expect("input").tensors()[0]
@@ -756,7 +782,7 @@ fn an_aggregated_proof_verifies_and_wrong_ones_are_rejected() {
     let o = verify(&["--json"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
-    assert_eq!(report["verdict"]["verdict"], "valid");
+    assert_eq!(report["verdict"], "valid");
     assert_eq!(report["root"], made["root"]);
     assert_eq!(report["transcript"], "keccak");
     assert_eq!(made["transcript"], "keccak");
@@ -773,12 +799,10 @@ fn an_aggregated_proof_verifies_and_wrong_ones_are_rejected() {
     assert_eq!(again["vk_source"], "cache");
     assert_eq!(again["verdict"], report["verdict"]);
     assert_eq!(again["root"], report["root"]);
-    let want: Vec<String> = forward(&digits_model(), &digits_input(1)).tensors()[0]
+    let want = forward(&digits_model(), &digits_input(1)).tensors()[0]
         .1
         .data()
-        .iter()
-        .map(|v| v.to_string())
-        .collect();
+        .to_vec();
     assert_eq!(report["public_outputs"], serde_json::json!(want));
     // Another published root: rejected (exit 1) with the reason.
     let wrong = format!("0x{}", "11".repeat(31) + "01");

@@ -67,13 +67,42 @@ pub struct Report {
     /// The Merkle root recomputed from the proofs (when every chunk has a readable proof).
     pub root: Option<String>,
     /// The model's public inputs, if the plan makes them public and the first proof is readable.
+    #[serde(serialize_with = "json_values_opt")]
     pub public_inputs: Option<Vec<String>>,
     /// The model's public outputs, if the plan makes them public and the last proof is readable.
+    #[serde(serialize_with = "json_values_opt")]
     pub public_outputs: Option<Vec<String>>,
     /// Whether the SRS is a labelled insecure dev setup.
     pub insecure_setup: bool,
-    /// The verdict.
+    /// What the recomputed root was compared with: `"--root"` (the root the auditor gave: pinned),
+    /// `"merkle.dzk"` (the prover's own file: not pinned, a whole run on another input would verify too) or
+    /// `None` (nothing).
+    pub root_checked_against: Option<String>,
+    /// Whether the root was pinned by the auditor (`--root`).
+    pub root_pinned: bool,
+    /// The verdict (`"verdict": "valid"` or `"rejected"` with `"reason"` in JSON).
+    #[serde(flatten)]
     pub verdict: Verdict,
+}
+
+/// Public values for JSON: each a number when it is a small signed integer (as `dzk forward --json` gives
+/// them), else its hex string.
+pub fn json_values(values: &[String]) -> Vec<serde_json::Value> {
+    values
+        .iter()
+        .map(|v| match v.parse::<i64>() {
+            Ok(n) => serde_json::Value::from(n),
+            Err(_) => serde_json::Value::from(v.as_str()),
+        })
+        .collect()
+}
+
+fn json_values_opt<S: serde::Serializer>(
+    values: &Option<Vec<String>>,
+    ser: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::Serialize;
+    values.as_deref().map(json_values).serialize(ser)
 }
 
 /// Reads and checks a run's plan file.
@@ -331,9 +360,9 @@ pub fn verify_all(
         .and_then(|l| MerkleTree::new(l).ok())
         .map(|t| t.root());
     let published = match expected_root {
-        Some(r) => Some((r, "the --root given".to_string())),
+        Some(r) => Some((r, "--root")),
         None => match read_merkle_root(proofs_dir, &digest) {
-            Ok(r) => r.map(|r| (r, "merkle.dzk".to_string())),
+            Ok(r) => r.map(|r| (r, "merkle.dzk")),
             Err(e) => {
                 problems.push(e);
                 None
@@ -342,6 +371,11 @@ pub fn verify_all(
     };
     if let (Some(root), Some((want, source))) = (root, &published) {
         if root != *want {
+            let source = if *source == "--root" {
+                "the --root given"
+            } else {
+                source
+            };
             problems.push(format!(
                 "the Merkle root of the proofs, {}, is not {source}'s {}",
                 to_hex(&root),
@@ -377,6 +411,8 @@ pub fn verify_all(
         public_inputs,
         public_outputs,
         insecure_setup: info.insecure_dev_seed.is_some(),
+        root_checked_against: published.as_ref().map(|p| p.1.to_string()),
+        root_pinned: expected_root.is_some(),
         verdict,
     })
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use dzk_merkle::hex::from_hex;
-use dzk_verifier::audit::{verify_all, Verdict};
+use dzk_verifier::audit::{json_values, verify_all, Verdict};
 
 use crate::run::Rejected;
 
@@ -25,9 +25,15 @@ pub struct VerifyAllCmd {
     /// The SRS directory.
     #[arg(long, value_name = "PARAMS_DIR")]
     pub params: PathBuf,
-    /// The published Merkle root (default: the root in PROOFS_DIR/merkle.dzk, when present).
+    /// The published Merkle root. Without it the run's root is compared only with PROOFS_DIR/merkle.dzk, which
+    /// the prover wrote: a whole run on another input would verify too, and the report says the root is not
+    /// pinned.
     #[arg(long, value_name = "HEX")]
     pub root: Option<String>,
+    /// Reject (exit 1) unless the root is pinned by --root: for scripts that must never accept a run on the
+    /// prover's word alone.
+    #[arg(long)]
+    pub require_root: bool,
     /// With --aggregate: keep the aggregation verifying key this command rebuilds (minutes) in DIR, keyed by
     /// a hash of everything it depends on, and use it next time [default: $DZK_CACHE_DIR, else
     /// $XDG_CACHE_HOME/dzk, else ~/.cache/dzk].
@@ -77,15 +83,17 @@ impl VerifyAllCmd {
         if self.json {
             println!(
                 "{}",
-                serde_json::json!({"verdict": {"verdict": "valid"}, "aggregate": file, "root": r.root,
-                                   "public_inputs": r.public_inputs, "public_outputs": r.public_outputs,
+                serde_json::json!({"verdict": "valid", "aggregate": file, "root": r.root,
+                                   "root_pinned": root.is_some(),
+                                   "public_inputs": json_values(&r.public_inputs),
+                                   "public_outputs": json_values(&r.public_outputs),
                                    "insecure_setup": r.insecure_setup,
                                    "vk_source": r.vk_source.as_str(),
                                    "transcript": r.transcript.name()})
             );
         } else {
             println!("aggregated proof {}: ok", file.display());
-            println!("root {}", r.root);
+            println!("root {} ({})", r.root, pinning(root.is_some(), None));
             if !r.public_inputs.is_empty() {
                 println!("public inputs [{}]", r.public_inputs.join(", "));
             }
@@ -100,9 +108,18 @@ impl VerifyAllCmd {
     /// Runs the command.
     pub fn run(self) -> anyhow::Result<()> {
         let root = match &self.root {
-            Some(r) => Some(from_hex(r).context("--root")?),
+            Some(r) => Some(parse_root(r)?),
             None => None,
         };
+        if self.require_root && root.is_none() {
+            if !self.json {
+                println!("REJECTED");
+            }
+            return Err(Rejected(
+                "--require-root: no --root given, so the run's root is not pinned to a published one".into(),
+            )
+            .into());
+        }
         if let Some(file) = &self.aggregate {
             return self.run_aggregate(file, root);
         }
@@ -130,7 +147,8 @@ impl VerifyAllCmd {
                 );
             }
             if let Some(r) = &report.root {
-                println!("root {r}");
+                let against = report.root_checked_against.as_deref();
+                println!("root {r} ({})", pinning(report.root_pinned, against));
             }
             if let Some(i) = &report.public_inputs {
                 println!("public inputs [{}]", i.join(", "));
@@ -154,4 +172,31 @@ impl VerifyAllCmd {
             }
         }
     }
+}
+
+/// What the verdict's root line says about where the root was checked.
+fn pinning(pinned: bool, against: Option<&str>) -> &'static str {
+    match (pinned, against) {
+        (true, _) => "pinned: equals the --root given",
+        (false, Some(_)) => {
+            "NOT pinned: checked only against merkle.dzk, which the prover wrote; give --root with the published root"
+        }
+        (false, None) => "NOT pinned: give --root with the published root",
+    }
+}
+
+/// `--root`: 64 hex digits (an optional 0x), a field element.
+fn parse_root(text: &str) -> anyhow::Result<halo2_proofs::halo2curves::bn256::Fr> {
+    let digits = text.strip_prefix("0x").unwrap_or(text);
+    if digits.len() != 64 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        anyhow::bail!(
+            "--root {text:?}: a root is 64 hex digits (as `dzk merkle` prints it), this is {} characters",
+            digits.len()
+        );
+    }
+    from_hex(&format!("0x{digits}")).map_err(|_| {
+        anyhow::anyhow!(
+            "--root {text:?}: 64 hex digits but not a field element (at or above the modulus)"
+        )
+    })
 }
