@@ -257,6 +257,7 @@ fn every_kind_of_wrong_run_is_rejected_with_its_own_reason() {
     let (code, _, err) = r.verify(&["--root", &"ff".repeat(32)]);
     assert_eq!(code, 2);
     assert!(err.contains("not a field element"), "{err}");
+    srs_identity(&r);
 
     // Re-running a finished chunk skips it (re-proving would draw a new output salt and break the link to
     // the next chunk, so only --force proves again).
@@ -402,6 +403,63 @@ fn every_kind_of_wrong_run_is_rejected_with_its_own_reason() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/run/plan.dzk"));
+}
+
+/// The SRS's identity: the plan records keygen's; verify-all given another SRS says so, keygen of one chunk
+/// with another SRS is refused, and a dev SRS whose setup.json was edited to hide it is still recognised.
+fn srs_identity(r: &Run) {
+    let plan = dzk_verifier::audit::read_plan(&r.run()).expect("plan");
+    assert!(plan.srs_id.is_some(), "keygen records the SRS id");
+    let k = plan.chunks.iter().map(|c| c.k).max().expect("chunks");
+    let other = r.dir.join("other-params");
+    ok(&[
+        "setup",
+        "--k",
+        &k.to_string(),
+        "--seed",
+        "9",
+        "-o",
+        s(&other),
+    ]);
+    let o = dzk(&[
+        "verify-all",
+        s(&r.proofs()),
+        "--run",
+        s(&r.run()),
+        "--params",
+        s(&other),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("is not the one the run's keys were made with"),
+        "{err}"
+    );
+    let o = dzk(&["keygen", s(&r.run()), "--params", s(&other), "--chunk", "0"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("other keys were made with another SRS"));
+    // A dev SRS relabelled as a ceremony's in setup.json: recognised by its points.
+    let hidden = r.dir.join("hidden-params");
+    copy_dir(&r.params(), &hidden);
+    let info = hidden.join("setup.json");
+    let mut setup: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&info).expect("read")).expect("json");
+    setup["insecure_dev_seed"] = serde_json::Value::Null;
+    setup["source"] = "perpetual-powers-of-tau".into();
+    std::fs::write(&info, serde_json::to_vec(&setup).expect("json")).expect("write");
+    let o = dzk(&[
+        "verify-all",
+        s(&r.proofs()),
+        "--run",
+        s(&r.run()),
+        "--params",
+        s(&hidden),
+        "--json",
+    ]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("INSECURE"));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(report["insecure_setup"], true);
 }
 
 #[test]

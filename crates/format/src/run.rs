@@ -98,13 +98,18 @@ pub struct Plan {
     pub visibility: VisibilitySpec,
     /// The chunks, in order; they cover `0..layers` exactly once.
     pub chunks: Vec<ChunkPlan>,
+    /// The identity of the SRS the keys were made with (`dzk_verifier::srs::srs_id`), once `dzk keygen` has
+    /// run (not part of the plan digest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub srs_id: Option<String>,
 }
 
 impl Plan {
-    /// The plan's digest: BLAKE3 over its canonical JSON with the verifying-key digests left out (they are
-    /// added by keygen, after the digest is fixed).
+    /// The plan's digest: BLAKE3 over its canonical JSON with the verifying-key digests and the SRS id left
+    /// out (keygen adds them, after the digest is fixed).
     pub fn digest(&self) -> String {
         let mut p = self.clone();
+        p.srs_id = None;
         for c in &mut p.chunks {
             c.vk_blake3 = None;
         }

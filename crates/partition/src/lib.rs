@@ -203,6 +203,7 @@ pub fn plan(
         layers: model.layers().len(),
         visibility,
         chunks,
+        srs_id: None,
     })
 }
 

@@ -242,6 +242,14 @@ pub fn verify_all(
         })
         .collect();
     let mut problems: Vec<String> = Vec::new();
+    let given = srs::srs_id(&params);
+    if let Some(recorded) = plan.srs_id.as_deref().filter(|r| **r != given) {
+        problems.push(format!(
+            "the SRS in {} (id {given}) is not the one the run's keys were made with (id {recorded}): its proofs \
+             verify only against keygen's SRS",
+            params_dir.display()
+        ));
+    }
     // Every *.proof file is evidence, whatever its name.
     let mut found: BTreeMap<u32, Evidence> = BTreeMap::new();
     let mut files: Vec<PathBuf> = listing

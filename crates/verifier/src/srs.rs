@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use halo2_proofs::halo2curves::bn256::Bn256;
+use halo2_proofs::halo2curves::bn256::{Bn256, Fr, G1Affine};
 use halo2_proofs::poly::commitment::{Params, ParamsProver};
 use halo2_proofs::poly::kzg::commitment::ParamsKZG;
 use serde::{Deserialize, Serialize};
@@ -94,7 +94,50 @@ pub fn load(dir: &Path) -> Result<(SetupInfo, ParamsKZG<Bn256>), SrsError> {
             reason: format!("holds k = {}, setup.json says {}", params.k(), info.k),
         });
     }
+    let mut info = info;
+    if info.insecure_dev_seed.is_none() {
+        // setup.json is one edit away from hiding a dev setup: recognise one by its points.
+        if let Some(seed) = dev_seed(&params, DEV_SEEDS_RECOGNISED) {
+            info.insecure_dev_seed = Some(seed);
+            info.source = format!(
+                "dev (recognised by its points; setup.json says {:?} and no seed)",
+                info.source
+            );
+        }
+    }
     Ok((info, params))
+}
+
+/// Dev seeds below this are recognised by the SRS's points whatever setup.json says.
+pub const DEV_SEEDS_RECOGNISED: u64 = 1024;
+
+/// The seed of `dzk setup --k K --seed S` that made `params`, if it is one of `0..below`: its secret `s` is
+/// the first `Fr` drawn from ChaCha20 seeded with S, and its second point is `s·G1`.
+pub fn dev_seed(params: &ParamsKZG<Bn256>, below: u64) -> Option<u64> {
+    use halo2_proofs::halo2curves::ff::Field;
+    use halo2_proofs::halo2curves::group::Curve;
+    use rand::SeedableRng;
+    let point = *params.get_g().get(1)?;
+    let generator = G1Affine::generator();
+    (0..below).find(|&seed| {
+        let s = Fr::random(rand_chacha::ChaCha20Rng::seed_from_u64(seed));
+        (generator * s).to_affine() == point
+    })
+}
+
+/// The SRS's identity: BLAKE3 over its first two G1 points, `g2` and `s·g2`, which every prefix of one setup
+/// shares (the k = 22 SRS and its cut-down k = 14 copy have the same id). Keygen records it in the plan; a
+/// verifier given another SRS says so.
+pub fn srs_id(params: &ParamsKZG<Bn256>) -> String {
+    use halo2_proofs::halo2curves::group::GroupEncoding;
+    let mut h = blake3::Hasher::new();
+    h.update(b"dzk srs id v1\0");
+    for g in params.get_g().iter().take(2) {
+        h.update(g.to_bytes().as_ref());
+    }
+    h.update(params.g2().to_bytes().as_ref());
+    h.update(params.s_g2().to_bytes().as_ref());
+    h.finalize().to_hex().to_string()
 }
 
 /// The cache file of the SRS in `dir` cut down to `2^k` points (its Lagrange basis is what costs).
@@ -169,7 +212,7 @@ mod tests {
     use halo2_proofs::poly::kzg::commitment::ParamsKZG;
     use rand::SeedableRng;
 
-    use super::{downsized, downsized_path};
+    use super::{dev_seed, downsized, downsized_path, srs_id};
 
     fn srs(seed: u64) -> ParamsKZG<Bn256> {
         ParamsKZG::setup(5, rand_chacha::ChaCha20Rng::seed_from_u64(seed))
@@ -219,5 +262,17 @@ mod tests {
         // A directory that cannot be written still gives the right SRS.
         let missing = dir.path().join("not-there");
         assert!(bytes(&downsized(&params, 3, &missing).expect("computes")) == bytes(&want));
+    }
+
+    #[test]
+    fn a_dev_srs_is_recognised_by_its_points_and_the_id_survives_cutting_down() {
+        let params = srs(7);
+        assert_eq!(dev_seed(&params, 1024), Some(7));
+        assert_eq!(dev_seed(&params, 7), None);
+        let mut small = params.clone();
+        small.downsize(2);
+        assert_eq!(srs_id(&small), srs_id(&params));
+        assert_eq!(dev_seed(&small, 1024), Some(7));
+        assert_ne!(srs_id(&srs(8)), srs_id(&params));
     }
 }

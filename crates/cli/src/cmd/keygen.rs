@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::Args;
 use dzk_prover::run::{chunk, keygen_chunk, load_slice};
 use dzk_verifier::audit::vk_name;
-use dzk_verifier::srs::downsized;
+use dzk_verifier::srs::{downsized, srs_id};
 
 use crate::io::write_atomic;
 use crate::run::{bar, load_params, read_plan, write_plan};
@@ -29,6 +29,18 @@ impl KeygenCmd {
     pub fn run(self) -> anyhow::Result<()> {
         let mut plan = read_plan(&self.run)?;
         let (_, params) = load_params(&self.params)?;
+        let id = srs_id(&params);
+        // Keying one chunk joins the keys made before; keying them all starts afresh.
+        let recorded = plan.srs_id.as_deref().filter(|_| self.chunk.is_some());
+        if let Some(recorded) = recorded.filter(|r| *r != id) {
+            anyhow::bail!(
+                "{}: this run's other keys were made with another SRS (id {recorded}); {} holds SRS id {id}. \
+                 Every chunk must be keyed with one SRS (a prefix of one setup): key them all again without \
+                 --chunk to change it",
+                self.run.display(),
+                self.params.display()
+            );
+        }
         let which: Vec<u32> = match self.chunk {
             Some(i) => vec![chunk(&plan, i)?.index],
             None => plan.chunks.iter().map(|c| c.index).collect(),
@@ -55,6 +67,7 @@ impl KeygenCmd {
                 );
             }
             fresh.chunks[i as usize].vk_blake3 = plan.chunks[i as usize].vk_blake3.clone();
+            fresh.srs_id = Some(id.clone());
             write_plan(&self.run, &fresh)?;
             plan = fresh;
             pb.inc(1);
