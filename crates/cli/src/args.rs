@@ -17,15 +17,30 @@ pub struct WeightArgs {
 
 impl WeightArgs {
     /// Loads `path`, adding synthetic weights when asked; `keep_free` are tensors an input file supplies.
-    pub fn load_model(&self, path: &Path, keep_free: &[i64]) -> anyhow::Result<Model> {
+    pub fn load_model(
+        &self,
+        path: &Path,
+        keep_free: &[i64],
+        need_weights: bool,
+    ) -> anyhow::Result<Model> {
         let model = Model::load(path).context("loading model")?;
         match self.synthetic_weights {
             Some(seed) => model
                 .with_synthetic_weights(seed, keep_free)
                 .context("generating synthetic weights"),
+            None if need_weights && model.is_config() => Err(no_weights(path)),
             None => Ok(model),
         }
     }
+}
+
+/// The one error every command gives for a config file (a model without its weights).
+pub fn no_weights(path: &Path) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{}: the model has no weights (a config file): give --synthetic-weights SEED, or write a model with \
+         `dzk synth`",
+        path.display()
+    )
 }
 
 /// Loads a zkml input file.

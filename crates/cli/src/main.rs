@@ -11,7 +11,26 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// Output piped into a reader that stops early (`dzk inspect big | head`) ends the command quietly, as it
+/// would any Unix tool, instead of a panic from `println!`.
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     let cli = cmd::Cli::parse();
     match cli.command.run() {
         Ok(()) => ExitCode::SUCCESS,

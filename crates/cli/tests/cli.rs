@@ -251,11 +251,67 @@ fn hostile_files_are_rejected_with_exit_code_2() {
         "outside zkml's range",
     );
 
-    // A model given where an input is expected.
+    // A model given where an input is expected, and the other way round: said in plain words.
     assert_rejected(
         &dzk(&["forward", s(&model), s(&model)]),
-        "not a valid zkml input file",
+        "not a valid zkml input file: this looks like a zkml model file",
     );
+    let input = digits_input(0);
+    assert_rejected(
+        &dzk(&["forward", s(&input), s(&input)]),
+        "not a valid zkml model file: this looks like a zkml input file",
+    );
+    // A missing file: the operating system's reason once.
+    let missing = d.join("missing.msgpack");
+    let o = dzk(&["forward", s(&model), s(&missing)]);
+    assert_rejected(&o, "cannot read");
+    assert_eq!(
+        stderr(&o).matches("No such file").count(),
+        1,
+        "{}",
+        stderr(&o)
+    );
+    // Every config file, whatever its first layer, gets the same answer from forward and partition.
+    for name in ["gpt-2", "clip", "twitter"] {
+        let config = repo().join(format!("../shared/models/zkml/{name}/config.msgpack"));
+        assert_rejected(
+            &dzk(&["forward", s(&config), s(&input)]),
+            "the model has no weights (a config file): give --synthetic-weights SEED",
+        );
+        assert_rejected(
+            &dzk(&[
+                "partition",
+                s(&config),
+                "--chunks",
+                "2",
+                "-o",
+                s(&d.join("run")),
+            ]),
+            "the model has no weights (a config file): give --synthetic-weights SEED",
+        );
+    }
+}
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let config = repo().join("../shared/models/zkml/gpt-2/config.msgpack");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dzk"))
+        .args(["inspect", s(&config)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run dzk");
+    // Read one byte, then close the pipe, as `head -c 1` does.
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut byte = [0u8; 1];
+    stdout.read_exact(&mut byte).expect("a first byte");
+    drop(stdout);
+    let o = child.wait_with_output().expect("wait");
+    let err = stderr(&o);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(o.status.code(), Some(0), "{err}");
 }
 
 #[test]

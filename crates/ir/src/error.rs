@@ -10,13 +10,13 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum IrError {
     /// The file could not be read at all.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
-        /// What the operating system said.
-        #[source]
-        source: std::io::Error,
+        /// What the operating system said (in the message; not an error `source`, which a caller's error
+        /// chain would print a second time).
+        error: std::io::Error,
     },
     /// The bytes are not the msgpack structure zkml writes.
     #[error("{file}: not a valid zkml {expected} file: {detail}")]

@@ -289,6 +289,12 @@ impl Model {
             && self.free_tensors().len() <= self.declared_inputs.len()
     }
 
+    /// Whether the file is a config: no constant carries values (zkml's weight-less configs; GPT-2's lists no
+    /// constants at all). A model with some weights and one missing is not a config but a broken model.
+    pub fn is_config(&self) -> bool {
+        self.tensors.values().all(|t| t.data.is_none())
+    }
+
     /// The number of constant values (parameters), counted from shapes.
     pub fn parameter_count(&self) -> usize {
         self.tensors

@@ -44,9 +44,9 @@ pub(crate) struct WireModel {
 
 /// Reads a file, naming it in the error.
 pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, IrError> {
-    std::fs::read(path).map_err(|source| IrError::Io {
+    std::fs::read(path).map_err(|error| IrError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })
 }
 
@@ -66,8 +66,29 @@ pub(crate) fn decode<'a, T: Deserialize<'a>>(
     rmp_serde::from_slice(bytes).map_err(|e| IrError::Decode {
         file: file.into(),
         expected,
-        detail: e.to_string(),
+        detail: what_it_is(bytes, expected).unwrap_or_else(|| e.to_string()),
     })
+}
+
+/// What a file that did not decode as a zkml `expected` file is, when that can be told from its first bytes.
+fn what_it_is(bytes: &[u8], expected: &str) -> Option<String> {
+    if bytes.starts_with(b"DZK\0") {
+        return Some("this is one of dzk's own files (`dzk inspect` says which)".into());
+    }
+    let map = matches!(bytes.first()?, 0x80..=0x8f | 0xde | 0xdf);
+    let list = matches!(bytes.first()?, 0x90..=0x9f | 0xdc | 0xdd);
+    match expected {
+        "input" if map => Some(
+            "this looks like a zkml model file (a map of layers and tensors); an input file is a list of \
+             tensors"
+                .into(),
+        ),
+        "model" if list => Some(
+            "this looks like a zkml input file (a list of tensors); a model file is a map of layers and tensors"
+                .into(),
+        ),
+        _ => None,
+    }
 }
 
 /// Converts a zkml shape (i64 dimensions) into a checked `usize` shape.

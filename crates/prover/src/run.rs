@@ -39,6 +39,9 @@ pub enum RunError {
     /// The circuit could not be built.
     #[error(transparent)]
     Circuit(#[from] dzk_circuit::CircuitError),
+    /// A model or tensor file is malformed (the message names the file).
+    #[error(transparent)]
+    File(#[from] dzk_ir::IrError),
 }
 
 fn input(file: &str, reason: impl std::fmt::Display) -> RunError {
@@ -97,9 +100,7 @@ pub fn load_slice(c: &ChunkPlan, bytes: &[u8]) -> Result<Arc<Model>, RunError> {
             "does not match the plan's digest (a slice from another partition?)",
         ));
     }
-    Model::from_msgpack(bytes, &c.slice_file)
-        .map(Arc::new)
-        .map_err(|e| input(&c.slice_file, e))
+    Ok(Arc::new(Model::from_msgpack(bytes, &c.slice_file)?))
 }
 
 fn circuit(plan: &Plan, c: &ChunkPlan, model: Arc<Model>) -> Result<ChunkCircuit, RunError> {
@@ -208,15 +209,9 @@ pub fn read_boundary(
             ));
         }
         let salt = from_hex(&meta.salt).map_err(|e| input(file, e))?;
-        (
-            TensorFile::from_msgpack(&env.body, file).map_err(|e| input(file, e))?,
-            salt,
-        )
+        (TensorFile::from_msgpack(&env.body, file)?, salt)
     } else if c.index == 0 {
-        (
-            TensorFile::from_msgpack(bytes, file).map_err(|e| input(file, e))?,
-            Fr::random(OsRng),
-        )
+        (TensorFile::from_msgpack(bytes, file)?, Fr::random(OsRng))
     } else {
         return Err(input(
             file,

@@ -304,7 +304,17 @@ pub fn verify_all(
             .and_then(|b| Envelope::decode(&b, Kind::VerifyingKey).map_err(|e| e.to_string()))
             .map_err(|reason| Unreadable {
                 path: vk_path.clone(),
-                reason,
+                reason: if c.vk_blake3.is_none() {
+                    format!(
+                        "{reason}; the run has no keys: run `dzk keygen {} --params PARAMS_DIR` (keys are \
+                         deterministic, so proofs made without them, by `dzk prove`, verify against them)",
+                        run_dir.display()
+                    )
+                } else {
+                    format!(
+                        "{reason}; give --run the run directory that `dzk keygen` wrote the chunk keys into"
+                    )
+                },
             })?;
         let vk_digest = blake3::hash(&vk_env.body).to_hex().to_string();
         let check = (|| -> Result<(), String> {

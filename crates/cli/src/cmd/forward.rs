@@ -34,7 +34,9 @@ impl ForwardCmd {
     /// Runs the command.
     pub fn run(self) -> anyhow::Result<()> {
         let input = load_input(&self.input)?;
-        let model = self.weights.load_model(&self.model, &supplied(&input))?;
+        let model = self
+            .weights
+            .load_model(&self.model, &supplied(&input), true)?;
         let trace = model.forward(&input).context("running the forward pass")?;
         if let Some(out) = &self.output {
             write_atomic(out, &trace.outputs().to_msgpack())?;

@@ -70,7 +70,9 @@ impl InspectCmd {
             Kind::Model => {
                 let input = self.input.as_deref().map(load_input).transpose()?;
                 let keep: Vec<i64> = input.as_ref().map(supplied).unwrap_or_default();
-                let model = self.weights.load_model(&self.file, &keep)?;
+                let model = self
+                    .weights
+                    .load_model(&self.file, &keep, input.is_some())?;
                 let ranges = match &input {
                     Some(i) => Some(
                         model

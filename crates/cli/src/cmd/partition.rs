@@ -71,10 +71,7 @@ impl PartitionCmd {
         let model =
             std::sync::Arc::new(Model::from_msgpack(&bytes, &name).context("loading model")?);
         if !model.has_weights() {
-            anyhow::bail!(
-                "{name}: the model has no weights (a config file): give --synthetic-weights SEED, or write a \
-                 model with `dzk synth`"
-            );
+            return Err(crate::args::no_weights(&self.model));
         }
         let bound = match (self.chunks, self.max_k) {
             (Some(n), _) => Bound::Chunks(n),
