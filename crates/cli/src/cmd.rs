@@ -4,6 +4,7 @@ mod aggregate;
 mod evm;
 mod forward;
 mod inspect;
+mod inspect_artifact;
 mod keygen;
 mod merkle;
 mod partition;
@@ -26,7 +27,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Describe a zkml model, config or input file: layers, shapes, parameters, value ranges.
+    /// Describe a zkml model, config or input file (layers, shapes, parameters, value ranges), or what one of
+    /// dzk's own files holds.
     Inspect(inspect::InspectCmd),
     /// Run a model on an input in zkml's exact fixed-point arithmetic and print (or write) its outputs.
     Forward(forward::ForwardCmd),

@@ -258,6 +258,7 @@ fn every_kind_of_wrong_run_is_rejected_with_its_own_reason() {
     assert_eq!(code, 2);
     assert!(err.contains("not a field element"), "{err}");
     srs_identity(&r);
+    inspect_reads_dzk_files(&r);
 
     // Re-running a finished chunk skips it (re-proving would draw a new output salt and break the link to
     // the next chunk, so only --force proves again).
@@ -403,6 +404,39 @@ fn every_kind_of_wrong_run_is_rejected_with_its_own_reason() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/run/plan.dzk"));
+}
+
+/// `dzk inspect` says what each of dzk's files holds, and refuses a damaged one (exit 2).
+fn inspect_reads_dzk_files(r: &Run) {
+    let plan = r.run().join("plan.dzk");
+    let proof = r.proofs().join("chunk-1.proof");
+    for (file, says) in [
+        (plan.clone(), "partition plan"),
+        (proof.clone(), "chunk proof"),
+        (r.run().join("chunk-0.vk"), "verifying key"),
+        (r.proofs().join("merkle.dzk"), "Merkle file"),
+    ] {
+        let out = ok(&["inspect", s(&file)]);
+        assert!(out.starts_with(says), "{out}");
+        let v: serde_json::Value =
+            serde_json::from_str(&ok(&["inspect", s(&file), "--json"])).expect("json");
+        assert_eq!(v["kind"], says);
+    }
+    let out = ok(&["inspect", s(&plan)]);
+    assert!(out.contains("3 chunks, 3 keyed, SRS id"), "{out}");
+    let out = ok(&["inspect", s(&proof)]);
+    assert!(
+        out.contains("h_out 0x") && out.contains("salt fingerprints recorded"),
+        "{out}"
+    );
+    let mut bytes = std::fs::read(&proof).expect("read");
+    let at = bytes.len() - 10;
+    bytes[at] ^= 1;
+    let damaged = r.dir.join("damaged.proof");
+    std::fs::write(&damaged, bytes).expect("write");
+    let o = dzk(&["inspect", s(&damaged)]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("damaged.proof"));
 }
 
 /// The SRS's identity: the plan records keygen's; verify-all given another SRS says so, keygen of one chunk

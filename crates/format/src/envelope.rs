@@ -56,6 +56,11 @@ impl Kind {
         }
     }
 
+    /// The kind of artifact `bytes` starts with, by its magic (nothing else is checked).
+    pub fn of(bytes: &[u8]) -> Option<Kind> {
+        bytes.get(..8).and_then(Kind::from_magic)
+    }
+
     fn from_magic(m: &[u8]) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.magic() == m)
     }

@@ -1,4 +1,4 @@
-//! `dzk inspect`: describe a model, config or input file.
+//! `dzk inspect`: describe a model, config or input file, or one of dzk's own files.
 
 use std::path::PathBuf;
 
@@ -12,7 +12,8 @@ use crate::args::{load_input, supplied, WeightArgs};
 /// Arguments of `dzk inspect`.
 #[derive(Debug, Args)]
 pub struct InspectCmd {
-    /// A zkml model, config or input file.
+    /// A zkml model, config or input file, or one of dzk's files (plan, proof, key, boundary, Merkle file,
+    /// aggregated proof).
     pub file: PathBuf,
     /// Run the model on this input and show the value range every layer reaches.
     #[arg(long, value_name = "INPUT")]
@@ -25,20 +26,32 @@ pub struct InspectCmd {
     pub weights: WeightArgs,
 }
 
-/// What the first msgpack byte says the file holds.
+/// What the first bytes say the file holds.
 enum Kind {
     Model,
     Tensors,
+    /// One of dzk's own files, with its bytes.
+    Dzk(dzk_format::Kind, Vec<u8>),
 }
 
 fn sniff(path: &std::path::Path) -> anyhow::Result<Kind> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if let Some(kind) = dzk_format::Kind::of(&bytes) {
+        return Ok(Kind::Dzk(kind, bytes));
+    }
+    if bytes.starts_with(b"DZK\0") {
+        bail!(
+            "{}: a dzk file of a kind this dzk does not know (magic {:?}); a newer dzk wrote it?",
+            path.display(),
+            String::from_utf8_lossy(&bytes[..bytes.len().min(8)])
+        );
+    }
     match bytes.first() {
         None => bail!("{}: the file is empty", path.display()),
         Some(0x80..=0x8f | 0xde | 0xdf) => Ok(Kind::Model),
         Some(0x90..=0x9f | 0xdc | 0xdd) => Ok(Kind::Tensors),
         Some(b) => bail!(
-            "{}: not a zkml file (msgpack map or array expected, first byte 0x{b:02x})",
+            "{}: neither a zkml file (msgpack map or array) nor one of dzk's (first byte 0x{b:02x})",
             path.display()
         ),
     }
@@ -58,6 +71,23 @@ impl InspectCmd {
     /// Runs the command.
     pub fn run(self) -> anyhow::Result<()> {
         match sniff(&self.file)? {
+            Kind::Dzk(kind, bytes) => {
+                if self.input.is_some() {
+                    bail!(
+                        "--input applies to a model file, and {} is a {kind}",
+                        self.file.display()
+                    );
+                }
+                let (value, lines) = super::inspect_artifact::describe(&self.file, &bytes, kind)?;
+                if self.json {
+                    println!("{value}");
+                } else {
+                    for line in lines {
+                        println!("{line}");
+                    }
+                }
+                Ok(())
+            }
             Kind::Tensors => {
                 if self.input.is_some() {
                     bail!(
