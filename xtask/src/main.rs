@@ -9,14 +9,51 @@ mod tidy;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <ci [--fast] | slow | solc | tidy | bench>
+const USAGE: &str = "usage: cargo xtask <ci [--fast] | slow | solc | tidy | bench | fuzz [--secs N] [--seed S]>
   ci      fmt check, clippy (warnings denied), tests, docs, tidy
           --fast skips the doc build
   slow    the tests too slow for CI (marked #[ignore]): a tree of aggregations, about an hour
   solc    install the pinned solc-js (npm) under target/solc, for the EVM tests
   tidy    crate dependency rules, //! headers, anyhow/unsafe placement
   bench   prove MNIST and the digits model in 1, 2 and 4 chunks; write docs/benchmarks.md
-          evm: only the on-chain verifier's figures (digits and MNIST in 2 chunks), in their section";
+          evm: only the on-chain verifier's figures (digits and MNIST in 2 chunks), in their section
+  fuzz    every parser of untrusted bytes on mutated real files for N seconds (default 300; CI runs 20),
+          in release mode, from seed S (default: drawn from the clock and printed)";
+
+/// `cargo xtask fuzz [--secs N] [--seed S]`: the fuzz test (crates/cli/tests/fuzz.rs), longer and in release.
+fn fuzz(args: &[String]) -> anyhow::Result<()> {
+    let mut secs = 300u64;
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_secs());
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let value = it
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("{a} needs a value"))?;
+        let n: u64 = value
+            .parse()
+            .map_err(|_| anyhow::anyhow!("{a} {value}: not a number"))?;
+        match a.as_str() {
+            "--secs" => secs = n,
+            "--seed" => seed = n,
+            _ => anyhow::bail!("unknown fuzz flag {a}"),
+        }
+    }
+    eprintln!("xtask: fuzzing for {secs} s from seed {seed} (rerun with --seed {seed})");
+    std::env::set_var("DZK_FUZZ_SECS", secs.to_string());
+    std::env::set_var("DZK_FUZZ_SEED", seed.to_string());
+    ci::cargo(&[
+        "test",
+        "--release",
+        "-p",
+        "dzk-cli",
+        "--test",
+        "fuzz",
+        "--",
+        "--nocapture",
+    ])
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -31,6 +68,7 @@ fn main() -> ExitCode {
             bench_evm::run(&bench::date(), &bench::machine())
         }
         Some("bench") => bench::run(),
+        Some("fuzz") => fuzz(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);

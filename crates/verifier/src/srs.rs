@@ -56,12 +56,37 @@ pub enum SrsError {
     },
 }
 
+/// The largest SRS dzk reads: `2^28` points (a 34 GB file).
+pub const MAX_K: u32 = 28;
+/// Bytes of one G1 point in halo2's raw format (two 32-byte coordinates).
+const G1_RAW: usize = 64;
+/// Bytes of one G2 point in halo2's raw format.
+const G2_RAW: usize = 128;
+
 /// Reads halo2 `ParamsKZG` bytes, refusing (not panicking on) malformed input.
 pub fn read_params(bytes: &[u8], path: &Path) -> Result<ParamsKZG<Bn256>, SrsError> {
     let bad = |reason: String| SrsError::File {
         path: path.to_path_buf(),
         reason,
     };
+    // halo2's reader allocates `2^k` points from the file's first four bytes before reading one: check the
+    // length that k implies first, so a damaged k is an error and not an attempt at a 64 GB allocation.
+    let k = bytes
+        .get(..4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .ok_or_else(|| bad("too short for an SRS".into()))?;
+    if k > MAX_K {
+        return Err(bad(format!(
+            "says k = {k}, above the largest dzk reads ({MAX_K})"
+        )));
+    }
+    let want = 4 + 2 * (1usize << k) * G1_RAW + 2 * G2_RAW;
+    if bytes.len() != want {
+        return Err(bad(format!(
+            "holds {} bytes, and an SRS of k = {k} in halo2's raw format is {want}",
+            bytes.len()
+        )));
+    }
     // halo2's reader asserts on some malformed inputs; a hostile file must be an error, not a crash.
     let res = std::panic::catch_unwind(|| ParamsKZG::<Bn256>::read(&mut &bytes[..]));
     match res {
