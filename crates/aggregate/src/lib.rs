@@ -207,6 +207,8 @@ pub struct Aggregated {
     pub proof: Vec<u8>,
     /// The transcript it was made with: Poseidon (it can be aggregated again) or Keccak (for the EVM).
     pub transcript: Transcript,
+    /// The verifying key it verifies against (the one [`tree_verifying_keys`] rebuilds from the chunks' keys).
+    pub vk: VerifyingKey<G1Affine>,
 }
 
 impl Aggregated {
@@ -559,6 +561,7 @@ pub fn prove_unchecked_with(
         instances,
         proof,
         transcript,
+        vk: keys.pk.get_vk().clone(),
     })
 }
 

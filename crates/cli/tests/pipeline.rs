@@ -878,17 +878,50 @@ fn an_aggregated_proof_verifies_and_wrong_ones_are_rejected() {
     assert_eq!(report["root"], made["root"]);
     assert_eq!(report["transcript"], "keccak");
     assert_eq!(made["transcript"], "keccak");
-    // The first check rebuilt the aggregation verifying key and cached it; the second reads it back.
-    assert_eq!(report["vk_source"], "rebuilt");
+    // `aggregate` recorded its verifying key in the run (the file, its digest in the plan): the auditor reads it.
+    assert_eq!(report["vk_source"], "recorded");
+    let recorded = PathBuf::from(made["aggregation_vk"].as_str().expect("recorded key"));
+    assert!(
+        recorded.starts_with(&run) && recorded.exists(),
+        "{recorded:?}"
+    );
+    let plan = dzk_verifier::audit::read_plan(&run).expect("plan");
+    assert_eq!(plan.aggregation_vks.len(), 1);
+    // --rebuild-vk rebuilds it from the chunks' keys and caches it; the next --rebuild-vk reads the cache.
+    let o = verify(&["--json", "--rebuild-vk"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rebuilt: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(rebuilt["vk_source"], "rebuilt");
     let cached: Vec<_> = std::fs::read_dir(&cache)
         .expect("cache dir")
         .map(|e| e.expect("entry").path())
         .collect();
     assert_eq!(cached.len(), 1, "{cached:?}");
-    let o = verify(&["--json"]);
+    // The rebuilt key is the recorded one, byte for byte.
+    let recorded_body =
+        Envelope::decode(&std::fs::read(&recorded).expect("read"), Kind::VerifyingKey)
+            .expect("decode")
+            .body;
+    let cached_bytes = std::fs::read(&cached[0]).expect("read");
+    assert_eq!(&cached_bytes[..cached_bytes.len() - 32], &recorded_body[..]);
+    let o = verify(&["--json", "--rebuild-vk"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let again: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(again["vk_source"], "cache");
+    // A recorded key file that is not the one the plan records is said and not used.
+    let good_key = std::fs::read(&recorded).expect("read");
+    let mut env_key = Envelope::decode(&good_key, Kind::VerifyingKey).expect("decode");
+    let at = env_key.body.len() / 2;
+    env_key.body[at] ^= 1;
+    let resealed = Envelope::new(Kind::VerifyingKey, "halo2-raw", env_key.body);
+    std::fs::write(&recorded, resealed.encode()).expect("write");
+    let o = verify(&["--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr)
+        .contains("is not the aggregation verifying key the plan records"));
+    let fallback: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(fallback["vk_source"], "cache");
+    std::fs::write(&recorded, &good_key).expect("write");
     assert_eq!(again["verdict"], report["verdict"]);
     assert_eq!(again["root"], report["root"]);
     let want = forward(&digits_model(), &digits_input(1)).tensors()[0]
@@ -960,13 +993,18 @@ fn an_aggregated_proof_verifies_and_wrong_ones_are_rejected() {
         String::from_utf8_lossy(&o.stderr)
     );
     // A damaged cache file is detected, ignored and replaced by a rebuilt key: the good proof still verifies.
-    // `export-solidity` checks the proof as `verify-all --aggregate` does, through the same cache, so it runs
-    // into the damaged file here (one rebuild serves both checks).
     std::fs::write(&agg, &good).expect("write");
     let mut key = std::fs::read(&cached[0]).expect("read");
     let mid = key.len() / 2;
     key[mid] ^= 1;
     std::fs::write(&cached[0], &key).expect("write");
+    let o = verify(&["--json", "--rebuild-vk"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("ignoring the cached"));
+    let replaced: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(replaced["vk_source"], "rebuilt");
+    assert_ne!(std::fs::read(&cached[0]).expect("read"), key);
+    // `export-solidity` checks the proof as `verify-all --aggregate` does, with the recorded key.
     let sol = d.join("Verifier.sol");
     let o = dzk(&[
         "export-solidity",
@@ -982,10 +1020,8 @@ fn an_aggregated_proof_verifies_and_wrong_ones_are_rejected() {
         "--json",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("ignoring the cached"));
     let exported: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
-    assert_eq!(exported["vk_source"], "rebuilt");
-    assert_ne!(std::fs::read(&cached[0]).expect("read"), key);
+    assert_eq!(exported["vk_source"], "recorded");
     evm_checks(d, &sol, &exported, &calldata, &made);
     // A run that does not verify is not aggregated.
     std::fs::remove_file(proofs.join("chunk-0.proof")).expect("rm");

@@ -102,14 +102,21 @@ pub struct Plan {
     /// run (not part of the plan digest).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub srs_id: Option<String>,
+    /// The aggregation verifying keys made for this run (by `dzk aggregate`), by what each depends on (a hash
+    /// of dzk's version, the plan and its chunk keys, the tree's shape and configurations, the SRS): the BLAKE3
+    /// of the key file's body in the run directory. An auditor reads such a key instead of rebuilding it. Not
+    /// part of the plan digest.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub aggregation_vks: std::collections::BTreeMap<String, String>,
 }
 
 impl Plan {
-    /// The plan's digest: BLAKE3 over its canonical JSON with the verifying-key digests and the SRS id left
-    /// out (keygen adds them, after the digest is fixed).
+    /// The plan's digest: BLAKE3 over its canonical JSON with the verifying-key digests, the SRS id and the
+    /// aggregation keys left out (keygen and aggregate add them, after the digest is fixed).
     pub fn digest(&self) -> String {
         let mut p = self.clone();
         p.srs_id = None;
+        p.aggregation_vks.clear();
         for c in &mut p.chunks {
             c.vk_blake3 = None;
         }

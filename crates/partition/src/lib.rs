@@ -204,6 +204,7 @@ pub fn plan(
         visibility,
         chunks,
         srs_id: None,
+        aggregation_vks: Default::default(),
     })
 }
 

@@ -253,6 +253,20 @@ impl AggregateCmd {
             let data = dzk_evm::calldata(&agg.instances, &agg.proof);
             write_atomic(path, dzk_evm::to_hex(&data).as_bytes())?;
         }
+        let shape_now = TreeShape {
+            group,
+            configs: tree.configs(),
+        };
+        let recorded = match record_vk(&self.run, &t, &shape_now, shape(&t.plan), &agg.vk) {
+            Ok(file) => Some(file),
+            Err(e) => {
+                eprintln!(
+                    "warning: could not record the aggregation verifying key in {}: {e:#} (auditors will rebuild it)",
+                    self.run.display()
+                );
+                None
+            }
+        };
         let root = to_hex(&agg.root());
         if self.json {
             println!(
@@ -260,7 +274,8 @@ impl AggregateCmd {
                 json!({"file": out, "root": root, "chunks": chunks.len(), "k": t.params.k(),
                        "levels": levels.len(), "nodes": nodes, "group": self.group,
                        "prove_s": secs, "proof_bytes": agg.proof.len(),
-                       "transcript": transcript.name(), "calldata": self.evm_calldata})
+                       "transcript": transcript.name(), "calldata": self.evm_calldata,
+                       "aggregation_vk": recorded})
             );
         } else {
             println!(
@@ -364,6 +379,8 @@ pub enum VkSource {
     Rebuilt,
     /// Read from this machine's cache, where an earlier rebuild with the same inputs put it.
     Cache,
+    /// Read from the run directory, where `dzk aggregate` wrote it and the plan records its digest.
+    Recorded,
 }
 
 impl VkSource {
@@ -372,6 +389,7 @@ impl VkSource {
         match self {
             VkSource::Rebuilt => "rebuilt",
             VkSource::Cache => "cache",
+            VkSource::Recorded => "recorded",
         }
     }
 }
@@ -399,16 +417,29 @@ fn read_cached(
 
 /// The aggregation verifying key for the run: from `cache` when an earlier rebuild from the same trusted inputs
 /// left it there, else rebuilt from the chunks' keys (and then cached). A rebuild that fails goes to `reject`.
+#[allow(clippy::too_many_arguments)]
 fn aggregation_vk(
+    run: &Path,
     t: &Trusted,
     tree: &TreeShape,
     s: Shape,
     cache: Option<&Path>,
+    use_recorded: bool,
     reject: impl Fn(String) -> anyhow::Error,
 ) -> anyhow::Result<(VerifyingKey<G1Affine>, VkSource)> {
     let Some(&config) = tree.configs.last().and_then(|l| l.first()) else {
         return Err(reject("no aggregation configuration".into()));
     };
+    if use_recorded {
+        match read_recorded(run, t, &cache_key(t, tree, s)?, config) {
+            Ok(Some(vk)) => {
+                eprintln!("using the aggregation verifying key the plan records");
+                return Ok((vk, VkSource::Recorded));
+            }
+            Ok(None) => {}
+            Err(why) => eprintln!("warning: {why}; rebuilding the key from the chunks' keys"),
+        }
+    }
     let path = match cache {
         Some(dir) => Some(dir.join(format!("aggregation-vk-{}.bin", cache_key(t, tree, s)?))),
         None => None,
@@ -472,6 +503,65 @@ fn aggregation_vk(
     Ok((vk, VkSource::Rebuilt))
 }
 
+/// The file in the run directory that holds the aggregation verifying key with dependency hash `key`.
+fn recorded_vk_path(run: &Path, key: &str) -> PathBuf {
+    run.join(format!("aggregation-{}.vk", &key[..key.len().min(16)]))
+}
+
+/// Writes the aggregation verifying key `vk` (the one the proof was made against) into the run directory and
+/// records its digest in the plan under its dependency hash, so an auditor reads it instead of rebuilding it.
+fn record_vk(
+    run: &Path,
+    t: &Trusted,
+    tree: &TreeShape,
+    s: Shape,
+    vk: &VerifyingKey<G1Affine>,
+) -> anyhow::Result<PathBuf> {
+    let key = cache_key(t, tree, s)?;
+    let body = dzk_aggregate::verifying_key_bytes(vk);
+    let digest = blake3::hash(&body).to_hex().to_string();
+    let mut env = Envelope::new(Kind::VerifyingKey, "halo2-raw", body);
+    env.header.plan_digest = Some(t.plan.digest());
+    env.header.params =
+        Some(json!({"aggregation_key": key, "group": tree.group, "configs": tree.configs}));
+    let path = recorded_vk_path(run, &key);
+    write_atomic(&path, &env.encode())?;
+    // Re-read the plan: another command may have written it meanwhile.
+    let mut plan = read_plan(run)?;
+    if plan.digest() != t.plan.digest() {
+        anyhow::bail!("the plan changed while the proof was made");
+    }
+    plan.aggregation_vks.insert(key, digest);
+    crate::run::write_plan(run, &plan)?;
+    Ok(path)
+}
+
+/// The aggregation verifying key the plan records for dependency hash `key`, from its file in the run
+/// directory: `Ok(None)` when the plan records none; an error when the file is missing or not the recorded one.
+fn read_recorded(
+    run: &Path,
+    t: &Trusted,
+    key: &str,
+    config: ConfigParams,
+) -> Result<Option<VerifyingKey<G1Affine>>, String> {
+    let Some(want) = t.plan.aggregation_vks.get(key) else {
+        return Ok(None);
+    };
+    let path = recorded_vk_path(run, key);
+    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let env = Envelope::decode(&bytes, Kind::VerifyingKey)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if blake3::hash(&env.body).to_hex().as_str() != want.as_str() {
+        return Err(format!(
+            "{} is not the aggregation verifying key the plan records",
+            path.display()
+        ));
+    }
+    dzk_aggregate::read_verifying_key(&env.body, config)
+        .map(Some)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
 /// What `verify-all --aggregate` found.
 pub struct AggregateReport {
     /// The root the proof states.
@@ -496,8 +586,8 @@ pub struct AggregateReport {
     pub proof: Vec<u8>,
 }
 
-/// Checks an aggregated proof against the run's trusted inputs, with the aggregation verifying key cached in
-/// `cache` (none: always rebuilt). `Err(Rejected)` for a proof that does not verify or states another root;
+/// Checks an aggregated proof against the run's trusted inputs, with the aggregation verifying key the plan
+/// records (when `use_recorded`), else the one cached in `cache`, else rebuilt from the chunks' keys. `Err(Rejected)` for a proof that does not verify or states another root;
 /// other errors for unreadable inputs.
 pub fn verify_aggregate(
     file: &Path,
@@ -505,6 +595,7 @@ pub fn verify_aggregate(
     params_dir: &Path,
     expected_root: Option<Fr>,
     cache: Option<&Path>,
+    use_recorded: bool,
 ) -> anyhow::Result<AggregateReport> {
     let t = trusted(run, params_dir)?;
     let reject =
@@ -587,7 +678,7 @@ pub fn verify_aggregate(
             )));
         }
     }
-    let (vk, vk_source) = aggregation_vk(&t, &tree, s, cache, reject)?;
+    let (vk, vk_source) = aggregation_vk(run, &t, &tree, s, cache, use_recorded, reject)?;
     if !dzk_aggregate::verify_with(&t.params, &vk, &instances, &env.body, transcript) {
         return Err(reject(
             "the aggregated proof does not verify against the plan's chunk verifying keys".into(),

@@ -66,6 +66,7 @@ impl ExportSolidityCmd {
             &self.params,
             None,
             cache.as_deref(),
+            true,
         )?;
         if r.insecure_setup {
             eprintln!(

@@ -42,6 +42,10 @@ pub struct VerifyAllCmd {
     /// With --aggregate: always rebuild the aggregation verifying key; neither read nor write a cache.
     #[arg(long, requires = "aggregate", conflicts_with = "vk_cache")]
     pub no_vk_cache: bool,
+    /// With --aggregate: do not read the aggregation verifying key that `dzk aggregate` recorded in the run
+    /// directory (its digest in the plan); rebuild it from the chunks' keys (or take this machine's cache).
+    #[arg(long, requires = "aggregate")]
+    pub rebuild_vk: bool,
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -66,6 +70,7 @@ impl VerifyAllCmd {
             &self.params,
             root,
             cache.as_deref(),
+            !self.rebuild_vk,
         ) {
             Ok(r) => r,
             Err(e) => {
