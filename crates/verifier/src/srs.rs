@@ -223,7 +223,10 @@ fn write_downsized(path: &Path, p: &ParamsKZG<Bn256>) -> std::io::Result<()> {
     p.write(&mut body)?;
     let hash = blake3::hash(&body);
     body.extend_from_slice(hash.as_bytes());
-    let tmp = path.with_extension(format!("srs.tmp-{}", std::process::id()));
+    // Unique per process and call: `dzk prove` cuts the SRS down on several threads at once.
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("srs.tmp-{}-{call}", std::process::id()));
     std::fs::write(&tmp, &body)?;
     std::fs::rename(&tmp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
