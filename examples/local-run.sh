@@ -18,7 +18,7 @@ cargo build --release -p dzk-cli
 DZK=target/release/dzk
 
 echo "== partition $MODEL into $CHUNKS chunks (run dir $WORK/run)"
-$DZK partition "$MODEL" --chunks "$CHUNKS" -o "$WORK/run" --json > "$WORK/partition.json"
+$DZK partition "$MODEL" --chunks "$CHUNKS" -o "$WORK/run" --json --force > "$WORK/partition.json"
 # One SRS for every chunk, as large as the largest chunk needs (smaller chunks use a prefix of it).
 K=$(grep -o '"k":[0-9]*' "$WORK/partition.json" | cut -d: -f2 | sort -n | tail -1)
 echo "== dev setup, k = $K"

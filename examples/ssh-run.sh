@@ -16,7 +16,7 @@ DZK=${DZK:-dzk}; REMOTE_DZK=${DZK_REMOTE_BIN:-dzk}; BASE=${DZK_REMOTE_BASE:-/tmp
 WORK=${DZK_WORK:-$(mktemp -d)}
 mkdir -p "$WORK"
 
-$DZK partition "$MODEL" --chunks "$N" -o "$WORK/run" --json > "$WORK/partition.json"
+$DZK partition "$MODEL" --chunks "$N" -o "$WORK/run" --json --force > "$WORK/partition.json"
 if [ -n "${DZK_PARAMS:-}" ]; then
   PARAMS=$DZK_PARAMS
 else

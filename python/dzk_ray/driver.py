@@ -109,7 +109,9 @@ def prove_on_ray(
             raise ValueError("give model and chunks, or run_dir")
         run_dir = work / "run"
         progress(f"partition {model} into {chunks} chunks")
-        plan = json.loads(_dzk(dzk, "partition", str(model), "--chunks", str(chunks), "-o", str(run_dir), "--json").stdout)
+        # The driver's own run directory: partitioned and keyed afresh each time (--force replaces an earlier one).
+        plan = json.loads(_dzk(dzk, "partition", str(model), "--chunks", str(chunks), "-o", str(run_dir), "--json",
+                               "--force").stdout)
         if params_dir is None:
             k = max(c["k"] for c in plan["chunks"])
             params_dir = work / "params"
