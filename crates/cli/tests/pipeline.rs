@@ -697,12 +697,10 @@ fn public_input_and_hashed_output_visibility() {
     assert_eq!(report["verdict"], "valid");
     // The output is committed, not published; the input (8×8 pixels) is chunk 0's public instances.
     assert!(report["public_outputs"].is_null());
-    let pixels: Vec<String> = TensorFile::load(&digits_input(3)).expect("input").tensors()[0]
+    let pixels = TensorFile::load(&digits_input(3)).expect("input").tensors()[0]
         .1
         .data()
-        .iter()
-        .map(|v| v.to_string())
-        .collect();
+        .to_vec();
     assert_eq!(report["public_inputs"], serde_json::json!(pixels));
     let proof = std::fs::read(proofs.join("chunk-0.proof")).expect("proof");
     let env = Envelope::decode(&proof, Kind::ChunkProof).expect("decode");
