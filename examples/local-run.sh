@@ -37,7 +37,8 @@ for ((i = 0; i < CHUNKS; i++)); do
   IN=$OUT
 done
 
-echo "== merkle"
-$DZK merkle "$WORK/proofs"
-echo "== verify-all"
-$DZK verify-all "$WORK/proofs" --run "$WORK/run" --params "$WORK/params"
+echo "== merkle (the root the model owner publishes)"
+ROOT=$($DZK merkle "$WORK/proofs" | awk '/^root /{print $2}')
+echo "root $ROOT"
+echo "== verify-all, pinned to the published root"
+$DZK verify-all "$WORK/proofs" --run "$WORK/run" --params "$WORK/params" --root "$ROOT"
