@@ -430,8 +430,11 @@ fn aggregation_vk(
     let Some(&config) = tree.configs.last().and_then(|l| l.first()) else {
         return Err(reject("no aggregation configuration".into()));
     };
+    // One hash of everything the key depends on (the whole SRS among it) names both the recorded key and the
+    // cached one.
+    let key = cache_key(t, tree, s)?;
     if use_recorded {
-        match read_recorded(run, t, &cache_key(t, tree, s)?, config) {
+        match read_recorded(run, t, &key, config) {
             Ok(Some(vk)) => {
                 eprintln!("using the aggregation verifying key the plan records");
                 return Ok((vk, VkSource::Recorded));
@@ -440,10 +443,7 @@ fn aggregation_vk(
             Err(why) => eprintln!("warning: {why}; rebuilding the key from the chunks' keys"),
         }
     }
-    let path = match cache {
-        Some(dir) => Some(dir.join(format!("aggregation-vk-{}.bin", cache_key(t, tree, s)?))),
-        None => None,
-    };
+    let path = cache.map(|dir| dir.join(format!("aggregation-vk-{key}.bin")));
     if let Some(path) = &path {
         match read_cached(path, config) {
             Ok(Some(vk)) => {
