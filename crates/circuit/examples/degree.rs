@@ -12,12 +12,22 @@ fn main() {
             short_slots: 1,
             ..LayoutParams::default()
         },
+        LayoutParams {
+            fn_slots: 1,
+            ..LayoutParams::default()
+        },
+        LayoutParams {
+            fn_slots: 1,
+            fn_groups: 8,
+            ..LayoutParams::default()
+        },
     ] {
         let mut cs = ConstraintSystem::<Fr>::default();
         ChunkCircuit::configure_with_params(&mut cs, p);
         println!(
-            "{p:?}: degree {}, advice {}, fixed {}, selectors {}, lookups {}, gates {}",
+            "{p:?}: degree {}, blinding {}, advice {}, fixed {}, selectors {}, lookups {}, gates {}",
             cs.degree(),
+            cs.blinding_factors(),
             cs.num_advice_columns(),
             cs.num_fixed_columns(),
             cs.num_selectors(),

@@ -47,6 +47,9 @@ pub struct LayoutParams {
     /// Function lookups per row (6 shared advice columns and one lookup each); 0 when the slice looks no
     /// function up (no chip, no table).
     pub fn_slots: usize,
+    /// Groups the function tables are spread over (1: one table; `G ≥ 2`: `G` lookups per slot and `G` more
+    /// shared columns per slot, for tables longer than `2^k`; see `dzk_gadgets::lookup`).
+    pub fn_groups: usize,
     /// Slots per row of the matrix-check chip, on columns of its own (`2w + 1` advice): convolutions and fully
     /// connected layers are then checked against a challenge instead of as dot products. 0: no chip.
     pub check_width: usize,
@@ -62,6 +65,7 @@ impl Default for LayoutParams {
             short_slots: 2,
             hash_lanes: 0,
             fn_slots: 0,
+            fn_groups: 1,
             check_width: 0,
         }
     }
@@ -74,6 +78,7 @@ impl LayoutParams {
             + self.range_slots * (self.range_limbs + 1)
             + self.short_slots
             + 6 * self.hash_lanes
+            + FnChip::bit_columns(self.fn_slots, self.fn_groups)
             + if self.check_width > 0 {
                 MatCheckChip::advice_columns(self.check_width)
             } else {
@@ -92,9 +97,28 @@ impl From<&dzk_format::run::LayoutSpec> for LayoutParams {
             short_slots: s.short_slots,
             hash_lanes: s.hash_lanes,
             fn_slots: s.fn_slots,
+            fn_groups: s.fn_groups.max(1),
             check_width: s.check_width,
         }
     }
+}
+
+/// The most groups a function table may be spread over: with `k ≥ 16`, tables of up to about 2^21 runs (every
+/// function of zkml's models at scales up to 2^17, softmax's exponential included) fit.
+pub const MAX_FN_GROUPS: usize = 32;
+
+/// The table groups layout `p` gives function tables of `runs` runs (the all-zero row not counted) when the
+/// rest of the circuit needs `other` rows, halo2's reserved rows included: the fewest that keep the tables
+/// within the `2^k` those rows set (more would only add lookups), or as many as the slots allow.
+pub(crate) fn fn_groups_for(p: &LayoutParams, runs: usize, other: usize, reserved: usize) -> usize {
+    if runs == 0 || p.fn_slots == 0 {
+        return 1;
+    }
+    let room = other.next_power_of_two().max(16);
+    let max = MAX_FN_GROUPS;
+    (1..=max)
+        .find(|&g| FnChip::group_rows(runs, g) + reserved <= room)
+        .unwrap_or(max)
 }
 
 /// Whether the model's input and output are public instances or hashed like any other boundary.
@@ -225,8 +249,15 @@ pub(crate) fn configure_chips(meta: &mut ConstraintSystem<Fr>, p: LayoutParams) 
             .collect();
         PoseidonChip::construct(PoseidonChip::configure(meta, &own, &fixed, true))
     };
-    let func = (p.fn_slots > 0)
-        .then(|| FnChip::construct(FnChip::configure(meta, &adv, pool[0], p.fn_slots)));
+    let func = (p.fn_slots > 0).then(|| {
+        let groups = p.fn_groups.max(1);
+        let bits: Vec<_> = (0..FnChip::bit_columns(p.fn_slots, groups))
+            .map(|_| meta.advice_column())
+            .collect();
+        FnChip::construct(FnChip::configure(
+            meta, &adv, &bits, pool[0], p.fn_slots, groups,
+        ))
+    });
     let matcheck = (p.check_width > 0)
         .then(|| MatCheckChip::construct(MatCheckChip::configure(meta, p.check_width)));
     let instance = meta.instance_column();
@@ -274,11 +305,17 @@ impl ChunkCircuit {
         }
         check_supported(&model, start, end)?;
         let needs_fn = !tables::keys(&model, start, end).is_empty();
-        if needs_fn && (params.fn_slots == 0 || 6 * params.fn_slots > params.advice) {
+        if needs_fn
+            && (params.fn_slots == 0
+                || 6 * params.fn_slots > params.advice
+                || !(1..=MAX_FN_GROUPS).contains(&params.fn_groups))
+        {
             return Err(CircuitError::Layout(format!(
-                "the slice looks functions up, which needs 1 to {} function slots, got {}",
+                "the slice looks functions up, which needs 1 to {} function slots and 1 to {MAX_FN_GROUPS} table \
+                 groups, got {} slots and {} groups",
                 params.advice / 6,
-                params.fn_slots
+                params.fn_slots,
+                params.fn_groups
             )));
         }
         Ok(Self {
@@ -403,13 +440,35 @@ impl ChunkCircuit {
                             range_slots,
                             short_slots,
                             fn_slots,
+                            fn_groups: 1,
                             check_width,
                         };
                         if params.range_bits * params.range_limbs > PACK_BITS {
                             continue;
                         }
-                        let c = Self::new(model.clone(), start, end, params)?;
-                        let k = c.min_k();
+                        let base = Self::new(model.clone(), start, end, params)?;
+                        let rows = base.rows();
+                        // Spread the tables over as many groups as it takes to keep them within the rows' k.
+                        let groups = fn_groups_for(
+                            &params,
+                            base.function_table_rows().saturating_sub(1),
+                            base.other_need(rows),
+                            base.reserved(),
+                        );
+                        let c = if groups == 1 {
+                            base
+                        } else {
+                            Self::new(
+                                model.clone(),
+                                start,
+                                end,
+                                LayoutParams {
+                                    fn_groups: groups,
+                                    ..params
+                                },
+                            )?
+                        };
+                        let k = c.k_with_rows(rows);
                         let cost = c.cost_at(k);
                         let allowed = max_k.is_none_or(|m| k <= m);
                         if allowed
@@ -579,22 +638,42 @@ impl ChunkCircuit {
     }
 
     /// Rows the slice's function tables take (0 without function lookups): one per step of each function on its
-    /// domain, plus one all-zero row. Independent of zkml's `k`.
+    /// domain, plus one all-zero row. Independent of zkml's `k`; spread over the layout's table groups, each
+    /// group takes [`Self::function_table_group_rows`].
     pub fn function_table_rows(&self) -> usize {
-        tables::table_rows(&self.model, self.start, self.end)
+        tables::table_rows(&self.model, self.start, self.end, 1)
     }
 
-    /// The smallest `k` whose usable rows hold both the layout and the range table.
+    /// Rows each of the layout's function-table groups takes (0 without function lookups).
+    pub fn function_table_group_rows(&self) -> usize {
+        tables::table_rows(&self.model, self.start, self.end, self.params.fn_groups)
+    }
+
+    /// The smallest `k` whose usable rows hold the layout, the range table, each function-table group and the
+    /// instances.
     pub fn min_k(&self) -> u32 {
+        self.k_with_rows(self.rows())
+    }
+
+    /// Rows halo2 reserves at the end of the circuit (blinding factors and one more).
+    fn reserved(&self) -> usize {
         let mut meta = ConstraintSystem::<Fr>::default();
         configure_chips(&mut meta, self.params);
-        let reserved = meta.blinding_factors() + 1;
-        let need = self
-            .rows()
-            .max(1 << self.params.range_bits)
-            .max(self.function_table_rows())
+        meta.blinding_factors() + 1
+    }
+
+    /// The rows everything but the function tables needs, given the layout's `rows`, reserved rows included.
+    fn other_need(&self, rows: usize) -> usize {
+        rows.max(1 << self.params.range_bits)
             .max(self.instance_len())
-            + reserved;
+            + self.reserved()
+    }
+
+    /// [`Self::min_k`] for the layout's rows already counted (counting them is the expensive part).
+    fn k_with_rows(&self, rows: usize) -> u32 {
+        let need = self
+            .other_need(rows)
+            .max(self.function_table_group_rows() + self.reserved());
         need.next_power_of_two().trailing_zeros().max(4)
     }
 }
@@ -603,7 +682,7 @@ impl ChunkCircuit {
 pub(crate) fn layout_cost(p: LayoutParams, k: u32) -> u64 {
     let mut meta = ConstraintSystem::<Fr>::default();
     configure_chips(&mut meta, p);
-    let lookups = p.range_slots * p.range_limbs + p.short_slots + p.fn_slots;
+    let lookups = p.range_slots * p.range_limbs + p.short_slots + p.fn_slots * p.fn_groups.max(1);
     let degree = meta.degree().max(3);
     let permutation = meta.permutation().get_columns().len().div_ceil(degree - 2);
     ((p.advice_columns() + 3 * lookups + permutation + degree - 1) as u64) << k

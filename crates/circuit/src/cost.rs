@@ -16,11 +16,12 @@ use dzk_ir::Model;
 use halo2_proofs::circuit::Value;
 use halo2_proofs::plonk::ConstraintSystem;
 
-use crate::chunk::{bind, configure_chips, layout_cost, LayoutParams};
+use crate::chunk::{bind, configure_chips, fn_groups_for, layout_cost, LayoutParams};
 use crate::layers::{has_products, lay_out, unsupported_layers, Boundary};
 use crate::ops::{Ops, RowCounter};
 use crate::tables;
 use crate::CircuitError;
+use dzk_gadgets::lookup::FnChip;
 
 /// Rows of every slice of a model under a few reference layouts ([`CostModel::layouts`]), without laying slices
 /// out; a slice's cost is its best among them.
@@ -52,17 +53,15 @@ fn add(a: [usize; 5], b: [usize; 5]) -> [usize; 5] {
 
 impl CostModel {
     /// The reference layouts for a model: 16 or 12 shared columns, 13-, 9- or 7-bit range tables (2, 3 or 4 limbs),
-    /// 2 long and 2 short checks per row, one Poseidon lane of its own, 2 function slots when the model looks
-    /// functions up, and a matrix-check chip of width 4 or none when it has matrix products.
+    /// 2 long and 2 short checks per row, one Poseidon lane of its own, when the model looks functions up two
+    /// function slots (their tables spread over as many groups as a slice needs), and a
+    /// matrix-check chip of width 4 or none when it has matrix products. Each slice takes the table groups
+    /// [`Self::layout_under`] gives.
     /// [`crate::ChunkCircuit::fit`] searches each of these among others, so a slice always fits at least as well
     /// as the model says.
     pub fn reference_layouts(model: &Model) -> Vec<LayoutParams> {
         let n = model.layers().len();
-        let fn_slots = if tables::keys(model, 0, n).is_empty() {
-            0
-        } else {
-            2
-        };
+        let looks_up = !tables::keys(model, 0, n).is_empty();
         let checks: &[usize] = if has_products(model, 0, n) {
             &[4, 0]
         } else {
@@ -79,7 +78,8 @@ impl CostModel {
                         range_slots: 2,
                         short_slots: 2,
                         hash_lanes: 1,
-                        fn_slots,
+                        fn_slots: if looks_up { 2 } else { 0 },
+                        fn_groups: 1,
                         check_width,
                     });
                 }
@@ -218,14 +218,27 @@ impl CostModel {
         let tables = self.table_rows(a, b);
         self.counts
             .iter()
-            .map(|c| (c.layout, c.min_k(a, b, tables), c.rows(a, b)))
+            .map(|c| {
+                (
+                    c.layout_for(a, b, tables),
+                    c.min_k(a, b, tables),
+                    c.rows(a, b),
+                )
+            })
             .filter(|&(_, k, _)| max_k.is_none_or(|m| k <= m))
             .min_by_key(|&(l, k, _)| (layout_cost(l, k), k))
     }
 
-    /// The smallest `k` of slice `[a, b)` under layout `i`: [`crate::ChunkCircuit::min_k`] for that layout.
+    /// The smallest `k` of slice `[a, b)` under layout `i`: [`crate::ChunkCircuit::min_k`] for
+    /// [`Self::layout_under`].
     pub fn min_k_under(&self, i: usize, a: usize, b: usize) -> u32 {
         self.counts[i].min_k(a, b, self.table_rows(a, b))
+    }
+
+    /// Reference layout `i` as slice `[a, b)` takes it: with its function tables spread over the groups that
+    /// keep them within the `k` the rest of the slice sets (`crate::ChunkCircuit::fit` chooses the same).
+    pub fn layout_under(&self, i: usize, a: usize, b: usize) -> LayoutParams {
+        self.counts[i].layout_for(a, b, self.table_rows(a, b))
     }
 }
 
@@ -330,13 +343,35 @@ impl Counted {
         (0..5).map(|i| c[i] - self.prefix[a][i]).max().unwrap_or(0)
     }
 
-    /// The rows that set slice `[a, b)`'s `k` under this layout, given its function tables' rows.
+    /// The rows everything but the function tables needs in slice `[a, b)`, reserved rows included.
+    fn other_need(&self, a: usize, b: usize) -> usize {
+        self.rows(a, b).max(1 << self.layout.range_bits).max(2) + self.reserved
+    }
+
+    /// This layout with the table groups slice `[a, b)` takes, given its function tables' rows (in one group).
+    fn layout_for(&self, a: usize, b: usize, tables: usize) -> LayoutParams {
+        let groups = fn_groups_for(
+            &self.layout,
+            tables.saturating_sub(1),
+            self.other_need(a, b),
+            self.reserved,
+        );
+        LayoutParams {
+            fn_groups: groups,
+            ..self.layout
+        }
+    }
+
+    /// The rows that set slice `[a, b)`'s `k` under this layout, given its function tables' rows (in one
+    /// group): each group's share of them, or the rest of the slice.
     fn need(&self, a: usize, b: usize, tables: usize) -> usize {
-        self.rows(a, b)
-            .max(1 << self.layout.range_bits)
-            .max(tables)
-            .max(2)
-            + self.reserved
+        let groups = self.layout_for(a, b, tables).fn_groups;
+        let per_group = if tables == 0 {
+            0
+        } else {
+            FnChip::group_rows(tables - 1, groups) + self.reserved
+        };
+        self.other_need(a, b).max(per_group)
     }
 
     fn min_k(&self, a: usize, b: usize, tables: usize) -> u32 {

@@ -9,6 +9,8 @@ mod layers;
 mod ops;
 mod tables;
 
-pub use chunk::{ChunkCircuit, ChunkConfig, LayoutParams, Salts, Visibility, MIN_RANGE_BITS};
+pub use chunk::{
+    ChunkCircuit, ChunkConfig, LayoutParams, Salts, Visibility, MAX_FN_GROUPS, MIN_RANGE_BITS,
+};
 pub use cost::CostModel;
 pub use error::CircuitError;

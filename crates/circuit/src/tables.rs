@@ -127,20 +127,21 @@ fn last_true(mut a: i64, mut b: i64, p: &dyn Fn(i64) -> bool) -> i64 {
     a
 }
 
-/// The slice's tables, tagged 1, 2, … in [`keys`] order.
+/// The slice's tables, tagged 1, 2, … and loaded in [`keys`] order.
 pub(crate) fn tables(model: &Model, start: usize, end: usize) -> Vec<(TableKey, FnTable)> {
+    let mut first = 0;
     keys(model, start, end)
         .into_iter()
         .enumerate()
         .map(|(i, key)| {
             let runs = runs(key, model.scale(), model.min_val(), model.max_val());
-            (
-                key,
-                FnTable {
-                    tag: i as u64 + 1,
-                    runs,
-                },
-            )
+            let t = FnTable {
+                tag: i as u64 + 1,
+                first,
+                runs,
+            };
+            first += t.runs.len();
+            (key, t)
         })
         .collect()
 }
@@ -220,8 +221,8 @@ pub(crate) fn check_domains(
     Ok(())
 }
 
-/// Table rows the slice's tables take (0 without any).
-pub(crate) fn table_rows(model: &Model, start: usize, end: usize) -> usize {
+/// Table rows the slice's tables take in each of `groups` groups (0 without any).
+pub(crate) fn table_rows(model: &Model, start: usize, end: usize, groups: usize) -> usize {
     let tables: Vec<FnTable> = tables(model, start, end)
         .into_iter()
         .map(|(_, t)| t)
@@ -229,7 +230,7 @@ pub(crate) fn table_rows(model: &Model, start: usize, end: usize) -> usize {
     if tables.is_empty() {
         0
     } else {
-        FnChip::table_rows(&tables)
+        FnChip::table_rows(&tables, groups)
     }
 }
 

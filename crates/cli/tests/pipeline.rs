@@ -783,6 +783,70 @@ fn an_attention_block_with_every_function_table_proves_and_verifies() {
 }
 
 #[test]
+fn a_function_table_longer_than_the_circuit_is_spread_over_groups_and_proves() {
+    // Softmax at scale 2^12: its exponential's table has tens of thousands of runs, far more than the few hundred
+    // rows of the head; the chunk's k is set by one group's share of the table instead of the whole table.
+    let model = repo().join("testdata/models/softmax_head_sf12.msgpack");
+    let input = repo().join("testdata/inputs/softmax_head_sf12.msgpack");
+    let r = Run::new(&model, 1);
+    let plan = dzk_verifier::audit::read_plan(&r.run()).expect("plan");
+    let c = &plan.chunks[0];
+    assert!(c.layout.fn_groups > 1, "{c:?}");
+    let made: serde_json::Value = serde_json::from_str(&ok(&[
+        "partition",
+        s(&model),
+        "--chunks",
+        "1",
+        "-o",
+        s(&r.dir.join("again")),
+        "--json",
+    ]))
+    .expect("json");
+    let chunk = &made["chunks"][0];
+    let table = chunk["table_rows"].as_u64().expect("table rows");
+    assert!(
+        table > 1 << c.k,
+        "the table ({table} rows) fits 2^{} alone",
+        c.k
+    );
+    assert_eq!(
+        chunk["table_groups"].as_u64(),
+        Some(c.layout.fn_groups as u64)
+    );
+    assert!(chunk["rows"].as_u64().expect("rows") <= 1 << c.k);
+    let out = r.prove_all(&input, &r.proofs());
+    assert_eq!(out, forward(&model, &input));
+    ok(&["merkle", s(&r.proofs())]);
+    assert_valid(&r);
+}
+
+#[test]
+fn a_softmax_at_scale_2_17_partitions_within_every_bound_from_16() {
+    // Its exponential's table alone has about 1.7 million runs (k = 21 as one table).
+    let model = repo().join("testdata/models/softmax_head_sf17.msgpack");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    for max_k in [16u64, 18, 20] {
+        let out = tmp.path().join(format!("run-{max_k}"));
+        let made: serde_json::Value = serde_json::from_str(&ok(&[
+            "partition",
+            s(&model),
+            "--max-k",
+            &max_k.to_string(),
+            "-o",
+            s(&out),
+            "--json",
+        ]))
+        .expect("json");
+        for c in made["chunks"].as_array().expect("chunks") {
+            let k = c["k"].as_u64().expect("k");
+            assert!(k <= max_k, "--max-k {max_k}: {c}");
+            assert!(c["table_rows"].as_u64().expect("table") > 1 << 20, "{c}");
+            assert!(c["rows"].as_u64().expect("rows") <= 1 << k, "{c}");
+        }
+    }
+}
+
+#[test]
 fn the_tiny_transformer_in_2_chunks_proves_and_verifies() {
     // Attention whose Q·Kᵀ and A·V multiply two activations (FullyConnected and BatchMatMul), layer norm, GELU,
     // softmax: partitioned, keyed, proven chunk by chunk and audited.

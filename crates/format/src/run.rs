@@ -43,9 +43,20 @@ pub struct LayoutSpec {
     /// Function lookups per row (0: the chunk looks no function up).
     #[serde(default)]
     pub fn_slots: usize,
+    /// Groups the function tables are spread over (1, the default: one table).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub fn_groups: usize,
     /// Slots per row of the matrix-check chip (0: matrix products are plain dot products).
     #[serde(default)]
     pub check_width: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 /// One chunk of a plan.

@@ -24,6 +24,7 @@ const D: i64 = (1 << 16) - 1;
 fn table(f: LookupFn, tag: u64) -> FnTable {
     FnTable {
         tag,
+        first: 0,
         runs: f
             .runs(SF, MIN_VAL, -D, D, D as u64)
             .into_iter()
@@ -37,7 +38,9 @@ fn table(f: LookupFn, tag: u64) -> FnTable {
 }
 
 fn tables() -> [FnTable; 2] {
-    [table(LookupFn::Tanh, 1), table(LookupFn::Logistic, 2)]
+    let mut ts = [table(LookupFn::Tanh, 1), table(LookupFn::Logistic, 2)];
+    FnTable::number(&mut ts);
+    ts
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +57,12 @@ enum Case {
     OtherFunctionsRun,
     /// Slot 1 of a row tampered (wrong output) while slot 0 is honest.
     SecondSlotTampered,
+    /// With table groups: the honest run and `y`, but the bit of a group that does not hold the run.
+    WrongGroup,
+    /// With table groups: no bit set (every lookup then sees zeros) and a wrong `y`.
+    NoGroup,
+    /// With table groups: the honest group's bit and another one set.
+    TwoGroups,
     /// Honest tanh of these inputs; records how far each [`Rows`] cursor moved during the chip's call, for
     /// comparison with [`lookup_cost`].
     CostOfMany,
@@ -66,15 +75,16 @@ struct Cfg {
     f: FnConfig,
 }
 
+/// The chip over `G` table groups (1: one table, no group bits).
 #[derive(Clone, Debug)]
-struct TestCircuit {
+struct TestCircuit<const G: usize> {
     case: Case,
     tamper: bool,
     xs: Vec<i64>,
     out: std::rc::Rc<std::cell::RefCell<Vec<i128>>>,
 }
 
-impl Circuit<Fr> for TestCircuit {
+impl<const G: usize> Circuit<Fr> for TestCircuit<G> {
     type Config = Cfg;
     type FloorPlanner = SimpleFloorPlanner;
     type Params = ();
@@ -84,10 +94,20 @@ impl Circuit<Fr> for TestCircuit {
     }
 
     fn configure(meta: &mut ConstraintSystem<Fr>) -> Cfg {
-        let all: Vec<_> = (0..20).map(|_| meta.advice_column()).collect();
-        let range = RangeChip::configure(meta, &all[12..18], &all[18..20], BITS, LIMBS);
+        let shared = 12;
+        let all: Vec<_> = (0..shared + 8).map(|_| meta.advice_column()).collect();
+        let bits: Vec<_> = (0..FnChip::bit_columns(2, G))
+            .map(|_| meta.advice_column())
+            .collect();
+        let range = RangeChip::configure(
+            meta,
+            &all[shared..shared + 6],
+            &all[shared + 6..],
+            BITS,
+            LIMBS,
+        );
         let tag = meta.fixed_column();
-        let f = FnChip::configure(meta, &all[..12], tag, 2);
+        let f = FnChip::configure(meta, &all[..shared], &bits, tag, 2, G);
         meta.enable_equality(all[0]);
         Cfg {
             col: all[0],
@@ -130,11 +150,11 @@ impl Circuit<Fr> for TestCircuit {
             || "attacked lookup",
             |mut region| {
                 let mut checks = Vec::new();
-                let honest0 = FnChip::witness(&tanh, xs[0].value);
+                let honest0 = chip.witness(&tanh, xs[0].value);
                 let (_, d0) = chip.assign_slot(&mut region, at, 0, tanh.tag, &xs[0], honest0)?;
                 checks.extend(d0);
                 let x = i128::from(self.xs[1]);
-                let honest = FnChip::witness(&tanh, xs[1].value);
+                let honest = chip.witness(&tanh, xs[1].value);
                 let w = if !self.tamper {
                     honest
                 } else {
@@ -155,6 +175,7 @@ impl Circuit<Fr> for TestCircuit {
                             y: k(next.y),
                             d_lo: k(x - i128::from(next.lo)),
                             d_hi: k(i128::from(next.hi) - x),
+                            bits: honest.bits,
                         },
                         Case::DifferenceMismatch => FnWitness {
                             d_lo: honest.d_lo.map(|d| d + 1),
@@ -168,8 +189,31 @@ impl Circuit<Fr> for TestCircuit {
                                 y: k(r.y),
                                 d_lo: k(x - i128::from(r.lo)),
                                 d_hi: k(i128::from(r.hi) - x),
+                                bits: honest.bits,
                             }
                         }
+                        Case::WrongGroup => FnWitness {
+                            bits: honest.bits.map(|b| {
+                                let g = b.iter().position(|&v| v == 1).expect("one group");
+                                let mut b = vec![0; G];
+                                b[(g + 1) % G] = 1;
+                                b
+                            }),
+                            ..honest
+                        },
+                        Case::NoGroup => FnWitness {
+                            y: k(next.y),
+                            bits: Value::known(vec![0; G]),
+                            ..honest
+                        },
+                        Case::TwoGroups => FnWitness {
+                            bits: honest.bits.map(|mut b| {
+                                let g = b.iter().position(|&v| v == 1).expect("one group");
+                                b[(g + 1) % G] = 1;
+                                b
+                            }),
+                            ..honest
+                        },
                         Case::Honest | Case::CostOfMany => unreachable!("handled above"),
                     }
                 };
@@ -196,7 +240,11 @@ impl Circuit<Fr> for TestCircuit {
 }
 
 fn run_with(case: Case, xs: &[i64], tamper: bool) -> (Result<(), String>, Vec<i128>) {
-    let c = TestCircuit {
+    run_in::<1>(case, xs, tamper)
+}
+
+fn run_in<const G: usize>(case: Case, xs: &[i64], tamper: bool) -> (Result<(), String>, Vec<i128>) {
+    let c = TestCircuit::<G> {
         case,
         tamper,
         xs: xs.to_vec(),
@@ -209,15 +257,19 @@ fn run_with(case: Case, xs: &[i64], tamper: bool) -> (Result<(), String>, Vec<i1
 }
 
 fn assert_rejected(case: Case) {
+    assert_rejected_in::<1>(case);
+}
+
+fn assert_rejected_in<const G: usize>(case: Case) {
     // x = 3 (tanh(3/16)·16 ≈ 2.96 → 3) sits in a short run in the middle of the table.
     let xs = [-5, 3];
     assert_eq!(
-        run_with(case, &xs, false).0,
+        run_in::<G>(case, &xs, false).0,
         Ok(()),
         "the honest twin of {case:?} was rejected"
     );
     assert!(
-        run_with(case, &xs, true).0.is_err(),
+        run_in::<G>(case, &xs, true).0.is_err(),
         "attack {case:?} was accepted"
     );
 }
@@ -241,7 +293,7 @@ fn honest_lookups_equal_the_forward_pass_over_a_wide_domain() {
 
 #[test]
 fn an_input_outside_the_domain_cannot_be_laid_out() {
-    let c = TestCircuit {
+    let c = TestCircuit::<1> {
         case: Case::Honest,
         tamper: false,
         xs: vec![D + 1],
@@ -282,15 +334,66 @@ fn tables_are_small_and_tile_the_domain() {
     assert!(tanh.runs.len() <= 33 + 2, "{}", tanh.runs.len());
     assert!(logistic.runs.len() <= 17 + 2, "{}", logistic.runs.len());
     assert_eq!(
-        FnChip::table_rows(&tables()),
+        FnChip::table_rows(&tables(), 1),
         1 + tanh.runs.len() + logistic.runs.len()
     );
+    assert_eq!(
+        FnChip::table_rows(&tables(), 3),
+        1 + (tanh.runs.len() + logistic.runs.len()).div_ceil(3)
+    );
+}
+
+#[test]
+fn grouped_tables_give_the_same_values() {
+    let xs = [
+        -D, -40_000, -257, MIN_VAL, -255, -30, -1, 0, 1, 7, 29, 255, 40_000, D,
+    ];
+    let (res, out) = run_in::<3>(Case::Honest, &xs, false);
+    assert_eq!(res, Ok(()));
+    let want: Vec<i128> = xs
+        .iter()
+        .map(|&x| LookupFn::Tanh.eval(x, SF, MIN_VAL).into())
+        .collect();
+    assert_eq!(out, want);
+}
+
+#[test]
+fn grouped_tables_reject_every_attack_of_one_table() {
+    for case in [
+        Case::WrongOutput,
+        Case::WrongRun,
+        Case::DifferenceMismatch,
+        Case::OtherFunctionsRun,
+        Case::SecondSlotTampered,
+    ] {
+        assert_rejected_in::<3>(case);
+    }
+}
+
+#[test]
+fn a_group_that_does_not_hold_the_run_is_rejected() {
+    assert_rejected_in::<3>(Case::WrongGroup);
+    assert_rejected_in::<2>(Case::WrongGroup);
+}
+
+#[test]
+fn a_lookup_with_no_group_is_rejected() {
+    // Every group's lookup would see zeros, which every group holds: only `Σ b = 1` stops a free `y`.
+    assert_rejected_in::<3>(Case::NoGroup);
+    let (res, _) = run_in::<3>(Case::NoGroup, &[-5, 3], true);
+    let err = res.expect_err("rejected");
+    assert!(err.contains("function group bits"), "{err}");
+}
+
+#[test]
+fn a_lookup_in_two_groups_is_rejected() {
+    assert_rejected_in::<3>(Case::TwoGroups);
 }
 
 #[test]
 fn lookup_cost_counts_the_rows_and_checks_the_chip_lays_out() {
     let mut meta = ConstraintSystem::<Fr>::default();
-    let cfg = TestCircuit::configure(&mut meta);
+    let cfg = TestCircuit::<1>::configure(&mut meta);
     let range = RangeChip::construct(cfg.range);
     let chip = FnChip::construct(cfg.f);
     // Five evaluations on three rows of two slots; both distances of each take a long check.

@@ -185,6 +185,7 @@ pub fn plan(
                 short_slots: p.short_slots,
                 hash_lanes: p.hash_lanes,
                 fn_slots: p.fn_slots,
+                fn_groups: p.fn_groups,
                 check_width: p.check_width,
             },
             inputs: specs(model, &ins),

@@ -109,13 +109,22 @@ impl PartitionCmd {
         }
         write_plan(&self.out, &plan)?;
         pb.finish_and_clear();
+        // What sets each chunk's k: its layout's rows, its range table, and its share of the function tables.
+        let sizes: Vec<ChunkSize> = plan
+            .chunks
+            .iter()
+            .map(|c| ChunkSize::of(c, cost.table_rows(c.start, c.end)))
+            .collect();
         if self.json {
             let chunks: Vec<_> = plan
                 .chunks
                 .iter()
-                .map(|c| {
-                    json!({"index": c.index, "layers": [c.start, c.end], "k": c.k, "rows": c.rows,
-                    "table_rows": cost.table_rows(c.start, c.end), "inputs": c.inputs, "outputs": c.outputs})
+                .zip(&sizes)
+                .map(|(c, z)| {
+                    json!({"index": c.index, "layers": [c.start, c.end], "k": c.k, "rows": z.used,
+                    "layout_rows": c.rows, "range_table_rows": z.range_table, "table_rows": z.tables,
+                    "table_groups": c.layout.fn_groups, "table_rows_per_group": z.per_group,
+                    "inputs": c.inputs, "outputs": c.outputs})
                 })
                 .collect();
             println!(
@@ -123,15 +132,23 @@ impl PartitionCmd {
                 json!({"run": self.out, "plan_digest": plan.digest(), "chunks": chunks, "visibility": plan.visibility})
             );
         } else {
-            for c in &plan.chunks {
+            for (c, z) in plan.chunks.iter().zip(&sizes) {
+                let tables = match (z.tables, c.layout.fn_groups) {
+                    (0, _) => String::new(),
+                    (t, 1) => format!(", function tables {t}"),
+                    (t, g) => format!(", function tables {t} in {g} groups of {}", z.per_group),
+                };
                 println!(
-                    "chunk {}: layers {}..{}, k = {}, {} rows, {} function table rows, {} values in, {} out",
+                    "chunk {}: layers {}..{}, k = {}: {} of {} rows (layout {}, range table {}{tables}), {} values in, \
+                     {} out",
                     c.index,
                     c.start,
                     c.end,
                     c.k,
+                    z.used,
+                    1u64 << c.k,
                     c.rows,
-                    cost.table_rows(c.start, c.end),
+                    z.range_table,
                     total_values(&c.inputs),
                     total_values(&c.outputs)
                 );
@@ -140,5 +157,35 @@ impl PartitionCmd {
         }
         eprintln!("wrote {}", self.out.join("plan.dzk").display());
         Ok(())
+    }
+}
+
+/// The rows that compete for a chunk's `2^k`: the layout's, the range table's and each function-table group's.
+struct ChunkSize {
+    /// The largest of them: the rows the chunk uses of its `2^k` (halo2 reserves a few more).
+    used: usize,
+    /// The range table: `2^range_bits` rows.
+    range_table: usize,
+    /// The function tables' rows in all (the all-zero row included), 0 without any.
+    tables: usize,
+    /// One group's share of them.
+    per_group: usize,
+}
+
+impl ChunkSize {
+    fn of(c: &dzk_format::run::ChunkPlan, tables: usize) -> Self {
+        let groups = c.layout.fn_groups.max(1);
+        let per_group = if tables == 0 {
+            0
+        } else {
+            1 + (tables - 1).div_ceil(groups)
+        };
+        let range_table = 1 << c.layout.range_bits;
+        Self {
+            used: c.rows.max(range_table).max(per_group),
+            range_table,
+            tables,
+            per_group,
+        }
     }
 }
