@@ -16,7 +16,8 @@ use dzk_ir::Model;
 use halo2_proofs::circuit::Value;
 use halo2_proofs::plonk::ConstraintSystem;
 
-use crate::chunk::{bind, configure_chips, fn_groups_for, layout_cost, LayoutParams};
+use crate::chunk::{bind, configure_chips, LayoutParams};
+use crate::fit::{fn_groups_for, layout_cost};
 use crate::layers::{has_products, lay_out, unsupported_layers, Boundary};
 use crate::ops::{Ops, RowCounter};
 use crate::tables;

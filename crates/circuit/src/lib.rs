@@ -5,12 +5,12 @@
 mod chunk;
 mod cost;
 mod error;
+mod fit;
 mod layers;
 mod ops;
 mod tables;
 
-pub use chunk::{
-    ChunkCircuit, ChunkConfig, LayoutParams, Salts, Visibility, MAX_FN_GROUPS, MIN_RANGE_BITS,
-};
+pub use chunk::{ChunkCircuit, ChunkConfig, LayoutParams, Salts, Visibility, MIN_RANGE_BITS};
 pub use cost::CostModel;
 pub use error::CircuitError;
+pub use fit::MAX_FN_GROUPS;

@@ -1,0 +1,205 @@
+//! Choosing a chunk's layout: the search over column and table geometries ([`ChunkCircuit::fit`]), the `k` a
+//! layout needs (its rows, its range table, each function-table group, its instances) and the proving cost
+//! the search minimises.
+
+use std::sync::Arc;
+
+use dzk_gadgets::lookup::FnChip;
+use dzk_gadgets::Fr;
+use dzk_ir::Model;
+use dzk_merkle::PACK_BITS;
+use halo2_proofs::plonk::ConstraintSystem;
+
+use crate::chunk::{configure_chips, ChunkCircuit, LayoutParams, MIN_RANGE_BITS};
+use crate::layers::has_products;
+use crate::tables;
+use crate::CircuitError;
+
+/// The most groups a function table may be spread over: with `k ≥ 16`, tables of up to about 2^21 runs (every
+/// function of zkml's models at scales up to 2^17, softmax's exponential included) fit.
+pub const MAX_FN_GROUPS: usize = 32;
+
+/// The table groups layout `p` gives function tables of `runs` runs (the all-zero row not counted) when the
+/// rest of the circuit needs `other` rows, halo2's reserved rows included: the fewest that keep the tables
+/// within the `2^k` those rows set (more would only add lookups), or as many as the slots allow.
+pub(crate) fn fn_groups_for(p: &LayoutParams, runs: usize, other: usize, reserved: usize) -> usize {
+    if runs == 0 || p.fn_slots == 0 {
+        return 1;
+    }
+    let room = other.next_power_of_two().max(16);
+    let max = MAX_FN_GROUPS;
+    (1..=max)
+        .find(|&g| FnChip::group_rows(runs, g) + reserved <= room)
+        .unwrap_or(max)
+}
+
+impl ChunkCircuit {
+    /// The circuit of layers `start..end` with the cheapest layout: 12 or 16 shared advice columns, range
+    /// tables of 7 to 13 bits (each with enough limbs for checks at least [`MIN_RANGE_BITS`] wide and at most
+    /// the packing width), one or two long and one or two short range checks per row, the Poseidon chip on the shared columns or on one or two
+    /// lanes of its own, and (for slices with matrix products) no matrix-check chip or one of width 2, 3 or 4,
+    /// whichever gives the smallest [`Self::cost_estimate`] (ties to the smaller `k`). Small slices get small
+    /// tables, so their `k` is not held up by the table; slices with wide boundaries hash beside their layers
+    /// instead of after them; convolutions move off the shared columns when that lowers `k` enough to pay for
+    /// the chip's.
+    ///
+    /// Narrower tables are tried only while the table is what sets `k`: once the rows do, a narrower table
+    /// only adds limb columns at the same or a larger `k`, so the search stops going down.
+    pub fn fit(model: Arc<Model>, start: usize, end: usize) -> Result<Self, CircuitError> {
+        Self::fit_within(model, start, end, None)
+    }
+
+    /// [`Self::fit`] among the layouts whose `k` is at most `max_k` (all of them for `None`). The reference
+    /// layout of [`crate::CostModel`] is among those searched, so a slice the cost model puts within `max_k`
+    /// always has one.
+    pub fn fit_within(
+        model: Arc<Model>,
+        start: usize,
+        end: usize,
+        max_k: Option<u32>,
+    ) -> Result<Self, CircuitError> {
+        let mut best: Option<(u64, u32, Self)> = None;
+        let fn_choices: &[usize] = if tables::keys(&model, start, end).is_empty() {
+            &[0]
+        } else {
+            &[1, 2]
+        };
+        let check_choices: &[usize] = if has_products(&model, start, end) {
+            &[0, 2, 3, 4]
+        } else {
+            &[0]
+        };
+        let shapes = [12, 16].into_iter().flat_map(|advice| {
+            [0, 1, 2].into_iter().flat_map(move |lanes| {
+                [(1, 1), (1, 2), (2, 1), (2, 2)].map(|(long, short)| (advice, lanes, long, short))
+            })
+        });
+        for (advice, hash_lanes, range_slots, short_slots) in shapes {
+            for &fn_slots in fn_choices {
+                for &check_width in check_choices {
+                    for bits in (7..=13).rev() {
+                        let params = LayoutParams {
+                            advice,
+                            range_bits: bits,
+                            range_limbs: MIN_RANGE_BITS.div_ceil(bits),
+                            hash_lanes,
+                            range_slots,
+                            short_slots,
+                            fn_slots,
+                            fn_groups: 1,
+                            check_width,
+                        };
+                        if params.range_bits * params.range_limbs > PACK_BITS {
+                            continue;
+                        }
+                        let base = Self::new(model.clone(), start, end, params)?;
+                        let rows = base.rows();
+                        // Spread the tables over as many groups as it takes to keep them within the rows' k.
+                        let groups = fn_groups_for(
+                            &params,
+                            base.function_table_rows().saturating_sub(1),
+                            base.other_need(rows),
+                            base.reserved(),
+                        );
+                        let c = if groups == 1 {
+                            base
+                        } else {
+                            Self::new(
+                                model.clone(),
+                                start,
+                                end,
+                                LayoutParams {
+                                    fn_groups: groups,
+                                    ..params
+                                },
+                            )?
+                        };
+                        let k = c.k_with_rows(rows);
+                        let cost = c.cost_at(k);
+                        let allowed = max_k.is_none_or(|m| k <= m);
+                        if allowed
+                            && best
+                                .as_ref()
+                                .is_none_or(|(bc, bk, _)| (cost, k) < (*bc, *bk))
+                        {
+                            best = Some((cost, k, c));
+                        }
+                        // The table (2^bits rows plus the reserved ones) needs k = bits + 1 at least; past
+                        // that, the rows set k.
+                        if k > bits as u32 + 1 {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        best.map(|(_, _, c)| c).ok_or(CircuitError::BadSlice {
+            start,
+            end,
+            layers: model.layers().len(),
+        })
+    }
+
+    /// The proving cost the layout choice minimises: the polynomials a proof commits to, each over `2^k` rows
+    /// (every commitment, FFT and quotient evaluation runs over that area): the advice columns, 3 per lookup (a
+    /// permuted input, a permuted table and a product), one product per `degree − 2` columns of the
+    /// permutation argument, and the `degree − 1` pieces of the quotient.
+    pub fn cost_estimate(&self) -> u64 {
+        self.cost_at(self.min_k())
+    }
+
+    /// [`Self::cost_estimate`] for a `k` already computed (counting the rows is the expensive part).
+    fn cost_at(&self, k: u32) -> u64 {
+        layout_cost(self.params, k)
+    }
+
+    /// Rows the slice's function tables take (0 without function lookups): one per step of each function on its
+    /// domain, plus one all-zero row. Independent of zkml's `k`; spread over the layout's table groups, each
+    /// group takes [`Self::function_table_group_rows`].
+    pub fn function_table_rows(&self) -> usize {
+        tables::table_rows(&self.model, self.start, self.end, 1)
+    }
+
+    /// Rows each of the layout's function-table groups takes (0 without function lookups).
+    pub fn function_table_group_rows(&self) -> usize {
+        tables::table_rows(&self.model, self.start, self.end, self.params.fn_groups)
+    }
+
+    /// The smallest `k` whose usable rows hold the layout, the range table, each function-table group and the
+    /// instances.
+    pub fn min_k(&self) -> u32 {
+        self.k_with_rows(self.rows())
+    }
+
+    /// Rows halo2 reserves at the end of the circuit (blinding factors and one more).
+    fn reserved(&self) -> usize {
+        let mut meta = ConstraintSystem::<Fr>::default();
+        configure_chips(&mut meta, self.params);
+        meta.blinding_factors() + 1
+    }
+
+    /// The rows everything but the function tables needs, given the layout's `rows`, reserved rows included.
+    fn other_need(&self, rows: usize) -> usize {
+        rows.max(1 << self.params.range_bits)
+            .max(self.instance_len())
+            + self.reserved()
+    }
+
+    /// [`Self::min_k`] for the layout's rows already counted (counting them is the expensive part).
+    fn k_with_rows(&self, rows: usize) -> u32 {
+        let need = self
+            .other_need(rows)
+            .max(self.function_table_group_rows() + self.reserved());
+        need.next_power_of_two().trailing_zeros().max(4)
+    }
+}
+
+/// [`ChunkCircuit::cost_estimate`] of a layout at `k`: it depends on the layout's columns alone.
+pub(crate) fn layout_cost(p: LayoutParams, k: u32) -> u64 {
+    let mut meta = ConstraintSystem::<Fr>::default();
+    configure_chips(&mut meta, p);
+    let lookups = p.range_slots * p.range_limbs + p.short_slots + p.fn_slots * p.fn_groups.max(1);
+    let degree = meta.degree().max(3);
+    let permutation = meta.permutation().get_columns().len().div_ceil(degree - 2);
+    ((p.advice_columns() + 3 * lookups + permutation + degree - 1) as u64) << k
+}
