@@ -6,6 +6,7 @@ mod forward;
 mod inspect;
 mod inspect_artifact;
 mod keygen;
+mod kit;
 mod merkle;
 mod partition;
 mod prove_chunk;
@@ -50,6 +51,11 @@ pub enum Command {
     Merkle(merkle::MerkleCmd),
     /// Check a whole run: every proof, every link, the plan, the root. Exit 0 valid, 1 rejected.
     VerifyAll(verify_all::VerifyAllCmd),
+    /// Check one chunk proof against a kit (or a run and its SRS). Exit 0 valid, 1 rejected.
+    Verify(kit::VerifyCmd),
+    /// Write the auditor's kit: the plan, the chunks' verifying keys and the verifier's part of the SRS
+    /// (kilobytes), with which `verify-all --kit` and `verify --kit` need neither the run nor the SRS.
+    ExportVerifier(kit::ExportVerifierCmd),
     /// Aggregate every chunk proof of a verified run into one proof (links and Merkle root proven inside).
     Aggregate(aggregate::AggregateCmd),
     /// Write the Solidity verifier of a run's aggregated proof, compiled (solc-js) and tried in a local EVM.
@@ -73,6 +79,8 @@ impl Command {
             Command::Boundaries(cmd) => cmd.run(),
             Command::Merkle(cmd) => cmd.run(),
             Command::VerifyAll(cmd) => cmd.run(),
+            Command::Verify(cmd) => cmd.run(),
+            Command::ExportVerifier(cmd) => cmd.run(),
             Command::Aggregate(cmd) => cmd.run(),
             Command::ExportSolidity(cmd) => cmd.run(),
             Command::VerifyEvm(cmd) => cmd.run(),

@@ -148,6 +148,14 @@ impl Seeds {
             s(&p("proofs")),
         ]);
         run(&["merkle", s(&p("proofs"))]);
+        run(&[
+            "export-verifier",
+            s(&p("run")),
+            "--params",
+            s(&p("params")),
+            "-o",
+            s(&p("kit")),
+        ]);
         Self { _tmp: tmp, dir }
     }
     fn path(&self, name: &str) -> PathBuf {
@@ -363,6 +371,24 @@ fn no_parser_of_untrusted_bytes_panics_hangs_or_blows_up() {
             None,
             Box::new(|b: &[u8]| {
                 let _ = srs::read_params(b, Path::new("kzg_bn254_10.srs"));
+            }),
+        ),
+        (
+            "kit manifest",
+            seeds.read("kit/kit.dzk"),
+            Some(Kind::Kit),
+            Box::new(|b: &[u8]| {
+                let dir = scratch.join("kit-dir");
+                if !dir.exists() {
+                    let _ = std::fs::create_dir_all(&dir);
+                    for f in ["plan.dzk", "chunk-0.vk", "chunk-1.vk"] {
+                        let _ = std::fs::copy(seeds.path("kit").join(f), dir.join(f));
+                    }
+                }
+                std::fs::write(dir.join("kit.dzk"), b).expect("write");
+                if let Ok(kit) = dzk_verifier::kit::read_kit(&dir) {
+                    let _ = kit.srs.params(10);
+                }
             }),
         ),
         (

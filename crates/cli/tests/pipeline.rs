@@ -259,6 +259,7 @@ fn every_kind_of_wrong_run_is_rejected_with_its_own_reason() {
     assert!(err.contains("not a field element"), "{err}");
     srs_identity(&r);
     inspect_reads_dzk_files(&r);
+    auditors_kit(&r, &root);
 
     // Re-running a finished chunk skips it (re-proving would draw a new output salt and break the link to
     // the next chunk, so only --force proves again).
@@ -404,6 +405,168 @@ fn every_kind_of_wrong_run_is_rejected_with_its_own_reason() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/run/plan.dzk"));
+}
+
+/// The auditor's kit: kilobytes that verify the run without the run directory or the SRS, pin the root they
+/// carry, and refuse to be used when damaged; `dzk verify` checks one proof with it.
+fn auditors_kit(r: &Run, root: &str) {
+    let kit = r.dir.join("kit");
+    let made: serde_json::Value = serde_json::from_str(&ok(&[
+        "export-verifier",
+        s(&r.run()),
+        "--params",
+        s(&r.params()),
+        "-o",
+        s(&kit),
+        "--root",
+        root,
+        "--json",
+    ]))
+    .expect("json");
+    assert!(made["bytes"].as_u64().expect("bytes") < 64 * 1024, "{made}");
+    // The kit alone: no run directory, no SRS on the auditor's side.
+    let proofs = r.proofs();
+    let verify_kit = |kit: &Path, extra: &[&str]| {
+        let mut args = vec!["verify-all", s(&proofs), "--kit", s(kit)];
+        args.extend_from_slice(extra);
+        let o = dzk(&args);
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = verify_kit(&kit, &["--require-root", "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(report["verdict"], "valid");
+    assert_eq!(report["root_pinned"], true);
+    assert_eq!(report["root_checked_against"], "kit");
+    let (_, out, _) = verify_kit(&kit, &[]);
+    assert!(
+        out.contains("pinned: equals the kit's published root"),
+        "{out}"
+    );
+    // One proof.
+    let proof0 = r.proofs().join("chunk-0.proof");
+    let o = dzk(&["verify", s(&proof0), "--kit", s(&kit)]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("VALID"));
+    let o = dzk(&[
+        "verify",
+        s(&proof0),
+        "--run",
+        s(&r.run()),
+        "--params",
+        s(&r.params()),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let mut bytes = std::fs::read(&proof0).expect("read");
+    let at = bytes.len() - 40;
+    bytes[at] ^= 1;
+    let bent = r.dir.join("bent-chunk-0.proof");
+    std::fs::write(&bent, &bytes).expect("write");
+    let o = dzk(&["verify", s(&bent), "--kit", s(&kit)]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // A kit without the root: valid but not pinned, and --require-root rejects it; another root is refused.
+    let bare = r.dir.join("kit-bare");
+    ok(&[
+        "export-verifier",
+        s(&r.run()),
+        "--params",
+        s(&r.params()),
+        "-o",
+        s(&bare),
+    ]);
+    let (code, out, _) = verify_kit(&bare, &[]);
+    assert_eq!(code, 0);
+    assert!(out.contains("NOT pinned"), "{out}");
+    let (code, _, err) = verify_kit(&bare, &["--require-root"]);
+    assert_eq!(code, 1, "{err}");
+    let other_root = format!("0x{}", "0".repeat(63) + "1");
+    let (code, _, err) = verify_kit(&kit, &["--root", &other_root]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("differ"), "{err}");
+    // A damaged kit is unreadable input (exit 2), naming the file.
+    let damaged = r.dir.join("kit-damaged");
+    copy_dir(&kit, &damaged);
+    let vk = damaged.join("chunk-1.vk");
+    let mut bytes = std::fs::read(&vk).expect("read");
+    let at = bytes.len() - 5;
+    bytes[at] ^= 1;
+    std::fs::write(&vk, bytes).expect("write");
+    let (code, _, err) = verify_kit(&damaged, &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("chunk-1.vk") && err.contains("digest differs"),
+        "{err}"
+    );
+    // Another SRS's points in the manifest: the kit's SRS id check refuses them.
+    let swapped = r.dir.join("kit-srs");
+    copy_dir(&kit, &swapped);
+    let manifest = swapped.join("kit.dzk");
+    let env = dzk_format::Envelope::decode(
+        &std::fs::read(&manifest).expect("read"),
+        dzk_format::Kind::Kit,
+    )
+    .expect("kit");
+    let mut m: dzk_format::run::KitManifest = serde_json::from_slice(&env.body).expect("manifest");
+    std::mem::swap(&mut m.srs.g0, &mut m.srs.g1);
+    let mut env2 = dzk_format::Envelope::new(
+        dzk_format::Kind::Kit,
+        "json",
+        serde_json::to_vec(&m).expect("json"),
+    );
+    env2.header.plan_digest = env.header.plan_digest.clone();
+    std::fs::write(&manifest, env2.encode()).expect("write");
+    let (code, _, err) = verify_kit(&swapped, &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("kit.dzk"), "{err}");
+    // The kit of another run: its proofs are for another plan.
+    let other = Run::new(&digits_model(), 2);
+    let other_kit = r.dir.join("kit-other");
+    ok(&[
+        "export-verifier",
+        s(&other.run()),
+        "--params",
+        s(&other.params()),
+        "-o",
+        s(&other_kit),
+    ]);
+    let (code, _, err) = verify_kit(&other_kit, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("another plan"), "{err}");
+    // The kit is readable by inspect; -o over a directory that is not a kit is refused.
+    let out = ok(&["inspect", s(&kit.join("kit.dzk"))]);
+    assert!(
+        out.starts_with("auditor's kit") && out.contains("4 files"),
+        "{out}"
+    );
+    let o = dzk(&[
+        "export-verifier",
+        s(&r.run()),
+        "--params",
+        s(&r.params()),
+        "-o",
+        s(&r.run()),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a kit"));
 }
 
 /// `dzk inspect` says what each of dzk's files holds, and refuses a damaged one (exit 2).

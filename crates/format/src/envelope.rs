@@ -30,10 +30,12 @@ pub enum Kind {
     Boundary,
     /// One proof aggregating every chunk proof of a run.
     AggregateProof,
+    /// An auditor's kit: what verifying a run needs besides its proofs (`dzk export-verifier`).
+    Kit,
 }
 
 impl Kind {
-    const ALL: [Kind; 7] = [
+    const ALL: [Kind; 8] = [
         Kind::Plan,
         Kind::ChunkProof,
         Kind::Merkle,
@@ -41,6 +43,7 @@ impl Kind {
         Kind::ProvingKey,
         Kind::Boundary,
         Kind::AggregateProof,
+        Kind::Kit,
     ];
 
     /// The 8-byte magic that starts an artifact of this kind.
@@ -53,6 +56,7 @@ impl Kind {
             Kind::ProvingKey => *b"DZK\0PKEY",
             Kind::Boundary => *b"DZK\0BNDY",
             Kind::AggregateProof => *b"DZK\0AGGR",
+            Kind::Kit => *b"DZK\0VKIT",
         }
     }
 
@@ -76,6 +80,7 @@ impl std::fmt::Display for Kind {
             Kind::ProvingKey => "proving key",
             Kind::Boundary => "boundary activations file",
             Kind::AggregateProof => "aggregated proof",
+            Kind::Kit => "auditor's kit",
         })
     }
 }

@@ -241,3 +241,35 @@ pub struct MerkleFile {
     /// Per chunk, its inclusion path `{index, leaves, siblings}`.
     pub paths: Vec<serde_json::Value>,
 }
+
+/// An auditor's kit's manifest (`kit.dzk`, JSON body): everything verifying a run needs besides its proofs and
+/// the kit's other files, which it lists with their digests.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KitManifest {
+    /// The digest of the run's plan (`plan.dzk` in the kit).
+    pub plan_digest: String,
+    /// The verifier's part of the SRS: the first two G1 points, `g2` and `s·g2`, compressed, hex.
+    pub srs: KitSrs,
+    /// The SRS's identity (`dzk_verifier::srs::srs_id`), as the plan records it.
+    pub srs_id: String,
+    /// `Some(seed)` when the SRS is a deterministic dev setup (**insecure**).
+    pub insecure_dev_seed: Option<u64>,
+    /// The published Merkle root, when the model owner put it in the kit: verification then pins it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<String>,
+    /// The kit's other files (relative names) and the BLAKE3 of each file's bytes.
+    pub files: std::collections::BTreeMap<String, String>,
+}
+
+/// See [`KitManifest::srs`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KitSrs {
+    /// `g[0]`, the G1 generator of the setup.
+    pub g0: String,
+    /// `g[1] = τ·g[0]`.
+    pub g1: String,
+    /// The G2 generator.
+    pub g2: String,
+    /// `τ·g2`.
+    pub s_g2: String,
+}

@@ -18,6 +18,7 @@ use halo2_proofs::plonk::VerifyingKey;
 use halo2_proofs::SerdeFormat;
 use serde::Serialize;
 
+use crate::kit::{Kit, VerifierSrs};
 use crate::srs;
 
 /// The audit could not start: a trusted input is missing or unreadable.
@@ -105,9 +106,12 @@ fn json_values_opt<S: serde::Serializer>(
     values.as_deref().map(json_values).serialize(ser)
 }
 
+/// The plan's file name in a run directory (and in a kit).
+pub const PLAN: &str = "plan.dzk";
+
 /// Reads and checks a run's plan file.
 pub fn read_plan(run_dir: &Path) -> Result<Plan, Unreadable> {
-    let path = run_dir.join("plan.dzk");
+    let path = run_dir.join(PLAN);
     let unreadable = |reason: String| Unreadable {
         path: path.clone(),
         reason,
@@ -211,20 +215,121 @@ pub fn read_evidence(path: &Path, plan_digest: &str) -> Result<Evidence, String>
     })
 }
 
-/// Verifies a whole run. `expected_root` is the published root, if the auditor has one (otherwise the root in
-/// `PROOFS_DIR/merkle.dzk`, if present, is checked).
+/// Where a verification's SRS comes from.
+#[derive(Clone, Copy, Debug)]
+pub enum SrsSource<'a> {
+    /// An SRS directory (`dzk setup`): the whole SRS is read, its verifier's part used.
+    Dir(&'a Path),
+    /// An auditor's kit: the verifier's part of the SRS alone.
+    Kit(&'a Kit),
+}
+
+impl SrsSource<'_> {
+    /// The verifier's part of the SRS, whether it is an insecure dev setup, and where it came from.
+    pub fn load(self) -> Result<(VerifierSrs, bool, PathBuf), Unreadable> {
+        match self {
+            SrsSource::Dir(dir) => {
+                let (info, params) = srs::load(dir).map_err(|e| Unreadable {
+                    path: dir.to_path_buf(),
+                    reason: e.to_string(),
+                })?;
+                let vs = VerifierSrs::of(&params).ok_or_else(|| Unreadable {
+                    path: dir.to_path_buf(),
+                    reason: "an SRS of one point verifies nothing".into(),
+                })?;
+                Ok((vs, info.insecure_dev_seed.is_some(), dir.to_path_buf()))
+            }
+            SrsSource::Kit(kit) => Ok((
+                kit.srs,
+                kit.manifest.insecure_dev_seed.is_some()
+                    || kit.srs.dev_seed(srs::DEV_SEEDS_RECOGNISED).is_some(),
+                kit.dir.join(crate::kit::MANIFEST),
+            )),
+        }
+    }
+}
+
+/// A Merkle root the auditor pins, and where it came from (`"--root"`, `"kit"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PinnedRoot {
+    /// The root.
+    pub root: Fr,
+    /// Where it came from.
+    pub source: &'static str,
+}
+
+/// Checks chunk `i`'s proof `ev` against the plan and the verifying key in `keys_dir` (a run directory or a
+/// kit): the key's digest, the proof's key, `k` and public values, then the proof itself. `Err(Unreadable)`
+/// when the key file cannot be read; `Ok(Err(reason))` when the proof is rejected.
+pub fn check_chunk(
+    plan: &Plan,
+    i: usize,
+    ev: &Evidence,
+    keys_dir: &Path,
+    vs: &VerifierSrs,
+) -> Result<Result<(), String>, Unreadable> {
+    let c = &plan.chunks[i];
+    let vk_path = keys_dir.join(vk_name(c.index));
+    let vk_env = std::fs::read(&vk_path)
+        .map_err(|e| e.to_string())
+        .and_then(|b| Envelope::decode(&b, Kind::VerifyingKey).map_err(|e| e.to_string()))
+        .map_err(|reason| Unreadable {
+            path: vk_path.clone(),
+            reason: if c.vk_blake3.is_none() {
+                format!(
+                    "{reason}; the run has no keys: run `dzk keygen {} --params PARAMS_DIR` (keys are \
+                     deterministic, so proofs made without them, by `dzk prove`, verify against them)",
+                    keys_dir.display()
+                )
+            } else {
+                format!(
+                    "{reason}; give --run the run directory that `dzk keygen` wrote the chunk keys into (or \
+                     --kit a kit from `dzk export-verifier`)"
+                )
+            },
+        })?;
+    let vk_digest = blake3::hash(&vk_env.body).to_hex().to_string();
+    Ok((|| -> Result<(), String> {
+        if c.vk_blake3.as_deref() != Some(vk_digest.as_str()) {
+            return Err(format!(
+                "{} is not the verifying key the plan records (run `dzk keygen` again)",
+                vk_name(c.index)
+            ));
+        }
+        if ev.meta.vk_blake3 != vk_digest {
+            return Err("proven against another verifying key".into());
+        }
+        if ev.meta.k != c.k {
+            return Err(format!("proof says k = {}, the plan {}", ev.meta.k, c.k));
+        }
+        let want = instance_count(plan, i);
+        if ev.instances.len() != want {
+            return Err(format!(
+                "{} public values, the plan needs {want}",
+                ev.instances.len()
+            ));
+        }
+        let vk = read_vk(&vk_env.body, LayoutParams::from(&c.layout))?;
+        crate::verify_chunk(&vs.params(c.k), &vk, &ev.instances, &ev.proof)
+            .map_err(|e| e.to_string())
+    })())
+}
+
+/// Verifies a whole run: the proofs in `proofs_dir` against the plan and verifying keys in `keys_dir` (a run
+/// directory or a kit) and the SRS `srs`. `expected_root` is the published root, if the auditor has one
+/// (otherwise the root in `PROOFS_DIR/merkle.dzk`, if present, is checked).
+///
+/// Verification reads only the verifier's part of the SRS ([`VerifierSrs`]): no chunk's SRS is cut down.
 pub fn verify_all(
     proofs_dir: &Path,
-    run_dir: &Path,
-    params_dir: &Path,
-    expected_root: Option<Fr>,
+    keys_dir: &Path,
+    srs_source: SrsSource<'_>,
+    expected_root: Option<PinnedRoot>,
 ) -> Result<Report, Unreadable> {
+    let run_dir = keys_dir;
     let plan = read_plan(run_dir)?;
     let digest = plan.digest();
-    let (info, params) = srs::load(params_dir).map_err(|e| Unreadable {
-        path: params_dir.to_path_buf(),
-        reason: e.to_string(),
-    })?;
+    let (vs, insecure, srs_path) = srs_source.load()?;
     let listing = std::fs::read_dir(proofs_dir).map_err(|e| Unreadable {
         path: proofs_dir.to_path_buf(),
         reason: e.to_string(),
@@ -242,12 +347,12 @@ pub fn verify_all(
         })
         .collect();
     let mut problems: Vec<String> = Vec::new();
-    let given = srs::srs_id(&params);
+    let given = vs.id();
     if let Some(recorded) = plan.srs_id.as_deref().filter(|r| **r != given) {
         problems.push(format!(
             "the SRS in {} (id {given}) is not the one the run's keys were made with (id {recorded}): its proofs \
              verify only against keygen's SRS",
-            params_dir.display()
+            srs_path.display()
         ));
     }
     // Every *.proof file is evidence, whatever its name.
@@ -298,49 +403,7 @@ pub fn verify_all(
             line.error = Some(format!("missing: no {}", proof_name(c.index)));
             continue;
         };
-        let vk_path = run_dir.join(vk_name(c.index));
-        let vk_env = std::fs::read(&vk_path)
-            .map_err(|e| e.to_string())
-            .and_then(|b| Envelope::decode(&b, Kind::VerifyingKey).map_err(|e| e.to_string()))
-            .map_err(|reason| Unreadable {
-                path: vk_path.clone(),
-                reason: if c.vk_blake3.is_none() {
-                    format!(
-                        "{reason}; the run has no keys: run `dzk keygen {} --params PARAMS_DIR` (keys are \
-                         deterministic, so proofs made without them, by `dzk prove`, verify against them)",
-                        run_dir.display()
-                    )
-                } else {
-                    format!(
-                        "{reason}; give --run the run directory that `dzk keygen` wrote the chunk keys into"
-                    )
-                },
-            })?;
-        let vk_digest = blake3::hash(&vk_env.body).to_hex().to_string();
-        let check = (|| -> Result<(), String> {
-            if c.vk_blake3.as_deref() != Some(vk_digest.as_str()) {
-                return Err(format!(
-                    "{} is not the verifying key the plan records (run `dzk keygen` again)",
-                    vk_name(c.index)
-                ));
-            }
-            if ev.meta.vk_blake3 != vk_digest {
-                return Err("proven against another verifying key".into());
-            }
-            if ev.meta.k != c.k {
-                return Err(format!("proof says k = {}, the plan {}", ev.meta.k, c.k));
-            }
-            let want = instance_count(&plan, i);
-            if ev.instances.len() != want {
-                return Err(format!(
-                    "{} public values, the plan needs {want}",
-                    ev.instances.len()
-                ));
-            }
-            let vk = read_vk(&vk_env.body, LayoutParams::from(&c.layout))?;
-            let p = srs::downsized(&params, c.k, params_dir).map_err(|e| e.to_string())?;
-            crate::verify_chunk(&p, &vk, &ev.instances, &ev.proof).map_err(|e| e.to_string())
-        })();
+        let check = check_chunk(&plan, i, ev, run_dir, &vs)?;
         if ev.instances.len() >= 2 {
             line.h_in = Some(to_hex(&ev.instances[0]));
             line.h_out = Some(to_hex(&ev.instances[1]));
@@ -378,7 +441,7 @@ pub fn verify_all(
         .and_then(|l| MerkleTree::new(l).ok())
         .map(|t| t.root());
     let published = match expected_root {
-        Some(r) => Some((r, "--root")),
+        Some(r) => Some((r.root, r.source)),
         None => match read_merkle_root(proofs_dir, &digest) {
             Ok(r) => r.map(|r| (r, "merkle.dzk")),
             Err(e) => {
@@ -389,10 +452,10 @@ pub fn verify_all(
     };
     if let (Some(root), Some((want, source))) = (root, &published) {
         if root != *want {
-            let source = if *source == "--root" {
-                "the --root given"
-            } else {
-                source
+            let source = match *source {
+                "--root" => "the --root given",
+                "kit" => "the kit's published root",
+                other => other,
             };
             problems.push(format!(
                 "the Merkle root of the proofs, {}, is not {source}'s {}",
@@ -428,7 +491,7 @@ pub fn verify_all(
         root: root.map(|r| to_hex(&r)),
         public_inputs,
         public_outputs,
-        insecure_setup: info.insecure_dev_seed.is_some(),
+        insecure_setup: insecure,
         root_checked_against: published.as_ref().map(|p| p.1.to_string()),
         root_pinned: expected_root.is_some(),
         verdict,

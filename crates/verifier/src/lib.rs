@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 pub mod audit;
+pub mod kit;
 pub mod srs;
 
 use halo2_proofs::halo2curves::bn256::{Bn256, Fr, G1Affine};

@@ -139,14 +139,18 @@ pub const DEV_SEEDS_RECOGNISED: u64 = 1024;
 /// The seed of `dzk setup --k K --seed S` that made `params`, if it is one of `0..below`: its secret `s` is
 /// the first `Fr` drawn from ChaCha20 seeded with S, and its second point is `s·G1`.
 pub fn dev_seed(params: &ParamsKZG<Bn256>, below: u64) -> Option<u64> {
+    dev_seed_of(params.get_g().get(1)?, below)
+}
+
+/// [`dev_seed`] from an SRS's second point alone.
+pub fn dev_seed_of(point: &G1Affine, below: u64) -> Option<u64> {
     use halo2_proofs::halo2curves::ff::Field;
     use halo2_proofs::halo2curves::group::Curve;
     use rand::SeedableRng;
-    let point = *params.get_g().get(1)?;
     let generator = G1Affine::generator();
     (0..below).find(|&seed| {
         let s = Fr::random(rand_chacha::ChaCha20Rng::seed_from_u64(seed));
-        (generator * s).to_affine() == point
+        (generator * s).to_affine() == *point
     })
 }
 
@@ -154,15 +158,15 @@ pub fn dev_seed(params: &ParamsKZG<Bn256>, below: u64) -> Option<u64> {
 /// shares (the k = 22 SRS and its cut-down k = 14 copy have the same id). Keygen records it in the plan; a
 /// verifier given another SRS says so.
 pub fn srs_id(params: &ParamsKZG<Bn256>) -> String {
-    use halo2_proofs::halo2curves::group::GroupEncoding;
-    let mut h = blake3::Hasher::new();
-    h.update(b"dzk srs id v1\0");
-    for g in params.get_g().iter().take(2) {
-        h.update(g.to_bytes().as_ref());
-    }
-    h.update(params.g2().to_bytes().as_ref());
-    h.update(params.s_g2().to_bytes().as_ref());
-    h.finalize().to_hex().to_string()
+    crate::kit::VerifierSrs::of(params).map_or_else(
+        || {
+            // An SRS of one point (k = 0) verifies nothing dzk makes; give it an id of its own all the same.
+            let mut h = blake3::Hasher::new();
+            h.update(b"dzk srs id v1 (one point)\0");
+            h.finalize().to_hex().to_string()
+        },
+        |v| v.id(),
+    )
 }
 
 /// The cache file of the SRS in `dir` cut down to `2^k` points (its Lagrange basis is what costs).

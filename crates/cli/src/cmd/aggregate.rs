@@ -150,7 +150,12 @@ impl AggregateCmd {
             dzk_aggregate::tree(1, g).map_err(|e| anyhow::anyhow!("--group {g}: {e}"))?;
         }
         // Only a run that verifies is aggregated: a rejected one gets its reasons, not a proof.
-        let report = verify_all(&self.proofs, &self.run, &self.params, None)?;
+        let report = verify_all(
+            &self.proofs,
+            &self.run,
+            dzk_verifier::audit::SrsSource::Dir(&self.params),
+            None,
+        )?;
         if let Verdict::Rejected(reason) = report.verdict {
             return Err(Rejected(format!(
                 "the run does not verify, so it is not aggregated: {reason}"

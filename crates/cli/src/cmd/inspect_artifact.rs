@@ -4,7 +4,9 @@
 use std::path::Path;
 
 use anyhow::Context;
-use dzk_format::run::{total_values, AggregateMeta, BoundaryMeta, MerkleFile, Plan, ProofMeta};
+use dzk_format::run::{
+    total_values, AggregateMeta, BoundaryMeta, KitManifest, MerkleFile, Plan, ProofMeta,
+};
 use dzk_format::{Envelope, Kind};
 use dzk_ir::TensorFile;
 use serde_json::{json, Value};
@@ -162,6 +164,29 @@ pub fn describe(path: &Path, bytes: &[u8], kind: Kind) -> anyhow::Result<(Value,
             }
             lines.push(format!("  {} public values", meta.instances.len()));
             out["aggregate"] = serde_json::to_value(&meta).context("encoding")?;
+        }
+        Kind::Kit => {
+            let m: KitManifest = serde_json::from_slice(&env.body).map_err(|_| bad("manifest"))?;
+            lines.push(format!(
+                "  the verifier of plan {}: {} files ({})",
+                m.plan_digest,
+                m.files.len(),
+                m.files.keys().cloned().collect::<Vec<_>>().join(", ")
+            ));
+            lines.push(format!(
+                "  SRS id {}{}",
+                m.srs_id,
+                if m.insecure_dev_seed.is_some() {
+                    " (INSECURE dev setup)"
+                } else {
+                    ""
+                }
+            ));
+            lines.push(format!(
+                "  root {}",
+                m.root.as_deref().unwrap_or("not included")
+            ));
+            out["kit"] = serde_json::to_value(&m).context("encoding")?;
         }
         other => lines.push(format!("  (no description of a {other} yet)")),
     }

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use dzk_merkle::hex::from_hex;
-use dzk_verifier::audit::{json_values, verify_all, Verdict};
+use dzk_merkle::hex::to_hex;
+use dzk_verifier::audit::{json_values, verify_all, PinnedRoot, SrsSource, Verdict};
 
 use crate::run::Rejected;
 
@@ -20,11 +21,20 @@ pub struct VerifyAllCmd {
     #[arg(long, value_name = "FILE", conflicts_with = "proofs")]
     pub aggregate: Option<PathBuf>,
     /// The run directory (plan and verifying keys).
-    #[arg(long, value_name = "RUN_DIR")]
-    pub run: PathBuf,
+    #[arg(
+        long,
+        value_name = "RUN_DIR",
+        required_unless_present = "kit",
+        requires = "params"
+    )]
+    pub run: Option<PathBuf>,
     /// The SRS directory.
-    #[arg(long, value_name = "PARAMS_DIR")]
-    pub params: PathBuf,
+    #[arg(long, value_name = "PARAMS_DIR", requires = "run")]
+    pub params: Option<PathBuf>,
+    /// The auditor's kit (`dzk export-verifier`) instead of --run and --params: the plan, the chunks' verifying
+    /// keys and the verifier's part of the SRS, and the published root when the kit carries one.
+    #[arg(long, value_name = "KIT_DIR", conflicts_with_all = ["run", "params", "aggregate"])]
+    pub kit: Option<PathBuf>,
     /// The published Merkle root. Without it the run's root is compared only with PROOFS_DIR/merkle.dzk, which
     /// the prover wrote: a whole run on another input would verify too, and the report says the root is not
     /// pinned.
@@ -64,10 +74,13 @@ impl VerifyAllCmd {
                 .clone()
                 .or_else(super::aggregate::default_cache_dir)
         };
+        let (Some(run), Some(params)) = (&self.run, &self.params) else {
+            anyhow::bail!("--aggregate needs --run RUN_DIR and --params PARAMS_DIR");
+        };
         let r = match super::aggregate::verify_aggregate(
             file,
-            &self.run,
-            &self.params,
+            run,
+            params,
             root,
             cache.as_deref(),
             !self.rebuild_vk,
@@ -112,16 +125,40 @@ impl VerifyAllCmd {
 
     /// Runs the command.
     pub fn run(self) -> anyhow::Result<()> {
-        let root = match &self.root {
+        let kit = self
+            .kit
+            .as_deref()
+            .map(dzk_verifier::kit::read_kit)
+            .transpose()?;
+        let given = match &self.root {
             Some(r) => Some(parse_root(r)?),
             None => None,
         };
+        let pinned = match (given, kit.as_ref().and_then(|k| k.root)) {
+            (Some(g), Some(k)) if g != k => anyhow::bail!(
+                "--root {} and the kit's published root {} differ",
+                to_hex(&g),
+                to_hex(&k)
+            ),
+            (Some(g), _) => Some(PinnedRoot {
+                root: g,
+                source: "--root",
+            }),
+            (None, Some(k)) => Some(PinnedRoot {
+                root: k,
+                source: "kit",
+            }),
+            (None, None) => None,
+        };
+        let root = pinned.map(|p| p.root);
         if self.require_root && root.is_none() {
             if !self.json {
                 println!("REJECTED");
             }
             return Err(Rejected(
-                "--require-root: no --root given, so the run's root is not pinned to a published one".into(),
+                "--require-root: no --root given (and no kit with a published root), so the run's root is not \
+                 pinned to a published one"
+                    .into(),
             )
             .into());
         }
@@ -129,7 +166,13 @@ impl VerifyAllCmd {
             return self.run_aggregate(file, root);
         }
         let proofs = self.proofs.clone().context("give PROOFS_DIR")?;
-        let report = verify_all(&proofs, &self.run, &self.params, root)?;
+        let report = match (&kit, &self.run, &self.params) {
+            (Some(k), _, _) => verify_all(&proofs, &k.dir, SrsSource::Kit(k), pinned)?,
+            (None, Some(run), Some(params)) => {
+                verify_all(&proofs, run, SrsSource::Dir(params), pinned)?
+            }
+            _ => anyhow::bail!("give --kit KIT_DIR, or --run RUN_DIR and --params PARAMS_DIR"),
+        };
         if report.insecure_setup {
             eprintln!(
                 "warning: the SRS is an INSECURE dev setup: proofs made with it can be forged"
@@ -182,6 +225,7 @@ impl VerifyAllCmd {
 /// What the verdict's root line says about where the root was checked.
 fn pinning(pinned: bool, against: Option<&str>) -> &'static str {
     match (pinned, against) {
+        (true, Some("kit")) => "pinned: equals the kit's published root",
         (true, _) => "pinned: equals the --root given",
         (false, Some(_)) => {
             "NOT pinned: checked only against merkle.dzk, which the prover wrote; give --root with the published root"
@@ -191,7 +235,7 @@ fn pinning(pinned: bool, against: Option<&str>) -> &'static str {
 }
 
 /// `--root`: 64 hex digits (an optional 0x), a field element.
-fn parse_root(text: &str) -> anyhow::Result<halo2_proofs::halo2curves::bn256::Fr> {
+pub fn parse_root(text: &str) -> anyhow::Result<halo2_proofs::halo2curves::bn256::Fr> {
     let digits = text.strip_prefix("0x").unwrap_or(text);
     if digits.len() != 64 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
         anyhow::bail!(
