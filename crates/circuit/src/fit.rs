@@ -203,3 +203,39 @@ pub(crate) fn layout_cost(p: LayoutParams, k: u32) -> u64 {
     let permutation = meta.permutation().get_columns().len().div_ceil(degree - 2);
     ((p.advice_columns() + 3 * lookups + permutation + degree - 1) as u64) << k
 }
+
+/// What a layout's constraint system holds, for estimates of keygen and proving resources.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LayoutShape {
+    /// Advice columns.
+    pub advice: usize,
+    /// Fixed columns, lookup-table columns among them.
+    pub fixed: usize,
+    /// Selectors (keygen turns them into fixed columns).
+    pub selectors: usize,
+    /// Columns in the permutation argument.
+    pub permutation: usize,
+    /// Lookup arguments.
+    pub lookups: usize,
+    /// The constraint degree (halo2-axiom's cap applied).
+    pub degree: usize,
+}
+
+/// The shape of layout `p`'s constraint system.
+pub fn layout_shape(p: LayoutParams) -> LayoutShape {
+    let mut meta = ConstraintSystem::<Fr>::default();
+    configure_chips(&mut meta, p);
+    LayoutShape {
+        advice: meta.num_advice_columns(),
+        fixed: meta.num_fixed_columns(),
+        selectors: meta.num_selectors(),
+        permutation: meta.permutation().get_columns().len(),
+        lookups: meta.lookups().len(),
+        degree: meta.degree(),
+    }
+}
+
+/// [`ChunkCircuit::cost_estimate`] of layout `p` at `k`, without a circuit.
+pub fn layout_cost_at(p: LayoutParams, k: u32) -> u64 {
+    layout_cost(p, k)
+}

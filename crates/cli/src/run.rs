@@ -134,6 +134,17 @@ fn plain_line(elapsed: std::time::Duration, count: Option<(u64, u64)>, msg: &str
     }
 }
 
+/// A `/proc/meminfo` field (`"MemTotal"`, `"MemAvailable"`) in bytes; `None` where there is none.
+pub fn meminfo(field: &str) -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.split(':').next() == Some(field))?;
+    line.split_whitespace()
+        .nth(1)?
+        .parse::<u64>()
+        .ok()
+        .map(|kib| kib * 1024)
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;

@@ -470,3 +470,65 @@ fn partition_lists_every_layer_without_a_chip_path_at_once() {
         "a refused partition wrote files"
     );
 }
+
+/// `partition` says what sets each chunk's k and estimates each chunk's keygen and proving resources; it warns
+/// exactly when a chunk's estimate exceeds this machine's memory.
+#[test]
+fn partition_reports_rows_tables_and_resource_estimates_and_warns_about_memory() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let twitter = repo().join("../shared/models/zkml/twitter/config.msgpack");
+    let o = dzk(&[
+        "partition",
+        s(&twitter),
+        "--synthetic-weights",
+        "1",
+        "--chunks",
+        "1",
+        "-o",
+        s(&tmp.path().join("run")),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).expect("json");
+    let c = &v["chunks"][0];
+    let k = c["k"].as_u64().expect("k");
+    let rows = c["rows"].as_u64().expect("rows");
+    assert!(rows <= 1 << k && rows > 1 << (k - 1), "{c}");
+    assert!(c["layout_rows"].as_u64().expect("layout rows") <= rows);
+    let e = &c["estimate"];
+    let need = e["keygen_bytes"]
+        .as_u64()
+        .expect("keygen")
+        .max(e["prove_bytes"].as_u64().expect("prove"));
+    assert!(e["prove_s"].as_f64().expect("time") > 0.0, "{e}");
+    let total: u64 = std::fs::read_to_string("/proc/meminfo")
+        .expect("meminfo")
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .expect("MemTotal")
+        * 1024;
+    let warned = stderr(&o).contains("more than this machine's");
+    assert_eq!(
+        warned,
+        need > total,
+        "need {need}, have {total}: {}",
+        stderr(&o)
+    );
+    // The digits CNN fits anywhere: no warning, and the text output names the estimate.
+    let o = dzk(&[
+        "partition",
+        s(&digits_model()),
+        "--chunks",
+        "2",
+        "-o",
+        s(&tmp.path().join("digits")),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("estimated on 2 cores: keygen"),
+        "{}",
+        stdout(&o)
+    );
+}

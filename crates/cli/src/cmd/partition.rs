@@ -124,6 +124,7 @@ impl PartitionCmd {
                     json!({"index": c.index, "layers": [c.start, c.end], "k": c.k, "rows": z.used,
                     "layout_rows": c.rows, "range_table_rows": z.range_table, "table_rows": z.tables,
                     "table_groups": c.layout.fn_groups, "table_rows_per_group": z.per_group,
+                    "shape": shape_json(c), "estimate": estimate_json(c),
                     "inputs": c.inputs, "outputs": c.outputs})
                 })
                 .collect();
@@ -152,8 +153,33 @@ impl PartitionCmd {
                     total_values(&c.inputs),
                     total_values(&c.outputs)
                 );
+                let e = dzk_prover::run::estimate(c);
+                println!(
+                    "  estimated on 2 cores: keygen {} in {}, prove {} in {}",
+                    gib(e.keygen_bytes),
+                    secs(e.keygen_s),
+                    gib(e.prove_bytes),
+                    secs(e.prove_s)
+                );
             }
             println!("plan digest {}", plan.digest());
+        }
+        // The largest chunk's memory against this machine's.
+        if let Some(total) = crate::run::meminfo("MemTotal") {
+            for c in &plan.chunks {
+                let e = dzk_prover::run::estimate(c);
+                let need = e.keygen_bytes.max(e.prove_bytes);
+                if need > total {
+                    eprintln!(
+                        "warning: chunk {} needs about {} to key or prove by the estimate, more than this \
+                         machine's {}: give --max-k a smaller K or --chunks a larger N, or key and prove it \
+                         on a larger machine",
+                        c.index,
+                        gib(need),
+                        gib(total)
+                    );
+                }
+            }
         }
         eprintln!("wrote {}", self.out.join("plan.dzk").display());
         Ok(())
@@ -187,5 +213,37 @@ impl ChunkSize {
             tables,
             per_group,
         }
+    }
+}
+
+/// The constraint system's shape of chunk `c`'s layout.
+fn shape_json(c: &dzk_format::run::ChunkPlan) -> serde_json::Value {
+    let s = dzk_circuit::layout_shape(dzk_circuit::LayoutParams::from(&c.layout));
+    json!({"advice": s.advice, "fixed": s.fixed, "selectors": s.selectors, "permutation": s.permutation,
+           "lookups": s.lookups, "degree": s.degree})
+}
+
+/// Chunk `c`'s estimated keygen and proving memory (bytes) and time (seconds on 2 cores).
+fn estimate_json(c: &dzk_format::run::ChunkPlan) -> serde_json::Value {
+    let e = dzk_prover::run::estimate(c);
+    json!({"keygen_bytes": e.keygen_bytes, "prove_bytes": e.prove_bytes,
+           "keygen_s": (e.keygen_s * 10.0).round() / 10.0, "prove_s": (e.prove_s * 10.0).round() / 10.0,
+           "cores": 2})
+}
+
+fn gib(bytes: u64) -> String {
+    let g = bytes as f64 / f64::from(1u32 << 30);
+    if g >= 1.0 {
+        format!("{g:.1} GiB")
+    } else {
+        format!("{:.0} MiB", bytes as f64 / f64::from(1u32 << 20))
+    }
+}
+
+fn secs(s: f64) -> String {
+    if s >= 90.0 {
+        format!("{:.0} min", s / 60.0)
+    } else {
+        format!("{s:.1} s")
     }
 }

@@ -215,16 +215,6 @@ pub struct ProveCmd {
 }
 
 /// Available memory in bytes (Linux `MemAvailable`).
-fn mem_available() -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    line.split_whitespace()
-        .nth(1)?
-        .parse::<u64>()
-        .ok()
-        .map(|kib| kib * 1024)
-}
-
 impl ProveCmd {
     /// Runs the command: every chunk's witness first (each feeds the next, in memory), then the proofs,
     /// `--jobs` at a time.
@@ -271,7 +261,7 @@ impl ProveCmd {
         let jobs = self
             .jobs
             .unwrap_or_else(|| {
-                mem_available()
+                crate::run::meminfo("MemAvailable")
                     .map_or(1, |m| (m / peak) as usize)
                     .min(cores)
             })
