@@ -74,7 +74,17 @@ fn runs(key: TableKey, sf: i64, min_val: i64, max_val: i64) -> Arc<[Run]> {
         TableKey::SoftmaxExp => (LookupFn::Exp, -SPAN, 0),
         TableKey::Full(f) if grows(f) => {
             let fits = |q: i64| f.eval_raw(q, sf).unsigned_abs() <= SPAN as u64;
-            (f, first_true(-SPAN, 0, &fits), last_true(0, SPAN, &fits))
+            match f {
+                // eˣ·sf² increases: it fits from −SPAN (where it is 0) up to a last input, which is below 0 from
+                // sf = 2^13 on, where e⁰·sf² = sf² ≥ 2^26 no longer fits.
+                LookupFn::Exp => (f, -SPAN, last_true(-SPAN, SPAN, &fits).unwrap_or(-SPAN)),
+                // x³·sf is 0 at 0 and grows both ways.
+                _ => (
+                    f,
+                    first_true(-SPAN, 0, &fits).unwrap_or(0),
+                    last_true(0, SPAN, &fits).unwrap_or(0),
+                ),
+            }
         }
         TableKey::Full(f) if f.is_piecewise_monotone() => (f, -SPAN, SPAN),
         TableKey::Full(f) => (f, min_val.max(-SPAN), max_val.min(SPAN)),
@@ -94,15 +104,20 @@ fn runs(key: TableKey, sf: i64, min_val: i64, max_val: i64) -> Arc<[Run]> {
     runs
 }
 
-/// Functions that grow without bound (x³, and eˣ outside softmax): their tables stop where `|f(x)|` leaves
-/// `2^26 − 1` (beyond it no later rescale or commitment could take the value anyway), which keeps them to a few
-/// steps per input instead of `2^27`.
+/// Functions that grow without bound (x³, and eˣ outside softmax): their tables hold only the inputs whose
+/// `|f(x)|` is at most `2^26 − 1` (beyond it no later rescale or commitment could take the value anyway), which
+/// keeps them to a few steps per input instead of `2^27`. For x³ that is an interval around 0; for eˣ (at scale
+/// sf²) every input up to the last one that fits, which is below 0 once `sf ≥ 2^13` (`e⁰·sf² = sf² ≥ 2^26`).
 fn grows(f: LookupFn) -> bool {
     matches!(f, LookupFn::Cube | LookupFn::Exp)
 }
 
-/// The smallest `q` in `[a, b]` with `p(q)`, for `p` false then true (`p(b)` must hold).
-fn first_true(mut a: i64, mut b: i64, p: &dyn Fn(i64) -> bool) -> i64 {
+/// The smallest `q` in `[a, b]` with `p(q)`, for `p` false then true; `None` when `p(b)` does not hold (then
+/// no `q` does).
+fn first_true(mut a: i64, mut b: i64, p: &dyn Fn(i64) -> bool) -> Option<i64> {
+    if !p(b) {
+        return None;
+    }
     while a < b {
         let mid = a + (b - a) / 2;
         if p(mid) {
@@ -111,11 +126,15 @@ fn first_true(mut a: i64, mut b: i64, p: &dyn Fn(i64) -> bool) -> i64 {
             a = mid + 1;
         }
     }
-    a
+    Some(a)
 }
 
-/// The largest `q` in `[a, b]` with `p(q)`, for `p` true then false (`p(a)` must hold).
-fn last_true(mut a: i64, mut b: i64, p: &dyn Fn(i64) -> bool) -> i64 {
+/// The largest `q` in `[a, b]` with `p(q)`, for `p` true then false; `None` when `p(a)` does not hold (then
+/// no `q` does).
+fn last_true(mut a: i64, mut b: i64, p: &dyn Fn(i64) -> bool) -> Option<i64> {
+    if !p(a) {
+        return None;
+    }
     while a < b {
         let mid = a + (b - a + 1) / 2;
         if p(mid) {
@@ -124,7 +143,7 @@ fn last_true(mut a: i64, mut b: i64, p: &dyn Fn(i64) -> bool) -> i64 {
             b = mid - 1;
         }
     }
-    a
+    Some(a)
 }
 
 /// The slice's tables, tagged 1, 2, … and loaded in [`keys`] order.
@@ -267,6 +286,39 @@ mod tests {
             }
         }
         assert!(!sqrt_is_exact(1000));
+    }
+
+    /// The tables of x³ and of eˣ outside softmax hold exactly the inputs whose value fits `2^26 − 1`, at every
+    /// scale: at sf ≥ 2^13 eˣ·sf² at 0 is already past it, and the table stops below 0.
+    #[test]
+    fn growing_tables_stop_where_the_value_stops_fitting_at_every_scale() {
+        for sf in [256i64, 4096, 1 << 13, 1 << 14, 1 << 17] {
+            for f in [LookupFn::Exp, LookupFn::Cube] {
+                let runs = runs(TableKey::Full(f), sf, -(1 << 20), (1 << 20) - 1);
+                let (lo, hi) = (runs[0].lo, runs[runs.len() - 1].hi);
+                let bad: Vec<_> = runs
+                    .iter()
+                    .filter(|r| r.y.unsigned_abs() > SPAN as u128)
+                    .take(3)
+                    .collect();
+                assert!(
+                    bad.is_empty(),
+                    "{f:?} at sf {sf}: values past 2^26 − 1 in [{lo}, {hi}]: {bad:?}"
+                );
+                let past = |q: i64| f.eval_raw(q, sf).unsigned_abs() > SPAN as u64;
+                assert!(
+                    hi == SPAN || past(hi + 1),
+                    "{f:?} at sf {sf}: stops early at {hi}"
+                );
+                assert!(
+                    lo == -SPAN || past(lo - 1),
+                    "{f:?} at sf {sf}: starts late at {lo}"
+                );
+                if f == LookupFn::Exp {
+                    assert_eq!(hi < 0, sf >= 1 << 13, "sf {sf}: last input {hi}");
+                }
+            }
+        }
     }
 
     /// The two inequalities of `layers::sqrt_exact`, with `b = min(y, 1)`, admit exactly one `y` for every
