@@ -40,5 +40,7 @@ done
 echo "== merkle (the root the model owner publishes)"
 ROOT=$($DZK merkle "$WORK/proofs" | awk '/^root /{print $2}')
 echo "root $ROOT"
-echo "== verify-all, pinned to the published root"
-$DZK verify-all "$WORK/proofs" --run "$WORK/run" --params "$WORK/params" --root "$ROOT"
+echo "== the auditor's kit (plan, verifying keys, the verifier's part of the SRS, the published root)"
+$DZK export-verifier "$WORK/run" --params "$WORK/params" --root "$ROOT" -o "$WORK/kit"
+echo "== verify-all with the kit alone, pinned to the published root it carries"
+$DZK verify-all "$WORK/proofs" --kit "$WORK/kit" --require-root

@@ -1,6 +1,7 @@
 //! The command line grammar: one variant per subcommand, each in its own module.
 
 mod aggregate;
+mod aggregate_verify;
 mod evm;
 mod forward;
 mod inspect;

@@ -1051,6 +1051,16 @@ fn an_aggregated_proof_verifies_and_wrong_ones_are_rejected() {
         "-o",
         s(&proofs),
     ]);
+    // A kit exported before `aggregate` holds no aggregation key.
+    let early_kit = d.join("kit-early");
+    ok(&[
+        "export-verifier",
+        s(&run),
+        "--params",
+        s(&params),
+        "-o",
+        s(&early_kit),
+    ]);
     // Made for the EVM (Keccak transcript), with the contract's calldata; verify-all reads either transcript.
     let agg = d.join("run.agg.dzk");
     let calldata = d.join("calldata.hex");
@@ -1147,6 +1157,36 @@ fn an_aggregated_proof_verifies_and_wrong_ones_are_rejected() {
     let fallback: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(fallback["vk_source"], "cache");
     std::fs::write(&recorded, &good_key).expect("write");
+    // The auditor's kit exported after `aggregate` carries the recorded key: the aggregated proof verifies with
+    // the kit alone. The early kit cannot verify it, and says why (exit 2).
+    let kit = d.join("kit");
+    ok(&[
+        "export-verifier",
+        s(&run),
+        "--params",
+        s(&params),
+        "-o",
+        s(&kit),
+        "--root",
+        made["root"].as_str().expect("root"),
+    ]);
+    let o = dzk(&[
+        "verify-all",
+        "--aggregate",
+        s(&agg),
+        "--kit",
+        s(&kit),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let with_kit: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(with_kit["verdict"], "valid");
+    assert_eq!(with_kit["vk_source"], "recorded");
+    assert_eq!(with_kit["root_pinned"], true);
+    assert_eq!(with_kit["public_outputs"], report["public_outputs"]);
+    let o = dzk(&["verify-all", "--aggregate", s(&agg), "--kit", s(&early_kit)]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("holds no aggregation verifying key"));
     assert_eq!(again["verdict"], report["verdict"]);
     assert_eq!(again["root"], report["root"]);
     let want = forward(&digits_model(), &digits_input(1)).tensors()[0]

@@ -6,16 +6,17 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use dzk_aggregate::{Child, ChildKey, ConfigParams, Shape, Transcript, ACCUMULATOR_LIMBS};
+use dzk_aggregate::{Child, ChildKey, ConfigParams, Shape, Transcript};
 use dzk_circuit::LayoutParams;
 use dzk_format::run::{total_values, AggregateMeta, Plan, TreeMeta};
 use dzk_format::{Envelope, Kind};
-use dzk_merkle::hex::{from_hex, to_hex};
+use dzk_merkle::hex::to_hex;
 use dzk_verifier::audit::{
     proof_name, read_evidence, read_plan, read_vk, verify_all, vk_name, Verdict,
 };
+use dzk_verifier::kit::Kit;
 use dzk_verifier::srs;
-use halo2_proofs::halo2curves::bn256::{Bn256, Fr, G1Affine};
+use halo2_proofs::halo2curves::bn256::{Bn256, G1Affine};
 use halo2_proofs::plonk::VerifyingKey;
 use halo2_proofs::poly::commitment::Params;
 use halo2_proofs::poly::kzg::commitment::ParamsKZG;
@@ -25,7 +26,7 @@ use crate::io::write_atomic;
 use crate::run::{bar, spinner, Rejected};
 
 /// The smallest aggregation SRS accepted: below it the verifier circuit's tables do not fit.
-const MIN_AGG_K: u32 = 18;
+pub(super) const MIN_AGG_K: u32 = 18;
 
 /// The smallest aggregation k whose Solidity verifier fits EIP-170's limit (measured on the digits model:
 /// 21,120 bytes at k = 22; about 83 KB at k = 19).
@@ -64,19 +65,19 @@ pub struct AggregateCmd {
 }
 
 /// The body encoding of an aggregated proof made with `transcript`.
-fn encoding(transcript: Transcript) -> String {
+pub(super) fn encoding(transcript: Transcript) -> String {
     format!("halo2-shplonk-{}", transcript.name())
 }
 
 /// The transcript an aggregated proof's body encoding names.
-fn transcript_of(body_encoding: &str) -> Option<Transcript> {
+pub(super) fn transcript_of(body_encoding: &str) -> Option<Transcript> {
     [Transcript::Poseidon, Transcript::Keccak]
         .into_iter()
         .find(|t| encoding(*t) == body_encoding)
 }
 
 /// What the aggregated statement exposes besides the chunks, from the plan.
-fn shape(plan: &Plan) -> Shape {
+pub(super) fn shape(plan: &Plan) -> Shape {
     let last = plan.chunks.len().saturating_sub(1);
     Shape {
         public_inputs: if plan.visibility.public_input {
@@ -94,28 +95,31 @@ fn shape(plan: &Plan) -> Shape {
 
 /// The run's trusted inputs: plan, SRS, and per chunk its verifying key (digest-checked against the plan) and
 /// the SRS at its k.
-struct Trusted {
-    plan: Plan,
-    insecure: bool,
-    params: ParamsKZG<Bn256>,
-    chunks: Vec<(VerifyingKey<G1Affine>, ParamsKZG<Bn256>, usize)>,
+pub(super) struct Trusted {
+    pub(super) plan: Plan,
+    pub(super) insecure: bool,
+    /// The whole SRS, or (from a kit) the verifier's part of it at the aggregation circuit's k.
+    pub(super) params: ParamsKZG<Bn256>,
+    /// Whether `params` is the whole SRS (a kit's can verify but neither prove nor rebuild keys).
+    pub(super) full: bool,
+    /// The SRS's identity.
+    pub(super) srs_id: String,
+    pub(super) chunks: Vec<ChunkKey>,
 }
 
-fn trusted(run: &Path, params_dir: &Path) -> anyhow::Result<Trusted> {
-    let plan = read_plan(run)?;
-    let (info, params) =
-        srs::load(params_dir).with_context(|| format!("reading {}", params_dir.display()))?;
-    if params.k() < MIN_AGG_K {
-        anyhow::bail!(
-            "{}: the SRS has k = {}; aggregation needs k ≥ {MIN_AGG_K} (run `dzk setup --k 19`, then keygen and \
-             prove with it)",
-            params_dir.display(),
-            params.k()
-        );
-    }
+/// A chunk's verifying key, its SRS and its number of public values.
+type ChunkKey = (VerifyingKey<G1Affine>, ParamsKZG<Bn256>, usize);
+
+/// The chunks' verifying keys from `dir` (a run directory or a kit), each checked against the plan's digest,
+/// with their parameters from `params_for(k)`.
+fn chunk_keys(
+    dir: &Path,
+    plan: &Plan,
+    mut params_for: impl FnMut(u32) -> anyhow::Result<ParamsKZG<Bn256>>,
+) -> anyhow::Result<Vec<ChunkKey>> {
     let mut chunks = Vec::with_capacity(plan.chunks.len());
     for (i, c) in plan.chunks.iter().enumerate() {
-        let path = run.join(vk_name(c.index));
+        let path = dir.join(vk_name(c.index));
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         let env = Envelope::decode(&bytes, Kind::VerifyingKey)
             .with_context(|| format!("reading {}", path.display()))?;
@@ -128,18 +132,55 @@ fn trusted(run: &Path, params_dir: &Path) -> anyhow::Result<Trusted> {
         }
         let vk = read_vk(&env.body, LayoutParams::from(&c.layout))
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        let p = srs::downsized(&params, c.k, params_dir)?;
-        chunks.push((vk, p, dzk_verifier::audit::instance_count(&plan, i)));
+        chunks.push((
+            vk,
+            params_for(c.k)?,
+            dzk_verifier::audit::instance_count(plan, i),
+        ));
     }
+    Ok(chunks)
+}
+
+/// The trusted inputs from an auditor's kit: enough to verify an aggregated proof against a key the plan
+/// records, not to rebuild one. `params` is set to the aggregation circuit's k once its configuration is known.
+pub(super) fn trusted_kit(kit: &Kit) -> anyhow::Result<Trusted> {
+    let plan = read_plan(&kit.dir)?;
+    let vs = kit.srs;
+    Ok(Trusted {
+        insecure: kit.manifest.insecure_dev_seed.is_some()
+            || vs.dev_seed(srs::DEV_SEEDS_RECOGNISED).is_some(),
+        params: vs.params(MIN_AGG_K),
+        full: false,
+        srs_id: vs.id(),
+        chunks: chunk_keys(&kit.dir, &plan, |k| Ok(vs.params(k)))?,
+        plan,
+    })
+}
+
+pub(super) fn trusted(run: &Path, params_dir: &Path) -> anyhow::Result<Trusted> {
+    let plan = read_plan(run)?;
+    let (info, params) =
+        srs::load(params_dir).with_context(|| format!("reading {}", params_dir.display()))?;
+    if params.k() < MIN_AGG_K {
+        anyhow::bail!(
+            "{}: the SRS has k = {}; aggregation needs k ≥ {MIN_AGG_K} (run `dzk setup --k 19`, then keygen and \
+             prove with it)",
+            params_dir.display(),
+            params.k()
+        );
+    }
+    let chunks = chunk_keys(run, &plan, |k| Ok(srs::downsized(&params, k, params_dir)?))?;
     Ok(Trusted {
         plan,
         insecure: info.insecure_dev_seed.is_some(),
+        srs_id: srs::srs_id(&params),
         params,
+        full: true,
         chunks,
     })
 }
 
-fn keys(t: &Trusted) -> Vec<ChildKey<'_>> {
+pub(super) fn keys(t: &Trusted) -> Vec<ChildKey<'_>> {
     t.chunks.iter().map(|(vk, p, n)| (vk, p, *n)).collect()
 }
 
@@ -311,12 +352,12 @@ impl AggregateCmd {
 }
 
 /// The `group` that makes [`dzk_aggregate::tree`] one node over all `chunks` chunk proofs.
-fn flat_group(chunks: usize) -> usize {
+pub(super) fn flat_group(chunks: usize) -> usize {
     chunks.next_power_of_two().max(2)
 }
 
 /// A progress message for one node of a tree.
-fn step_message(what: &str, s: dzk_aggregate::Step) -> String {
+pub(super) fn step_message(what: &str, s: dzk_aggregate::Step) -> String {
     let r = s.node.chunk_range();
     format!(
         "{what}: level {}/{}, node {}/{} (chunks {}..{})",
@@ -329,378 +370,5 @@ fn step_message(what: &str, s: dzk_aggregate::Step) -> String {
     )
 }
 
-/// An aggregated proof's tree: proofs per node and every node's configuration by level (one node, the root,
-/// for a flat aggregation).
-struct TreeShape {
-    group: usize,
-    configs: Vec<Vec<ConfigParams>>,
-}
-
-/// Where `verify-all --aggregate` keeps the aggregation verifying keys it rebuilt: `$DZK_CACHE_DIR`, else
-/// `$XDG_CACHE_HOME/dzk`, else `~/.cache/dzk`.
-pub fn default_cache_dir() -> Option<PathBuf> {
-    if let Some(d) = std::env::var_os("DZK_CACHE_DIR") {
-        return Some(d.into());
-    }
-    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
-        return Some(PathBuf::from(d).join("dzk"));
-    }
-    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("dzk"))
-}
-
-/// Everything the aggregation verifying key depends on, hashed: this dzk's version (the circuit's code), the
-/// plan (its digest and every chunk's verifying-key digest), the tree's shape and every node's configuration,
-/// the statement's shape, and the whole SRS.
-fn cache_key(t: &Trusted, tree: &TreeShape, s: Shape) -> anyhow::Result<String> {
-    let mut h = blake3::Hasher::new();
-    h.update(b"dzk aggregation verifying key\0");
-    h.update(env!("CARGO_PKG_VERSION").as_bytes());
-    h.update(b"\0");
-    h.update(t.plan.digest().as_bytes());
-    for c in &t.plan.chunks {
-        h.update(c.vk_blake3.as_deref().unwrap_or("-").as_bytes());
-        h.update(b"\0");
-    }
-    h.update(&(tree.group as u64).to_le_bytes());
-    for level in &tree.configs {
-        h.update(&(level.len() as u64).to_le_bytes());
-        for config in level {
-            h.update(
-                &serde_json::to_vec(config).context("encoding the aggregation configuration")?,
-            );
-            h.update(b"\0");
-        }
-    }
-    h.update(&(s.public_inputs as u64).to_le_bytes());
-    h.update(&(s.public_outputs as u64).to_le_bytes());
-    t.params.write(&mut h).context("hashing the SRS")?;
-    Ok(h.finalize().to_hex().to_string())
-}
-
-/// Where the aggregation verifying key came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum VkSource {
-    /// Rebuilt from the chunks' keys in this run (minutes).
-    Rebuilt,
-    /// Read from this machine's cache, where an earlier rebuild with the same inputs put it.
-    Cache,
-    /// Read from the run directory, where `dzk aggregate` wrote it and the plan records its digest.
-    Recorded,
-}
-
-impl VkSource {
-    /// `"rebuilt"` or `"cache"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            VkSource::Rebuilt => "rebuilt",
-            VkSource::Cache => "cache",
-            VkSource::Recorded => "recorded",
-        }
-    }
-}
-
-/// A cached key file: the key's bytes, then their blake3 hash (a torn or damaged file is detected and
-/// rebuilt, never used).
-fn read_cached(
-    path: &Path,
-    config: ConfigParams,
-) -> Result<Option<VerifyingKey<G1Affine>>, String> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e.to_string()),
-    };
-    let Some(split) = bytes.len().checked_sub(32) else {
-        return Err("too short".into());
-    };
-    let (body, hash) = bytes.split_at(split);
-    if blake3::hash(body).as_bytes() != hash {
-        return Err("its checksum does not match".into());
-    }
-    dzk_aggregate::read_verifying_key(body, config).map(Some)
-}
-
-/// The aggregation verifying key for the run: from `cache` when an earlier rebuild from the same trusted inputs
-/// left it there, else rebuilt from the chunks' keys (and then cached). A rebuild that fails goes to `reject`.
-#[allow(clippy::too_many_arguments)]
-fn aggregation_vk(
-    run: &Path,
-    t: &Trusted,
-    tree: &TreeShape,
-    s: Shape,
-    cache: Option<&Path>,
-    use_recorded: bool,
-    reject: impl Fn(String) -> anyhow::Error,
-) -> anyhow::Result<(VerifyingKey<G1Affine>, VkSource)> {
-    let Some(&config) = tree.configs.last().and_then(|l| l.first()) else {
-        return Err(reject("no aggregation configuration".into()));
-    };
-    // One hash of everything the key depends on (the whole SRS among it) names both the recorded key and the
-    // cached one.
-    let key = cache_key(t, tree, s)?;
-    if use_recorded {
-        match read_recorded(run, t, &key, config) {
-            Ok(Some(vk)) => {
-                eprintln!("using the aggregation verifying key the plan records");
-                return Ok((vk, VkSource::Recorded));
-            }
-            Ok(None) => {}
-            Err(why) => eprintln!("warning: {why}; rebuilding the key from the chunks' keys"),
-        }
-    }
-    let path = cache.map(|dir| dir.join(format!("aggregation-vk-{key}.bin")));
-    if let Some(path) = &path {
-        match read_cached(path, config) {
-            Ok(Some(vk)) => {
-                eprintln!(
-                    "using the aggregation verifying key cached at {}",
-                    path.display()
-                );
-                return Ok((vk, VkSource::Cache));
-            }
-            Ok(None) => {}
-            Err(why) => eprintln!(
-                "warning: ignoring the cached aggregation verifying key {}: {why}; rebuilding it",
-                path.display()
-            ),
-        }
-    }
-    let nodes: usize = tree.configs.iter().map(Vec::len).sum();
-    let pb = if nodes == 1 {
-        spinner("rebuilding the aggregation verifying key from the chunks' keys")
-    } else {
-        bar(nodes as u64, "")
-    };
-    let mut done = 0;
-    let mut vks = dzk_aggregate::tree_verifying_keys(
-        &t.params,
-        &keys(t),
-        tree.group,
-        &tree.configs,
-        s,
-        |step| {
-            if nodes > 1 {
-                pb.set_position(done);
-                pb.set_message(step_message("rebuilding the verifying keys", step));
-            }
-            done += 1;
-        },
-    )
-    .map_err(|e| reject(e.to_string()))?;
-    pb.finish_and_clear();
-    let vk = vks
-        .pop()
-        .and_then(|mut l| l.pop())
-        .ok_or_else(|| reject("no aggregation node".into()))?;
-    if let Some(path) = &path {
-        let mut bytes = dzk_aggregate::verifying_key_bytes(&vk);
-        let hash = *blake3::hash(&bytes).as_bytes();
-        bytes.extend_from_slice(&hash);
-        let written = path
-            .parent()
-            .map_or(Ok(()), std::fs::create_dir_all)
-            .map_err(anyhow::Error::from)
-            .and_then(|()| write_atomic(path, &bytes));
-        if let Err(e) = written {
-            eprintln!("warning: could not cache the aggregation verifying key: {e:#}");
-        }
-    }
-    Ok((vk, VkSource::Rebuilt))
-}
-
-/// The file in the run directory that holds the aggregation verifying key with dependency hash `key`.
-fn recorded_vk_path(run: &Path, key: &str) -> PathBuf {
-    run.join(format!("aggregation-{}.vk", &key[..key.len().min(16)]))
-}
-
-/// Writes the aggregation verifying key `vk` (the one the proof was made against) into the run directory and
-/// records its digest in the plan under its dependency hash, so an auditor reads it instead of rebuilding it.
-fn record_vk(
-    run: &Path,
-    t: &Trusted,
-    tree: &TreeShape,
-    s: Shape,
-    vk: &VerifyingKey<G1Affine>,
-) -> anyhow::Result<PathBuf> {
-    let key = cache_key(t, tree, s)?;
-    let body = dzk_aggregate::verifying_key_bytes(vk);
-    let digest = blake3::hash(&body).to_hex().to_string();
-    let mut env = Envelope::new(Kind::VerifyingKey, "halo2-raw", body);
-    env.header.plan_digest = Some(t.plan.digest());
-    env.header.params =
-        Some(json!({"aggregation_key": key, "group": tree.group, "configs": tree.configs}));
-    let path = recorded_vk_path(run, &key);
-    write_atomic(&path, &env.encode())?;
-    // Re-read the plan: another command may have written it meanwhile.
-    let mut plan = read_plan(run)?;
-    if plan.digest() != t.plan.digest() {
-        anyhow::bail!("the plan changed while the proof was made");
-    }
-    plan.aggregation_vks.insert(key, digest);
-    crate::run::write_plan(run, &plan)?;
-    Ok(path)
-}
-
-/// The aggregation verifying key the plan records for dependency hash `key`, from its file in the run
-/// directory: `Ok(None)` when the plan records none; an error when the file is missing or not the recorded one.
-fn read_recorded(
-    run: &Path,
-    t: &Trusted,
-    key: &str,
-    config: ConfigParams,
-) -> Result<Option<VerifyingKey<G1Affine>>, String> {
-    let Some(want) = t.plan.aggregation_vks.get(key) else {
-        return Ok(None);
-    };
-    let path = recorded_vk_path(run, key);
-    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let env = Envelope::decode(&bytes, Kind::VerifyingKey)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    if blake3::hash(&env.body).to_hex().as_str() != want.as_str() {
-        return Err(format!(
-            "{} is not the aggregation verifying key the plan records",
-            path.display()
-        ));
-    }
-    dzk_aggregate::read_verifying_key(&env.body, config)
-        .map(Some)
-        .map_err(|e| format!("{}: {e}", path.display()))
-}
-
-/// What `verify-all --aggregate` found.
-pub struct AggregateReport {
-    /// The root the proof states.
-    pub root: String,
-    /// Public model inputs/outputs the proof states.
-    pub public_inputs: Vec<String>,
-    /// Public model outputs.
-    pub public_outputs: Vec<String>,
-    /// Whether the SRS is an insecure dev setup.
-    pub insecure_setup: bool,
-    /// Where the aggregation verifying key came from.
-    pub vk_source: VkSource,
-    /// The transcript the proof was made with (Keccak: it can be checked by the Solidity verifier).
-    pub transcript: Transcript,
-    /// The aggregation verifying key the proof verified against.
-    pub vk: VerifyingKey<G1Affine>,
-    /// The aggregation SRS.
-    pub params: ParamsKZG<Bn256>,
-    /// The proof's public values and bytes.
-    pub instances: Vec<Fr>,
-    /// The proof.
-    pub proof: Vec<u8>,
-}
-
-/// Checks an aggregated proof against the run's trusted inputs, with the aggregation verifying key the plan
-/// records (when `use_recorded`), else the one cached in `cache`, else rebuilt from the chunks' keys. `Err(Rejected)` for a proof that does not verify or states another root;
-/// other errors for unreadable inputs.
-pub fn verify_aggregate(
-    file: &Path,
-    run: &Path,
-    params_dir: &Path,
-    expected_root: Option<Fr>,
-    cache: Option<&Path>,
-    use_recorded: bool,
-) -> anyhow::Result<AggregateReport> {
-    let t = trusted(run, params_dir)?;
-    let reject =
-        |why: String| -> anyhow::Error { Rejected(format!("{}: {why}", file.display())).into() };
-    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let env = Envelope::decode(&bytes, Kind::AggregateProof).map_err(|e| reject(e.to_string()))?;
-    let transcript = transcript_of(&env.header.body_encoding).ok_or_else(|| {
-        reject(format!(
-            "unknown proof encoding {:?} (this dzk reads {} and {})",
-            env.header.body_encoding,
-            encoding(Transcript::Poseidon),
-            encoding(Transcript::Keccak)
-        ))
-    })?;
-    let digest = t.plan.digest();
-    if env.header.plan_digest.as_deref() != Some(digest.as_str()) {
-        return Err(reject(format!(
-            "made for another plan, not this run's {digest}"
-        )));
-    }
-    let meta: AggregateMeta = env
-        .header
-        .params_as()
-        .ok_or_else(|| reject("no aggregation metadata".into()))?;
-    if meta.chunks as usize != t.plan.chunks.len() {
-        return Err(reject(format!(
-            "aggregates {} chunks, the plan has {}",
-            meta.chunks,
-            t.plan.chunks.len()
-        )));
-    }
-    let decode = |v: serde_json::Value| -> anyhow::Result<ConfigParams> {
-        serde_json::from_value(v).map_err(|e| reject(format!("aggregation configuration: {e}")))
-    };
-    let tree = match meta.tree {
-        None => TreeShape {
-            group: flat_group(t.plan.chunks.len()),
-            configs: vec![vec![decode(meta.config)?]],
-        },
-        Some(tm) => {
-            // The root's configuration is recorded twice; two different ones are a damaged file.
-            if tm.configs.last() != Some(&vec![meta.config]) {
-                return Err(reject(
-                    "the tree's root configuration differs from the proof's".into(),
-                ));
-            }
-            let configs = tm
-                .configs
-                .into_iter()
-                .map(|l| l.into_iter().map(decode).collect())
-                .collect::<anyhow::Result<Vec<Vec<ConfigParams>>>>()?;
-            TreeShape {
-                group: tm.group as usize,
-                configs,
-            }
-        }
-    };
-    let instances = meta
-        .instances
-        .iter()
-        .map(|h| from_hex(h))
-        .collect::<Result<Vec<Fr>, _>>()
-        .map_err(|e| reject(format!("instance {e}")))?;
-    let s = shape(&t.plan);
-    let want = ACCUMULATOR_LIMBS + 3 + s.public_inputs + s.public_outputs;
-    if instances.len() != want {
-        return Err(reject(format!(
-            "{} public values, the plan needs {want}",
-            instances.len()
-        )));
-    }
-    // The published root is compared first: a proof of another root is rejected whether or not it verifies.
-    let root = instances[ACCUMULATOR_LIMBS];
-    if let Some(want) = expected_root {
-        if root != want {
-            return Err(reject(format!(
-                "states root {}, not the --root given {}",
-                to_hex(&root),
-                to_hex(&want)
-            )));
-        }
-    }
-    let (vk, vk_source) = aggregation_vk(run, &t, &tree, s, cache, use_recorded, reject)?;
-    if !dzk_aggregate::verify_with(&t.params, &vk, &instances, &env.body, transcript) {
-        return Err(reject(
-            "the aggregated proof does not verify against the plan's chunk verifying keys".into(),
-        ));
-    }
-    let rest = &instances[ACCUMULATOR_LIMBS + 3..];
-    let signed = |x: &Fr| dzk_verifier::audit::signed(x);
-    Ok(AggregateReport {
-        root: to_hex(&root),
-        public_inputs: rest[..s.public_inputs].iter().map(signed).collect(),
-        public_outputs: rest[s.public_inputs..].iter().map(signed).collect(),
-        insecure_setup: t.insecure,
-        vk_source,
-        transcript,
-        vk,
-        params: t.params,
-        instances,
-        proof: env.body,
-    })
-}
+pub use super::aggregate_verify::{default_cache_dir, verify_aggregate};
+use super::aggregate_verify::{record_vk, TreeShape};

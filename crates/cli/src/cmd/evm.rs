@@ -63,7 +63,7 @@ impl ExportSolidityCmd {
         let r = super::aggregate::verify_aggregate(
             &self.aggregate,
             &self.run,
-            &self.params,
+            dzk_verifier::audit::SrsSource::Dir(&self.params),
             None,
             cache.as_deref(),
             true,

@@ -86,6 +86,25 @@ impl ExportVerifierCmd {
             }
             files.push((vk_name(c.index), bytes));
         }
+        // The aggregation verifying keys `dzk aggregate` recorded, so that `verify-all --aggregate --kit` reads
+        // them instead of needing the SRS to rebuild them.
+        for (key, digest) in &plan.aggregation_vks {
+            let name = format!("aggregation-{}.vk", &key[..key.len().min(16)]);
+            let path = self.run.join(&name);
+            let body_digest = std::fs::read(&path).ok().and_then(|b| {
+                Envelope::decode(&b, Kind::VerifyingKey)
+                    .ok()
+                    .map(|e| (blake3::hash(&e.body).to_hex().to_string(), b))
+            });
+            match body_digest {
+                Some((d, bytes)) if d == *digest => files.push((name, bytes)),
+                _ => eprintln!(
+                    "warning: {} is missing or not the aggregation key the plan records; the kit leaves it out \
+                     (an aggregated proof of that tree then needs --run and --params to verify)",
+                    path.display()
+                ),
+            }
+        }
         let manifest = KitManifest {
             plan_digest: plan.digest(),
             srs: vs.to_kit(),

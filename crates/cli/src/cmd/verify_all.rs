@@ -33,7 +33,7 @@ pub struct VerifyAllCmd {
     pub params: Option<PathBuf>,
     /// The auditor's kit (`dzk export-verifier`) instead of --run and --params: the plan, the chunks' verifying
     /// keys and the verifier's part of the SRS, and the published root when the kit carries one.
-    #[arg(long, value_name = "KIT_DIR", conflicts_with_all = ["run", "params", "aggregate"])]
+    #[arg(long, value_name = "KIT_DIR", conflicts_with_all = ["run", "params"])]
     pub kit: Option<PathBuf>,
     /// The published Merkle root. Without it the run's root is compared only with PROOFS_DIR/merkle.dzk, which
     /// the prover wrote: a whole run on another input would verify too, and the report says the root is not
@@ -66,6 +66,7 @@ impl VerifyAllCmd {
         &self,
         file: &std::path::Path,
         root: Option<halo2_proofs::halo2curves::bn256::Fr>,
+        kit: Option<&dzk_verifier::kit::Kit>,
     ) -> anyhow::Result<()> {
         let cache = if self.no_vk_cache {
             None
@@ -74,13 +75,17 @@ impl VerifyAllCmd {
                 .clone()
                 .or_else(super::aggregate::default_cache_dir)
         };
-        let (Some(run), Some(params)) = (&self.run, &self.params) else {
-            anyhow::bail!("--aggregate needs --run RUN_DIR and --params PARAMS_DIR");
+        let (run, source) = match (kit, &self.run, &self.params) {
+            (Some(k), _, _) => (k.dir.clone(), SrsSource::Kit(k)),
+            (None, Some(run), Some(params)) => (run.clone(), SrsSource::Dir(params)),
+            _ => anyhow::bail!(
+                "--aggregate needs --kit KIT_DIR, or --run RUN_DIR and --params PARAMS_DIR"
+            ),
         };
         let r = match super::aggregate::verify_aggregate(
             file,
-            run,
-            params,
+            &run,
+            source,
             root,
             cache.as_deref(),
             !self.rebuild_vk,
@@ -111,7 +116,11 @@ impl VerifyAllCmd {
             );
         } else {
             println!("aggregated proof {}: ok", file.display());
-            println!("root {} ({})", r.root, pinning(root.is_some(), None));
+            let source = match (root.is_some(), kit.and_then(|k| k.root)) {
+                (true, Some(k)) if Some(k) == root && self.root.is_none() => Some("kit"),
+                _ => None,
+            };
+            println!("root {} ({})", r.root, pinning(root.is_some(), source));
             if !r.public_inputs.is_empty() {
                 println!("public inputs [{}]", r.public_inputs.join(", "));
             }
@@ -163,7 +172,7 @@ impl VerifyAllCmd {
             .into());
         }
         if let Some(file) = &self.aggregate {
-            return self.run_aggregate(file, root);
+            return self.run_aggregate(file, root, kit.as_ref());
         }
         let proofs = self.proofs.clone().context("give PROOFS_DIR")?;
         let report = match (&kit, &self.run, &self.params) {
