@@ -407,21 +407,37 @@ fn every_kind_of_wrong_run_is_rejected_with_its_own_reason() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/run/plan.dzk"));
 }
 
+/// `dzk export-verifier RUN --params PARAMS -o KIT` with `extra` arguments: the command's output.
+fn export_kit(run: &Path, params: &Path, kit: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "export-verifier",
+        s(run),
+        "--params",
+        s(params),
+        "-o",
+        s(kit),
+    ];
+    args.extend_from_slice(extra);
+    dzk(&args)
+}
+
+/// [`export_kit`], which must succeed: its stdout.
+fn export_kit_ok(run: &Path, params: &Path, kit: &Path, extra: &[&str]) -> String {
+    let o = export_kit(run, params, kit, extra);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
 /// The auditor's kit: kilobytes that verify the run without the run directory or the SRS, pin the root they
 /// carry, and refuse to be used when damaged; `dzk verify` checks one proof with it.
 fn auditors_kit(r: &Run, root: &str) {
     let kit = r.dir.join("kit");
-    let made: serde_json::Value = serde_json::from_str(&ok(&[
-        "export-verifier",
-        s(&r.run()),
-        "--params",
-        s(&r.params()),
-        "-o",
-        s(&kit),
-        "--root",
-        root,
-        "--json",
-    ]))
+    let made: serde_json::Value = serde_json::from_str(&export_kit_ok(
+        &r.run(),
+        &r.params(),
+        &kit,
+        &["--root", root, "--json"],
+    ))
     .expect("json");
     assert!(made["bytes"].as_u64().expect("bytes") < 64 * 1024, "{made}");
     // The kit alone: no run directory, no SRS on the auditor's side.
@@ -485,14 +501,7 @@ fn auditors_kit(r: &Run, root: &str) {
     );
     // A kit without the root: valid but not pinned, and --require-root rejects it; another root is refused.
     let bare = r.dir.join("kit-bare");
-    ok(&[
-        "export-verifier",
-        s(&r.run()),
-        "--params",
-        s(&r.params()),
-        "-o",
-        s(&bare),
-    ]);
+    export_kit_ok(&r.run(), &r.params(), &bare, &[]);
     let (code, out, _) = verify_kit(&bare, &[]);
     assert_eq!(code, 0);
     assert!(out.contains("NOT pinned"), "{out}");
@@ -540,14 +549,7 @@ fn auditors_kit(r: &Run, root: &str) {
     // The kit of another run: its proofs are for another plan.
     let other = Run::new(&digits_model(), 2);
     let other_kit = r.dir.join("kit-other");
-    ok(&[
-        "export-verifier",
-        s(&other.run()),
-        "--params",
-        s(&other.params()),
-        "-o",
-        s(&other_kit),
-    ]);
+    export_kit_ok(&other.run(), &other.params(), &other_kit, &[]);
     let (code, _, err) = verify_kit(&other_kit, &[]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("another plan"), "{err}");
@@ -557,14 +559,7 @@ fn auditors_kit(r: &Run, root: &str) {
         out.starts_with("auditor's kit") && out.contains("4 files"),
         "{out}"
     );
-    let o = dzk(&[
-        "export-verifier",
-        s(&r.run()),
-        "--params",
-        s(&r.params()),
-        "-o",
-        s(&r.run()),
-    ]);
+    let o = export_kit(&r.run(), &r.params(), &r.run(), &[]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not a kit"));
 }
@@ -1053,14 +1048,7 @@ fn an_aggregated_proof_verifies_and_wrong_ones_are_rejected() {
     ]);
     // A kit exported before `aggregate` holds no aggregation key.
     let early_kit = d.join("kit-early");
-    ok(&[
-        "export-verifier",
-        s(&run),
-        "--params",
-        s(&params),
-        "-o",
-        s(&early_kit),
-    ]);
+    export_kit_ok(&run, &params, &early_kit, &[]);
     // Made for the EVM (Keccak transcript), with the contract's calldata; verify-all reads either transcript.
     let agg = d.join("run.agg.dzk");
     let calldata = d.join("calldata.hex");
@@ -1160,16 +1148,12 @@ fn an_aggregated_proof_verifies_and_wrong_ones_are_rejected() {
     // The auditor's kit exported after `aggregate` carries the recorded key: the aggregated proof verifies with
     // the kit alone. The early kit cannot verify it, and says why (exit 2).
     let kit = d.join("kit");
-    ok(&[
-        "export-verifier",
-        s(&run),
-        "--params",
-        s(&params),
-        "-o",
-        s(&kit),
-        "--root",
-        made["root"].as_str().expect("root"),
-    ]);
+    export_kit_ok(
+        &run,
+        &params,
+        &kit,
+        &["--root", made["root"].as_str().expect("root")],
+    );
     let o = dzk(&[
         "verify-all",
         "--aggregate",

@@ -274,19 +274,25 @@ fn assert_rejected_in<const G: usize>(case: Case) {
     );
 }
 
-#[test]
-fn honest_lookups_equal_the_forward_pass_over_a_wide_domain() {
-    // Saturated ends far outside zkml's table (±2^(k−1) = ±256), zkml's forced 0 at min_val, and the middle.
+/// Tanh over `G` groups of saturated ends far outside zkml's table (±2^(k−1) = ±256), zkml's forced 0 at
+/// min_val, and the middle: the chip's outputs, checked against the forward pass.
+fn honest_tanh_over_a_wide_domain<const G: usize>() -> Vec<i128> {
     let xs = [
         -D, -40_000, -257, MIN_VAL, -255, -30, -1, 0, 1, 7, 29, 255, 40_000, D,
     ];
-    let (res, out) = run_with(Case::Honest, &xs, false);
-    assert_eq!(res, Ok(()));
+    let (res, out) = run_in::<G>(Case::Honest, &xs, false);
+    assert_eq!(res, Ok(()), "{G} groups");
     let want: Vec<i128> = xs
         .iter()
         .map(|&x| LookupFn::Tanh.eval(x, SF, MIN_VAL).into())
         .collect();
-    assert_eq!(out, want);
+    assert_eq!(out, want, "{G} groups");
+    out
+}
+
+#[test]
+fn honest_lookups_equal_the_forward_pass_over_a_wide_domain() {
+    let out = honest_tanh_over_a_wide_domain::<1>();
     assert_eq!(out[3], 0, "min_val maps to 0 (zkml's table entry 0)");
     assert_eq!(out[2], -16, "just below min_val, tanh saturates at −sf");
 }
@@ -345,16 +351,10 @@ fn tables_are_small_and_tile_the_domain() {
 
 #[test]
 fn grouped_tables_give_the_same_values() {
-    let xs = [
-        -D, -40_000, -257, MIN_VAL, -255, -30, -1, 0, 1, 7, 29, 255, 40_000, D,
-    ];
-    let (res, out) = run_in::<3>(Case::Honest, &xs, false);
-    assert_eq!(res, Ok(()));
-    let want: Vec<i128> = xs
-        .iter()
-        .map(|&x| LookupFn::Tanh.eval(x, SF, MIN_VAL).into())
-        .collect();
-    assert_eq!(out, want);
+    assert_eq!(
+        honest_tanh_over_a_wide_domain::<3>(),
+        honest_tanh_over_a_wide_domain::<1>()
+    );
 }
 
 #[test]

@@ -13,9 +13,11 @@ use std::sync::OnceLock;
 
 use dzk_format::run::{KitManifest, KitSrs};
 use dzk_format::{Envelope, Kind};
-use halo2_proofs::halo2curves::bn256::{Bn256, Fr, G1Affine, G2Affine};
+use halo2_proofs::halo2curves::bn256::{Bn256, Fq, Fq2, Fr, G1Affine, G2Affine};
+use halo2_proofs::halo2curves::group::prime::PrimeCurveAffine;
 use halo2_proofs::halo2curves::group::GroupEncoding;
 use halo2_proofs::halo2curves::pairing::Engine;
+use halo2_proofs::halo2curves::CurveAffine;
 use halo2_proofs::poly::commitment::ParamsProver;
 use halo2_proofs::poly::kzg::commitment::ParamsKZG;
 
@@ -76,31 +78,58 @@ impl VerifierSrs {
         crate::srs::dev_seed_of(&self.g[1], below)
     }
 
-    /// The points as the kit's manifest writes them (compressed, hex).
+    /// The points as the kit's manifest writes them: each as its affine coordinates `x ‖ y`, little-endian
+    /// field bytes, `0x` hex. (Uncompressed, so that reading one needs no square root: halo2curves' point
+    /// decompression panics on some malformed encodings, which the fuzz test found.)
     pub fn to_kit(&self) -> KitSrs {
-        let hex = |b: &[u8]| format!("0x{}", to_hex_bytes(b));
+        let hex = |parts: &[&[u8]]| format!("0x{}", to_hex_bytes(&parts.concat()));
         KitSrs {
-            g0: hex(self.g[0].to_bytes().as_ref()),
-            g1: hex(self.g[1].to_bytes().as_ref()),
-            g2: hex(self.g2.to_bytes().as_ref()),
-            s_g2: hex(self.s_g2.to_bytes().as_ref()),
+            g0: hex(&[&self.g[0].x.to_bytes(), &self.g[0].y.to_bytes()]),
+            g1: hex(&[&self.g[1].x.to_bytes(), &self.g[1].y.to_bytes()]),
+            g2: hex(&[&self.g2.x.to_bytes(), &self.g2.y.to_bytes()]),
+            s_g2: hex(&[&self.s_g2.x.to_bytes(), &self.s_g2.y.to_bytes()]),
         }
     }
 
-    /// The points of a kit's manifest: each must decode to a point of its group, and `e(g1, g2) = e(g0, s·g2)`
-    /// (the G1 and G2 points share one secret).
+    /// The points of a kit's manifest: each must be a point of its curve other than the identity, and
+    /// `e(g1, g2) = e(g0, s·g2)` (the G1 and G2 points share one secret).
     pub fn from_kit(k: &KitSrs) -> Result<Self, String> {
         fn g1(name: &str, text: &str) -> Result<G1Affine, String> {
-            let mut repr = <G1Affine as GroupEncoding>::Repr::default();
-            fill(name, text, repr.as_mut())?;
-            Option::from(G1Affine::from_bytes(&repr))
-                .ok_or_else(|| format!("{name} is not a point of G1"))
+            let mut b = [0u8; 64];
+            fill(name, text, &mut b)?;
+            let coord = |i: usize| -> Option<Fq> {
+                let mut c = [0u8; 32];
+                c.copy_from_slice(&b[32 * i..32 * (i + 1)]);
+                Option::from(Fq::from_bytes(&c))
+            };
+            let (x, y) = coord(0)
+                .zip(coord(1))
+                .ok_or_else(|| format!("{name}: a coordinate is not a field element"))?;
+            Option::<G1Affine>::from(G1Affine::from_xy(x, y))
+                .filter(|p| !bool::from(p.is_identity()))
+                .ok_or_else(|| format!("{name} is not a point of G1 other than the identity"))
         }
         fn g2(name: &str, text: &str) -> Result<G2Affine, String> {
-            let mut repr = <G2Affine as GroupEncoding>::Repr::default();
-            fill(name, text, repr.as_mut())?;
-            Option::from(G2Affine::from_bytes(&repr))
-                .ok_or_else(|| format!("{name} is not a point of G2"))
+            let mut b = [0u8; 128];
+            fill(name, text, &mut b)?;
+            // Fq2::from_bytes panics on a non-canonical half: read the halves (c0 ‖ c1) one by one.
+            let fq = |at: usize| -> Option<Fq> {
+                let mut c = [0u8; 32];
+                c.copy_from_slice(&b[at..at + 32]);
+                Option::from(Fq::from_bytes(&c))
+            };
+            let coord = |i: usize| -> Option<Fq2> {
+                Some(Fq2 {
+                    c0: fq(64 * i)?,
+                    c1: fq(64 * i + 32)?,
+                })
+            };
+            let (x, y) = coord(0)
+                .zip(coord(1))
+                .ok_or_else(|| format!("{name}: a coordinate is not a field element"))?;
+            Option::<G2Affine>::from(G2Affine::from_xy(x, y))
+                .filter(|p| !bool::from(p.is_identity()))
+                .ok_or_else(|| format!("{name} is not a point of G2 other than the identity"))
         }
         let s = Self {
             g: [g1("g0", &k.g0)?, g1("g1", &k.g1)?],
@@ -125,7 +154,7 @@ fn fill(name: &str, text: &str, out: &mut [u8]) -> Result<(), String> {
         .ok_or_else(|| format!("{name} is not 0x-prefixed hex"))?;
     if digits.len() != 2 * out.len() || !digits.is_ascii() {
         return Err(format!(
-            "{name} has {} hex digits, a compressed point has {}",
+            "{name} has {} hex digits, a point has {}",
             digits.len(),
             2 * out.len()
         ));
@@ -252,8 +281,16 @@ mod tests {
         let mut short = a.to_kit();
         short.g1.pop();
         assert!(VerifierSrs::from_kit(&short).is_err());
-        let mut off = a.to_kit();
-        off.g0 = format!("0x{}", "ff".repeat(32));
-        assert!(VerifierSrs::from_kit(&off).is_err());
+        // Bytes of the right length that are no point: an error, never a panic (halo2curves' decompression of
+        // some such G2 encodings panics; the manifest's uncompressed points need none).
+        for bytes in ["00", "11", "ff", "7f"] {
+            let mut off = a.to_kit();
+            off.g0 = format!("0x{}", bytes.repeat(64));
+            off.g2 = format!("0x{}", bytes.repeat(128));
+            assert!(VerifierSrs::from_kit(&off).is_err(), "{bytes}");
+            let mut off = a.to_kit();
+            off.s_g2 = format!("0x{}", bytes.repeat(128));
+            assert!(VerifierSrs::from_kit(&off).is_err(), "{bytes}");
+        }
     }
 }
