@@ -213,7 +213,12 @@ fn aggregation_vk(
 
 /// The file in the run directory that holds the aggregation verifying key with dependency hash `key`.
 fn recorded_vk_path(run: &Path, key: &str) -> PathBuf {
-    run.join(format!("aggregation-{}.vk", &key[..key.len().min(16)]))
+    run.join(recorded_vk_name(key))
+}
+
+/// The file name of the aggregation verifying key with dependency hash `key` (in a run directory or a kit).
+pub(super) fn recorded_vk_name(key: &str) -> String {
+    format!("aggregation-{}.vk", &key[..key.len().min(16)])
 }
 
 /// Writes the aggregation verifying key `vk` (the one the proof was made against) into the run directory and

@@ -89,7 +89,7 @@ impl ExportVerifierCmd {
         // The aggregation verifying keys `dzk aggregate` recorded, so that `verify-all --aggregate --kit` reads
         // them instead of needing the SRS to rebuild them.
         for (key, digest) in &plan.aggregation_vks {
-            let name = format!("aggregation-{}.vk", &key[..key.len().min(16)]);
+            let name = super::aggregate_verify::recorded_vk_name(key);
             let path = self.run.join(&name);
             let body_digest = std::fs::read(&path).ok().and_then(|b| {
                 Envelope::decode(&b, Kind::VerifyingKey)

@@ -65,9 +65,10 @@ impl VerifyAllCmd {
     fn run_aggregate(
         &self,
         file: &std::path::Path,
-        root: Option<halo2_proofs::halo2curves::bn256::Fr>,
+        pinned: Option<PinnedRoot>,
         kit: Option<&dzk_verifier::kit::Kit>,
     ) -> anyhow::Result<()> {
+        let root = pinned.map(|p| p.root);
         let cache = if self.no_vk_cache {
             None
         } else {
@@ -116,11 +117,11 @@ impl VerifyAllCmd {
             );
         } else {
             println!("aggregated proof {}: ok", file.display());
-            let source = match (root.is_some(), kit.and_then(|k| k.root)) {
-                (true, Some(k)) if Some(k) == root && self.root.is_none() => Some("kit"),
-                _ => None,
-            };
-            println!("root {} ({})", r.root, pinning(root.is_some(), source));
+            println!(
+                "root {} ({})",
+                r.root,
+                pinning(root.is_some(), pinned.map(|p| p.source))
+            );
             if !r.public_inputs.is_empty() {
                 println!("public inputs [{}]", r.public_inputs.join(", "));
             }
@@ -172,7 +173,7 @@ impl VerifyAllCmd {
             .into());
         }
         if let Some(file) = &self.aggregate {
-            return self.run_aggregate(file, root, kit.as_ref());
+            return self.run_aggregate(file, pinned, kit.as_ref());
         }
         let proofs = self.proofs.clone().context("give PROOFS_DIR")?;
         let report = match (&kit, &self.run, &self.params) {
