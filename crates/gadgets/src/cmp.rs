@@ -9,12 +9,12 @@
 //! output is fully determined for negative inputs too (zkml's ReLU left it free). With `use_y = 0` (a fixed
 //! value) the `y` cell cannot influence anything.
 
-use halo2_proofs::circuit::{Layouter, Region, Value};
+use halo2_proofs::circuit::{Cell, Layouter, Region, Value};
 use halo2_proofs::halo2curves::ff::PrimeField;
 use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Error, Expression, Fixed, Selector};
 use halo2_proofs::poly::Rotation;
 
-use crate::num::{assign_int, copy_int, fe};
+use crate::num::{assign_fe, assign_int, copy_int, fe};
 use crate::range::{CheckCount, RangeChip, Width};
 use crate::slots::lay_out;
 use crate::{AssignedInt, Rows};
@@ -253,6 +253,34 @@ impl CmpChip {
         mode: CmpMode,
         w: CmpWitness,
     ) -> Result<(AssignedInt, AssignedInt), Error> {
+        let values = [w.b, w.diff, w.out].map(|v| v.map(fe::<F>));
+        let x_fe = (x.cell, x.value.map(fe::<F>));
+        let [_, diff, out] = self.assign_slot_fe(region, offset, slot, x_fe, t, mode, values)?;
+        Ok((
+            AssignedInt {
+                cell: out,
+                value: w.out,
+            },
+            AssignedInt {
+                cell: diff,
+                value: w.diff,
+            },
+        ))
+    }
+
+    /// Low level: [`Self::assign_slot`] with the input `x` (its cell and value) and the witness `[b, diff, out]`
+    /// as field elements, for witnesses no integer stands for. Returns the cells of `b, diff, out`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn assign_slot_fe<F: PrimeField>(
+        &self,
+        region: &mut Region<'_, F>,
+        offset: usize,
+        slot: usize,
+        (x_cell, x): (Cell, Value<F>),
+        t: Threshold<'_>,
+        mode: CmpMode,
+        w: [Value<F>; 3],
+    ) -> Result<[Cell; 3], Error> {
         let ([cx, cy, cb, cd, co], [fc, fuse, fmin]) = self.config.slots[slot];
         self.config.q.enable(region, offset)?;
         let is_min = match mode {
@@ -260,7 +288,8 @@ impl CmpChip {
             CmpMode::Min => F::ONE,
         };
         region.assign_fixed(fmin, offset, is_min);
-        copy_int(region, cx, offset, x);
+        let xc = assign_fe(region, cx, offset, x);
+        region.constrain_equal(xc, x_cell);
         match t {
             Threshold::Const(c) => {
                 region.assign_fixed(fc, offset, fe::<F>(c.into()));
@@ -273,9 +302,11 @@ impl CmpChip {
                 copy_int(region, cy, offset, y);
             }
         }
-        assign_int(region, cb, offset, w.b);
-        let diff = assign_int(region, cd, offset, w.diff);
-        let out = assign_int(region, co, offset, w.out);
-        Ok((out, diff))
+        let [b, diff, out] = w;
+        Ok([
+            assign_fe(region, cb, offset, b),
+            assign_fe(region, cd, offset, diff),
+            assign_fe(region, co, offset, out),
+        ])
     }
 }

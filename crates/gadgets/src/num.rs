@@ -29,10 +29,19 @@ pub fn assign_int<F: PrimeField>(
     offset: usize,
     value: Value<i128>,
 ) -> AssignedInt {
-    let cell = region
-        .assign_advice(column, offset, value.map(fe::<F>))
-        .cell();
+    let cell = assign_fe(region, column, offset, value.map(fe::<F>));
     AssignedInt { cell, value }
+}
+
+/// Assigns the field element `value` to `column` at `offset` of `region`: the chips' low-level hooks take field
+/// values so that tests can lay out witnesses no integer stands for (a quotient that is not an integer).
+pub fn assign_fe<F: PrimeField>(
+    region: &mut Region<'_, F>,
+    column: Column<Advice>,
+    offset: usize,
+    value: Value<F>,
+) -> Cell {
+    region.assign_advice(column, offset, value).cell()
 }
 
 /// Assigns `value` and constrains it equal to `source` (a copy of a cell from elsewhere).

@@ -8,14 +8,14 @@
 //! in [`Rows`] and run beside the rest of the circuit. A table of `2^bits` rows needs `k > bits`; the checked
 //! range grows with `limbs`, not with `k`.
 
-use halo2_proofs::circuit::{Layouter, Region, Value};
+use halo2_proofs::circuit::{Cell, Layouter, Region, Value};
 use halo2_proofs::halo2curves::ff::PrimeField;
 use halo2_proofs::plonk::{
     Advice, Column, ConstraintSystem, Error, Expression, Selector, TableColumn,
 };
 use halo2_proofs::poly::Rotation;
 
-use crate::num::{assign_int, copy_int, fe};
+use crate::num::{assign_fe, assign_int, copy_int, fe};
 use crate::{AssignedInt, Rows};
 
 /// Columns and table of the range chip.
@@ -360,19 +360,35 @@ impl RangeChip {
         value: Value<i128>,
         limbs: &[Value<i128>],
     ) -> Result<(), Error> {
+        let limbs: Vec<_> = limbs.iter().map(|l| l.map(fe::<F>)).collect();
+        self.assign_slot_fe(
+            region,
+            offset,
+            slot,
+            source.map(|s| s.cell),
+            value.map(fe::<F>),
+            &limbs,
+        )
+    }
+
+    /// Low level: [`Self::assign_slot`] with field values, for witnesses no integer stands for.
+    pub fn assign_slot_fe<F: PrimeField>(
+        &self,
+        region: &mut Region<'_, F>,
+        offset: usize,
+        slot: usize,
+        source: Option<Cell>,
+        value: Value<F>,
+        limbs: &[Value<F>],
+    ) -> Result<(), Error> {
         let (vcol, lcols) = &self.config.slots[slot];
         self.config.q.enable(region, offset)?;
-        match source {
-            Some(s) => {
-                let c = assign_int(region, *vcol, offset, value);
-                region.constrain_equal(c.cell, s.cell);
-            }
-            None => {
-                assign_int(region, *vcol, offset, value);
-            }
+        let c = assign_fe(region, *vcol, offset, value);
+        if let Some(s) = source {
+            region.constrain_equal(c, s);
         }
         for (col, l) in lcols.iter().zip(limbs) {
-            assign_int(region, *col, offset, *l);
+            assign_fe(region, *col, offset, *l);
         }
         Ok(())
     }

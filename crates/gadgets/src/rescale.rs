@@ -18,12 +18,12 @@
 //! input) may skip the `qs` check ([`Quotient::BoundedByCaller`]); the `qs` cell and gate remain.
 //! Precondition: `|m·a| < 2^200`, true for any product of range-checked values.
 
-use halo2_proofs::circuit::{Layouter, Region, Value};
+use halo2_proofs::circuit::{Cell, Layouter, Region, Value};
 use halo2_proofs::halo2curves::ff::PrimeField;
 use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Error, Expression, Fixed, Selector};
 use halo2_proofs::poly::Rotation;
 
-use crate::num::{assign_int, copy_int, fe};
+use crate::num::{assign_fe, assign_int, copy_int, fe};
 use crate::range::{CheckCount, RangeChip, Width};
 use crate::slots::lay_out;
 use crate::{AssignedInt, Rows};
@@ -298,19 +298,40 @@ impl RescaleChip {
         offset: usize,
         slot: usize,
         a: &AssignedInt,
-        (m, d, s): (i64, i64, i128),
+        mds: (i64, i64, i128),
         w: RescaleWitness,
     ) -> Result<(AssignedInt, [AssignedInt; 3]), Error> {
+        let values = [w.q, w.r, w.rc, w.qs];
+        let [q, r, rc, qs] =
+            self.assign_slot_fe(region, offset, slot, a, mds, values.map(|v| v.map(fe::<F>)))?;
+        let [q, r, rc, qs] = [(q, w.q), (r, w.r), (rc, w.rc), (qs, w.qs)]
+            .map(|(cell, value)| AssignedInt { cell, value });
+        Ok((q, [r, rc, qs]))
+    }
+
+    /// Low level: [`Self::assign_slot`] with the witness `[q, r, rc, qs]` as field elements, for witnesses no
+    /// integer stands for (a quotient that is not an integer). Returns the cells of `q, r, rc, qs`.
+    pub fn assign_slot_fe<F: PrimeField>(
+        &self,
+        region: &mut Region<'_, F>,
+        offset: usize,
+        slot: usize,
+        a: &AssignedInt,
+        (m, d, s): (i64, i64, i128),
+        w: [Value<F>; 4],
+    ) -> Result<[Cell; 4], Error> {
         let ([ca, cq, cr, crc, cqs], [fm, fd, fs]) = self.config.slots[slot];
         self.config.q.enable(region, offset)?;
         region.assign_fixed(fm, offset, fe::<F>(m.into()));
         region.assign_fixed(fd, offset, fe::<F>(d.into()));
         region.assign_fixed(fs, offset, fe::<F>(s));
         copy_int(region, ca, offset, a);
-        let q = assign_int(region, cq, offset, w.q);
-        let r = assign_int(region, cr, offset, w.r);
-        let rc = assign_int(region, crc, offset, w.rc);
-        let qs = assign_int(region, cqs, offset, w.qs);
-        Ok((q, [r, rc, qs]))
+        let [q, r, rc, qs] = w;
+        Ok([
+            assign_fe(region, cq, offset, q),
+            assign_fe(region, cr, offset, r),
+            assign_fe(region, crc, offset, rc),
+            assign_fe(region, cqs, offset, qs),
+        ])
     }
 }

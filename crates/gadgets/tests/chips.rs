@@ -13,6 +13,7 @@ mod common;
 use common::inputs;
 use halo2_proofs::circuit::{Layouter, Region, SimpleFloorPlanner, Value};
 use halo2_proofs::dev::MockProver;
+use halo2_proofs::halo2curves::ff::{Field, PrimeField};
 use halo2_proofs::plonk::{Advice, Circuit, Column, ConstraintSystem, Error};
 
 const K: u32 = 10;
@@ -106,6 +107,11 @@ enum Case {
     ClampTampered(ClampAttack),
     /// A cell of a multi-op row left unconstrained: slot 1 of a rescale row tampered while slot 0 is honest.
     RescaleSecondSlotTampered,
+    /// Rescale of 7/4 whose quotient the chip leaves to its caller ([`Quotient::BoundedByCaller`]), tampered with
+    /// an in-range remainder r = 3 (honest 2) and the field's quotient (18 − 3)/8, which no integer is: the gates
+    /// and remainder checks hold. With `relu`, a ReLU follows and claims 0 (honest 2); its difference
+    /// −1 − q is then a field element far outside the range, which is what rejects the quotient.
+    RescaleFieldQuotient { relu: bool },
     /// Honest rescales of [`COST_RESCALES`], clamps of [`COST_CLAMPS`], comparisons of [`COST_COMPARES`] and
     /// the max of one pair; records how far each [`Rows`] cursor moved during these calls, for comparison with
     /// the cost functions.
@@ -462,6 +468,67 @@ impl Circuit<Fr> for TestCircuit {
                 )?;
                 range.check_many(&mut layouter, rows, &checks)?;
             }
+            Case::RescaleFieldQuotient { relu } => {
+                let x = inputs(&mut layouter, rows, col, &[7])?;
+                let f = |v: i128| Value::known(dzk_gadgets::fe::<Fr>(v));
+                // 2ma + d = 18 = 2d·q + r with 2d = 8: honestly q = 2, r = 2; tampered r = 3 and q = 15/8 in Fr.
+                let (r, q) = if self.tamper {
+                    let q = Fr::from(15) * Fr::from(8).invert().expect("8 ≠ 0");
+                    (3, Value::known(q))
+                } else {
+                    (2, f(2))
+                };
+                let half = f(1 << (BITS * LIMBS - 1));
+                let w = [q, f(r), f(7 - r), q + half];
+                let at = rows.take(1);
+                let [cq, cr, crc, _] = layouter.assign_region(
+                    || "rescale with a field quotient",
+                    |mut reg| {
+                        let cells = rescale.assign_slot_fe(&mut reg, at, 0, &x[0], (1, 4, 1), w)?;
+                        rescale.fill_unused(&mut reg, at, 1);
+                        Ok(cells)
+                    },
+                )?;
+                // Two-sided remainder checks of r and 2d − 1 − r, both in range; no check of q (the caller's).
+                let checked =
+                    [(cr, r), (crc, 7 - r)].map(|(cell, v)| AssignedInt { cell, value: k(v) });
+                range.check_short_many(&mut layouter, rows, &checked)?;
+                if relu {
+                    // ReLU = max(q, 0): honestly b = 1, diff = 2, out = 2; the attack claims b = 0, out = 0, and
+                    // diff = 0 − q − 1, whose low limbs are laid out (no limbs in the table recompose it).
+                    let diff = if self.tamper {
+                        q.map(|q| -q - Fr::ONE)
+                    } else {
+                        f(2)
+                    };
+                    let (b, out) = if self.tamper { (0, 0) } else { (1, 2) };
+                    let at = rows.take(1);
+                    let [_, cdiff, _] = layouter.assign_region(
+                        || "relu of the quotient",
+                        |mut reg| {
+                            let cells = cmp.assign_slot_fe(
+                                &mut reg,
+                                at,
+                                0,
+                                (cq, q),
+                                Threshold::Const(0),
+                                CmpMode::Max,
+                                [f(b), diff, f(out)],
+                            )?;
+                            cmp.fill_unused(&mut reg, at, 1);
+                            Ok(cells)
+                        },
+                    )?;
+                    let limbs: Vec<_> = (0..LIMBS)
+                        .map(|i| diff.map(|d| Fr::from(u64::from(d.to_repr()[i]))))
+                        .collect();
+                    let at = rows.take_long(1);
+                    layouter.assign_region(
+                        || "range check of the difference",
+                        |mut reg| range.assign_slot_fe(&mut reg, at, 0, Some(cdiff), diff, &limbs),
+                    )?;
+                }
+            }
             Case::Cmp(x, c, mode) => {
                 let xs = inputs(&mut layouter, rows, col, &[x.into()])?;
                 let out = cmp.compare_many(&mut layouter, rows, &range, &[(xs[0], c, mode)])?;
@@ -812,6 +879,19 @@ fn rescale_attacks_are_rejected() {
     assert_rejected(Case::RescaleSecondSlotTampered);
     assert_rejected(Case::RescaleShiftMismatch);
     assert_rejected(Case::RescaleComplementMismatch);
+}
+
+#[test]
+fn a_non_integer_quotient_left_to_the_caller_is_rejected_by_the_relu_after_it() {
+    // Regression test for a review finding: under Quotient::BoundedByCaller the rescale's gates and remainder
+    // checks accept the field's quotient (18 − 3)/8; only the ReLU's range-checked difference rejects it, so a
+    // layout that skips the quotient check must keep a comparison right after the rescale (dzk-circuit's ReLU).
+    assert_eq!(
+        run_with(Case::RescaleFieldQuotient { relu: false }, true).0,
+        Ok(()),
+        "the rescale alone is expected to leave its quotient unbounded"
+    );
+    assert_rejected(Case::RescaleFieldQuotient { relu: true });
 }
 
 #[test]
