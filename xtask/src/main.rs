@@ -12,7 +12,8 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: cargo xtask <ci [--fast] | slow | solc | tidy | bench | fuzz [--secs N] [--seed S]>
   ci      fmt check, clippy (warnings denied), tests, docs, tidy
           --fast skips the doc build
-  slow    the tests too slow for CI (marked #[ignore]): a tree of aggregations, about an hour
+  slow    the tests too slow for CI (marked #[ignore]): a tree of aggregations and the EVM verifier at
+          k = 22, about an hour and a quarter
   solc    install the pinned solc-js (npm) under target/solc, for the EVM tests
   tidy    crate dependency rules, //! headers, anyhow/unsafe placement
   bench   prove MNIST and the digits model in 1, 2 and 4 chunks; write docs/benchmarks.md

@@ -436,6 +436,47 @@ fn synth_writes_a_model_whose_forward_equals_synthetic_weights_and_partition_tak
     // The slices carry the synthetic weights: chunk 0's slice holds its first layer norm's scale.
     let slice = dzk_ir::Model::load(&run.join("chunk-0.model.msgpack")).expect("slice");
     assert!(slice.tensors().values().any(|t| t.data.is_some()));
+    // A config that declares no input (as GPT-2's) synthesised without --input reads no input at all: synth
+    // warns, partition refuses it with what to do, and --input keeps the input file's tensors as inputs.
+    let mut v: Value =
+        rmp_serde::from_slice(&std::fs::read(&config).expect("read")).expect("decode");
+    v["inp_idxes"] = serde_json::json!([]);
+    v["tensors"]
+        .as_array_mut()
+        .expect("tensors")
+        .retain(|t| t["idx"] != 0);
+    let undeclared = write_value(tmp.path(), "undeclared.msgpack", &v);
+    let closed = tmp.path().join("closed.msgpack");
+    let o = dzk(&["synth", s(&undeclared), "--seed", "11", "-o", s(&closed)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("reads no input"), "{}", stderr(&o));
+    let o = dzk(&[
+        "partition",
+        s(&closed),
+        "--chunks",
+        "1",
+        "-o",
+        s(&tmp.path().join("r2")),
+    ]);
+    assert_rejected(&o, "the model reads no input");
+    assert!(stderr(&o).contains("dzk synth --input"), "{}", stderr(&o));
+    let open = tmp.path().join("open.msgpack");
+    let o = dzk(&[
+        "synth",
+        s(&undeclared),
+        "--seed",
+        "11",
+        "--input",
+        s(&input),
+        "-o",
+        s(&open),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("reads no input"), "{}", stderr(&o));
+    assert_eq!(
+        outputs_of(&dzk(&["forward", s(&open), s(&input), "--json"])),
+        from_file
+    );
 }
 
 #[test]

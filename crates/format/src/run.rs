@@ -103,8 +103,12 @@ pub struct Plan {
     pub model_file: String,
     /// BLAKE3 of the model file.
     pub model_blake3: String,
-    /// Layers in the model.
+    /// Layers in the model the chunks cut: the model file's, less the folded ones.
     pub layers: usize,
+    /// The model file's layers that `dzk partition` folded into constants (every operand a constant), by their
+    /// index in the file; the chunks' layer ranges and the slices count the layers left. Empty for most models.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub folded_layers: Vec<usize>,
     /// Model input/output visibility.
     pub visibility: VisibilitySpec,
     /// The chunks, in order; they cover `0..layers` exactly once.

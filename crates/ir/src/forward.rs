@@ -714,6 +714,58 @@ impl Model {
         ctx.eval(inputs).map_err(fail)
     }
 
+    /// Layer `index` on the tensors `ins` (one per input, in order), with the shapes checked against the layer's
+    /// declarations: what the forward pass computes for it.
+    pub(crate) fn eval_layer(&self, index: usize, ins: &[&Tensor]) -> Result<Vec<Tensor>, IrError> {
+        let layer = self.layers.get(index).ok_or_else(|| IrError::Model {
+            file: self.source.clone(),
+            reason: format!("no layer {index}"),
+        })?;
+        let fail = |reason: String| IrError::Eval {
+            file: self.source.clone(),
+            index,
+            layer_type: layer.layer_type.clone(),
+            reason,
+        };
+        if ins.len() != layer.inputs.len() {
+            return Err(fail(format!(
+                "{} tensors for {} inputs",
+                ins.len(),
+                layer.inputs.len()
+            )));
+        }
+        for (n, ((i, declared), t)) in layer
+            .inputs
+            .iter()
+            .zip(&layer.input_shapes)
+            .zip(ins)
+            .enumerate()
+        {
+            if numel(declared) != Some(t.len()) {
+                return Err(fail(format!(
+                    "input {n} (tensor {i}) has shape {:?} but the layer declares {declared:?}",
+                    t.shape()
+                )));
+            }
+        }
+        let ctx = Ctx {
+            sf: self.scale,
+            min_val: self.min_val(),
+            max_val: self.max_val(),
+            layer,
+        };
+        let outs = ctx.eval(ins).map_err(&fail)?;
+        for (declared, t) in layer.output_shapes.iter().zip(&outs) {
+            if numel(declared) != Some(t.len()) {
+                return Err(fail(format!(
+                    "computes shape {:?} but the layer declares {declared:?}",
+                    t.shape()
+                )));
+            }
+        }
+        Ok(outs)
+    }
+
     /// Runs the model on the tensors of an input file, in exact integer arithmetic, as zkml computes it.
     ///
     /// Input tensors fill the model's free tensors; they may not replace a constant or a layer output.
@@ -762,7 +814,7 @@ impl Model {
                 reason,
             };
             let mut ins = Vec::with_capacity(layer.inputs.len());
-            for (n, (i, declared)) in layer.inputs.iter().zip(&layer.input_shapes).enumerate() {
+            for i in &layer.inputs {
                 let t = match (values.get(i), self.tensors.get(i)) {
                     (Some(t), _) => t,
                     (None, Some(TensorInfo { data: Some(t), .. })) => t,
@@ -775,29 +827,11 @@ impl Model {
                         return Err(fail(format!("tensor {i} has no value: it is not a constant and the input file does not supply it")))
                     }
                 };
-                if numel(declared) != Some(t.len()) {
-                    return Err(fail(format!(
-                        "input {n} (tensor {i}) has shape {:?} but the layer declares {declared:?}",
-                        t.shape()
-                    )));
-                }
                 ins.push(t);
             }
-            let ctx = Ctx {
-                sf: self.scale,
-                min_val: self.min_val(),
-                max_val: self.max_val(),
-                layer,
-            };
-            let outs = ctx.eval(&ins).map_err(&fail)?;
+            let outs = self.eval_layer(index, &ins)?;
             let mut range: Option<(i64, i64)> = None;
-            for ((o, declared), t) in layer.outputs.iter().zip(&layer.output_shapes).zip(outs) {
-                if numel(declared) != Some(t.len()) {
-                    return Err(fail(format!(
-                        "computes shape {:?} but the layer declares {declared:?}",
-                        t.shape()
-                    )));
-                }
+            for (o, t) in layer.outputs.iter().zip(outs) {
                 if let Some((lo, hi)) = t.range() {
                     range = Some(range.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
                 }

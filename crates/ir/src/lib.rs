@@ -4,6 +4,7 @@
 
 mod error;
 pub mod fixed;
+mod fold;
 mod forward;
 mod model;
 mod op;
@@ -13,6 +14,7 @@ mod zkml;
 
 pub use error::IrError;
 pub use fixed::{LookupFn, Run};
+pub use fold::Folded;
 pub use forward::Trace;
 pub use model::{Layer, Model, TensorInfo};
 pub use op::{conv_geometry, Activation, ConvGeometry, ConvKind, Mask, Op, Padding};

@@ -2,36 +2,9 @@
 //! (in the comments), including exact halves and negative values.
 
 use dzk_ir::{IrError, Model, Tensor, TensorFile};
-use serde::Serialize;
 
-#[derive(Serialize)]
-struct WT {
-    idx: i64,
-    shape: Vec<i64>,
-    data: Vec<i64>,
-}
-
-#[derive(Serialize)]
-struct WL {
-    layer_type: String,
-    params: Vec<i64>,
-    inp_idxes: Vec<i64>,
-    inp_shapes: Vec<Vec<i64>>,
-    out_idxes: Vec<i64>,
-    out_shapes: Vec<Vec<i64>>,
-    mask: Vec<i64>,
-}
-
-#[derive(Serialize)]
-struct WM {
-    global_sf: i64,
-    k: i64,
-    num_cols: i64,
-    inp_idxes: Vec<i64>,
-    out_idxes: Vec<i64>,
-    tensors: Vec<WT>,
-    layers: Vec<WL>,
-}
+mod common;
+use common::{WL, WM};
 
 /// A one-layer test case: inputs are fed through the input file as tensors 0, 1, 2, ...
 struct Case<'a> {

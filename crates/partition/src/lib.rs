@@ -202,6 +202,7 @@ pub fn plan(
         model_file: model_file.into(),
         model_blake3: blake3::hash(model_bytes).to_hex().to_string(),
         layers: model.layers().len(),
+        folded_layers: Vec::new(),
         visibility,
         chunks,
         srs_id: None,

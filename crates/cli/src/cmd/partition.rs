@@ -68,11 +68,39 @@ impl PartitionCmd {
             bytes = Model::synthesize_file(&bytes, &name, seed, None)
                 .context("generating synthetic weights")?;
         }
-        let model =
-            std::sync::Arc::new(Model::from_msgpack(&bytes, &name).context("loading model")?);
+        let model = Model::from_msgpack(&bytes, &name).context("loading model")?;
         if !model.has_weights() {
             return Err(crate::args::no_weights(&self.model));
         }
+        if model.free_tensors().is_empty() {
+            anyhow::bail!(
+                "{name}: the model reads no input: every tensor its layers read is a constant, so there is nothing \
+                 to prove. A config synthesised without --input keeps only its declared inputs (GPT-2's config \
+                 declares none): give `dzk synth --input INPUT` the input file the model is run on"
+            );
+        }
+        // Layers that read only constants compute constants: folded once here, so no chunk proves them.
+        let folded = if model.has_foldable_layers() {
+            Model::fold_constants_file(&bytes, &name).context("folding constant layers")?
+        } else {
+            dzk_ir::Folded {
+                bytes: Vec::new(),
+                layers: Vec::new(),
+            }
+        };
+        let model = if folded.layers.is_empty() {
+            model
+        } else {
+            eprintln!(
+                "folded {} layer(s) whose operands are all constants into constants (model layers {}); the \
+                 plan's layer ranges count the {} layers left",
+                folded.layers.len(),
+                list_indices(&folded.layers),
+                model.layers().len() - folded.layers.len()
+            );
+            Model::from_msgpack(&folded.bytes, &name).context("loading the folded model")?
+        };
+        let model = std::sync::Arc::new(model);
         let bound = match (self.chunks, self.max_k) {
             (Some(n), _) => Bound::Chunks(n),
             (None, Some(k)) => Bound::MaxK(k),
@@ -89,7 +117,12 @@ impl PartitionCmd {
         let cuts = cut_with(&cost, model.layers().len(), bound)
             .with_context(|| format!("partitioning {name}"))?;
         pb.set_message("writing slices");
-        let slices = Model::slice_files(&bytes, &name, &cuts)?;
+        let sliced = if folded.layers.is_empty() {
+            &bytes
+        } else {
+            &folded.bytes
+        };
+        let slices = Model::slice_files(sliced, &name, &cuts)?;
         let visibility = VisibilitySpec {
             public_input: self.public_input,
             public_output: !self.hashed_output,
@@ -99,9 +132,10 @@ impl PartitionCmd {
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or(name.clone());
-        let plan = plan(
+        let mut plan = plan(
             &model, &cost, &file_name, &bytes, &cuts, visibility, &slices, self.max_k,
         )?;
+        plan.folded_layers = folded.layers;
         std::fs::create_dir_all(&self.out)
             .with_context(|| format!("creating {}", self.out.display()))?;
         for (i, s) in slices.iter().enumerate() {
@@ -130,7 +164,8 @@ impl PartitionCmd {
                 .collect();
             println!(
                 "{}",
-                json!({"run": self.out, "plan_digest": plan.digest(), "chunks": chunks, "visibility": plan.visibility})
+                json!({"run": self.out, "plan_digest": plan.digest(), "chunks": chunks, "visibility": plan.visibility,
+                    "folded_layers": plan.folded_layers})
             );
         } else {
             for (c, z) in plan.chunks.iter().zip(&sizes) {
@@ -183,6 +218,15 @@ impl PartitionCmd {
         }
         eprintln!("wrote {}", self.out.join("plan.dzk").display());
         Ok(())
+    }
+}
+
+/// `0, 1, 2` — or the first few and a count, for long lists.
+fn list_indices(xs: &[usize]) -> String {
+    let shown: Vec<String> = xs.iter().take(8).map(|x| x.to_string()).collect();
+    match xs.len() {
+        n if n > 8 => format!("{} and {} more", shown.join(", "), n - 8),
+        _ => shown.join(", "),
     }
 }
 

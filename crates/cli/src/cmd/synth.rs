@@ -41,6 +41,14 @@ impl SynthCmd {
         let model = Model::from_msgpack(&out, &self.out.display().to_string())
             .context("reading back the synthesised model")?;
         write_atomic(&self.out, &out)?;
+        if model.free_tensors().is_empty() {
+            eprintln!(
+                "warning: {} reads no input: every tensor its layers read now holds synthetic values, so its \
+                 outputs are constants and it has nothing to prove. Give --input with the input file the model is \
+                 run on (GPT-2's config declares no input)",
+                self.out.display()
+            );
+        }
         eprintln!(
             "wrote {} ({} layers, {} parameters, seed {})",
             self.out.display(),

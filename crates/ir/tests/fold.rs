@@ -1,0 +1,98 @@
+//! Constant folding: layers that read only constants become constants, and the forward pass does not change.
+
+mod common;
+use common::{WL, WM, WT};
+use dzk_ir::{Model, Tensor, TensorFile};
+
+fn layer(ty: &str, params: &[i64], ins: &[i64], out: i64) -> WL {
+    WL {
+        layer_type: ty.into(),
+        params: params.to_vec(),
+        inp_idxes: ins.to_vec(),
+        inp_shapes: ins.iter().map(|_| vec![2]).collect(),
+        out_idxes: vec![out],
+        out_shapes: vec![vec![2]],
+        mask: vec![],
+    }
+}
+
+fn constant(idx: i64, data: [i64; 2]) -> WT {
+    WT {
+        idx,
+        shape: vec![2],
+        data: data.to_vec(),
+    }
+}
+
+/// Input 0; constants 10, 11, 12. Layers 0 and 2 read only constants (2 reads layer 0's output); 1 and 3 read
+/// the input's descendants; `extra` adds a constant-only layer whose output is the model's second output.
+fn model(extra: bool) -> Vec<u8> {
+    let mut layers = vec![
+        layer("Add", &[0], &[10, 11], 20),
+        layer("Mul", &[], &[0, 20], 21),
+        layer("Sub", &[], &[20, 12], 22),
+        layer("Add", &[0], &[21, 22], 23),
+    ];
+    let mut outs = vec![23];
+    if extra {
+        layers.push(layer("Add", &[0], &[10, 12], 24));
+        outs.push(24);
+    }
+    let wm = WM {
+        global_sf: 4,
+        k: 16,
+        num_cols: 10,
+        inp_idxes: vec![0],
+        out_idxes: outs,
+        tensors: vec![
+            constant(10, [1, -2]),
+            constant(11, [3, 4]),
+            constant(12, [5, -6]),
+        ],
+        layers,
+    };
+    rmp_serde::to_vec_named(&wm).expect("encode")
+}
+
+fn outputs(m: &Model, x: [i64; 2]) -> Vec<Vec<i64>> {
+    let input = TensorFile::new(vec![(0, Tensor::new(vec![2], x.to_vec()).expect("tensor"))])
+        .expect("file");
+    m.forward(&input)
+        .expect("forward")
+        .outputs()
+        .tensors()
+        .iter()
+        .map(|(_, t)| t.data().to_vec())
+        .collect()
+}
+
+#[test]
+fn constant_layers_fold_and_the_forward_pass_is_unchanged() {
+    for extra in [false, true] {
+        let bytes = model(extra);
+        let original = Model::from_msgpack(&bytes, "m.msgpack").expect("load");
+        assert!(original.has_foldable_layers());
+        let folded = Model::fold_constants_file(&bytes, "m.msgpack").expect("fold");
+        // Layer 2 reads layer 0's folded output; a layer writing a model output is kept.
+        assert_eq!(folded.layers, vec![0, 2], "extra {extra}");
+        let m = Model::from_msgpack(&folded.bytes, "m.msgpack").expect("load folded");
+        assert_eq!(m.layers().len(), original.layers().len() - 2);
+        // The folded outputs the kept layers read are constants with the values the forward pass computed.
+        assert_eq!(
+            m.tensors()[&20].data.as_ref().expect("values").data(),
+            &[4, 2]
+        );
+        assert_eq!(
+            m.tensors()[&22].data.as_ref().expect("values").data(),
+            &[-1, 8]
+        );
+        for x in [[0, 0], [7, -3], [-1000, 999], [5, 6]] {
+            assert_eq!(outputs(&m, x), outputs(&original, x), "input {x:?}");
+        }
+        // Folding again folds nothing and returns the file as it is.
+        assert!(!m.has_foldable_layers());
+        let again = Model::fold_constants_file(&folded.bytes, "m.msgpack").expect("fold");
+        assert!(again.layers.is_empty());
+        assert_eq!(again.bytes, folded.bytes);
+    }
+}
