@@ -1,4 +1,5 @@
-"""``dzk-ray prove``: a whole dzk run on a Ray cluster."""
+"""``dzk-ray prove``: a whole dzk run on a Ray cluster; ``dzk-ray aggregate``: its tree of aggregations, every
+node of a level at once."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .driver import prove_on_ray
+from .driver import aggregate_on_ray, prove_on_ray
 
 
 def main(argv=None) -> int:
@@ -25,7 +26,29 @@ def main(argv=None) -> int:
     pr.add_argument("--num-gpus", type=float, default=0, help="GPUs per chunk task")
     pr.add_argument("--max-retries", type=int, default=3, help="retries of a failed chunk task")
     pr.add_argument("--dzk", help="the dzk binary (default: on PATH, else target/release/dzk)")
+    ag = sub.add_parser("aggregate", help="aggregate a proven run through a tree, each level's nodes as tasks at once")
+    ag.add_argument("--run", type=Path, required=True, help="the keyed run directory")
+    ag.add_argument("--params", type=Path, required=True, help="SRS directory (k >= 18)")
+    ag.add_argument("--proofs", type=Path, required=True, help="the run's proofs directory")
+    ag.add_argument("--group", type=int, default=2, help="proofs per node (a power of two, at least 2)")
+    ag.add_argument("--address", help="join this Ray cluster (default: start a local one)")
+    ag.add_argument("--num-cpus", type=float, default=1, help="CPUs per node task")
+    ag.add_argument("--memory-mib", type=int, help="memory per node task")
+    ag.add_argument("--max-retries", type=int, default=3, help="retries of a failed node task")
+    ag.add_argument("--dzk", help="the dzk binary (default: on PATH, else target/release/dzk)")
     a = p.parse_args(argv)
+    if a.cmd == "aggregate":
+        try:
+            r = aggregate_on_ray(proofs_dir=a.proofs, run_dir=a.run, params_dir=a.params, group=a.group,
+                                 address=a.address, num_cpus=a.num_cpus, memory_mib=a.memory_mib,
+                                 max_retries=a.max_retries, dzk=a.dzk)
+        except (RuntimeError, FileNotFoundError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(f"aggregated {r.file} through levels {r.levels}")
+        print(f"root {r.root}")
+        print(r.verdict)
+        return 0 if r.verdict == "VALID" else 1
     if a.run is None and (a.model is None or a.chunks is None):
         p.error("give --model and --chunks, or --run and --params")
     try:

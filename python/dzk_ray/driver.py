@@ -175,3 +175,132 @@ def prove_on_ray(
             c = int(m.name.split(".")[0].split("-")[1])
             attempts[c] = attempts.get(c, 0) + 1
     return RunResult(verdict=verdict, root=report.get("root"), proofs_dir=out_dir, report=report, attempts=attempts)
+
+
+@dataclass
+class AggregateResult:
+    """What an aggregation through a tree of Ray tasks produced."""
+
+    verdict: str
+    """``"VALID"`` or ``"REJECTED"`` (from ``dzk verify-all --aggregate``)."""
+    root: Optional[str]
+    """The Merkle root the aggregated proof states."""
+    file: Path
+    """The aggregated proof (``PROOFS/aggregate.dzk``)."""
+    levels: List[int]
+    """Nodes per level, bottom first (the last is the root)."""
+    node_seconds: Dict[str, float] = field(default_factory=dict)
+    """Each node's proving time as ``dzk aggregate-node`` reported it, by ``"L-J"``."""
+    report: dict = field(default_factory=dict)
+    """``dzk verify-all --aggregate --json``'s report."""
+
+
+@ray.remote
+def _aggregate_node(level: int, node: int, group: int, files: Dict[str, bytes], dzk_binary: bytes) -> dict:
+    """Runs on a worker: lay the files out in a private directory, run ``dzk aggregate-node``, return what it
+    wrote (a node proof, or for the root the aggregated proof and the verifying key it recorded in the run)."""
+    with tempfile.TemporaryDirectory(prefix=f"dzk-node-{level}-{node}-") as tmp:
+        root = Path(tmp)
+        for rel, data in files.items():
+            p = root / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(data)
+        dzk = root / "dzk"
+        dzk.write_bytes(dzk_binary)
+        dzk.chmod(dzk.stat().st_mode | stat.S_IXUSR)
+        args = [str(dzk), "aggregate-node", str(root / "proofs"), "--run", str(root / "run"), "--params",
+                str(root / "params"), "--group", str(group), "--level", str(level), "--node", str(node), "--json"]
+        proc = subprocess.run(args, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"node {node} of level {level}: dzk aggregate-node failed ({proc.returncode}): "
+                               f"{proc.stderr.strip()}")
+        report = json.loads(proc.stdout)
+        out = {"report": report, "files": {}}
+        if report["root"]:
+            out["files"]["proofs/aggregate.dzk"] = (root / "proofs/aggregate.dzk").read_bytes()
+            if report.get("aggregation_vk"):
+                out["files"]["run/plan.dzk"] = (root / "run/plan.dzk").read_bytes()
+                vk = Path(report["aggregation_vk"])
+                out["files"][f"run/{vk.name}"] = vk.read_bytes()
+        else:
+            name = f"node-{level}-{node}.dzk"
+            out["files"][f"proofs/nodes/{name}"] = (root / "proofs/nodes" / name).read_bytes()
+        return out
+
+
+def aggregate_on_ray(
+    *,
+    proofs_dir: Path,
+    run_dir: Path,
+    params_dir: Path,
+    group: int = 2,
+    address: Optional[str] = None,
+    num_cpus: float = 1,
+    memory_mib: Optional[int] = None,
+    max_retries: int = 3,
+    dzk: Optional[str] = None,
+    progress: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr, flush=True),
+) -> AggregateResult:
+    """Aggregates a proven run through a tree of aggregations on a Ray cluster and checks the result.
+
+    Every node of a level runs at once as its own task (``dzk aggregate-node``), each level after the one below;
+    each task asks for ``num_cpus`` and ``memory_mib`` and is retried up to ``max_retries`` times. The root writes
+    ``PROOFS/aggregate.dzk`` and records its verifying key in the run; ``dzk verify-all --aggregate`` then checks it.
+    """
+    dzk = dzk or shutil.which("dzk") or str(Path(__file__).resolve().parents[2] / "target/release/dzk")
+    if not Path(dzk).exists():
+        raise FileNotFoundError(f"no dzk binary at {dzk} (build it with `cargo build --release -p dzk-cli`)")
+    proofs_dir, run_dir, params_dir = Path(proofs_dir), Path(run_dir), Path(params_dir)
+    tree = json.loads(_dzk(dzk, "aggregate-node", str(proofs_dir), "--run", str(run_dir), "--params",
+                           str(params_dir), "--group", str(group), "--tree", "--json").stdout)
+    levels: List[int] = tree["levels"]
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    binary = ray.put(_read(Path(dzk)))
+    # What every node needs: the plan and the chunks' verifying keys (checked against it), and the SRS.
+    common: Dict[str, bytes] = {"run/plan.dzk": _read(run_dir / "plan.dzk")}
+    for f in run_dir.glob("chunk-*.vk"):
+        common[f"run/{f.name}"] = _read(f)
+    for f in params_dir.iterdir():
+        if f.is_file():
+            common[f"params/{f.name}"] = _read(f)
+    options = {"num_cpus": num_cpus, "max_retries": max_retries, "retry_exceptions": True}
+    if memory_mib:
+        options["memory"] = memory_mib * 1024 * 1024
+    seconds: Dict[str, float] = {}
+    for level, n in enumerate(levels):
+        files = dict(common)
+        if level == 0:
+            for f in proofs_dir.glob("chunk-*.proof"):
+                files[f"proofs/{f.name}"] = _read(f)
+        else:
+            for f in (proofs_dir / "nodes").glob(f"node-{level - 1}-*.dzk"):
+                files[f"proofs/nodes/{f.name}"] = _read(f)
+        shared = ray.put(files)
+        pending = {_aggregate_node.options(**options).remote(level, j, group, shared, binary): j for j in range(n)}
+        progress(f"level {level + 1}/{len(levels)}: {n} node task(s) submitted")
+        done = 0
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                j = pending.pop(ref)
+                out = ray.get(ref)
+                for rel, data in out["files"].items():
+                    dest = (run_dir / rel[len("run/"):]) if rel.startswith("run/") else proofs_dir / rel[len("proofs/"):]
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = dest.with_name(f".{dest.name}.tmp")
+                    tmp.write_bytes(data)
+                    tmp.replace(dest)
+                seconds[f"{level}-{j}"] = out["report"]["prove_s"]
+                done += 1
+                progress(f"level {level + 1}/{len(levels)}: [{done}/{n}] node {j} aggregated")
+    agg = proofs_dir / "aggregate.dzk"
+    progress("verify-all --aggregate")
+    proc = _dzk(dzk, "verify-all", "--aggregate", str(agg), "--run", str(run_dir), "--params", str(params_dir),
+                "--json", capture=True)
+    if proc.returncode == 2:
+        raise RuntimeError(f"verify-all --aggregate could not read its inputs: {proc.stderr.strip()}")
+    report = json.loads(proc.stdout)
+    verdict = "VALID" if report["verdict"] == "valid" else "REJECTED"
+    return AggregateResult(verdict=verdict, root=report.get("root"), file=agg, levels=levels,
+                           node_seconds=seconds, report=report)

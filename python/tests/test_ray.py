@@ -10,7 +10,9 @@ import threading
 import time
 from pathlib import Path
 
-from dzk_ray import prove_on_ray
+import pytest
+
+from dzk_ray import aggregate_on_ray, prove_on_ray
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = REPO / "testdata/models/digits_cnn.msgpack"
@@ -114,3 +116,44 @@ def test_the_dzk_ray_command(ray_cluster, dzk_bin, tmp_path):
                         "--chunks", "2", "--input", str(MODEL), "-o", str(tmp_path / "p2"), "--address", ray_cluster,
                         "--dzk", dzk_bin], capture_output=True, text=True)
     assert p.returncode == 2 and "missing.msgpack" in p.stderr and "Traceback" not in p.stderr
+
+
+def _keyed_at_18(dzk_bin, tmp_path, chunks):
+    """The digits CNN in `chunks` chunks, keyed with an SRS of k = 18 (what aggregation needs)."""
+    run, params = tmp_path / "run", tmp_path / "params"
+    subprocess.run([dzk_bin, "partition", str(MODEL), "--chunks", str(chunks), "-o", str(run)], check=True,
+                   capture_output=True)
+    subprocess.run([dzk_bin, "setup", "--k", "18", "-o", str(params)], check=True, capture_output=True)
+    subprocess.run([dzk_bin, "keygen", str(run), "--params", str(params)], check=True, capture_output=True)
+    return run, params
+
+
+@pytest.mark.slow
+def test_a_run_aggregates_through_a_tree_whose_nodes_are_ray_tasks(ray_cluster, dzk_bin, tmp_path):
+    run, params = _keyed_at_18(dzk_bin, tmp_path, 3)
+    proofs = tmp_path / "proofs"
+    r = prove_on_ray(input_file=REPO / "testdata/inputs/digits_5.msgpack", out_dir=proofs, run_dir=run,
+                     params_dir=params, address=ray_cluster, dzk=dzk_bin)
+    assert r.verdict == "VALID", r.report
+    messages = []
+    a = aggregate_on_ray(proofs_dir=proofs, run_dir=run, params_dir=params, group=2, address=ray_cluster,
+                         dzk=dzk_bin, progress=messages.append)
+    # Two nodes over the chunk proofs (one task each, at once), then the root over their proofs.
+    assert a.levels == [2, 1]
+    assert sorted(a.node_seconds) == ["0-0", "0-1", "1-0"]
+    assert a.verdict == "VALID", a.report
+    assert a.root == r.root
+    # The root recorded its verifying key in the run: verify-all --aggregate read it.
+    assert a.report["vk_source"] == "recorded"
+    assert any(m.startswith("level 1/2: [2/2] node") for m in messages), messages
+    assert "level 2/2: [1/1] node 0 aggregated" in messages, messages
+
+
+def test_the_dzk_ray_aggregate_command_refuses_a_group_that_is_not_a_power_of_two(dzk_bin, tmp_path):
+    run, params = _keyed_at_18(dzk_bin, tmp_path, 1)
+    p = subprocess.run(
+        [sys.executable, "-m", "dzk_ray.cli", "aggregate", "--run", str(run), "--params", str(params),
+         "--proofs", str(tmp_path / "proofs"), "--group", "3", "--dzk", dzk_bin],
+        capture_output=True, text=True)
+    assert p.returncode == 2, p.stderr
+    assert "power of two" in p.stderr and "Traceback" not in p.stderr

@@ -9,6 +9,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 MODEL = REPO.parent / "shared/models/zkml/mnist/model.msgpack"
 INPUT = REPO.parent / "shared/models/zkml/mnist/inp.msgpack"
@@ -102,3 +104,33 @@ def test_the_array_recipe_proves_a_run_and_a_cancelled_task_is_resubmitted(slurm
     assert report["verdict"] == "valid", log
     forward = json.loads(_run([dzk_bin, "forward", str(MODEL), str(INPUT), "--json"], env, work))
     assert report["public_outputs"] == forward["outputs"][0]["data"]
+
+
+@pytest.mark.slow
+def test_the_aggregation_recipe_runs_each_level_of_the_tree_as_an_array_job(slurm_cluster, dzk_bin, tmp_path):
+    env = dict(slurm_cluster, PATH=f"{Path(dzk_bin).parent}:{os.environ['PATH']}")
+    work = tmp_path / "work"
+    work.mkdir()
+    # The digits CNN in 3 chunks with an SRS of k = 18 (aggregation's smallest), its chunks proven by the array
+    # job, then the tree (group 2: two nodes over the chunk proofs at once, then the root) behind it.
+    model = REPO / "testdata/models/digits_cnn.msgpack"
+    inp = REPO / "testdata/inputs/digits_7.msgpack"
+    _run([dzk_bin, "partition", str(model), "--chunks", "3", "-o", "run"], env, work)
+    _run([dzk_bin, "setup", "--k", "18", "-o", "params"], env, work)
+    _run([dzk_bin, "keygen", "run", "--params", "params"], env, work)
+    _run([dzk_bin, "boundaries", "run", "--input", str(inp), "-o", "boundaries"], env, work)
+    chunks = _run(["sbatch", "--parsable", "--array=0-2", "--cpus-per-task=1", "--mem=2G", str(RECIPE)], env,
+                  work).strip()
+    env_agg = dict(env, DZK_SBATCH_ARGS="--cpus-per-task=1 --mem=8G")
+    out = subprocess.run(["bash", str(REPO / "examples/slurm-aggregate.sh"), "2", chunks], env=env_agg, cwd=work,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    root = out.stdout.strip().splitlines()[-1]
+    assert "level 0: 2 node(s)" in out.stderr and "level 1: 1 node(s)" in out.stderr, out.stderr
+    _wait(root, env, timeout=1800)
+    assert _state(root, env) == "COMPLETED", "\n".join(p.read_text() for p in work.glob("dzk-aggregate-*.log"))
+    assert sorted(p.name for p in (work / "proofs/nodes").iterdir()) == ["node-0-0.dzk", "node-0-1.dzk"]
+    report = json.loads(_run([dzk_bin, "verify-all", "--aggregate", "proofs/aggregate.dzk", "--run", "run",
+                              "--params", "params", "--json"], env, work))
+    assert report["verdict"] == "valid", report
+    assert report["vk_source"] == "recorded"

@@ -18,9 +18,10 @@ pub fn cargo(args: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The Ray driver's tests (`python/tests`, pytest on a real local Ray cluster). They need the package and
-/// its test extras: `python3 -m pip install './python[test]'` (`.ci/run` does this).
-fn python_tests() -> anyhow::Result<()> {
+/// The cluster tests (`python/tests`, pytest on a real local Ray cluster and a one-node Slurm cluster), those
+/// that `markers` selects (`"not slow"` for CI, `"slow"` for `cargo xtask slow`). They need the package and its
+/// test extras: `python3 -m pip install './python[test]'` (`.ci/run` does this).
+pub fn python_tests(markers: &str) -> anyhow::Result<()> {
     let root = crate::tidy::workspace_root()?;
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     let probe = Command::new(&python)
@@ -34,9 +35,9 @@ fn python_tests() -> anyhow::Result<()> {
             String::from_utf8_lossy(&probe.stderr).trim()
         );
     }
-    eprintln!("xtask: {python} -m pytest -q python/tests");
+    eprintln!("xtask: {python} -m pytest -q python/tests -m '{markers}'");
     let status = Command::new(&python)
-        .args(["-m", "pytest", "-q", "python/tests"])
+        .args(["-m", "pytest", "-q", "python/tests", "-m", markers])
         .current_dir(&root)
         .status()
         .context("running pytest")?;
@@ -73,7 +74,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     ])?;
     with_solc()?;
     cargo(&["test", "--workspace"])?;
-    python_tests()?;
+    python_tests("not slow")?;
     if !fast {
         std::env::set_var(
             "RUSTDOCFLAGS",

@@ -12,8 +12,8 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: cargo xtask <ci [--fast] | slow | solc | tidy | bench | fuzz [--secs N] [--seed S]>
   ci      fmt check, clippy (warnings denied), tests, docs, tidy
           --fast skips the doc build
-  slow    the tests too slow for CI (marked #[ignore]): a tree of aggregations and the EVM verifier at
-          k = 22, about an hour and a quarter
+  slow    the tests too slow for CI (#[ignore] and pytest's `slow`): trees of aggregations (in one process,
+          node by node, on Ray and on Slurm) and the EVM verifier at k = 22, about two hours
   solc    install the pinned solc-js (npm) under target/solc, for the EVM tests
   tidy    crate dependency rules, //! headers, anyhow/unsafe placement
   bench   prove MNIST and the digits model in 1, 2 and 4 chunks; write docs/benchmarks.md
@@ -60,9 +60,9 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(&args[1..]),
-        Some("slow") => {
-            ci::with_solc().and_then(|()| ci::cargo(&["test", "--workspace", "--", "--ignored"]))
-        }
+        Some("slow") => ci::with_solc()
+            .and_then(|()| ci::cargo(&["test", "--workspace", "--", "--ignored"]))
+            .and_then(|()| ci::python_tests("slow")),
         Some("solc") => solc::install().map(|p| println!("{}", p.display())),
         Some("tidy") => tidy::run(),
         Some("bench") if args.get(1).map(String::as_str) == Some("evm") => {

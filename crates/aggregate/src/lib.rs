@@ -102,7 +102,7 @@ impl Node {
 
     /// Where this node's children are in the level below (the chunks at the bottom), when it is node `index`
     /// of its level.
-    fn children_of(&self, index: usize) -> std::ops::Range<usize> {
+    pub fn children_of(&self, index: usize) -> std::ops::Range<usize> {
         let at = index * self.slots;
         at..at + self.children()
     }

@@ -1,6 +1,7 @@
 //! The command line grammar: one variant per subcommand, each in its own module.
 
 mod aggregate;
+mod aggregate_node;
 mod aggregate_verify;
 mod evm;
 mod forward;
@@ -59,6 +60,9 @@ pub enum Command {
     ExportVerifier(kit::ExportVerifierCmd),
     /// Aggregate every chunk proof of a verified run into one proof (links and Merkle root proven inside).
     Aggregate(aggregate::AggregateCmd),
+    /// Prove one node of a tree of aggregations from its children's proofs, so a cluster proves every node of
+    /// a level at once; the root writes the run's aggregated proof.
+    AggregateNode(aggregate_node::AggregateNodeCmd),
     /// Write the Solidity verifier of a run's aggregated proof, compiled (solc-js) and tried in a local EVM.
     ExportSolidity(evm::ExportSolidityCmd),
     /// Deploy a verifier contract in a local EVM and call it with calldata. Exit 0 accepted, 1 reverted.
@@ -83,6 +87,7 @@ impl Command {
             Command::Verify(cmd) => cmd.run(),
             Command::ExportVerifier(cmd) => cmd.run(),
             Command::Aggregate(cmd) => cmd.run(),
+            Command::AggregateNode(cmd) => cmd.run(),
             Command::ExportSolidity(cmd) => cmd.run(),
             Command::VerifyEvm(cmd) => cmd.run(),
         }

@@ -32,10 +32,12 @@ pub enum Kind {
     AggregateProof,
     /// An auditor's kit: what verifying a run needs besides its proofs (`dzk export-verifier`).
     Kit,
+    /// The proof of one node below the root of a tree of aggregations (`dzk aggregate-node`), for the node above.
+    AggregateNode,
 }
 
 impl Kind {
-    const ALL: [Kind; 8] = [
+    const ALL: [Kind; 9] = [
         Kind::Plan,
         Kind::ChunkProof,
         Kind::Merkle,
@@ -44,6 +46,7 @@ impl Kind {
         Kind::Boundary,
         Kind::AggregateProof,
         Kind::Kit,
+        Kind::AggregateNode,
     ];
 
     /// The 8-byte magic that starts an artifact of this kind.
@@ -57,6 +60,7 @@ impl Kind {
             Kind::Boundary => *b"DZK\0BNDY",
             Kind::AggregateProof => *b"DZK\0AGGR",
             Kind::Kit => *b"DZK\0VKIT",
+            Kind::AggregateNode => *b"DZK\0ANOD",
         }
     }
 
@@ -81,6 +85,7 @@ impl std::fmt::Display for Kind {
             Kind::Boundary => "boundary activations file",
             Kind::AggregateProof => "aggregated proof",
             Kind::Kit => "auditor's kit",
+            Kind::AggregateNode => "aggregation node proof",
         })
     }
 }

@@ -226,6 +226,30 @@ pub struct TreeMeta {
     pub configs: Vec<Vec<serde_json::Value>>,
 }
 
+/// What the proof of a node below the root of a tree of aggregations carries in its header (`Header::params`);
+/// the body is the proof (SHPLONK, Poseidon transcript), which the node above verifies in-circuit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodeMeta {
+    /// Chunk proofs in the whole run.
+    pub chunks: u32,
+    /// Proofs per node of the tree (`dzk_aggregate::tree(chunks, group)`).
+    pub group: u32,
+    /// The node's level (0: over chunk proofs) and its index in the level.
+    pub level: u32,
+    /// The node's index in its level.
+    pub index: u32,
+    /// The node's aggregation circuit configuration.
+    pub config: serde_json::Value,
+    /// Public values, hex ([`AggregateMeta::instances`] of the node's subtree).
+    pub instances: Vec<String>,
+    /// The node's verifying key (`dzk_aggregate::verifying_key_bytes`), hex: the node above reads it to verify
+    /// this proof in-circuit. Nothing trusts it: the auditor rebuilds every key from the chunks' keys and the
+    /// configurations, so a node proven against another key gives a root proof that does not verify.
+    pub vk: String,
+    /// The configurations of the node's subtree, by level (bottom first), its own last.
+    pub configs: Vec<Vec<serde_json::Value>>,
+}
+
 /// What a boundary file's header carries (in `Header::params`); the body is a zkml tensor file (msgpack).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BoundaryMeta {

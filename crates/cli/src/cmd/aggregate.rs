@@ -266,53 +266,20 @@ impl AggregateCmd {
         let secs = started.elapsed().as_secs_f64();
         pb.finish_and_clear();
         let agg = tree.root();
-        let encode = |c: &ConfigParams| serde_json::to_value(c).context("encoding a configuration");
-        let meta = AggregateMeta {
-            chunks: chunks.len() as u32,
-            config: encode(&agg.config)?,
-            instances: agg.instances.iter().map(to_hex).collect(),
-            tree: if levels.len() > 1 {
-                Some(TreeMeta {
-                    group: group as u32,
-                    configs: tree
-                        .configs()
-                        .iter()
-                        .map(|l| l.iter().map(encode).collect())
-                        .collect::<anyhow::Result<_>>()?,
-                })
-            } else {
-                None
-            },
-        };
-        let mut env = Envelope::new(
-            Kind::AggregateProof,
-            &encoding(transcript),
-            agg.proof.clone(),
-        );
-        env.header.plan_digest = Some(digest);
-        env.header.params = Some(serde_json::to_value(&meta).context("encoding the metadata")?);
         let out = self
             .out
             .unwrap_or_else(|| self.proofs.join("aggregate.dzk"));
-        write_atomic(&out, &env.encode())?;
-        if let Some(path) = &self.evm_calldata {
-            let data = dzk_evm::calldata(&agg.instances, &agg.proof);
-            write_atomic(path, dzk_evm::to_hex(&data).as_bytes())?;
-        }
-        let shape_now = TreeShape {
-            group,
-            configs: tree.configs(),
-        };
-        let recorded = match record_vk(&self.run, &t, &shape_now, shape(&t.plan), &agg.vk) {
-            Ok(file) => Some(file),
-            Err(e) => {
-                eprintln!(
-                    "warning: could not record the aggregation verifying key in {}: {e:#} (auditors will rebuild it)",
-                    self.run.display()
-                );
-                None
-            }
-        };
+        let recorded = write_root(
+            &self.run,
+            &t,
+            agg,
+            &TreeShape {
+                group,
+                configs: tree.configs(),
+            },
+            &out,
+            self.evm_calldata.as_deref(),
+        )?;
         let root = to_hex(&agg.root());
         if self.json {
             println!(
@@ -349,6 +316,59 @@ impl AggregateCmd {
         }
         Ok(())
     }
+}
+
+/// Writes a tree's root proof `agg` as the run's aggregated proof at `out` (with every node's configuration when
+/// the tree has more than one level), its EVM calldata when `evm_calldata` is given, and records its verifying
+/// key in the run. Returns the recorded key's file (`None`, with a warning, when it could not be recorded).
+pub(super) fn write_root(
+    run: &Path,
+    t: &Trusted,
+    agg: &dzk_aggregate::Aggregated,
+    tree: &TreeShape,
+    out: &Path,
+    evm_calldata: Option<&Path>,
+) -> anyhow::Result<Option<PathBuf>> {
+    let encode = |c: &ConfigParams| serde_json::to_value(c).context("encoding a configuration");
+    let meta = AggregateMeta {
+        chunks: t.plan.chunks.len() as u32,
+        config: encode(&agg.config)?,
+        instances: agg.instances.iter().map(to_hex).collect(),
+        tree: if tree.configs.len() > 1 {
+            Some(TreeMeta {
+                group: tree.group as u32,
+                configs: tree
+                    .configs
+                    .iter()
+                    .map(|l| l.iter().map(encode).collect())
+                    .collect::<anyhow::Result<_>>()?,
+            })
+        } else {
+            None
+        },
+    };
+    let mut env = Envelope::new(
+        Kind::AggregateProof,
+        &encoding(agg.transcript),
+        agg.proof.clone(),
+    );
+    env.header.plan_digest = Some(t.plan.digest());
+    env.header.params = Some(serde_json::to_value(&meta).context("encoding the metadata")?);
+    write_atomic(out, &env.encode())?;
+    if let Some(path) = evm_calldata {
+        let data = dzk_evm::calldata(&agg.instances, &agg.proof);
+        write_atomic(path, dzk_evm::to_hex(&data).as_bytes())?;
+    }
+    Ok(match record_vk(run, t, tree, shape(&t.plan), &agg.vk) {
+        Ok(file) => Some(file),
+        Err(e) => {
+            eprintln!(
+                "warning: could not record the aggregation verifying key in {}: {e:#} (auditors will rebuild it)",
+                run.display()
+            );
+            None
+        }
+    })
 }
 
 /// The `group` that makes [`dzk_aggregate::tree`] one node over all `chunks` chunk proofs.

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use dzk_format::run::{
-    total_values, AggregateMeta, BoundaryMeta, KitManifest, MerkleFile, Plan, ProofMeta,
+    total_values, AggregateMeta, BoundaryMeta, KitManifest, MerkleFile, NodeMeta, Plan, ProofMeta,
 };
 use dzk_format::{Envelope, Kind};
 use dzk_ir::TensorFile;
@@ -187,6 +187,20 @@ pub fn describe(path: &Path, bytes: &[u8], kind: Kind) -> anyhow::Result<(Value,
                 m.root.as_deref().unwrap_or("not included")
             ));
             out["kit"] = serde_json::to_value(&m).context("encoding")?;
+        }
+        Kind::AggregateNode => {
+            let meta: NodeMeta = h.params_as().ok_or_else(|| bad("metadata"))?;
+            lines.push(format!(
+                "  node {} of level {} of a tree over {} chunk proofs, {} proofs per node",
+                meta.index, meta.level, meta.chunks, meta.group
+            ));
+            if let Some(k) = meta.config.get("degree") {
+                lines.push(format!("  aggregation circuit k = {k}"));
+            }
+            lines.push(format!("  {} public values", meta.instances.len()));
+            let mut m = serde_json::to_value(&meta).context("encoding")?;
+            m["vk"] = json!(format!("{} hex digits", meta.vk.len()));
+            out["node"] = m;
         }
         other => lines.push(format!("  (no description of a {other} yet)")),
     }
