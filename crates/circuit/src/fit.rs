@@ -15,6 +15,12 @@ use crate::layers::has_products;
 use crate::tables;
 use crate::CircuitError;
 
+/// The rows one group of function-table columns takes for tables of `runs` runs in all spread over `groups`
+/// groups (the all-zero row included): what `partition` reports per group.
+pub fn function_table_group_rows(runs: usize, groups: usize) -> usize {
+    FnChip::group_rows(runs, groups)
+}
+
 /// The most groups a function table may be spread over: with `k ≥ 16`, tables of up to about 2^21 runs (every
 /// function of zkml's models at scales up to 2^17, softmax's exponential included) fit.
 pub const MAX_FN_GROUPS: usize = 32;

@@ -13,4 +13,6 @@ mod tables;
 pub use chunk::{ChunkCircuit, ChunkConfig, LayoutParams, Salts, Visibility, MIN_RANGE_BITS};
 pub use cost::CostModel;
 pub use error::CircuitError;
-pub use fit::{layout_cost_at, layout_shape, LayoutShape, MAX_FN_GROUPS};
+pub use fit::{
+    function_table_group_rows, layout_cost_at, layout_shape, LayoutShape, MAX_FN_GROUPS,
+};

@@ -248,7 +248,7 @@ impl ChunkSize {
         let per_group = if tables == 0 {
             0
         } else {
-            1 + (tables - 1).div_ceil(groups)
+            dzk_circuit::function_table_group_rows(tables - 1, groups)
         };
         let range_table = 1 << c.layout.range_bits;
         Self {
