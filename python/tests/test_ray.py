@@ -136,8 +136,10 @@ def test_a_run_aggregates_through_a_tree_whose_nodes_are_ray_tasks(ray_cluster, 
                      params_dir=params, address=ray_cluster, dzk=dzk_bin)
     assert r.verdict == "VALID", r.report
     messages = []
+    # Two CPUs per node task: on this 2-core, 23 GiB machine one aggregation (about 10 GiB) runs at a time; a
+    # cluster gives each its own machine.
     a = aggregate_on_ray(proofs_dir=proofs, run_dir=run, params_dir=params, group=2, address=ray_cluster,
-                         dzk=dzk_bin, progress=messages.append)
+                         dzk=dzk_bin, num_cpus=2, progress=messages.append)
     # Two nodes over the chunk proofs (one task each, at once), then the root over their proofs.
     assert a.levels == [2, 1]
     assert sorted(a.node_seconds) == ["0-0", "0-1", "1-0"]
@@ -149,8 +151,24 @@ def test_a_run_aggregates_through_a_tree_whose_nodes_are_ray_tasks(ray_cluster, 
     assert "level 2/2: [1/1] node 0 aggregated" in messages, messages
 
 
-def test_the_dzk_ray_aggregate_command_refuses_a_group_that_is_not_a_power_of_two(dzk_bin, tmp_path):
+def test_the_dzk_ray_aggregate_command_aggregates_a_one_chunk_run_and_refuses_a_bad_group(ray_cluster, dzk_bin,
+                                                                                         tmp_path):
+    # The smoke test of the tree on Ray (the tree of 3 nodes is in `cargo xtask slow`): one chunk, so the tree is
+    # its root alone, one task whose aggregated proof and recorded key come back through Ray.
     run, params = _keyed_at_18(dzk_bin, tmp_path, 1)
+    proofs = tmp_path / "proofs"
+    subprocess.run([dzk_bin, "prove", str(run), "--input", str(REPO / "testdata/inputs/digits_2.msgpack"),
+                    "--params", str(params), "-o", str(proofs)], check=True, capture_output=True)
+    p = subprocess.run(
+        [sys.executable, "-m", "dzk_ray.cli", "aggregate", "--run", str(run), "--params", str(params),
+         "--proofs", str(proofs), "--address", ray_cluster, "--dzk", dzk_bin],
+        capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip().endswith("VALID"), p.stdout
+    assert "through levels [1]" in p.stdout
+    assert "level 1/1: [1/1] node 0 aggregated" in p.stderr
+    assert (proofs / "aggregate.dzk").exists()
+    assert list(run.glob("aggregation-*.vk")), "the root's recorded key did not come back into the run"
     p = subprocess.run(
         [sys.executable, "-m", "dzk_ray.cli", "aggregate", "--run", str(run), "--params", str(params),
          "--proofs", str(tmp_path / "proofs"), "--group", "3", "--dzk", dzk_bin],

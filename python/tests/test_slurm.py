@@ -121,7 +121,9 @@ def test_the_aggregation_recipe_runs_each_level_of_the_tree_as_an_array_job(slur
     _run([dzk_bin, "boundaries", "run", "--input", str(inp), "-o", "boundaries"], env, work)
     chunks = _run(["sbatch", "--parsable", "--array=0-2", "--cpus-per-task=1", "--mem=2G", str(RECIPE)], env,
                   work).strip()
-    env_agg = dict(env, DZK_SBATCH_ARGS="--cpus-per-task=1 --mem=8G")
+    # Two CPUs per node: on this 2-core, 23 GiB node one aggregation (about 10 GiB) runs at a time; a cluster
+    # gives each its own machine.
+    env_agg = dict(env, DZK_SBATCH_ARGS="--cpus-per-task=2 --mem=12G")
     out = subprocess.run(["bash", str(REPO / "examples/slurm-aggregate.sh"), "2", chunks], env=env_agg, cwd=work,
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr

@@ -134,7 +134,7 @@ fn swap(a: &Path, b: &Path) {
 }
 
 #[test]
-#[ignore = "three aggregation proofs at k = 18: about 12 minutes on a 2-core machine, run by `cargo xtask slow`"]
+#[ignore = "three aggregation proofs at k = 18: about 15 minutes and 10 GiB on a 2-core machine, run by `cargo xtask slow`"]
 fn a_tree_proven_node_by_node_gives_a_root_that_verify_all_accepts() {
     let p = proven();
     for node in 0..2 {
