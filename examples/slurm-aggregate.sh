@@ -8,7 +8,8 @@
 # GROUP is the proofs per node (a power of two, as `dzk aggregate --group`); AFTER_JOBID (the chunk array job)
 # holds level 0 until it succeeded. DZK_SBATCH_ARGS adds sbatch options to every level (resources:
 # "--cpus-per-task=4 --mem=16G"); DZK_RUN, DZK_PARAMS and DZK_PROOFS name other directories. Prints each
-# level's job and, last, the root's job id alone, for a verification job to depend on:
+# level's job and, last, the root's job id alone, for a verification job to depend on. After a failed node,
+# run it again: the nodes whose files are there keep them and end at once.
 #
 #   root=$(examples/slurm-aggregate.sh 2 "$jid" | tail -n 1)
 #   sbatch --dependency=afterok:$root --wrap "dzk verify-all --aggregate proofs/aggregate.dzk --run run --params params"

@@ -291,7 +291,7 @@ def aggregate_on_ray(
                     tmp = dest.with_name(f".{dest.name}.tmp")
                     tmp.write_bytes(data)
                     tmp.replace(dest)
-                seconds[f"{level}-{j}"] = out["report"]["prove_s"]
+                seconds[f"{level}-{j}"] = out["report"].get("prove_s", 0.0)
                 done += 1
                 progress(f"level {level + 1}/{len(levels)}: [{done}/{n}] node {j} aggregated")
     agg = proofs_dir / "aggregate.dzk"

@@ -147,6 +147,12 @@ fn a_tree_proven_node_by_node_gives_a_root_that_verify_all_accepts() {
         assert_eq!(out["root"], false);
         assert_eq!(out["file"], serde_json::json!(node_file(&p, 0, node)));
     }
+    // A node whose file is there already is kept (a level submitted again redoes only what failed).
+    let before = std::fs::read(node_file(&p, 0, 0)).expect("read");
+    let o = dzk(&node_args(&p, &["--level", "0", "--node", "0"]));
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is there already; keeping it"));
+    assert_eq!(std::fs::read(node_file(&p, 0, 0)).expect("read"), before);
     // `inspect` describes a node file.
     let about = ok(&["inspect", s(&node_file(&p, 0, 1))]);
     assert!(

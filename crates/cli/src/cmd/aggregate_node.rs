@@ -60,6 +60,10 @@ pub struct AggregateNodeCmd {
     /// The root only: the aggregated proof file. Default: PROOFS/aggregate.dzk.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Prove a node below the root again even when its node file is there already (by default a node file that
+    /// reads back as this node of this run's tree is kept, so a level submitted again redoes only what failed).
+    #[arg(long)]
+    pub force: bool,
     /// Print a JSON summary on stdout.
     #[arg(long)]
     pub json: bool,
@@ -208,6 +212,26 @@ impl AggregateNodeCmd {
             .clone()
             .unwrap_or_else(|| self.proofs.join("nodes"));
         let digest = t.plan.digest();
+        let r = node.chunk_range();
+        if !root && !self.force {
+            let file = nodes_dir.join(node_name(level, index));
+            if file.exists()
+                && read_node(&nodes_dir, level, index, &digest, chunks, self.group).is_ok()
+            {
+                eprintln!(
+                    "node {index} of level {level}: {} is there already; keeping it (--force proves again)",
+                    file.display()
+                );
+                if self.json {
+                    println!(
+                        "{}",
+                        json!({"file": file, "level": level, "node": index, "levels": levels.len(),
+                               "root": false, "chunks": [r.start, r.end], "skipped": true})
+                    );
+                }
+                return Ok(());
+            }
+        }
         let kids = node.children_of(index);
         // The children: chunk proofs (level 0) or the node proofs of the level below.
         let below = if level == 0 {
@@ -254,7 +278,6 @@ impl AggregateNodeCmd {
         } else {
             Transcript::Poseidon
         };
-        let r = node.chunk_range();
         let pb = spinner(&format!(
             "aggregating node {} of level {} (chunks {}..{}, k = {})",
             index,
