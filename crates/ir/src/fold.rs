@@ -32,7 +32,7 @@ impl Model {
     /// Folds every layer whose operands are all constants (after earlier folds), in file order: its outputs
     /// become constant tensors, computed by the forward pass, and the layer leaves the layer list. A layer is
     /// kept when one of its outputs is a model output or holds a value zkml's files cannot (outside
-    /// [`crate::MIN_VALUE`]..=[`crate::MAX_VALUE`]). The forward pass of the folded model equals the original's on
+    /// [`crate::MIN_VALUE`]..=[`crate::MAX_VALUE`]), or when the forward pass cannot run it. The forward pass of the folded model equals the original's on
     /// every input; layer indices after a folded layer shift down. Returns `bytes` unchanged (and no layers) when
     /// nothing folds. A config without weights folds nothing.
     pub fn fold_constants_file(bytes: &[u8], file: &str) -> Result<Folded, IrError> {
@@ -63,12 +63,11 @@ impl Model {
                         .expect("known constants have values"),
                 })
                 .collect();
-            let outs: Vec<_> = layer
-                .outputs
-                .iter()
-                .copied()
-                .zip(model.eval_layer(index, &ins)?)
-                .collect();
+            // A layer the forward pass cannot run (shapes that do not fit) is kept: partition then names it.
+            let Ok(values) = model.eval_layer(index, &ins) else {
+                continue;
+            };
+            let outs: Vec<_> = layer.outputs.iter().copied().zip(values).collect();
             if outs.iter().any(|(_, t)| check_values(t.data()).is_err()) {
                 continue;
             }
