@@ -111,19 +111,20 @@ def test_the_aggregation_recipe_runs_each_level_of_the_tree_as_an_array_job(slur
     env = dict(slurm_cluster, PATH=f"{Path(dzk_bin).parent}:{os.environ['PATH']}")
     work = tmp_path / "work"
     work.mkdir()
-    # The digits CNN in 3 chunks with an SRS of k = 18 (aggregation's smallest), its chunks proven by the array
-    # job, then the tree (group 2: two nodes over the chunk proofs at once, then the root) behind it.
+    # The digits CNN in 3 chunks with an SRS of k = 19 (a root over two node proofs needs more than this machine's
+    # 23 GiB at k = 18), its chunks proven by the array job, then the tree (group 2: two nodes over the chunk
+    # proofs at once, then the root) behind it.
     model = REPO / "testdata/models/digits_cnn.msgpack"
     inp = REPO / "testdata/inputs/digits_7.msgpack"
     _run([dzk_bin, "partition", str(model), "--chunks", "3", "-o", "run"], env, work)
-    _run([dzk_bin, "setup", "--k", "18", "-o", "params"], env, work)
+    _run([dzk_bin, "setup", "--k", "19", "-o", "params"], env, work)
     _run([dzk_bin, "keygen", "run", "--params", "params"], env, work)
     _run([dzk_bin, "boundaries", "run", "--input", str(inp), "-o", "boundaries"], env, work)
     chunks = _run(["sbatch", "--parsable", "--array=0-2", "--cpus-per-task=1", "--mem=2G", str(RECIPE)], env,
                   work).strip()
-    # Two CPUs per node: on this 2-core, 23 GiB node one aggregation (about 10 GiB) runs at a time; a cluster
+    # Two CPUs per node: on this 2-core, 23 GiB node one aggregation (up to about 21 GiB) runs at a time; a cluster
     # gives each its own machine.
-    env_agg = dict(env, DZK_SBATCH_ARGS="--cpus-per-task=2 --mem=12G")
+    env_agg = dict(env, DZK_SBATCH_ARGS="--cpus-per-task=2 --mem=20G")
     out = subprocess.run(["bash", str(REPO / "examples/slurm-aggregate.sh"), "2", chunks], env=env_agg, cwd=work,
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
