@@ -44,6 +44,18 @@ def _read(path: Path) -> bytes:
     return Path(path).read_bytes()
 
 
+def _lay_out(root: Path, files: Dict[str, bytes], dzk_binary: bytes) -> Path:
+    """Writes `files` (relative path to bytes) and the ``dzk`` binary under `root`; returns the binary's path."""
+    for rel, data in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+    dzk = root / "dzk"
+    dzk.write_bytes(dzk_binary)
+    dzk.chmod(dzk.stat().st_mode | stat.S_IXUSR)
+    return dzk
+
+
 @ray.remote
 def _prove_chunk(chunk: int, files: Dict[str, bytes], dzk_binary: bytes, attempts_dir: Optional[str]) -> bytes:
     """Runs on a worker: lay the files out in a private directory, run ``dzk prove-chunk``, return the proof."""
@@ -52,13 +64,7 @@ def _prove_chunk(chunk: int, files: Dict[str, bytes], dzk_binary: bytes, attempt
         Path(attempts_dir, f"chunk-{chunk}.{os.getpid()}.{time.time_ns()}").touch()
     with tempfile.TemporaryDirectory(prefix=f"dzk-chunk-{chunk}-") as tmp:
         root = Path(tmp)
-        for rel, data in files.items():
-            p = root / rel
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_bytes(data)
-        dzk = root / "dzk"
-        dzk.write_bytes(dzk_binary)
-        dzk.chmod(dzk.stat().st_mode | stat.S_IXUSR)
+        dzk = _lay_out(root, files, dzk_binary)
         args = [
             str(dzk), "prove-chunk", str(root / "run"), "--chunk", str(chunk),
             "--input", str(root / f"boundary-{chunk}.dzk"), "--params", str(root / "params"),
@@ -201,13 +207,7 @@ def _aggregate_node(level: int, node: int, group: int, files: Dict[str, bytes], 
     wrote (a node proof, or for the root the aggregated proof and the verifying key it recorded in the run)."""
     with tempfile.TemporaryDirectory(prefix=f"dzk-node-{level}-{node}-") as tmp:
         root = Path(tmp)
-        for rel, data in files.items():
-            p = root / rel
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_bytes(data)
-        dzk = root / "dzk"
-        dzk.write_bytes(dzk_binary)
-        dzk.chmod(dzk.stat().st_mode | stat.S_IXUSR)
+        dzk = _lay_out(root, files, dzk_binary)
         args = [str(dzk), "aggregate-node", str(root / "proofs"), "--run", str(root / "run"), "--params",
                 str(root / "params"), "--group", str(group), "--level", str(level), "--node", str(node), "--json"]
         proc = subprocess.run(args, capture_output=True, text=True)

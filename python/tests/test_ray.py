@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from dzk_ray import aggregate_on_ray, prove_on_ray
+from procs import parent_of, prover_pids
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = REPO / "testdata/models/digits_cnn.msgpack"
@@ -47,20 +48,14 @@ def _mk(p: Path) -> Path:
 
 def _kill_first_prover(chunk: int, killed: list, stop: threading.Event):
     """Waits for `dzk prove-chunk ... --chunk N` and SIGKILLs the Ray worker running it (and the prover)."""
-    needle = ["--chunk", str(chunk)]
     while not stop.is_set():
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
+        for pid in prover_pids(chunk):
             try:
-                args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-                args = [a.decode(errors="replace") for a in args]
-                if "prove-chunk" in args and any(args[i:i + 2] == needle for i in range(len(args))):
-                    ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-                    os.kill(ppid, signal.SIGKILL)
-                    os.kill(int(pid), signal.SIGKILL)
-                    killed.append(ppid)
-                    return
+                ppid = parent_of(pid)
+                os.kill(ppid, signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
+                killed.append(ppid)
+                return
             except (OSError, ValueError, IndexError):
                 continue
         time.sleep(0.005)

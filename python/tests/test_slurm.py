@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from procs import prover_pids
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = REPO.parent / "shared/models/zkml/mnist/model.msgpack"
@@ -39,19 +40,12 @@ def _state(task: str, env) -> str:
 
 def _cancel_when_proving(jid: str, chunk: int, env, cancelled: list, stop: threading.Event):
     """Waits for the task's `dzk prove-chunk ... --chunk N` process, then cancels the task with scancel."""
-    needle = ["--chunk", str(chunk)]
     while not stop.is_set():
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
-            try:
-                args = [a.decode(errors="replace") for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")]
-            except OSError:
-                continue
-            if "prove-chunk" in args and any(args[i:i + 2] == needle for i in range(len(args))):
-                subprocess.run(["scancel", f"{jid}_{chunk}"], env=env, check=True)
-                cancelled.append(int(pid))
-                return
+        pids = prover_pids(chunk)
+        if pids:
+            subprocess.run(["scancel", f"{jid}_{chunk}"], env=env, check=True)
+            cancelled.extend(pids)
+            return
         time.sleep(0.005)
 
 

@@ -689,12 +689,7 @@ impl Model {
             file: self.source.clone(),
             reason: format!("no layer {index}"),
         })?;
-        let fail = |reason: String| IrError::Eval {
-            file: self.source.clone(),
-            index,
-            layer_type: layer.layer_type.clone(),
-            reason,
-        };
+        let fail = self.eval_error(index, layer);
         if !layer.op.is_wiring() {
             return Err(fail("not a wiring layer".into()));
         }
@@ -714,6 +709,16 @@ impl Model {
         ctx.eval(inputs).map_err(fail)
     }
 
+    /// The error of layer `index` (`layer`) failing to evaluate, for a reason given later.
+    fn eval_error<'a>(&'a self, index: usize, layer: &'a Layer) -> impl Fn(String) -> IrError + 'a {
+        move |reason| IrError::Eval {
+            file: self.source.clone(),
+            index,
+            layer_type: layer.layer_type.clone(),
+            reason,
+        }
+    }
+
     /// Layer `index` on the tensors `ins` (one per input, in order), with the shapes checked against the layer's
     /// declarations: what the forward pass computes for it.
     pub(crate) fn eval_layer(&self, index: usize, ins: &[&Tensor]) -> Result<Vec<Tensor>, IrError> {
@@ -721,12 +726,7 @@ impl Model {
             file: self.source.clone(),
             reason: format!("no layer {index}"),
         })?;
-        let fail = |reason: String| IrError::Eval {
-            file: self.source.clone(),
-            index,
-            layer_type: layer.layer_type.clone(),
-            reason,
-        };
+        let fail = self.eval_error(index, layer);
         if ins.len() != layer.inputs.len() {
             return Err(fail(format!(
                 "{} tensors for {} inputs",
@@ -807,12 +807,7 @@ impl Model {
         }
         let mut ranges = Vec::with_capacity(end - start);
         for (index, layer) in self.layers.iter().enumerate().take(end).skip(start) {
-            let fail = |reason: String| IrError::Eval {
-                file: self.source.clone(),
-                index,
-                layer_type: layer.layer_type.clone(),
-                reason,
-            };
+            let fail = self.eval_error(index, layer);
             let mut ins = Vec::with_capacity(layer.inputs.len());
             for i in &layer.inputs {
                 let t = match (values.get(i), self.tensors.get(i)) {
