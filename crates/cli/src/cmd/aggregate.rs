@@ -318,6 +318,21 @@ impl AggregateCmd {
     }
 }
 
+/// An aggregation circuit's configuration as the JSON that aggregated proofs and node files carry.
+pub(super) fn encode_config(c: &ConfigParams) -> anyhow::Result<serde_json::Value> {
+    serde_json::to_value(c).context("encoding a configuration")
+}
+
+/// A tree's configurations by level, each as [`encode_config`] writes it.
+pub(super) fn encode_configs(
+    levels: &[Vec<ConfigParams>],
+) -> anyhow::Result<Vec<Vec<serde_json::Value>>> {
+    levels
+        .iter()
+        .map(|l| l.iter().map(encode_config).collect())
+        .collect()
+}
+
 /// Writes a tree's root proof `agg` as the run's aggregated proof at `out` (with every node's configuration when
 /// the tree has more than one level), its EVM calldata when `evm_calldata` is given, and records its verifying
 /// key in the run. Returns the recorded key's file (`None`, with a warning, when it could not be recorded).
@@ -329,19 +344,14 @@ pub(super) fn write_root(
     out: &Path,
     evm_calldata: Option<&Path>,
 ) -> anyhow::Result<Option<PathBuf>> {
-    let encode = |c: &ConfigParams| serde_json::to_value(c).context("encoding a configuration");
     let meta = AggregateMeta {
         chunks: t.plan.chunks.len() as u32,
-        config: encode(&agg.config)?,
+        config: encode_config(&agg.config)?,
         instances: agg.instances.iter().map(to_hex).collect(),
         tree: if tree.configs.len() > 1 {
             Some(TreeMeta {
                 group: tree.group as u32,
-                configs: tree
-                    .configs
-                    .iter()
-                    .map(|l| l.iter().map(encode).collect())
-                    .collect::<anyhow::Result<_>>()?,
+                configs: encode_configs(&tree.configs)?,
             })
         } else {
             None

@@ -21,7 +21,7 @@ use serde_json::json;
 use crate::io::write_atomic;
 use crate::run::spinner;
 
-use super::aggregate::{shape, trusted, write_root};
+use super::aggregate::{encode_config, encode_configs, shape, trusted, write_root};
 use super::aggregate_verify::TreeShape;
 
 /// Arguments of `dzk aggregate-node`.
@@ -326,20 +326,15 @@ impl AggregateNodeCmd {
             )?;
             (out, recorded)
         } else {
-            let encode =
-                |c: &ConfigParams| serde_json::to_value(c).context("encoding a configuration");
             let meta = NodeMeta {
                 chunks: chunks as u32,
                 group: self.group as u32,
                 level: level as u32,
                 index: index as u32,
-                config: encode(&agg.config)?,
+                config: encode_config(&agg.config)?,
                 instances: agg.instances.iter().map(to_hex).collect(),
                 vk: dzk_evm::to_hex(&dzk_aggregate::verifying_key_bytes(&agg.vk)),
-                configs: configs
-                    .iter()
-                    .map(|l| l.iter().map(encode).collect())
-                    .collect::<anyhow::Result<_>>()?,
+                configs: encode_configs(&configs)?,
             };
             let mut env = Envelope::new(
                 Kind::AggregateNode,
