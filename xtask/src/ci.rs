@@ -73,6 +73,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         "warnings",
     ])?;
     with_solc()?;
+    // The GPU prover (dzk-gpu) is built on every run, so the `gpu` feature never rots; the backend tests then
+    // start it on this GPU-less machine and must see `dzk` fall back to the CPU (crates/cli/tests/backend.rs).
+    crate::gpu::run_build(&["--clippy".into()])?;
+    std::env::set_var("DZK_EXPECT_GPU_PROVER", "1");
     cargo(&["test", "--workspace"])?;
     python_tests("not slow")?;
     if !fast {

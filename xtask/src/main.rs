@@ -4,16 +4,20 @@
 mod bench;
 mod bench_evm;
 mod ci;
+mod gpu;
 mod solc;
 mod tidy;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <ci [--fast] | slow | solc | tidy | bench | fuzz [--secs N] [--seed S]>
-  ci      fmt check, clippy (warnings denied), tests, docs, tidy
+const USAGE: &str = "usage: cargo xtask <ci [--fast] | slow | gpu [--release] [--clippy] | solc | tidy | bench | fuzz [--secs N] [--seed S]>
+  ci      fmt check, clippy (warnings denied), the GPU prover's build (as `gpu`), tests, docs, tidy
           --fast skips the doc build
   slow    the tests too slow for CI (#[ignore] and pytest's `slow`): trees of aggregations (in one process,
           node by node, on Ray and on Slurm) and the EVM verifier at k = 22, about two hours
+  gpu     build target/debug/dzk-gpu (--release: target/release), the GPU prover `dzk` starts when a GPU is
+          there: installs CUDA 13's compiler from PyPI under target/cuda-pypi (docs/gpu.md);
+          --clippy lints the `gpu` code first (CI does)
   solc    install the pinned solc-js (npm) under target/solc, for the EVM tests
   tidy    crate dependency rules, //! headers, anyhow/unsafe placement
   bench   prove MNIST and the digits model in 1, 2 and 4 chunks; write docs/benchmarks.md
@@ -63,6 +67,7 @@ fn main() -> ExitCode {
         Some("slow") => ci::with_solc()
             .and_then(|()| ci::cargo(&["test", "--workspace", "--", "--ignored"]))
             .and_then(|()| ci::python_tests("slow")),
+        Some("gpu") => gpu::run_build(&args[1..]),
         Some("solc") => solc::install().map(|p| println!("{}", p.display())),
         Some("tidy") => tidy::run(),
         Some("bench") if args.get(1).map(String::as_str) == Some("evm") => {

@@ -2,8 +2,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub use dzk_backend::Transcript;
-use dzk_backend::{prove_with, Backend, BackendError};
+use dzk_backend::{prove_with, BackendError};
+pub use dzk_backend::{Backend, Transcript};
 use dzk_merkle::{TAG_LEAF, TAG_NODE, TAG_PAD, TAG_ROOT};
 use halo2_base::gates::circuit::CircuitBuilderStage;
 use halo2_base::gates::{GateInstructions, RangeInstructions};
@@ -457,17 +457,25 @@ pub fn prove_aggregate(
     children: &[Child<'_>],
     shape: Shape,
 ) -> Result<Aggregated, AggregateError> {
-    prove_aggregate_with(params, keys, children, shape, Transcript::Poseidon)
+    prove_aggregate_with(
+        params,
+        keys,
+        children,
+        shape,
+        Transcript::Poseidon,
+        Backend::Cpu,
+    )
 }
 
-/// [`prove_aggregate`] with the given transcript: [`Transcript::Keccak`] for a root proof to be checked by an
-/// EVM contract (`dzk_evm`).
+/// [`prove_aggregate`] with the given transcript ([`Transcript::Keccak`] for a root proof to be checked by an
+/// EVM contract, `dzk_evm`) and prover.
 pub fn prove_aggregate_with(
     params: &ParamsKZG<Bn256>,
     keys: &Keys,
     children: &[Child<'_>],
     shape: Shape,
     transcript: Transcript,
+    backend: Backend,
 ) -> Result<Aggregated, AggregateError> {
     let node = keys.node;
     let nodes = node.children_are_nodes();
@@ -508,7 +516,7 @@ pub fn prove_aggregate_with(
             )));
         }
     }
-    prove_unchecked_with(params, keys, children, shape, transcript)
+    prove_unchecked_with(params, keys, children, shape, transcript, backend)
 }
 
 /// [`prove_aggregate`] without the native checks: what a cheating aggregator could run. Tests use it to show
@@ -520,10 +528,17 @@ pub fn prove_unchecked(
     children: &[Child<'_>],
     shape: Shape,
 ) -> Result<Aggregated, AggregateError> {
-    prove_unchecked_with(params, keys, children, shape, Transcript::Poseidon)
+    prove_unchecked_with(
+        params,
+        keys,
+        children,
+        shape,
+        Transcript::Poseidon,
+        Backend::Cpu,
+    )
 }
 
-/// [`prove_unchecked`] with the given transcript.
+/// [`prove_unchecked`] with the given transcript and prover.
 #[doc(hidden)]
 pub fn prove_unchecked_with(
     params: &ParamsKZG<Bn256>,
@@ -531,6 +546,7 @@ pub fn prove_unchecked_with(
     children: &[Child<'_>],
     shape: Shape,
     transcript: Transcript,
+    backend: Backend,
 ) -> Result<Aggregated, AggregateError> {
     let nodes = keys.node.children_are_nodes();
     let snarks: Vec<Snark> = children.iter().map(|c| snark(c, nodes)).collect();
@@ -548,14 +564,7 @@ pub fn prove_unchecked_with(
     .map_err(|_| AggregateError::Shape("a child proof cannot be read".into()))??;
     let prover = built.use_break_points(keys.breaks.clone());
     let instances = prover.instances().concat();
-    let proof = prove_with(
-        Backend::Cpu,
-        params,
-        &keys.pk,
-        prover,
-        &instances,
-        transcript,
-    )?;
+    let proof = prove_with(backend, params, &keys.pk, prover, &instances, transcript)?;
     Ok(Aggregated {
         config: keys.config,
         instances,
@@ -629,17 +638,26 @@ pub fn aggregate_tree(
     shape: Shape,
     progress: impl FnMut(Step),
 ) -> Result<TreeProof, AggregateError> {
-    aggregate_tree_with(params, chunks, group, shape, Transcript::Poseidon, progress)
+    aggregate_tree_with(
+        params,
+        chunks,
+        group,
+        shape,
+        Transcript::Poseidon,
+        Backend::Cpu,
+        progress,
+    )
 }
 
 /// [`aggregate_tree`] with the root's proof made with `root` (the nodes below it always use Poseidon, which
-/// the node above verifies in-circuit).
+/// the node above verifies in-circuit), every node proven with `backend`.
 pub fn aggregate_tree_with(
     params: &ParamsKZG<Bn256>,
     chunks: &[Child<'_>],
     group: usize,
     shape: Shape,
     root: Transcript,
+    backend: Backend,
     mut progress: impl FnMut(Step),
 ) -> Result<TreeProof, AggregateError> {
     let levels = tree(chunks.len(), group)?;
@@ -682,7 +700,7 @@ pub fn aggregate_tree_with(
             } else {
                 Transcript::Poseidon
             };
-            let agg = prove_aggregate_with(params, &keys, &children, shape, transcript)?;
+            let agg = prove_aggregate_with(params, &keys, &children, shape, transcript, backend)?;
             done.push((keys.pk.get_vk().clone(), agg));
         }
         proofs.push(done.iter().map(|(_, a)| a.clone()).collect());

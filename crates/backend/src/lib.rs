@@ -1,6 +1,11 @@
 #![doc = include_str!("../README.md")]
-#![forbid(unsafe_code)]
+// `unsafe` only in the driver probe (src/device.rs), which says why each use is sound.
+#![deny(unsafe_code)]
 #![deny(missing_docs)]
+
+pub mod device;
+#[cfg(feature = "gpu")]
+mod gpu;
 
 use halo2_proofs::halo2curves::bn256::{Bn256, Fr, G1Affine};
 use halo2_proofs::plonk::{create_proof, Circuit, ProvingKey};
@@ -19,6 +24,39 @@ pub enum Backend {
     /// halo2-axiom on the CPU.
     #[default]
     Cpu,
+    /// halo2-axiom-gpu (CUDA), in a build with the `gpu` feature ([`GPU_BUILT`]); elsewhere proving with it
+    /// is [`BackendError::GpuNotBuilt`].
+    Gpu,
+}
+
+impl Backend {
+    /// `cpu` or `gpu`, as `--json` output says it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Cpu => "cpu",
+            Backend::Gpu => "gpu",
+        }
+    }
+}
+
+/// Whether this build has the CUDA prover (feature `gpu`: the `dzk-gpu` binary).
+pub const GPU_BUILT: bool = cfg!(feature = "gpu");
+
+/// The GPU architectures the CUDA prover was compiled for (`CUDA_ARCH` when it was built), in a build with it.
+pub fn gpu_arch() -> Option<&'static str> {
+    #[cfg(feature = "gpu")]
+    return gpu::CUDA_ARCH;
+    #[cfg(not(feature = "gpu"))]
+    None
+}
+
+/// Whether [`Backend::Gpu`] can prove here: in a build with the CUDA prover, starts its device context (what the
+/// first proof would do) and returns the device; otherwise, or when the context fails, why not.
+pub fn gpu_ready() -> Result<device::Device, String> {
+    #[cfg(feature = "gpu")]
+    return gpu::ready();
+    #[cfg(not(feature = "gpu"))]
+    Err(BackendError::GpuNotBuilt.to_string())
 }
 
 /// The Fiat–Shamir transcript a proof is made with. The verifier must read it with the same one.
@@ -50,6 +88,14 @@ pub enum BackendError {
     /// halo2 refused the witness or the keys (a witness that does not satisfy the circuit, a k too small).
     #[error("proving failed: {0:?}")]
     Halo2(halo2_proofs::plonk::Error),
+    /// [`Backend::Gpu`] in a build without the CUDA prover.
+    #[error(
+        "this binary has no GPU prover (the GPU prover is the dzk-gpu binary: cargo xtask gpu)"
+    )]
+    GpuNotBuilt,
+    /// The CUDA prover failed.
+    #[error("GPU proving failed: {0}")]
+    Gpu(String),
 }
 
 /// Proves `circuit` (a chunk circuit or an aggregation circuit, carrying its witness) with `pk`; `public` are
@@ -88,6 +134,23 @@ pub fn prove_with<C: Circuit<Fr>>(
             cpu(params, pk, circuit, public, &mut t)?;
             Ok(t.finalize())
         }
+        #[cfg(feature = "gpu")]
+        (Backend::Gpu, Transcript::Poseidon) => {
+            let mut t = PoseidonTranscript::<NativeLoader, Vec<u8>>::from_spec(
+                vec![],
+                POSEIDON_SPEC.clone(),
+            );
+            gpu::prove(params, pk, circuit, public, &mut t)?;
+            Ok(t.finalize())
+        }
+        #[cfg(feature = "gpu")]
+        (Backend::Gpu, Transcript::Keccak) => {
+            let mut t = EvmTranscript::<G1Affine, NativeLoader, Vec<u8>, Vec<u8>>::init(vec![]);
+            gpu::prove(params, pk, circuit, public, &mut t)?;
+            Ok(t.finalize())
+        }
+        #[cfg(not(feature = "gpu"))]
+        (Backend::Gpu, _) => Err(BackendError::GpuNotBuilt),
     }
 }
 

@@ -67,6 +67,9 @@ pub enum Command {
     ExportSolidity(evm::ExportSolidityCmd),
     /// Deploy a verifier contract in a local EVM and call it with calldata. Exit 0 accepted, 1 reverted.
     VerifyEvm(evm::VerifyEvmCmd),
+    /// Say which prover `--backend auto` uses here: the NVIDIA driver and its devices, the GPU prover binary
+    /// (dzk-gpu) and whether it starts.
+    Devices(crate::backend::DevicesCmd),
 }
 
 impl Command {
@@ -90,6 +93,7 @@ impl Command {
             Command::AggregateNode(cmd) => cmd.run(),
             Command::ExportSolidity(cmd) => cmd.run(),
             Command::VerifyEvm(cmd) => cmd.run(),
+            Command::Devices(cmd) => cmd.run(),
         }
     }
 }

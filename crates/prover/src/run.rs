@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
+use dzk_backend::Backend;
 use dzk_circuit::{ChunkCircuit, LayoutParams, Salts, Visibility};
 use dzk_format::run::{BoundaryMeta, ChunkPlan, Plan, ProofMeta, SaltTags};
 use dzk_format::{Envelope, Kind};
@@ -355,13 +356,15 @@ pub fn prepare(
     })
 }
 
-/// Proves a prepared chunk (making keys first when `pk` is `None`, checked against the plan's vk digest).
+/// Proves a prepared chunk with `backend` (making keys first when `pk` is `None`, checked against the plan's
+/// vk digest).
 pub fn prove_prepared(
     plan: &Plan,
     c: &ChunkPlan,
     prepared: Prepared,
     params: &ParamsKZG<Bn256>,
     pk: Option<ProvingKey<G1Affine>>,
+    backend: Backend,
     phase: &mut dyn FnMut(Phase),
 ) -> Result<Proven, RunError> {
     let mut seconds = [prepared.witness_s, 0.0, 0.0];
@@ -384,7 +387,7 @@ pub fn prove_prepared(
         .to_string();
     phase(Phase::Prove);
     let t = Instant::now();
-    let proof = prove_chunk(dzk_backend::Backend::Cpu, params, &pk, circuit)?;
+    let proof = prove_chunk(backend, params, &pk, circuit)?;
     seconds[2] = t.elapsed().as_secs_f64();
     let mut env = Envelope::new(Kind::ChunkProof, "halo2-shplonk-poseidon", proof);
     env.header.plan_digest = Some(plan.digest());
@@ -406,7 +409,7 @@ pub fn prove_prepared(
     })
 }
 
-/// Proves chunk `c` from its input. `emit` receives the next chunk's boundary file before proving starts
+/// Proves chunk `c` from its input with `backend`. `emit` receives the next chunk's boundary file before proving starts
 /// (so the next machine need not wait for this proof); `phase` is told when each phase starts.
 #[allow(clippy::too_many_arguments)]
 pub fn prove_chunk_run(
@@ -417,13 +420,14 @@ pub fn prove_chunk_run(
     next: Option<&BoundaryIn>,
     params: &ParamsKZG<Bn256>,
     pk: Option<ProvingKey<G1Affine>>,
+    backend: Backend,
     emit: &mut dyn FnMut(&[u8]) -> Result<(), RunError>,
     phase: &mut dyn FnMut(Phase),
 ) -> Result<Proven, RunError> {
     phase(Phase::Witness);
     let prepared = prepare(plan, c, model, input, next)?;
     emit(&prepared.next)?;
-    prove_prepared(plan, c, prepared, params, pk, phase)
+    prove_prepared(plan, c, prepared, params, pk, backend, phase)
 }
 
 /// Estimates of one chunk's keygen and proving resources, from its layout's constraint system and `k`.

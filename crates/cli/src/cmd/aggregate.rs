@@ -22,6 +22,7 @@ use halo2_proofs::poly::commitment::Params;
 use halo2_proofs::poly::kzg::commitment::ParamsKZG;
 use serde_json::json;
 
+use crate::backend::BackendOpt;
 use crate::io::write_atomic;
 use crate::run::{bar, spinner, Rejected};
 
@@ -62,6 +63,8 @@ pub struct AggregateCmd {
     /// Print JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub backend: BackendOpt,
 }
 
 /// The body encoding of an aggregated proof made with `transcript`.
@@ -190,6 +193,7 @@ impl AggregateCmd {
         if let Some(g) = self.group {
             dzk_aggregate::tree(1, g).map_err(|e| anyhow::anyhow!("--group {g}: {e}"))?;
         }
+        let chosen = self.backend.choose()?;
         // Only a run that verifies is aggregated: a rejected one gets its reasons, not a proof.
         let report = verify_all(
             &self.proofs,
@@ -255,6 +259,7 @@ impl AggregateCmd {
             group,
             shape(&t.plan),
             transcript,
+            chosen.backend,
             |s| {
                 if nodes > 1 {
                     pb.set_position(done);
@@ -288,7 +293,8 @@ impl AggregateCmd {
                        "levels": levels.len(), "nodes": nodes, "group": self.group,
                        "prove_s": secs, "proof_bytes": agg.proof.len(),
                        "transcript": transcript.name(), "calldata": self.evm_calldata,
-                       "aggregation_vk": recorded})
+                       "aggregation_vk": recorded, "backend": chosen.backend.name(),
+                       "backend_note": chosen.note})
             );
         } else {
             println!(

@@ -18,6 +18,7 @@ use halo2_proofs::plonk::VerifyingKey;
 use halo2_proofs::poly::commitment::Params;
 use serde_json::json;
 
+use crate::backend::BackendOpt;
 use crate::io::write_atomic;
 use crate::run::spinner;
 
@@ -67,6 +68,8 @@ pub struct AggregateNodeCmd {
     /// Print a JSON summary on stdout.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub backend: BackendOpt,
 }
 
 /// The file of node `index` of level `level` in the nodes directory.
@@ -181,6 +184,7 @@ impl AggregateNodeCmd {
             (Some(l), Some(n)) if !self.tree => (l, n),
             _ => return self.print_tree(),
         };
+        let chosen = self.backend.choose()?;
         let t = trusted(&self.run, &self.params)?;
         let chunks = t.plan.chunks.len();
         let levels = dzk_aggregate::tree(chunks, self.group)
@@ -294,6 +298,7 @@ impl AggregateNodeCmd {
             &children,
             shape(&t.plan),
             transcript,
+            chosen.backend,
         )?;
         let secs = started.elapsed().as_secs_f64();
         pb.finish_and_clear();
@@ -355,7 +360,8 @@ impl AggregateNodeCmd {
                 json!({"file": file, "level": level, "node": index, "levels": levels.len(),
                        "root": root, "chunks": [r.start, r.end], "k": t.params.k(), "prove_s": secs,
                        "proof_bytes": agg.proof.len(), "transcript": transcript.name(),
-                       "merkle": to_hex(&agg.root()), "aggregation_vk": recorded})
+                       "merkle": to_hex(&agg.root()), "aggregation_vk": recorded,
+                       "backend": chosen.backend.name(), "backend_note": chosen.note})
             );
         } else {
             println!(

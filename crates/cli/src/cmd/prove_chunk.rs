@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
+use dzk_backend::Backend;
 use dzk_format::run::Plan;
 use dzk_merkle::hex::to_hex;
 use dzk_prover::run::{
@@ -15,6 +16,7 @@ use dzk_verifier::audit::proof_name;
 use dzk_verifier::srs::downsized;
 use serde_json::json;
 
+use crate::backend::{BackendOpt, Chosen};
 use crate::io::write_atomic;
 use crate::run::{load_params, peak_rss_mib, read_plan, spinner};
 
@@ -51,6 +53,8 @@ pub struct ProveChunkCmd {
     /// Print a JSON summary (timings, peak memory) on stdout.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub backend: BackendOpt,
 }
 
 /// Proves chunk `index`; returns the JSON summary (or `None` if a valid proof was kept).
@@ -64,6 +68,7 @@ pub fn prove_one(
     params: &Params,
     params_dir: &Path,
     out: &Path,
+    chosen: &Chosen,
     emit: &mut dyn FnMut(&[u8]) -> Result<(), RunError>,
 ) -> anyhow::Result<serde_json::Value> {
     let c = chunk(plan, index)?;
@@ -85,13 +90,24 @@ pub fn prove_one(
         }
     };
     let pb = spinner(&format!("chunk {index}: witness"));
-    let proven = prove_chunk_run(plan, c, model, input, next, &p, pk, emit, &mut |ph| {
-        pb.set_message(match ph {
-            Phase::Witness => format!("chunk {index}: witness and commitments"),
-            Phase::Keygen => format!("chunk {index}: keygen (k = {})", c.k),
-            Phase::Prove => format!("chunk {index}: proving (k = {})", c.k),
-        })
-    })?;
+    let proven = prove_chunk_run(
+        plan,
+        c,
+        model,
+        input,
+        next,
+        &p,
+        pk,
+        chosen.backend,
+        emit,
+        &mut |ph| {
+            pb.set_message(match ph {
+                Phase::Witness => format!("chunk {index}: witness and commitments"),
+                Phase::Keygen => format!("chunk {index}: keygen (k = {})", c.k),
+                Phase::Prove => format!("chunk {index}: proving (k = {})", c.k),
+            })
+        },
+    )?;
     pb.finish_and_clear();
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let path = out.join(proof_name(index));
@@ -106,6 +122,7 @@ pub fn prove_one(
         "h_in": to_hex(&proven.commitments.0), "h_out": to_hex(&proven.commitments.1),
         "srs_s": srs_s, "witness_s": proven.seconds[0], "keygen_s": proven.seconds[1],
         "prove_s": proven.seconds[2], "peak_rss_mib": peak_rss_mib(),
+        "backend": chosen.backend.name(), "backend_note": chosen.note,
     }))
 }
 
@@ -118,35 +135,37 @@ impl ProveChunkCmd {
         let existing = self.out.join(proof_name(self.chunk));
         let emit_done = self.emit_output.as_ref().is_none_or(|p| p.exists());
         let last = self.chunk as usize + 1 == plan.chunks.len();
-        if existing.exists() {
+        let valid = existing.exists() && {
             let p = downsized(&params, c.k, &self.params)?;
-            let valid = std::fs::read(&existing).is_ok_and(|proof| {
+            std::fs::read(&existing).is_ok_and(|proof| {
                 chunk_vk(&self.run, &plan, c, &p)
                     .is_some_and(|vk| proof_is_valid(&plan, c, &vk, &p, &proof))
-            });
-            if valid && !self.force && emit_done {
-                eprintln!(
-                    "chunk {}: {} is a valid proof already; keeping it (--force proves again)",
-                    self.chunk,
-                    existing.display()
-                );
-                if self.json {
-                    println!(
-                        "{}",
-                        json!({"chunk": self.chunk, "skipped": true, "proof": existing})
-                    );
-                }
-                return Ok(());
-            }
-            if valid && !last && self.next.is_none() {
-                // A new proof draws a new output salt, so h_out changes.
-                eprintln!(
-                    "warning: replacing the valid proof {} with one under a new output salt: a proof of chunk {} \
-                     made from the old boundary file no longer links (give --next with that file to keep its salt)",
-                    existing.display(),
-                    self.chunk + 1
+            })
+        };
+        if valid && !self.force && emit_done {
+            eprintln!(
+                "chunk {}: {} is a valid proof already; keeping it (--force proves again)",
+                self.chunk,
+                existing.display()
+            );
+            if self.json {
+                println!(
+                    "{}",
+                    json!({"chunk": self.chunk, "skipped": true, "proof": existing})
                 );
             }
+            return Ok(());
+        }
+        // Here, not earlier: a kept proof needs no prover, and `choose` may hand this command to dzk-gpu.
+        let chosen = self.backend.choose()?;
+        if valid && !last && self.next.is_none() {
+            // A new proof draws a new output salt, so h_out changes.
+            eprintln!(
+                "warning: replacing the valid proof {} with one under a new output salt: a proof of chunk {} \
+                 made from the old boundary file no longer links (give --next with that file to keep its salt)",
+                existing.display(),
+                self.chunk + 1
+            );
         }
         let bytes = std::fs::read(&self.input)
             .with_context(|| format!("reading {}", self.input.display()))?;
@@ -179,6 +198,7 @@ impl ProveChunkCmd {
             &params,
             &self.params,
             &self.out,
+            &chosen,
             &mut emit,
         )?;
         if self.json {
@@ -212,14 +232,16 @@ pub struct ProveCmd {
     /// Print a JSON summary on stdout.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub backend: BackendOpt,
 }
 
-/// Available memory in bytes (Linux `MemAvailable`).
 impl ProveCmd {
     /// Runs the command: every chunk's witness first (each feeds the next, in memory), then the proofs,
     /// `--jobs` at a time.
     pub fn run(self) -> anyhow::Result<()> {
         let plan = read_plan(&self.run)?;
+        let chosen = self.backend.choose()?;
         let (_, params) = load_params(&self.params)?;
         let bytes = std::fs::read(&self.input)
             .with_context(|| format!("reading {}", self.input.display()))?;
@@ -258,7 +280,7 @@ impl ProveCmd {
             .unwrap_or(1)
             .max(1);
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let jobs = self
+        let mut jobs = self
             .jobs
             .unwrap_or_else(|| {
                 crate::run::meminfo("MemAvailable")
@@ -266,6 +288,11 @@ impl ProveCmd {
                     .min(cores)
             })
             .clamp(1, plan.chunks.len());
+        if chosen.backend == Backend::Gpu && jobs > 1 {
+            // halo2-axiom-gpu drives one device context: its proofs follow one another.
+            eprintln!("the GPU proves one chunk at a time (--jobs {jobs} ignored)");
+            jobs = 1;
+        }
         eprintln!("proving {} chunks, {jobs} at a time", plan.chunks.len());
         std::fs::create_dir_all(&self.out)
             .with_context(|| format!("creating {}", self.out.display()))?;
@@ -287,13 +314,14 @@ impl ProveCmd {
                             _ => None,
                         };
                         let pp = downsized(&params, c.k, &self.params)?;
-                        let proven = prove_prepared(&plan, &c, p, &pp, pk, &mut |_| {})?;
+                        let proven = prove_prepared(&plan, &c, p, &pp, pk, chosen.backend, &mut |_| {})?;
                         let path = self.out.join(proof_name(c.index));
                         write_atomic(&path, &proven.proof_file)?;
                         eprintln!("chunk {}: proved in {:.2} s, wrote {}", c.index, proven.seconds[2], path.display());
                         Ok(json!({
                             "chunk": c.index, "layers": [c.start, c.end], "k": c.k, "proof": path,
                             "witness_s": proven.seconds[0], "keygen_s": proven.seconds[1], "prove_s": proven.seconds[2],
+                            "backend": chosen.backend.name(),
                         }))
                     })();
                     bar.inc(1);
@@ -313,7 +341,8 @@ impl ProveCmd {
         if self.json {
             println!(
                 "{}",
-                json!({"chunks": summaries, "jobs": jobs, "peak_rss_mib": peak_rss_mib()})
+                json!({"chunks": summaries, "jobs": jobs, "peak_rss_mib": peak_rss_mib(),
+                       "backend": chosen.backend.name(), "backend_note": chosen.note})
             );
         }
         Ok(())
