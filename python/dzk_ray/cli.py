@@ -25,7 +25,10 @@ def main(argv=None) -> int:
     pr.add_argument("--memory-mib", type=int, help="memory per chunk task")
     pr.add_argument("--num-gpus", type=float, default=0, help="GPUs per chunk task")
     pr.add_argument("--max-retries", type=int, default=3, help="retries of a failed chunk task")
-    pr.add_argument("--dzk", help="the dzk binary (default: on PATH, else target/release/dzk)")
+    pr.add_argument("--dzk", help="the dzk binary (default: on PATH, else target/release/dzk); dzk-gpu beside it "
+                    "is shipped too")
+    pr.add_argument("--backend", choices=["auto", "cpu", "gpu"], default="auto",
+                    help="each task's dzk --backend (auto: the worker's GPU where usable, else its CPU)")
     ag = sub.add_parser("aggregate", help="aggregate a proven run through a tree, each level's nodes as tasks at once")
     ag.add_argument("--run", type=Path, required=True, help="the keyed run directory")
     ag.add_argument("--params", type=Path, required=True, help="SRS directory (k >= 18)")
@@ -35,17 +38,21 @@ def main(argv=None) -> int:
     ag.add_argument("--num-cpus", type=float, default=1, help="CPUs per node task")
     ag.add_argument("--memory-mib", type=int, help="memory per node task")
     ag.add_argument("--max-retries", type=int, default=3, help="retries of a failed node task")
-    ag.add_argument("--dzk", help="the dzk binary (default: on PATH, else target/release/dzk)")
+    ag.add_argument("--num-gpus", type=float, default=0, help="GPUs per node task")
+    ag.add_argument("--dzk", help="the dzk binary (default: on PATH, else target/release/dzk); dzk-gpu beside it "
+                    "is shipped too")
+    ag.add_argument("--backend", choices=["auto", "cpu", "gpu"], default="auto",
+                    help="each task's dzk --backend (auto: the worker's GPU where usable, else its CPU)")
     a = p.parse_args(argv)
     if a.cmd == "aggregate":
         try:
             r = aggregate_on_ray(proofs_dir=a.proofs, run_dir=a.run, params_dir=a.params, group=a.group,
                                  address=a.address, num_cpus=a.num_cpus, memory_mib=a.memory_mib,
-                                 max_retries=a.max_retries, dzk=a.dzk)
+                                 max_retries=a.max_retries, dzk=a.dzk, num_gpus=a.num_gpus, backend=a.backend)
         except (RuntimeError, FileNotFoundError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-        print(f"aggregated {r.file} through levels {r.levels}")
+        print(f"aggregated {r.file} through levels {r.levels} (provers: {sorted(set(r.node_backends.values()))})")
         print(f"root {r.root}")
         print(r.verdict)
         return 0 if r.verdict == "VALID" else 1
@@ -55,11 +62,12 @@ def main(argv=None) -> int:
         r = prove_on_ray(
             input_file=a.input, out_dir=a.output, model=a.model, chunks=a.chunks, run_dir=a.run,
             params_dir=a.params, address=a.address, num_cpus=a.num_cpus, memory_mib=a.memory_mib,
-            num_gpus=a.num_gpus, max_retries=a.max_retries, dzk=a.dzk,
+            num_gpus=a.num_gpus, max_retries=a.max_retries, dzk=a.dzk, backend=a.backend,
         )
     except (RuntimeError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    print(f"proven on: {', '.join(f'chunk {i} {b}' for i, b in sorted(r.backends.items()))}")
     print(f"root {r.root}")
     print(r.verdict)
     return 0 if r.verdict == "VALID" else 1

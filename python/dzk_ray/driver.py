@@ -31,6 +31,8 @@ class RunResult:
     """``dzk verify-all --json``'s report."""
     attempts: Dict[int, int] = field(default_factory=dict)
     """How many times each chunk's task ran (more than 1 after a failure)."""
+    backends: Dict[int, str] = field(default_factory=dict)
+    """The prover of each chunk's proof (``"cpu"`` or ``"gpu"``), as its task's ``dzk prove-chunk`` reported it."""
 
 
 def _dzk(dzk: str, *args: str, capture: bool = False) -> subprocess.CompletedProcess:
@@ -40,42 +42,70 @@ def _dzk(dzk: str, *args: str, capture: bool = False) -> subprocess.CompletedPro
     return proc
 
 
+def _get(ref):
+    """``ray.get``, with a task's own error (a ``RuntimeError`` saying what ``dzk`` said) instead of Ray's wrapper,
+    which carries the worker's traceback."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as e:
+        cause = getattr(e, "cause", None)
+        if isinstance(cause, RuntimeError):
+            raise RuntimeError(str(cause)) from None
+        raise
+
+
 def _read(path: Path) -> bytes:
     return Path(path).read_bytes()
 
 
-def _lay_out(root: Path, files: Dict[str, bytes], dzk_binary: bytes) -> Path:
-    """Writes `files` (relative path to bytes) and the ``dzk`` binary under `root`; returns the binary's path."""
+def _binaries(dzk: str) -> Dict[str, bytes]:
+    """The ``dzk`` binary, and the GPU prover ``dzk-gpu`` when it is beside it (``cargo xtask gpu``): a task then
+    proves on its worker's GPU where one is usable (``--backend auto``), on the CPU elsewhere."""
+    out = {"dzk": _read(Path(dzk))}
+    gpu = Path(dzk).with_name("dzk-gpu")
+    if gpu.is_file():
+        out["dzk-gpu"] = _read(gpu)
+    return out
+
+
+def _lay_out(root: Path, files: Dict[str, bytes], binaries: Dict[str, bytes]) -> Path:
+    """Writes `files` (relative path to bytes) and the binaries (``dzk``, maybe ``dzk-gpu`` beside it) under
+    `root`; returns the ``dzk`` binary's path."""
     for rel, data in files.items():
         p = root / rel
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(data)
-    dzk = root / "dzk"
-    dzk.write_bytes(dzk_binary)
-    dzk.chmod(dzk.stat().st_mode | stat.S_IXUSR)
-    return dzk
+    for name, data in binaries.items():
+        b = root / name
+        b.write_bytes(data)
+        b.chmod(b.stat().st_mode | stat.S_IXUSR)
+    return root / "dzk"
 
 
 @ray.remote
-def _prove_chunk(chunk: int, files: Dict[str, bytes], dzk_binary: bytes, attempts_dir: Optional[str]) -> bytes:
-    """Runs on a worker: lay the files out in a private directory, run ``dzk prove-chunk``, return the proof."""
+def _prove_chunk(chunk: int, files: Dict[str, bytes], binaries: Dict[str, bytes], attempts_dir: Optional[str],
+                 backend: str) -> dict:
+    """Runs on a worker: lay the files out in a private directory, run ``dzk prove-chunk``, return the proof and
+    the prover that made it (``"cpu"`` or ``"gpu"``)."""
     if attempts_dir is not None:
         # Lets the driver (and the tests) see retries: one marker file per attempt.
         Path(attempts_dir, f"chunk-{chunk}.{os.getpid()}.{time.time_ns()}").touch()
     with tempfile.TemporaryDirectory(prefix=f"dzk-chunk-{chunk}-") as tmp:
         root = Path(tmp)
-        dzk = _lay_out(root, files, dzk_binary)
+        dzk = _lay_out(root, files, binaries)
         args = [
             str(dzk), "prove-chunk", str(root / "run"), "--chunk", str(chunk),
             "--input", str(root / f"boundary-{chunk}.dzk"), "--params", str(root / "params"),
-            "-o", str(root / "proofs"), "--json",
+            "-o", str(root / "proofs"), "--backend", backend, "--json",
         ]
         if f"boundary-{chunk + 1}.dzk" in files:
             args += ["--next", str(root / f"boundary-{chunk + 1}.dzk")]
         proc = subprocess.run(args, capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError(f"chunk {chunk}: dzk prove-chunk failed ({proc.returncode}): {proc.stderr.strip()}")
-        return (root / "proofs" / f"chunk-{chunk}.proof").read_bytes()
+        report = json.loads(proc.stdout)
+        return {"proof": (root / "proofs" / f"chunk-{chunk}.proof").read_bytes(), "backend": report["backend"],
+                "backend_note": report.get("backend_note")}
 
 
 def prove_on_ray(
@@ -94,13 +124,16 @@ def prove_on_ray(
     dzk: Optional[str] = None,
     progress: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr, flush=True),
     attempts_dir: Optional[Path] = None,
+    backend: str = "auto",
 ) -> RunResult:
     """Proves a whole run on a Ray cluster and verifies it.
 
     Either ``model`` and ``chunks`` (the driver partitions, makes a dev SRS unless ``params_dir`` is given, and
     the keys) or ``run_dir`` (already partitioned and keyed) with ``params_dir``. ``address`` joins an existing
     cluster (``None`` starts a local one). Each chunk's task asks for ``num_cpus``, ``memory_mib`` and
-    ``num_gpus``; failed tasks are retried up to ``max_retries`` times.
+    ``num_gpus``; failed tasks are retried up to ``max_retries`` times. ``backend`` is each task's ``dzk
+    --backend``: with ``auto`` a task proves on its worker's GPU when ``dzk-gpu`` is beside ``dzk`` and the GPU is
+    usable, on the CPU otherwise; ``RunResult.backends`` says which, per chunk.
     """
     dzk = dzk or shutil.which("dzk") or str(Path(__file__).resolve().parents[2] / "target/release/dzk")
     if not Path(dzk).exists():
@@ -136,7 +169,7 @@ def prove_on_ray(
 
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
-    binary = ray.put(_read(Path(dzk)))
+    binaries = ray.put(_binaries(dzk))
     common = {"run/plan.dzk": _read(run_dir / "plan.dzk")}
     for f in params_dir.iterdir():
         common[f"params/{f.name}"] = _read(f)
@@ -152,20 +185,23 @@ def prove_on_ray(
         files[f"boundary-{i}.dzk"] = _read(bdir / f"boundary-{i}.dzk")
         if i + 1 < n:
             files[f"boundary-{i + 1}.dzk"] = _read(bdir / f"boundary-{i + 1}.dzk")
-        ref = _prove_chunk.options(**options).remote(i, files, binary, str(attempts_dir) if attempts_dir else None)
+        ref = _prove_chunk.options(**options).remote(i, files, binaries, str(attempts_dir) if attempts_dir else None,
+                                                      backend)
         pending[ref] = i
     progress(f"{n} chunk tasks submitted")
     done = 0
+    backends: Dict[int, str] = {}
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1)
         for ref in ready:
             i = pending.pop(ref)
-            proof = ray.get(ref)
+            out = _get(ref)
             tmp = out_dir / f".chunk-{i}.proof.tmp"
-            tmp.write_bytes(proof)
+            tmp.write_bytes(out["proof"])
             tmp.replace(out_dir / f"chunk-{i}.proof")
+            backends[i] = out["backend"]
             done += 1
-            progress(f"[{done}/{n}] chunk {i} proven")
+            progress(f"[{done}/{n}] chunk {i} proven ({out['backend']})")
 
     progress("merkle")
     _dzk(dzk, "merkle", str(out_dir))
@@ -180,7 +216,8 @@ def prove_on_ray(
         for m in Path(attempts_dir).iterdir():
             c = int(m.name.split(".")[0].split("-")[1])
             attempts[c] = attempts.get(c, 0) + 1
-    return RunResult(verdict=verdict, root=report.get("root"), proofs_dir=out_dir, report=report, attempts=attempts)
+    return RunResult(verdict=verdict, root=report.get("root"), proofs_dir=out_dir, report=report, attempts=attempts,
+                     backends=backends)
 
 
 @dataclass
@@ -199,17 +236,21 @@ class AggregateResult:
     """Each node's proving time as ``dzk aggregate-node`` reported it, by ``"L-J"``."""
     report: dict = field(default_factory=dict)
     """``dzk verify-all --aggregate --json``'s report."""
+    node_backends: Dict[str, str] = field(default_factory=dict)
+    """The prover of each node (``"cpu"`` or ``"gpu"``), by ``"L-J"``."""
 
 
 @ray.remote
-def _aggregate_node(level: int, node: int, group: int, files: Dict[str, bytes], dzk_binary: bytes) -> dict:
+def _aggregate_node(level: int, node: int, group: int, files: Dict[str, bytes], binaries: Dict[str, bytes],
+                    backend: str) -> dict:
     """Runs on a worker: lay the files out in a private directory, run ``dzk aggregate-node``, return what it
     wrote (a node proof, or for the root the aggregated proof and the verifying key it recorded in the run)."""
     with tempfile.TemporaryDirectory(prefix=f"dzk-node-{level}-{node}-") as tmp:
         root = Path(tmp)
-        dzk = _lay_out(root, files, dzk_binary)
+        dzk = _lay_out(root, files, binaries)
         args = [str(dzk), "aggregate-node", str(root / "proofs"), "--run", str(root / "run"), "--params",
-                str(root / "params"), "--group", str(group), "--level", str(level), "--node", str(node), "--json"]
+                str(root / "params"), "--group", str(group), "--level", str(level), "--node", str(node),
+                "--backend", backend, "--json"]
         proc = subprocess.run(args, capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError(f"node {node} of level {level}: dzk aggregate-node failed ({proc.returncode}): "
@@ -240,11 +281,14 @@ def aggregate_on_ray(
     max_retries: int = 3,
     dzk: Optional[str] = None,
     progress: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr, flush=True),
+    num_gpus: float = 0,
+    backend: str = "auto",
 ) -> AggregateResult:
     """Aggregates a proven run through a tree of aggregations on a Ray cluster and checks the result.
 
     Every node of a level runs at once as its own task (``dzk aggregate-node``), each level after the one below;
-    each task asks for ``num_cpus`` and ``memory_mib`` and is retried up to ``max_retries`` times. The root writes
+    each task asks for ``num_cpus``, ``memory_mib`` and ``num_gpus``, proves with ``dzk --backend backend`` (as
+    ``prove_on_ray`` does) and is retried up to ``max_retries`` times. The root writes
     ``PROOFS/aggregate.dzk`` and records its verifying key in the run; ``dzk verify-all --aggregate`` then checks it.
     """
     dzk = dzk or shutil.which("dzk") or str(Path(__file__).resolve().parents[2] / "target/release/dzk")
@@ -256,7 +300,7 @@ def aggregate_on_ray(
     levels: List[int] = tree["levels"]
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
-    binary = ray.put(_read(Path(dzk)))
+    binaries = ray.put(_binaries(dzk))
     # What every node needs: the plan and the chunks' verifying keys (checked against it), and the SRS.
     common: Dict[str, bytes] = {"run/plan.dzk": _read(run_dir / "plan.dzk")}
     for f in run_dir.glob("chunk-*.vk"):
@@ -264,10 +308,11 @@ def aggregate_on_ray(
     for f in params_dir.iterdir():
         if f.is_file():
             common[f"params/{f.name}"] = _read(f)
-    options = {"num_cpus": num_cpus, "max_retries": max_retries, "retry_exceptions": True}
+    options = {"num_cpus": num_cpus, "num_gpus": num_gpus, "max_retries": max_retries, "retry_exceptions": True}
     if memory_mib:
         options["memory"] = memory_mib * 1024 * 1024
     seconds: Dict[str, float] = {}
+    backends: Dict[str, str] = {}
     for level, n in enumerate(levels):
         files = dict(common)
         if level == 0:
@@ -277,14 +322,14 @@ def aggregate_on_ray(
             for f in (proofs_dir / "nodes").glob(f"node-{level - 1}-*.dzk"):
                 files[f"proofs/nodes/{f.name}"] = _read(f)
         shared = ray.put(files)
-        pending = {_aggregate_node.options(**options).remote(level, j, group, shared, binary): j for j in range(n)}
+        pending = {_aggregate_node.options(**options).remote(level, j, group, shared, binaries, backend): j for j in range(n)}
         progress(f"level {level + 1}/{len(levels)}: {n} node task(s) submitted")
         done = 0
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
                 j = pending.pop(ref)
-                out = ray.get(ref)
+                out = _get(ref)
                 for rel, data in out["files"].items():
                     dest = (run_dir / rel[len("run/"):]) if rel.startswith("run/") else proofs_dir / rel[len("proofs/"):]
                     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -292,6 +337,7 @@ def aggregate_on_ray(
                     tmp.write_bytes(data)
                     tmp.replace(dest)
                 seconds[f"{level}-{j}"] = out["report"].get("prove_s", 0.0)
+                backends[f"{level}-{j}"] = out["report"].get("backend", "")
                 done += 1
                 progress(f"level {level + 1}/{len(levels)}: [{done}/{n}] node {j} aggregated")
     agg = proofs_dir / "aggregate.dzk"
@@ -303,4 +349,4 @@ def aggregate_on_ray(
     report = json.loads(proc.stdout)
     verdict = "VALID" if report["verdict"] == "valid" else "REJECTED"
     return AggregateResult(verdict=verdict, root=report.get("root"), file=agg, levels=levels,
-                           node_seconds=seconds, report=report)
+                           node_seconds=seconds, report=report, node_backends=backends)

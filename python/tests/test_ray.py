@@ -33,6 +33,8 @@ def test_digits_in_three_chunks_proves_and_verifies_on_ray(ray_cluster, dzk_bin,
     assert [c["error"] for c in r.report["chunks"]] == [None, None, None]
     assert r.report["public_outputs"] == _forward(dzk_bin, inp)
     assert r.attempts == {0: 1, 1: 1, 2: 1}
+    # No dzk-gpu beside the dzk under test: every task proved on its CPU (`--backend auto`).
+    assert r.backends == {0: "cpu", 1: "cpu", 2: "cpu"}
     # An independent audit of what the driver gathered agrees.
     run = tmp_path / "proofs/.driver/run"
     params = tmp_path / "proofs/.driver/params"
@@ -106,11 +108,38 @@ def test_the_dzk_ray_command(ray_cluster, dzk_bin, tmp_path):
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip().endswith("VALID")
     assert "[2/2]" in p.stderr
+    assert "proven on: chunk 0 cpu, chunk 1 cpu" in p.stdout, p.stdout
+    # --backend gpu where no GPU prover can run: the task's dzk exits 2 with the reason, and so does dzk-ray.
+    p = subprocess.run(
+        [sys.executable, "-m", "dzk_ray.cli", "prove", "--model", str(MODEL), "--chunks", "1",
+         "--input", str(REPO / "testdata/inputs/digits_0.msgpack"), "-o", str(tmp_path / "gpu-proofs"),
+         "--address", ray_cluster, "--dzk", dzk_bin, "--backend", "gpu", "--max-retries", "0"],
+        capture_output=True, text=True)
+    assert p.returncode == 2, p.stderr
+    assert "--backend gpu: " in p.stderr and "Traceback" not in p.stderr, p.stderr
+    assert not (tmp_path / "gpu-proofs/chunk-0.proof").exists()
     # Bad input: exit 2 with a message, not a traceback.
     p = subprocess.run([sys.executable, "-m", "dzk_ray.cli", "prove", "--model", str(tmp_path / "missing.msgpack"),
                         "--chunks", "2", "--input", str(MODEL), "-o", str(tmp_path / "p2"), "--address", ray_cluster,
                         "--dzk", dzk_bin], capture_output=True, text=True)
     assert p.returncode == 2 and "missing.msgpack" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_the_gpu_prover_beside_dzk_is_shipped_to_the_workers(tmp_path):
+    from dzk_ray.driver import _binaries, _lay_out
+
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin/dzk").write_bytes(b"cpu binary")
+    assert set(_binaries(str(tmp_path / "bin/dzk"))) == {"dzk"}
+    (tmp_path / "bin/dzk-gpu").write_bytes(b"gpu binary")
+    shipped = _binaries(str(tmp_path / "bin/dzk"))
+    assert shipped == {"dzk": b"cpu binary", "dzk-gpu": b"gpu binary"}
+    # Laid out side by side on the worker, executable, where dzk looks for its GPU prover.
+    dzk = _lay_out(tmp_path / "worker", {"run/plan.dzk": b"plan"}, shipped)
+    assert dzk == tmp_path / "worker/dzk"
+    gpu = dzk.with_name("dzk-gpu")
+    assert gpu.read_bytes() == b"gpu binary" and os.access(gpu, os.X_OK) and os.access(dzk, os.X_OK)
+    assert (tmp_path / "worker/run/plan.dzk").read_bytes() == b"plan"
 
 
 def _keyed_for_aggregation(dzk_bin, tmp_path, chunks, k=18):
@@ -161,7 +190,7 @@ def test_the_dzk_ray_aggregate_command_aggregates_a_one_chunk_run_and_refuses_a_
         capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip().endswith("VALID"), p.stdout
-    assert "through levels [1]" in p.stdout
+    assert "through levels [1] (provers: ['cpu'])" in p.stdout
     assert "level 1/1: [1/1] node 0 aggregated" in p.stderr
     assert (proofs / "aggregate.dzk").exists()
     assert list(run.glob("aggregation-*.vk")), "the root's recorded key did not come back into the run"

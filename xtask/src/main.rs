@@ -11,13 +11,13 @@ mod tidy;
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: cargo xtask <ci [--fast] | slow | gpu [--release] [--clippy] | solc | tidy | bench | fuzz [--secs N] [--seed S]>
-  ci      fmt check, clippy (warnings denied), the GPU prover's build (as `gpu`), tests, docs, tidy
+  ci      fmt check, clippy (warnings denied), the GPU prover's build (`gpu`), tests, docs, tidy
           --fast skips the doc build
   slow    the tests too slow for CI (#[ignore] and pytest's `slow`): trees of aggregations (in one process,
           node by node, on Ray and on Slurm) and the EVM verifier at k = 22, about two hours
   gpu     build target/debug/dzk-gpu (--release: target/release), the GPU prover `dzk` starts when a GPU is
           there: installs CUDA 13's compiler from PyPI under target/cuda-pypi (docs/gpu.md);
-          --clippy lints the `gpu` code first (CI does)
+          --clippy lints the `gpu` code first (run it when you change that code)
   solc    install the pinned solc-js (npm) under target/solc, for the EVM tests
   tidy    crate dependency rules, //! headers, anyhow/unsafe placement
   bench   prove MNIST and the digits model in 1, 2 and 4 chunks; write docs/benchmarks.md

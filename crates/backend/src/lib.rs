@@ -120,37 +120,43 @@ pub fn prove_with<C: Circuit<Fr>>(
     public: &[Fr],
     transcript: Transcript,
 ) -> Result<Vec<u8>, BackendError> {
-    match (backend, transcript) {
-        (Backend::Cpu, Transcript::Poseidon) => {
+    match transcript {
+        Transcript::Poseidon => {
             let mut t = PoseidonTranscript::<NativeLoader, Vec<u8>>::from_spec(
                 vec![],
                 POSEIDON_SPEC.clone(),
             );
-            cpu(params, pk, circuit, public, &mut t)?;
+            with(backend, params, pk, circuit, public, &mut t)?;
             Ok(t.finalize())
         }
-        (Backend::Cpu, Transcript::Keccak) => {
+        Transcript::Keccak => {
             let mut t = EvmTranscript::<G1Affine, NativeLoader, Vec<u8>, Vec<u8>>::init(vec![]);
-            cpu(params, pk, circuit, public, &mut t)?;
+            with(backend, params, pk, circuit, public, &mut t)?;
             Ok(t.finalize())
         }
+    }
+}
+
+/// Proves with `backend`, writing into `transcript`.
+fn with<C, E, T>(
+    backend: Backend,
+    params: &ParamsKZG<Bn256>,
+    pk: &ProvingKey<G1Affine>,
+    circuit: C,
+    public: &[Fr],
+    transcript: &mut T,
+) -> Result<(), BackendError>
+where
+    C: Circuit<Fr>,
+    E: EncodedChallenge<G1Affine>,
+    T: TranscriptWrite<G1Affine, E>,
+{
+    match backend {
+        Backend::Cpu => cpu(params, pk, circuit, public, transcript),
         #[cfg(feature = "gpu")]
-        (Backend::Gpu, Transcript::Poseidon) => {
-            let mut t = PoseidonTranscript::<NativeLoader, Vec<u8>>::from_spec(
-                vec![],
-                POSEIDON_SPEC.clone(),
-            );
-            gpu::prove(params, pk, circuit, public, &mut t)?;
-            Ok(t.finalize())
-        }
-        #[cfg(feature = "gpu")]
-        (Backend::Gpu, Transcript::Keccak) => {
-            let mut t = EvmTranscript::<G1Affine, NativeLoader, Vec<u8>, Vec<u8>>::init(vec![]);
-            gpu::prove(params, pk, circuit, public, &mut t)?;
-            Ok(t.finalize())
-        }
+        Backend::Gpu => gpu::prove(params, pk, circuit, public, transcript),
         #[cfg(not(feature = "gpu"))]
-        (Backend::Gpu, _) => Err(BackendError::GpuNotBuilt),
+        Backend::Gpu => Err(BackendError::GpuNotBuilt),
     }
 }
 

@@ -1,6 +1,6 @@
 //! Real keygen, prove and verify (KZG, SHPLONK), of a one-phase circuit and of one with matrix checks (two
 //! phases): an honest proof verifies; a proof with one byte flipped, or checked against other public values, is
-//! rejected.
+//! rejected. A GPU proof asked of a build without the GPU prover is an error.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -89,4 +89,32 @@ fn keygen_refuses_params_that_are_too_small() {
         keygen(&params, &circuit),
         Err(ProverError::ParamsTooSmall { .. })
     ));
+}
+
+#[test]
+fn the_gpu_backend_in_a_build_without_it_is_an_error_not_a_cpu_proof() {
+    let t = repo().join("testdata");
+    let model = Arc::new(Model::load(&t.join("models/digits_cnn.msgpack")).expect("model"));
+    let circuit = ChunkCircuit::new(model, 0, 2, LayoutParams::default())
+        .expect("supported")
+        .with_inputs(
+            &TensorFile::load(&t.join("inputs/digits_0.msgpack")).expect("input"),
+            Salts {
+                input: Fr::from(1),
+                output: Fr::from(2),
+            },
+        )
+        .expect("witness");
+    let params = dev_setup(circuit.min_k(), 3);
+    let (_, pk) = keygen(&params, &circuit).expect("keygen");
+    // This test binary is built without the `gpu` feature (only dzk-gpu has it).
+    const { assert!(!dzk_backend::GPU_BUILT) };
+    let r = prove_chunk(Backend::Gpu, &params, &pk, circuit);
+    assert!(
+        matches!(
+            r,
+            Err(ProverError::Backend(dzk_backend::BackendError::GpuNotBuilt))
+        ),
+        "{r:?}"
+    );
 }
