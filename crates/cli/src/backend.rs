@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
-use dzk_backend::device::{self, Device, Driver};
+use dzk_backend::device::{self, Device, Driver, NoGpu};
 use dzk_backend::{gpu_arch, gpu_ready, Backend, GPU_BUILT};
 use serde_json::json;
 
@@ -52,12 +52,40 @@ pub struct Chosen {
     pub note: Option<String>,
 }
 
-/// Why a GPU cannot prove here, or the GPU prover binary that can, and the device it reported.
-fn gpu_prover() -> Result<(PathBuf, String), String> {
-    let driver = device::probe().map_err(|e| format!("no GPU: {e}"))?;
-    let prover = locate(&driver)?;
-    let device = preflight(&prover)?;
-    Ok((prover, device))
+/// Where `auto` proves here.
+enum Route {
+    /// On the GPU: the GPU prover at `prover` started on `device`.
+    Gpu { prover: PathBuf, device: String },
+    /// On the CPU, because of `why`; `prover` is the GPU prover binary when it was found.
+    Cpu {
+        why: String,
+        prover: Option<PathBuf>,
+    },
+}
+
+/// Follows the driver's answer: the GPU prover binary (`locate`), then whether it starts on the device
+/// (`preflight`).
+fn route(driver: &Result<Driver, NoGpu>) -> Route {
+    let d = match driver {
+        Ok(d) => d,
+        Err(e) => {
+            return Route::Cpu {
+                why: format!("no GPU: {e}"),
+                prover: None,
+            }
+        }
+    };
+    let prover = match locate(d) {
+        Ok(p) => p,
+        Err(why) => return Route::Cpu { why, prover: None },
+    };
+    match preflight(&prover) {
+        Ok(device) => Route::Gpu { prover, device },
+        Err(why) => Route::Cpu {
+            why,
+            prover: Some(prover),
+        },
+    }
 }
 
 /// The GPU prover binary: `DZK_GPU_PROVER`, else `dzk-gpu` beside this binary.
@@ -180,13 +208,15 @@ impl BackendOpt {
                 backend: Backend::Gpu,
                 note: None,
             }),
-            want => match gpu_prover() {
-                Ok((prover, device)) => {
+            want => match route(&device::probe()) {
+                Route::Gpu { prover, device } => {
                     eprintln!("dzk: proving on {device} with {}", prover.display());
                     Err(exec(&prover))
                 }
-                Err(why) if want == Which::Gpu => Err(anyhow::anyhow!("--backend gpu: {why}")),
-                Err(why) => {
+                Route::Cpu { why, .. } if want == Which::Gpu => {
+                    Err(anyhow::anyhow!("--backend gpu: {why}"))
+                }
+                Route::Cpu { why, .. } => {
                     eprintln!("dzk: proving on the CPU: {why}");
                     Ok(cpu(Some(why)))
                 }
@@ -242,15 +272,9 @@ impl DevicesCmd {
             };
         }
         let driver = device::probe();
-        let (auto, reason, prover) = match &driver {
-            Err(e) => ("cpu", Some(format!("no GPU: {e}")), None),
-            Ok(d) => match locate(d) {
-                Err(why) => ("cpu", Some(why), None),
-                Ok(p) => match preflight(&p) {
-                    Ok(_) => ("gpu", None, Some(p)),
-                    Err(why) => ("cpu", Some(why), Some(p)),
-                },
-            },
+        let (auto, reason, prover) = match route(&driver) {
+            Route::Gpu { prover, .. } => ("gpu", None, Some(prover)),
+            Route::Cpu { why, prover } => ("cpu", Some(why), prover),
         };
         if self.json {
             println!(
