@@ -21,7 +21,7 @@ use halo2_proofs::halo2curves::ff::PrimeField;
 use halo2_proofs::plonk::{Circuit, Column, ConstraintSystem, Error, Instance};
 
 use crate::fit::MAX_FN_GROUPS;
-use crate::layers::{check_supported, lay_out, Boundary};
+use crate::layers::{check_supported, lay_out_io, Boundary};
 use crate::ops::{Chips, Ops, Real, RowCounter};
 use crate::tables;
 use crate::CircuitError;
@@ -116,11 +116,79 @@ pub struct Visibility {
     pub public_output: bool,
 }
 
+/// One committed group of boundary-in tensors: what one producer wrote (or the model's inputs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputGroup {
+    /// The group is the model's inputs (public when [`Visibility::public_input`] is set).
+    pub model_inputs: bool,
+    /// Its tensors, in commitment order.
+    pub tensors: Vec<i64>,
+}
+
+/// What a chunk reads and writes: its boundary-in tensors in groups, one input commitment each, and its
+/// boundary-out tensors (one output commitment).
+///
+/// A chunk of a chain ([`ChunkIo::chain`]) reads one group, the tensors live at its first cut, and writes the
+/// tensors live at its last cut. A chunk of a graph-shaped plan reads one group per producer and writes only
+/// what later chunks read of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChunkIo {
+    /// The input groups, in instance order.
+    pub groups: Vec<InputGroup>,
+    /// The boundary-out tensors, in commitment order.
+    pub outputs: Vec<i64>,
+}
+
+impl ChunkIo {
+    /// The boundaries of slice `start..end` of a chain: `Model::slice_boundary`.
+    pub fn chain(model: &Model, start: usize, end: usize) -> Self {
+        let (ins, outs) = model.slice_boundary(start, end);
+        Self {
+            groups: vec![InputGroup {
+                model_inputs: start == 0,
+                tensors: ins,
+            }],
+            outputs: outs,
+        }
+    }
+
+    /// What chunk `c` of `plan` reads and writes: [`Self::chain`] for a chunk of a chain, else one group per
+    /// boundary it reads (`Plan::input_groups`) and the outputs the plan lists.
+    pub fn from_plan(
+        model: &Model,
+        plan: &dzk_format::run::Plan,
+        c: &dzk_format::run::ChunkPlan,
+    ) -> Self {
+        if c.sources.is_empty() {
+            return Self::chain(model, c.start, c.end);
+        }
+        Self {
+            groups: plan
+                .input_groups(c)
+                .into_iter()
+                .map(|(b, ts)| InputGroup {
+                    model_inputs: b == 0,
+                    tensors: ts.iter().map(|t| t.idx).collect(),
+                })
+                .collect(),
+            outputs: c.outputs.iter().map(|t| t.idx).collect(),
+        }
+    }
+
+    /// Every boundary-in tensor, group after group.
+    pub fn inputs(&self) -> Vec<i64> {
+        self.groups
+            .iter()
+            .flat_map(|g| g.tensors.iter().copied())
+            .collect()
+    }
+}
+
 /// The salts of a chunk's two commitments: private, uniformly random field elements chosen by the producer of
 /// each boundary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Salts {
-    /// Salt of the boundary-in commitment `h_in`.
+    /// Salt of the boundary-in commitment `h_in` (of a chain's chunk; see [`ChunkCircuit::with_group_inputs`]).
     pub input: Fr,
     /// Salt of the boundary-out commitment `h_out`.
     pub output: Fr,
@@ -145,11 +213,13 @@ pub struct ChunkCircuit {
     pub(crate) model: Arc<Model>,
     pub(crate) start: usize,
     pub(crate) end: usize,
+    io: Arc<ChunkIo>,
     pub(crate) params: LayoutParams,
     visibility: Visibility,
     /// Boundary-in values by tensor index; `None` for keygen.
     boundary: Option<Arc<BTreeMap<i64, Vec<i64>>>>,
-    salts: Option<Salts>,
+    /// The input groups' salts and the output salt (with a witness only).
+    salts: Option<(Vec<Fr>, Fr)>,
     /// The instance values (with a witness only).
     public: Vec<Fr>,
     /// The boundary-out tensors (with a witness only).
@@ -301,10 +371,12 @@ impl ChunkCircuit {
                 params.fn_groups
             )));
         }
+        let io = Arc::new(ChunkIo::chain(&model, start, end));
         Ok(Self {
             model,
             start,
             end,
+            io,
             params,
             visibility: Visibility::default(),
             boundary: None,
@@ -333,6 +405,63 @@ impl ChunkCircuit {
         self
     }
 
+    /// Sets what the chunk reads and writes (before [`Self::with_inputs`]); a chain's chunk keeps the default,
+    /// [`ChunkIo::chain`]. Every tensor the slice reads that it does not compute must be in some group (and no
+    /// tensor in two), no group may be empty and only the first may be the model's inputs, and every output
+    /// must be computed by the slice or read by it.
+    pub fn with_io(mut self, io: ChunkIo) -> Result<Self, CircuitError> {
+        let bad = |reason: String| CircuitError::Layout(format!("chunk io: {reason}"));
+        let layers = &self.model.layers()[self.start..self.end];
+        let written: std::collections::BTreeSet<i64> = layers
+            .iter()
+            .flat_map(|l| l.outputs.iter().copied())
+            .collect();
+        let mut given = std::collections::BTreeSet::new();
+        for (g, group) in io.groups.iter().enumerate() {
+            if group.tensors.is_empty() || (group.model_inputs && g > 0) {
+                return Err(bad(format!("input group {g} is empty or out of place")));
+            }
+            for &t in &group.tensors {
+                if written.contains(&t) || self.model.tensors().contains_key(&t) || !given.insert(t)
+                {
+                    return Err(bad(format!(
+                        "tensor {t} of input group {g} is computed by the slice, a constant or given twice"
+                    )));
+                }
+            }
+        }
+        for l in layers {
+            for t in &l.inputs {
+                if !written.contains(t)
+                    && !self.model.tensors().contains_key(t)
+                    && !given.contains(t)
+                {
+                    return Err(bad(format!(
+                        "the slice reads tensor {t}, which no input group holds"
+                    )));
+                }
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for &t in &io.outputs {
+            if !(written.contains(&t) || given.contains(&t)) || !seen.insert(t) {
+                return Err(bad(format!(
+                    "output tensor {t} is neither computed nor read by the slice, or listed twice"
+                )));
+            }
+        }
+        if io.outputs.is_empty() {
+            return Err(bad("the chunk writes nothing".into()));
+        }
+        self.io = Arc::new(io);
+        Ok(self)
+    }
+
+    /// What the chunk reads and writes.
+    pub fn io(&self) -> &ChunkIo {
+        &self.io
+    }
+
     /// Sets which of the model's inputs and outputs are public (before [`Self::with_inputs`]).
     pub fn with_visibility(mut self, visibility: Visibility) -> Self {
         self.visibility = visibility;
@@ -344,18 +473,28 @@ impl ChunkCircuit {
         self.visibility
     }
 
-    /// Whether this chunk's boundary-in / boundary-out tensors are public rather than hashed.
-    fn public_sides(&self) -> (bool, bool) {
-        (
-            self.start == 0 && self.visibility.public_input,
-            self.end == self.model.layers().len() && self.visibility.public_output,
-        )
+    /// Which of this chunk's input groups and whether its boundary-out tensors are public rather than hashed.
+    fn public_sides(&self) -> Sides {
+        Sides {
+            groups: self
+                .io
+                .groups
+                .iter()
+                .map(|g| {
+                    (
+                        g.tensors.len(),
+                        g.model_inputs && self.visibility.public_input,
+                    )
+                })
+                .collect(),
+            public_out: self.end == self.model.layers().len() && self.visibility.public_output,
+        }
     }
 
-    /// The number of public instances: the two commitments and the public model inputs/outputs.
+    /// The number of public instances: one commitment per input group, the output commitment and the public
+    /// model inputs/outputs.
     pub fn instance_len(&self) -> usize {
-        let (ins, outs) = self.model.slice_boundary(self.start, self.end);
-        let (pi, po) = self.public_sides();
+        let sides = self.public_sides();
         let numel = |ts: &[i64]| -> usize {
             ts.iter()
                 .map(|&i| {
@@ -366,28 +505,72 @@ impl ChunkCircuit {
                 .sum()
         };
         if !self.commitments {
-            return numel(&outs);
+            return numel(&self.io.outputs);
         }
-        2 + if pi { numel(&ins) } else { 0 } + if po { numel(&outs) } else { 0 }
+        let public_in: usize = self
+            .io
+            .groups
+            .iter()
+            .zip(&sides.groups)
+            .filter(|(_, s)| s.1)
+            .map(|(g, _)| numel(&g.tensors))
+            .sum();
+        self.io.groups.len()
+            + 1
+            + public_in
+            + if sides.public_out {
+                numel(&self.io.outputs)
+            } else {
+                0
+            }
     }
 
     /// Adds the witness: the slice's boundary-in tensors and the two salts. Runs the slice's forward pass to
     /// obtain the boundary-out tensors, and computes the public instances natively.
-    pub fn with_inputs(mut self, inputs: &TensorFile, salts: Salts) -> Result<Self, CircuitError> {
-        let (ins, _) = self.model.slice_boundary(self.start, self.end);
+    pub fn with_inputs(self, inputs: &TensorFile, salts: Salts) -> Result<Self, CircuitError> {
+        self.with_group_inputs(inputs, &[salts.input], salts.output)
+    }
+
+    /// [`Self::with_inputs`] for a chunk reading several groups: `in_salts` holds each input group's salt (the
+    /// producer's), `out_salt` the output's.
+    pub fn with_group_inputs(
+        mut self,
+        inputs: &TensorFile,
+        in_salts: &[Fr],
+        out_salt: Fr,
+    ) -> Result<Self, CircuitError> {
+        if in_salts.len() != self.io.groups.len() {
+            return Err(CircuitError::Input {
+                idx: -1,
+                reason: format!(
+                    "{} input salts for {} input groups",
+                    in_salts.len(),
+                    self.io.groups.len()
+                ),
+            });
+        }
         let mut boundary = BTreeMap::new();
-        for idx in ins {
+        for idx in self.io.inputs() {
             let t = inputs.get(idx).ok_or_else(|| CircuitError::Input {
                 idx,
                 reason: "missing from the inputs".into(),
             })?;
             boundary.insert(idx, t.data().to_vec());
         }
-        let trace = self.model.forward_range(self.start, self.end, inputs)?;
+        let given: Vec<(i64, dzk_ir::Tensor)> = self
+            .io
+            .inputs()
+            .into_iter()
+            .filter_map(|i| inputs.get(i).map(|t| (i, t.clone())))
+            .collect();
+        let given =
+            TensorFile::new(given).map_err(|reason| CircuitError::Input { idx: -1, reason })?;
+        let trace = self
+            .model
+            .forward_slice(self.start, self.end, &given, &self.io.outputs)?;
         tables::check_domains(&self.model, self.start, self.end, &trace)?;
-        let (pi, po) = self.public_sides();
+        let sides = self.public_sides();
         let flat = |ts: Vec<&[i64]>| ts.concat();
-        let in_vals = flat(boundary.values().map(Vec::as_slice).collect());
         let out_vals = flat(
             trace
                 .outputs()
@@ -402,12 +585,24 @@ impl ChunkCircuit {
                 reason: format!("the {side} boundary cannot be committed: {e}"),
             })
         };
-        let h_in = hashed(pi, &in_vals, salts.input, "input")?;
-        let h_out = hashed(po, &out_vals, salts.output, "output")?;
-        let mut public = vec![h_in, h_out];
-        if pi {
-            public.extend(in_vals.iter().map(|&v| fe::<Fr>(v.into())));
+        let mut public = Vec::new();
+        let mut public_ins = Vec::new();
+        for (g, (group, &(_, pi))) in self.io.groups.iter().zip(&sides.groups).enumerate() {
+            let vals = flat(
+                group
+                    .tensors
+                    .iter()
+                    .map(|t| boundary[t].as_slice())
+                    .collect(),
+            );
+            public.push(hashed(pi, &vals, in_salts[g], "input")?);
+            if pi {
+                public_ins.extend(vals.iter().map(|&v| fe::<Fr>(v.into())));
+            }
         }
+        let po = sides.public_out;
+        public.push(hashed(po, &out_vals, out_salt, "output")?);
+        public.extend(public_ins);
         if po {
             public.extend(out_vals.iter().map(|&v| fe::<Fr>(v.into())));
         }
@@ -416,12 +611,13 @@ impl ChunkCircuit {
         }
         self.public = public;
         self.boundary = Some(Arc::new(boundary));
-        self.salts = Some(salts);
+        self.salts = Some((in_salts.to_vec(), out_salt));
         self.outputs = Some(Arc::new(trace.outputs().clone()));
         Ok(self)
     }
 
-    /// The public instance values: `[h_in, h_out, public inputs…, public outputs…]` (empty without a witness).
+    /// The public instance values: `[h_in…, h_out, public inputs…, public outputs…]`, one `h_in` per input
+    /// group (empty without a witness).
     pub fn instances(&self) -> &[Fr] {
         &self.public
     }
@@ -484,9 +680,16 @@ impl ChunkCircuit {
         };
         let unknown = |_: i64, n: usize| vec![Value::unknown(); n];
         // Counting cannot fail: it runs the same mapping `new` has checked, with no witness.
-        if let Ok(b) = lay_out(&mut counter, &self.model, self.start, self.end, &unknown) {
+        let io = (self.io.inputs(), self.io.outputs.clone());
+        if let Ok(b) = lay_out_io(
+            &mut counter,
+            &self.model,
+            (self.start, self.end),
+            (&io.0, &io.1),
+            &unknown,
+        ) {
             if self.commitments {
-                let _ = bind(&mut counter, &b, self.public_sides(), Value::unknown());
+                let _ = bind(&mut counter, &b, &self.public_sides(), Value::unknown());
             }
         }
         (
@@ -548,10 +751,9 @@ impl Circuit<Fr> for ChunkCircuit {
             ),
             None => vec![Value::unknown(); n],
         };
-        let salts = self
-            .salts
-            .map_or_else(Value::unknown, |s| Value::known((s.input, s.output)));
+        let salts = self.salts.clone().map_or_else(Value::unknown, Value::known);
         let mut pending = Vec::new();
+        let io = (self.io.inputs(), self.io.outputs.clone());
         let (h_in, h_out, public) = {
             let mut ops = Real {
                 chips: &config.chips,
@@ -562,7 +764,13 @@ impl Circuit<Fr> for ChunkCircuit {
                 tamper: self.tamper,
                 products: 0,
             };
-            let b = lay_out(&mut ops, &self.model, self.start, self.end, &boundary)?;
+            let b = lay_out_io(
+                &mut ops,
+                &self.model,
+                (self.start, self.end),
+                (&io.0, &io.1),
+                &boundary,
+            )?;
             if !self.commitments {
                 let outs: Vec<_> = b.outs.iter().flat_map(|(_, c)| c.iter()).collect();
                 for (i, c) in outs.iter().enumerate() {
@@ -571,14 +779,17 @@ impl Circuit<Fr> for ChunkCircuit {
                 self.laid_out.store(ops.rows.used(), Ordering::Relaxed);
                 return finish_checks(&config, &mut layouter, &pending);
             }
-            bind(&mut ops, &b, self.public_sides(), salts)?
+            bind(&mut ops, &b, &self.public_sides(), salts)?
         };
         // Every phase-0 cell is assigned: commit them, draw the challenge, finish the matrix checks.
         finish_checks(&config, &mut layouter, &pending)?;
-        layouter.constrain_instance(h_in.cell, config.instance, 0);
-        layouter.constrain_instance(h_out.cell, config.instance, 1);
+        for (g, h) in h_in.iter().enumerate() {
+            layouter.constrain_instance(h.cell, config.instance, g);
+        }
+        let g = h_in.len();
+        layouter.constrain_instance(h_out.cell, config.instance, g);
         for (i, c) in public.iter().enumerate() {
-            layouter.constrain_instance(c.cell, config.instance, 2 + i);
+            layouter.constrain_instance(c.cell, config.instance, g + 1 + i);
         }
         self.laid_out.store(rows.used(), Ordering::Relaxed);
         Ok(())
@@ -599,25 +810,57 @@ fn finish_checks(
     Ok(())
 }
 
-/// `(h_in, h_out, public cells)` of one chunk.
-type Bound<O> = (<O as Ops>::D, <O as Ops>::D, Vec<<O as Ops>::C>);
+/// `(h_in per input group, h_out, public cells)` of one chunk.
+type Bound<O> = (Vec<<O as Ops>::D>, <O as Ops>::D, Vec<<O as Ops>::C>);
 
-/// Commits to both boundaries: `h_in` over the (already range-checked) boundary-in cells, `h_out` over the
-/// boundary-out cells after range-checking them into the packing range; public sides are returned as cells
-/// for the instance column instead of being hashed.
+/// Which boundary sides of a chunk are public: per input group its tensor count and whether it is public, and
+/// whether the outputs are.
+#[derive(Clone, Debug)]
+pub(crate) struct Sides {
+    pub groups: Vec<(usize, bool)>,
+    pub public_out: bool,
+}
+
+impl Sides {
+    /// One private input group and private outputs (the cost model's boundaries).
+    pub(crate) fn private(tensors: usize) -> Self {
+        Self {
+            groups: vec![(tensors, false)],
+            public_out: false,
+        }
+    }
+}
+
+/// Commits to both boundaries: one `h_in` per input group over its (already range-checked) boundary-in cells
+/// (`b.ins` holds the groups one after another), `h_out` over the boundary-out cells after range-checking them
+/// into the packing range; public sides are returned as cells for the instance column instead of being hashed.
 pub(crate) fn bind<O: Ops>(
     ops: &mut O,
     b: &Boundary<O::C>,
-    (public_in, public_out): (bool, bool),
-    salts: Value<(Fr, Fr)>,
+    sides: &Sides,
+    salts: Value<(Vec<Fr>, Fr)>,
 ) -> Result<Bound<O>, Error> {
     let tag = Fr::from_u128(TAG_ACT);
     let flat = |side: &[(i64, Vec<O::C>)]| -> Vec<O::C> {
         side.iter().flat_map(|(_, c)| c.iter().cloned()).collect()
     };
-    let (ins, outs) = (flat(&b.ins), flat(&b.outs));
+    let outs = flat(&b.outs);
     let none: &[O::C] = &[];
-    let h_in = ops.commit(tag, if public_in { none } else { &ins }, salts.map(|s| s.0))?;
+    let mut h_in = Vec::with_capacity(sides.groups.len());
+    let mut public = Vec::new();
+    let mut at = 0;
+    for (g, &(n, public_in)) in sides.groups.iter().enumerate() {
+        let ins = flat(b.ins.get(at..at + n).ok_or(Error::Synthesis)?);
+        at += n;
+        let salt = salts
+            .as_ref()
+            .map(|s| s.0.get(g).copied().unwrap_or_default());
+        h_in.push(ops.commit(tag, if public_in { none } else { &ins }, salt)?);
+        if public_in {
+            public.extend(ins);
+        }
+    }
+    let public_out = sides.public_out;
     if !public_out {
         ops.check_signed(&outs)?;
     }
@@ -626,10 +869,6 @@ pub(crate) fn bind<O: Ops>(
         if public_out { none } else { &outs },
         salts.map(|s| s.1),
     )?;
-    let mut public = Vec::new();
-    if public_in {
-        public.extend(ins);
-    }
     if public_out {
         public.extend(outs);
     }

@@ -16,7 +16,7 @@ use dzk_ir::Model;
 use halo2_proofs::circuit::Value;
 use halo2_proofs::plonk::ConstraintSystem;
 
-use crate::chunk::{bind, configure_chips, LayoutParams};
+use crate::chunk::{bind, configure_chips, LayoutParams, Sides};
 use crate::fit::{fn_groups_for, layout_cost};
 use crate::layers::{has_products, lay_out, unsupported_layers, Boundary};
 use crate::ops::{Ops, RowCounter};
@@ -304,7 +304,7 @@ impl Counted {
                         ins: input_cells(&mut i, sizes)?,
                         outs: Vec::new(),
                     };
-                    bind(&mut i, &b, (false, false), Value::unknown())
+                    bind(&mut i, &b, &Sides::private(sizes.len()), Value::unknown())
                         .map_err(|e| CircuitError::Layout(e.to_string()))?;
                     let c = minus_empty(i.rows.cursors());
                     in_seen.insert(sizes, c);
@@ -320,7 +320,7 @@ impl Counted {
                         ins: Vec::new(),
                         outs: vec![(0, vec![(); total])],
                     };
-                    bind(&mut o, &b, (false, false), Value::unknown())
+                    bind(&mut o, &b, &Sides::private(0), Value::unknown())
                         .map_err(|e| CircuitError::Layout(e.to_string()))?;
                     let c = minus_empty(o.rows.cursors());
                     out_seen.insert(total, c);

@@ -10,7 +10,7 @@ use dzk_ir::Model;
 use dzk_merkle::PACK_BITS;
 use halo2_proofs::plonk::ConstraintSystem;
 
-use crate::chunk::{configure_chips, ChunkCircuit, LayoutParams, MIN_RANGE_BITS};
+use crate::chunk::{configure_chips, ChunkCircuit, ChunkIo, LayoutParams, MIN_RANGE_BITS};
 use crate::layers::has_products;
 use crate::tables;
 use crate::CircuitError;
@@ -64,6 +64,92 @@ impl ChunkCircuit {
         end: usize,
         max_k: Option<u32>,
     ) -> Result<Self, CircuitError> {
+        Self::fit_search(model, start, end, None, max_k)
+    }
+
+    /// [`Self::fit_within`] for a chunk that reads and writes `io` (a chunk of a graph-shaped plan).
+    pub fn fit_within_io(
+        model: Arc<Model>,
+        start: usize,
+        end: usize,
+        io: &ChunkIo,
+        max_k: Option<u32>,
+    ) -> Result<Self, CircuitError> {
+        Self::fit_search(model, start, end, Some(io), max_k)
+    }
+
+    /// The cheapest of `layouts` (each with the table groups its rows call for) for slice `start..end` reading
+    /// and writing `io`, among those whose `k` is at most `max_k`: for large chunks, where the full search of
+    /// [`Self::fit_within_io`] would count the chunk once per layout it tries.
+    pub fn best_of_io(
+        model: Arc<Model>,
+        start: usize,
+        end: usize,
+        io: &ChunkIo,
+        layouts: &[LayoutParams],
+        max_k: Option<u32>,
+    ) -> Result<Self, CircuitError> {
+        let mut best: Option<(u64, u32, Self)> = None;
+        for &params in layouts {
+            let (cost, k, c) = Self::evaluate(&model, start, end, Some(io), params)?;
+            if max_k.is_none_or(|m| k <= m)
+                && best
+                    .as_ref()
+                    .is_none_or(|(bc, bk, _)| (cost, k) < (*bc, *bk))
+            {
+                best = Some((cost, k, c));
+            }
+        }
+        best.map(|(_, _, c)| c).ok_or(CircuitError::BadSlice {
+            start,
+            end,
+            layers: model.layers().len(),
+        })
+    }
+
+    /// Layout `params` for the slice (with `io` when given), its function tables spread over as many groups as
+    /// it takes to keep them within the rows' `k`: `(cost, k, circuit)`.
+    fn evaluate(
+        model: &Arc<Model>,
+        start: usize,
+        end: usize,
+        io: Option<&ChunkIo>,
+        params: LayoutParams,
+    ) -> Result<(u64, u32, Self), CircuitError> {
+        let make = |params: LayoutParams| -> Result<Self, CircuitError> {
+            let c = Self::new(model.clone(), start, end, params)?;
+            match io {
+                Some(io) => c.with_io(io.clone()),
+                None => Ok(c),
+            }
+        };
+        let base = make(params)?;
+        let rows = base.rows();
+        let groups = fn_groups_for(
+            &params,
+            base.function_table_rows().saturating_sub(1),
+            base.other_need(rows),
+            base.reserved(),
+        );
+        let c = if groups == 1 {
+            base
+        } else {
+            make(LayoutParams {
+                fn_groups: groups,
+                ..params
+            })?
+        };
+        let k = c.k_with_rows(rows);
+        Ok((c.cost_at(k), k, c))
+    }
+
+    fn fit_search(
+        model: Arc<Model>,
+        start: usize,
+        end: usize,
+        io: Option<&ChunkIo>,
+        max_k: Option<u32>,
+    ) -> Result<Self, CircuitError> {
         let mut best: Option<(u64, u32, Self)> = None;
         let fn_choices: &[usize] = if tables::keys(&model, start, end).is_empty() {
             &[0]
@@ -98,30 +184,8 @@ impl ChunkCircuit {
                         if params.range_bits * params.range_limbs > PACK_BITS {
                             continue;
                         }
-                        let base = Self::new(model.clone(), start, end, params)?;
-                        let rows = base.rows();
                         // Spread the tables over as many groups as it takes to keep them within the rows' k.
-                        let groups = fn_groups_for(
-                            &params,
-                            base.function_table_rows().saturating_sub(1),
-                            base.other_need(rows),
-                            base.reserved(),
-                        );
-                        let c = if groups == 1 {
-                            base
-                        } else {
-                            Self::new(
-                                model.clone(),
-                                start,
-                                end,
-                                LayoutParams {
-                                    fn_groups: groups,
-                                    ..params
-                                },
-                            )?
-                        };
-                        let k = c.k_with_rows(rows);
-                        let cost = c.cost_at(k);
+                        let (cost, k, c) = Self::evaluate(&model, start, end, io, params)?;
                         let allowed = max_k.is_none_or(|m| k <= m);
                         if allowed
                             && best

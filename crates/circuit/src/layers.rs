@@ -136,7 +136,7 @@ pub(crate) struct Boundary<C> {
     pub outs: Vec<(i64, Vec<C>)>,
 }
 
-/// Lays out the slice `start..end`. `boundary` supplies each boundary-in tensor's values (unknown at keygen).
+/// Lays out the slice `start..end` of a chain: its boundaries are the tensors live at its cuts.
 pub(crate) fn lay_out<O: Ops>(
     ops: &mut O,
     model: &Model,
@@ -144,8 +144,21 @@ pub(crate) fn lay_out<O: Ops>(
     end: usize,
     boundary: &dyn Fn(i64, usize) -> Vec<Value<i128>>,
 ) -> Result<Boundary<O::C>, Error> {
-    let sf = model.scale();
     let (ins, outs) = model.slice_boundary(start, end);
+    lay_out_io(ops, model, (start, end), (&ins, &outs), boundary)
+}
+
+/// Lays out the slice `start..end` reading the tensors `ins` (range-checked on entry, in that order) and
+/// handing over `outs`. `boundary` supplies each boundary-in tensor's values (unknown at keygen).
+pub(crate) fn lay_out_io<O: Ops>(
+    ops: &mut O,
+    model: &Model,
+    (start, end): (usize, usize),
+    (ins, outs): (&[i64], &[i64]),
+    boundary: &dyn Fn(i64, usize) -> Vec<Value<i128>>,
+) -> Result<Boundary<O::C>, Error> {
+    let sf = model.scale();
+    let (ins, outs) = (ins.to_vec(), outs.to_vec());
     let mut env: BTreeMap<i64, CellTensor<O::C>> = BTreeMap::new();
     let mut in_cells = Vec::with_capacity(ins.len());
     // Boundary inputs take the shape their first reader in the slice declares (a tensor the slice only passes

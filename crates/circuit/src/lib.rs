@@ -10,7 +10,9 @@ mod layers;
 mod ops;
 mod tables;
 
-pub use chunk::{ChunkCircuit, ChunkConfig, LayoutParams, Salts, Visibility, MIN_RANGE_BITS};
+pub use chunk::{
+    ChunkCircuit, ChunkConfig, ChunkIo, InputGroup, LayoutParams, Salts, Visibility, MIN_RANGE_BITS,
+};
 pub use cost::CostModel;
 pub use error::CircuitError;
 pub use fit::{

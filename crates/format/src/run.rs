@@ -85,6 +85,32 @@ pub struct ChunkPlan {
     /// BLAKE3 of the chunk's verifying key file body, once `dzk keygen` has run (not part of the plan digest).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vk_blake3: Option<String>,
+    /// The boundaries the chunk reads, one input commitment each, in instance order: boundary `b ≥ 1` is what
+    /// chunk `b − 1` wrote (its `outputs`), boundary 0 the model's inputs. Empty (and not written) for a chunk
+    /// of a chain, which reads boundary `index` alone: the chunk before it, or the model's inputs. A chunk of a
+    /// graph-shaped plan (a layer split across chunks) may read several.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<u32>,
+}
+
+impl ChunkPlan {
+    /// The boundaries the chunk reads, in instance order (see [`Self::sources`]).
+    pub fn reads(&self) -> Vec<u32> {
+        if self.sources.is_empty() {
+            vec![self.index]
+        } else {
+            self.sources.clone()
+        }
+    }
+}
+
+/// One layer the partitioner split across chunks (see [`Plan::split_layers`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitSpec {
+    /// The layer, by its index among the layers left after folding (before any split).
+    pub layer: usize,
+    /// The parts it became, by output channels.
+    pub parts: usize,
 }
 
 /// Whether the model's input and output are public or committed.
@@ -109,6 +135,11 @@ pub struct Plan {
     /// index in the file; the chunks' layer ranges and the slices count the layers left. Empty for most models.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub folded_layers: Vec<usize>,
+    /// The layers `dzk partition` split across chunks (each into `parts` layers of the same kind over a share of
+    /// its output channels, and a concatenation), in order; `layers` and the chunks' layer ranges count the
+    /// layers after the split (`dzk_ir::Model::split_layers_file`). Empty for a chain.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub split_layers: Vec<SplitSpec>,
     /// Model input/output visibility.
     pub visibility: VisibilitySpec,
     /// The chunks, in order; they cover `0..layers` exactly once.
@@ -139,8 +170,52 @@ impl Plan {
         blake3::hash(&bytes).to_hex().to_string()
     }
 
+    /// Whether some chunk reads other boundaries than its predecessor's (a graph-shaped plan).
+    pub fn is_graph(&self) -> bool {
+        self.chunks.iter().any(|c| !c.sources.is_empty())
+    }
+
+    /// The tensors of boundary `b`: the model's inputs (chunk 0's inputs of a chain, or the union of what the
+    /// readers of boundary 0 read) for `b = 0`, else chunk `b − 1`'s outputs.
+    pub fn boundary_tensors(&self, b: u32) -> Option<&[TensorSpec]> {
+        if b == 0 {
+            self.chunks.first().map(|c| c.inputs.as_slice())
+        } else {
+            self.chunks
+                .get(b as usize - 1)
+                .map(|c| c.outputs.as_slice())
+        }
+    }
+
+    /// The chunks that read boundary `b`, in order.
+    pub fn readers(&self, b: u32) -> Vec<u32> {
+        self.chunks
+            .iter()
+            .filter(|c| c.reads().contains(&b))
+            .map(|c| c.index)
+            .collect()
+    }
+
+    /// The input tensors chunk `c` reads from each of its boundaries, in instance order (`c.inputs` is their
+    /// concatenation).
+    pub fn input_groups(&self, c: &ChunkPlan) -> Vec<(u32, Vec<TensorSpec>)> {
+        c.reads()
+            .into_iter()
+            .map(|b| {
+                let t = if c.sources.is_empty() {
+                    c.inputs.clone()
+                } else {
+                    self.boundary_tensors(b).unwrap_or_default().to_vec()
+                };
+                (b, t)
+            })
+            .collect()
+    }
+
     /// Checks the plan's internal consistency: chunks indexed 0.., contiguous, covering every layer once, each
-    /// cut's tensors equal on both sides.
+    /// cut's tensors equal on both sides; in a graph-shaped plan, every chunk reads earlier boundaries only, its
+    /// inputs are the concatenation of theirs, and every chunk's outputs are read by a later chunk (or are the
+    /// model's outputs).
     pub fn check(&self) -> Result<(), String> {
         if self.chunks.is_empty() {
             return Err("the plan has no chunks".into());
@@ -156,11 +231,42 @@ impl Plan {
                     c.start, c.end
                 ));
             }
-            if i > 0 && self.chunks[i - 1].outputs != c.inputs {
-                return Err(format!(
-                    "chunk {} outputs and chunk {i} inputs differ",
-                    i - 1
-                ));
+            if c.sources.is_empty() {
+                if i > 0 && self.chunks[i - 1].outputs != c.inputs {
+                    return Err(format!(
+                        "chunk {} outputs and chunk {i} inputs differ",
+                        i - 1
+                    ));
+                }
+            } else {
+                let mut seen = std::collections::BTreeSet::new();
+                let mut joined = Vec::new();
+                for &b in &c.sources {
+                    if b as usize > i || !seen.insert(b) {
+                        return Err(format!(
+                            "chunk {i} reads boundary {b}, which is not an earlier chunk's (or is listed twice)"
+                        ));
+                    }
+                    if b == 0 && i > 0 {
+                        // Boundary 0 is the model's inputs; a later chunk reads them as chunk 0 does.
+                        if self.chunks[0].reads() != [0] {
+                            return Err(format!(
+                                "chunk {i} reads the model's inputs, which chunk 0 does not read alone"
+                            ));
+                        }
+                    }
+                    if b == 0 && i == 0 {
+                        joined.extend(c.inputs.iter().cloned());
+                        continue;
+                    }
+                    joined.extend(self.boundary_tensors(b).unwrap_or_default().iter().cloned());
+                }
+                if joined != c.inputs {
+                    return Err(format!(
+                        "chunk {i}'s inputs are not what its boundaries {:?} hold",
+                        c.sources
+                    ));
+                }
             }
             at = c.end;
         }
@@ -169,6 +275,14 @@ impl Plan {
                 "the chunks end at layer {at} but the model has {}",
                 self.layers
             ));
+        }
+        if self.is_graph() {
+            let last = self.chunks.len() - 1;
+            for c in &self.chunks[..last] {
+                if self.readers(c.index + 1).is_empty() {
+                    return Err(format!("no chunk reads chunk {}'s outputs", c.index));
+                }
+            }
         }
         Ok(())
     }
@@ -181,8 +295,13 @@ pub struct ProofMeta {
     pub k: u32,
     /// BLAKE3 of the verifying key the proof is for.
     pub vk_blake3: String,
-    /// The public instances, in order: `h_in`, `h_out`, then public model inputs/outputs.
+    /// The public instances, in order: `h_in` (one per boundary read), `h_out`, then public model
+    /// inputs/outputs.
     pub instances: Vec<String>,
+    /// The boundaries the chunk read, as the plan's `sources` lists them (empty for a chunk of a chain, which
+    /// reads its predecessor's). Informative: verifiers take the plan's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reads: Vec<u32>,
     /// Fingerprints of the input and output salts (BLAKE3 of a domain tag and the salt, 16 bytes hex; they say
     /// nothing about the salt or the activations). They let `verify-all` tell a chunk proven again with a new
     /// salt from one proven on other activations when two commitments disagree. Absent in older proofs.
@@ -197,6 +316,10 @@ pub struct SaltTags {
     pub input: String,
     /// The salt of `h_out`.
     pub output: String,
+    /// For a chunk that reads several boundaries: the salt of each input commitment, in instance order (`input`
+    /// is the first). Empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<String>,
 }
 
 /// What an aggregated proof's header carries (in `Header::params`); the body is the proof.
@@ -253,7 +376,7 @@ pub struct NodeMeta {
 /// What a boundary file's header carries (in `Header::params`); the body is a zkml tensor file (msgpack).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BoundaryMeta {
-    /// The cut: the boundary before chunk `cut` (so `cut − 1` produced it).
+    /// The boundary: `cut − 1` produced it (the model's inputs for 0). In a chain, the input of chunk `cut`.
     pub cut: u32,
     /// The salt of the commitment to these activations.
     pub salt: String,

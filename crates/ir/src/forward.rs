@@ -782,6 +782,23 @@ impl Model {
         end: usize,
         inputs: &TensorFile,
     ) -> Result<Trace, IrError> {
+        let wanted = if start == 0 && end == self.layers.len() {
+            self.outputs.clone()
+        } else {
+            self.slice_boundary(start, end).1
+        };
+        self.forward_slice(start, end, inputs, &wanted)
+    }
+
+    /// [`Self::forward_range`] with the trace's outputs chosen: the tensors `wanted` (written by the slice, or
+    /// given in `inputs`), in that order. A chunk of a graph-shaped plan writes only what its readers need.
+    pub fn forward_slice(
+        &self,
+        start: usize,
+        end: usize,
+        inputs: &TensorFile,
+        wanted: &[i64],
+    ) -> Result<Trace, IrError> {
         if start >= end || end > self.layers.len() {
             return Err(IrError::Model {
                 file: self.source.clone(),
@@ -834,13 +851,8 @@ impl Model {
             }
             ranges.push(range);
         }
-        let wanted = if start == 0 && end == self.layers.len() {
-            self.outputs.clone()
-        } else {
-            self.slice_boundary(start, end).1
-        };
         let mut outputs = Vec::with_capacity(wanted.len());
-        for &o in &wanted {
+        for &o in wanted {
             let t = values
                 .get(&o)
                 .or_else(|| self.tensors.get(&o).and_then(|c| c.data.as_ref()))

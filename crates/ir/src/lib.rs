@@ -8,6 +8,7 @@ mod fold;
 mod forward;
 mod model;
 mod op;
+mod split;
 mod synthetic;
 mod tensor;
 mod zkml;
@@ -18,6 +19,7 @@ pub use fold::Folded;
 pub use forward::Trace;
 pub use model::{Layer, Model, TensorInfo};
 pub use op::{conv_geometry, Activation, ConvGeometry, ConvKind, Mask, Op, Padding};
+pub use split::{Section, Split};
 pub use tensor::Tensor;
 pub use zkml::TensorFile;
 

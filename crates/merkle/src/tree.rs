@@ -1,6 +1,7 @@
 //! The Merkle tree over chunk commitments.
 //!
-//! - leaf `i`: `Poseidon(TAG_LEAF, i, h_in, h_out)`, so a leaf binds its position and both commitments;
+//! - leaf `i`: `Poseidon(TAG_LEAF, i, h_in, h_out)`, so a leaf binds its position and both commitments (a chunk
+//!   that reads several boundaries: `Poseidon(TAG_LEAF, i, h_in_0, …, h_in_{a−1}, h_out)`);
 //! - inner node: `Poseidon(TAG_NODE, left, right)`;
 //! - padding to a power of two: `Poseidon(TAG_PAD)`, a value no chunk's leaf takes (never a copy of a leaf);
 //! - root: `Poseidon(TAG_ROOT, n, top)`, so trees with different leaf counts never share a root.
@@ -12,27 +13,33 @@ use serde::{Deserialize, Serialize};
 use crate::{hash, MerkleError, TAG_LEAF, TAG_NODE, TAG_PAD, TAG_ROOT};
 
 /// One chunk's entry in the tree.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChunkLeaf {
     /// The chunk's index in the plan.
     pub index: u64,
-    /// Its input commitment.
+    /// Its input commitment (the first, for a chunk that reads several boundaries).
     #[serde(with = "crate::hex")]
     pub h_in: Fr,
     /// Its output commitment.
     #[serde(with = "crate::hex")]
     pub h_out: Fr,
+    /// The input commitments after the first of a chunk that reads several boundaries, in instance order; empty
+    /// for a chunk of a chain.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        with = "crate::hex::vec"
+    )]
+    pub more_inputs: Vec<Fr>,
 }
 
 impl ChunkLeaf {
     /// The leaf's hash.
     pub fn hash(&self) -> Fr {
-        hash(&[
-            Fr::from_u128(TAG_LEAF),
-            Fr::from(self.index),
-            self.h_in,
-            self.h_out,
-        ])
+        let mut v = vec![Fr::from_u128(TAG_LEAF), Fr::from(self.index), self.h_in];
+        v.extend(self.more_inputs.iter().copied());
+        v.push(self.h_out);
+        hash(&v)
     }
 }
 

@@ -124,6 +124,7 @@ fn leaves(n: u64) -> Vec<ChunkLeaf> {
             index: i,
             h_in: Fr::from(100 + i),
             h_out: Fr::from(101 + i),
+            more_inputs: Vec::new(),
         })
         .collect()
 }
@@ -134,13 +135,13 @@ fn padding_is_not_a_copy_of_the_last_leaf() {
     let mut four = leaves(3);
     four.push(ChunkLeaf {
         index: 3,
-        ..four[2]
+        ..four[2].clone()
     });
     let four = MerkleTree::new(four).expect("tree");
     assert_ne!(three.root(), four.root());
     // Even a fourth leaf equal to the third in every field (index included) gives another root.
     let mut dup = leaves(3);
-    dup.push(dup[2]);
+    dup.push(dup[2].clone());
     assert_ne!(three.root(), MerkleTree::new(dup).expect("tree").root());
     assert_ne!(padding(), leaves(3)[2].hash());
 }
@@ -155,6 +156,7 @@ fn a_leaf_cannot_pass_as_an_inner_node() {
         index: 0,
         h_in: l0,
         h_out: l1,
+        more_inputs: Vec::new(),
     };
     assert_ne!(fake.hash(), inner);
     // A path that starts one level up (claiming the inner node's children as a leaf) is the wrong depth.
@@ -181,7 +183,7 @@ fn every_path_verifies_and_tampered_paths_do_not() {
                 bad.siblings[s] += Fr::ONE;
                 assert!(!bad.verify(t.root(), leaf), "n={n} leaf {i} sibling {s}");
             }
-            let mut other = *leaf;
+            let mut other = leaf.clone();
             other.h_out += Fr::ONE;
             assert!(!p.verify(t.root(), &other));
             let mut moved = p.clone();

@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 use dzk_circuit::{ChunkCircuit, CircuitError, CostModel};
 use dzk_format::run::{ChunkPlan, LayoutSpec, Plan, TensorSpec, VisibilitySpec};
-use dzk_ir::{IrError, Model};
+use dzk_ir::{IrError, Model, Section};
+
+mod graph;
+pub use graph::{chunk_io, partition, roles, sources, Partition, Role};
 
 /// How to bound the chunks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +40,18 @@ pub enum PartitionError {
         need: u32,
         /// The bound.
         max_k: u32,
+    },
+    /// A single layer needs more than `2^k` rows and cannot be split into parts that fit.
+    #[error("layer {layer} alone needs k = {need}, more than --max-k {max_k}, and cannot be split: {reason}")]
+    Unsplittable {
+        /// The layer.
+        layer: usize,
+        /// The k it needs.
+        need: u32,
+        /// The bound.
+        max_k: u32,
+        /// Why it cannot be split.
+        reason: String,
     },
     /// The circuit cannot be built.
     #[error(transparent)]
@@ -141,7 +156,7 @@ fn specs(model: &Model, idxs: &[i64]) -> Vec<TensorSpec> {
 
 /// The plan for `cuts`: each chunk's cheapest layout (with `k` at most `max_k` when given), its boundary tensors
 /// and its slice file's name and digest (from `slices`, the slice files' bytes in chunk order). `cost` is the
-/// model's [`CostModel`].
+/// model's [`CostModel`]; `sections` where the split layers' parts are (empty for a chain).
 #[allow(clippy::too_many_arguments)]
 pub fn plan(
     model: &Arc<Model>,
@@ -149,12 +164,37 @@ pub fn plan(
     model_file: &str,
     model_bytes: &[u8],
     cuts: &[(usize, usize)],
+    sections: &[Section],
     visibility: VisibilitySpec,
     slices: &[Vec<u8>],
     max_k: Option<u32>,
 ) -> Result<Plan, PartitionError> {
     let mut chunks = Vec::with_capacity(cuts.len());
+    let roles = roles(cuts, sections);
     for (i, &(a, b)) in cuts.iter().enumerate() {
+        if roles[i] != Role::Chain {
+            // A chunk that reads several boundaries, or a part: fitted with its real inputs and outputs.
+            let io = chunk_io(model, cuts, &roles, i);
+            let layouts = CostModel::reference_layouts(model);
+            let c = if cost.need(a, b) > FULL_SEARCH_ROWS {
+                ChunkCircuit::best_of_io(model.clone(), a, b, &io, &layouts, max_k)?
+            } else {
+                match ChunkCircuit::fit_within_io(model.clone(), a, b, &io, max_k) {
+                    Ok(c) => c,
+                    Err(_) => ChunkCircuit::best_of_io(model.clone(), a, b, &io, &layouts, max_k)?,
+                }
+            };
+            chunks.push(chunk_plan(
+                model,
+                i,
+                (a, b),
+                (c.layout(), c.min_k(), c.rows()),
+                (&io.inputs(), &io.outputs),
+                slices,
+                sources(roles[i]),
+            ));
+            continue;
+        }
         // A large chunk takes the best reference layout, whose rows the cost model knows exactly: the full
         // search would count the chunk once per layout it tries (minutes for GPT-2), and at this size rows set
         // `k` whatever the range table. A small chunk gets the full search.
@@ -171,43 +211,65 @@ pub fn plan(
             },
         };
         let (ins, outs) = model.slice_boundary(a, b);
-        chunks.push(ChunkPlan {
-            index: i as u32,
-            start: a,
-            end: b,
-            k,
-            rows,
-            layout: LayoutSpec {
-                advice: p.advice,
-                range_bits: p.range_bits,
-                range_limbs: p.range_limbs,
-                range_slots: p.range_slots,
-                short_slots: p.short_slots,
-                hash_lanes: p.hash_lanes,
-                fn_slots: p.fn_slots,
-                fn_groups: p.fn_groups,
-                check_width: p.check_width,
-            },
-            inputs: specs(model, &ins),
-            outputs: specs(model, &outs),
-            slice_file: slice_name(i),
-            slice_blake3: slices
-                .get(i)
-                .map(|s| blake3::hash(s).to_hex().to_string())
-                .unwrap_or_default(),
-            vk_blake3: None,
-        });
+        chunks.push(chunk_plan(
+            model,
+            i,
+            (a, b),
+            (p, k, rows),
+            (&ins, &outs),
+            slices,
+            Vec::new(),
+        ));
     }
     Ok(Plan {
         model_file: model_file.into(),
         model_blake3: blake3::hash(model_bytes).to_hex().to_string(),
         layers: model.layers().len(),
         folded_layers: Vec::new(),
+        split_layers: Vec::new(),
         visibility,
         chunks,
         srs_id: None,
         aggregation_vks: Default::default(),
     })
+}
+
+fn chunk_plan(
+    model: &Model,
+    i: usize,
+    (a, b): (usize, usize),
+    (p, k, rows): (dzk_circuit::LayoutParams, u32, usize),
+    (ins, outs): (&[i64], &[i64]),
+    slices: &[Vec<u8>],
+    sources: Vec<u32>,
+) -> ChunkPlan {
+    ChunkPlan {
+        index: i as u32,
+        start: a,
+        end: b,
+        k,
+        rows,
+        layout: LayoutSpec {
+            advice: p.advice,
+            range_bits: p.range_bits,
+            range_limbs: p.range_limbs,
+            range_slots: p.range_slots,
+            short_slots: p.short_slots,
+            hash_lanes: p.hash_lanes,
+            fn_slots: p.fn_slots,
+            fn_groups: p.fn_groups,
+            check_width: p.check_width,
+        },
+        inputs: specs(model, ins),
+        outputs: specs(model, outs),
+        slice_file: slice_name(i),
+        slice_blake3: slices
+            .get(i)
+            .map(|s| blake3::hash(s).to_hex().to_string())
+            .unwrap_or_default(),
+        vk_blake3: None,
+        sources,
+    }
 }
 
 /// The slice file name of chunk `i`.

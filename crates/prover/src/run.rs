@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use dzk_backend::Backend;
-use dzk_circuit::{ChunkCircuit, LayoutParams, Salts, Visibility};
+use dzk_circuit::{ChunkCircuit, ChunkIo, LayoutParams, Visibility};
 use dzk_format::run::{BoundaryMeta, ChunkPlan, Plan, ProofMeta, SaltTags};
 use dzk_format::{Envelope, Kind};
 use dzk_ir::{Model, TensorFile};
@@ -105,7 +105,9 @@ pub fn load_slice(c: &ChunkPlan, bytes: &[u8]) -> Result<Arc<Model>, RunError> {
 }
 
 fn circuit(plan: &Plan, c: &ChunkPlan, model: Arc<Model>) -> Result<ChunkCircuit, RunError> {
+    let io = ChunkIo::from_plan(&model, plan, c);
     let circuit = ChunkCircuit::new(model, c.start, c.end, LayoutParams::from(&c.layout))?
+        .with_io(io)?
         .with_visibility(Visibility {
             public_input: plan.visibility.public_input,
             public_output: plan.visibility.public_output,
@@ -177,24 +179,107 @@ pub fn read_pk(plan: &Plan, c: &ChunkPlan, bytes: &[u8]) -> Result<ProvingKey<G1
     Ok(pk)
 }
 
-/// A chunk's input: the activations crossing the cut before it, and their salt.
+/// A chunk's input: the activations of one boundary it reads, and their salt.
 #[derive(Clone, Debug)]
 pub struct BoundaryIn {
     /// The tensors.
     pub tensors: TensorFile,
     /// The salt of their commitment.
     pub salt: Fr,
+    /// The boundary (`ChunkPlan::sources`): 0 for the model's inputs, else its producer's index plus one.
+    pub cut: u32,
 }
 
-/// Reads a chunk's input file: a boundary file made by the previous chunk's `--emit-output` (checked against
-/// the plan and the cut), or for chunk 0 a plain zkml input file (its salt is then drawn at random).
+/// Reads the model's input file (a plain zkml input file, its salt drawn at random here, or `dzk boundaries`'
+/// `boundary-0.dzk`) for the commands that run every chunk (`dzk prove`, `dzk boundaries`).
+pub fn read_model_input(plan: &Plan, bytes: &[u8], file: &str) -> Result<BoundaryIn, RunError> {
+    read_boundary_file(plan, 0, bytes, file, true)
+}
+
+/// Reads one of chunk `c`'s input files: a boundary file made by its producer's `--emit-output` or by
+/// `dzk boundaries` (checked against the plan and the boundaries `c` reads), or, for a chunk that reads the model's
+/// inputs, a plain zkml input file (its salt is then drawn at random; refused when other chunks read the model's
+/// inputs too, since their commitments must then share one salt).
 pub fn read_boundary(
     plan: &Plan,
     c: &ChunkPlan,
     bytes: &[u8],
     file: &str,
 ) -> Result<BoundaryIn, RunError> {
-    let (tensors, salt) = if bytes.starts_with(&Kind::Boundary.magic()) {
+    let reads = c.reads();
+    if !bytes.starts_with(&Kind::Boundary.magic()) {
+        if !reads.contains(&0) {
+            return Err(input(
+                file,
+                format!(
+                    "chunk {} needs the boundary file{} {} (from `dzk prove-chunk --emit-output` or `dzk \
+                     boundaries`), not a plain input file",
+                    c.index,
+                    if reads.len() > 1 { "s" } else { "" },
+                    reads
+                        .iter()
+                        .map(|b| format!("boundary-{b}.dzk"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        let readers = plan.readers(0);
+        if readers.len() > 1 {
+            return Err(input(
+                file,
+                format!(
+                    "chunks {readers:?} all read the model's inputs, so their commitments must share one salt: \
+                     prove from the boundary-0.dzk that `dzk boundaries` writes"
+                ),
+            ));
+        }
+    }
+    let b = read_boundary_file(plan, c.index, bytes, file, reads.contains(&0))?;
+    if !reads.contains(&b.cut) {
+        return Err(input(
+            file,
+            format!(
+                "is boundary {} (chunk {}'s output), which chunk {} does not read (it reads {reads:?})",
+                b.cut,
+                i64::from(b.cut) - 1,
+                c.index
+            ),
+        ));
+    }
+    Ok(b)
+}
+
+/// Reads chunk `c`'s own output boundary file made ahead by `dzk boundaries` (`--next`): boundary `c + 1`.
+pub fn read_next(
+    plan: &Plan,
+    c: &ChunkPlan,
+    bytes: &[u8],
+    file: &str,
+) -> Result<BoundaryIn, RunError> {
+    let b = read_boundary_file(plan, c.index + 1, bytes, file, false)?;
+    if b.cut != c.index + 1 {
+        return Err(input(
+            file,
+            format!(
+                "is boundary {}, not chunk {}'s output (boundary {})",
+                b.cut,
+                c.index,
+                c.index + 1
+            ),
+        ));
+    }
+    Ok(b)
+}
+
+fn read_boundary_file(
+    plan: &Plan,
+    reader: u32,
+    bytes: &[u8],
+    file: &str,
+    plain_ok: bool,
+) -> Result<BoundaryIn, RunError> {
+    let (tensors, salt, cut) = if bytes.starts_with(&Kind::Boundary.magic()) {
         let env = Envelope::decode(bytes, Kind::Boundary).map_err(|e| input(file, e))?;
         if env.header.plan_digest.as_deref() != Some(plan.digest().as_str()) {
             return Err(input(file, "belongs to another plan"));
@@ -203,31 +288,36 @@ pub fn read_boundary(
             .header
             .params_as()
             .ok_or_else(|| input(file, "no boundary metadata"))?;
-        if meta.cut != c.index {
+        if !plan.is_graph() && meta.cut != reader {
             return Err(input(
                 file,
-                format!("is the input of chunk {}, not chunk {}", meta.cut, c.index),
+                format!("is the input of chunk {}, not chunk {reader}", meta.cut),
             ));
         }
         let salt = from_hex(&meta.salt).map_err(|e| input(file, e))?;
-        (TensorFile::from_msgpack(&env.body, file)?, salt)
-    } else if c.index == 0 {
-        (TensorFile::from_msgpack(bytes, file)?, Fr::random(OsRng))
+        (TensorFile::from_msgpack(&env.body, file)?, salt, meta.cut)
+    } else if plain_ok {
+        (TensorFile::from_msgpack(bytes, file)?, Fr::random(OsRng), 0)
     } else {
         return Err(input(
             file,
             format!(
-                "chunk {} needs the boundary file chunk {} emitted (`dzk prove-chunk --emit-output`)",
-                c.index,
-                c.index - 1
+                "chunk {reader} needs the boundary file chunk {} emitted (`dzk prove-chunk --emit-output`)",
+                i64::from(reader) - 1
             ),
         ));
     };
-    for t in &c.inputs {
+    let wanted = plan.boundary_tensors(cut).ok_or_else(|| {
+        input(
+            file,
+            format!("is boundary {cut}, which the plan does not have"),
+        )
+    })?;
+    for t in wanted {
         let got = tensors.get(t.idx).ok_or_else(|| {
             input(
                 file,
-                format!("lacks tensor {} that chunk {} reads", t.idx, c.index),
+                format!("lacks tensor {} that chunk {reader} reads", t.idx),
             )
         })?;
         if got.len() != t.numel() {
@@ -242,7 +332,7 @@ pub fn read_boundary(
             ));
         }
     }
-    Ok(BoundaryIn { tensors, salt })
+    Ok(BoundaryIn { tensors, salt, cut })
 }
 
 /// The phases `prove_chunk_run` reports.
@@ -261,8 +351,8 @@ pub enum Phase {
 pub struct Proven {
     /// The proof file's bytes.
     pub proof_file: Vec<u8>,
-    /// `h_in`, `h_out`.
-    pub commitments: (Fr, Fr),
+    /// `h_in` of each boundary the chunk reads, in instance order, and `h_out`.
+    pub commitments: (Vec<Fr>, Fr),
     /// Seconds per phase: witness, keygen (0 with a pk), prove.
     pub seconds: [f64; 3],
 }
@@ -303,8 +393,8 @@ pub struct Prepared {
     pub next: Vec<u8>,
     /// Seconds the witness took.
     pub witness_s: f64,
-    /// The input and output salts.
-    pub salts: (Fr, Fr),
+    /// The input salts (one per boundary read, in instance order) and the output salt.
+    pub salts: (Vec<Fr>, Fr),
 }
 
 /// Computes chunk `c`'s witness from its input (the slice's forward pass and both commitments) and the next
@@ -314,18 +404,64 @@ pub fn prepare(
     plan: &Plan,
     c: &ChunkPlan,
     model: Arc<Model>,
-    input: &BoundaryIn,
+    inputs: &[&BoundaryIn],
     next: Option<&BoundaryIn>,
 ) -> Result<Prepared, RunError> {
     let t = Instant::now();
     let salt_out = next.map_or_else(|| Fr::random(OsRng), |n| n.salt);
-    let circuit = circuit(plan, c, model)?.with_inputs(
-        &input.tensors,
-        Salts {
-            input: input.salt,
-            output: salt_out,
-        },
-    )?;
+    if let Some(n) = next {
+        if plan.is_graph() && n.cut != c.index + 1 {
+            return Err(RunError::Input {
+                file: "--next".into(),
+                reason: format!(
+                    "is boundary {}, not chunk {}'s output (boundary {})",
+                    n.cut,
+                    c.index,
+                    c.index + 1
+                ),
+            });
+        }
+    }
+    // One input per boundary read, in the chunk's instance order.
+    let reads = c.reads();
+    let mut salts = Vec::with_capacity(reads.len());
+    let mut tensors = Vec::new();
+    for &b in &reads {
+        let mut found = inputs.iter().filter(|i| i.cut == b);
+        let (Some(i), None) = (found.next(), found.next()) else {
+            return Err(RunError::Input {
+                file: "--input".into(),
+                reason: format!(
+                    "chunk {} reads boundaries {reads:?}: give each one's file once (boundary {b} given {} times)",
+                    c.index,
+                    inputs.iter().filter(|i| i.cut == b).count()
+                ),
+            });
+        };
+        salts.push(i.salt);
+        for (idx, t) in i.tensors.tensors() {
+            tensors.push((*idx, t.clone()));
+        }
+    }
+    if inputs.len() != reads.len() {
+        return Err(RunError::Input {
+            file: "--input".into(),
+            reason: format!(
+                "chunk {} reads {} boundar{} {reads:?}, {} input files given",
+                c.index,
+                reads.len(),
+                if reads.len() == 1 { "y" } else { "ies" },
+                inputs.len()
+            ),
+        });
+    }
+    tensors.sort_by_key(|t| t.0);
+    tensors.dedup_by_key(|t| t.0);
+    let merged = TensorFile::new(tensors).map_err(|reason| RunError::Input {
+        file: "--input".into(),
+        reason,
+    })?;
+    let circuit = circuit(plan, c, model)?.with_group_inputs(&merged, &salts, salt_out)?;
     let outputs = circuit
         .boundary_outputs()
         .cloned()
@@ -352,7 +488,7 @@ pub fn prepare(
         circuit,
         next,
         witness_s: t.elapsed().as_secs_f64(),
-        salts: (input.salt, salt_out),
+        salts: (salts, salt_out),
     })
 }
 
@@ -368,7 +504,7 @@ pub fn prove_prepared(
     phase: &mut dyn FnMut(Phase),
 ) -> Result<Proven, RunError> {
     let mut seconds = [prepared.witness_s, 0.0, 0.0];
-    let salts = prepared.salts;
+    let salts = prepared.salts.clone();
     let circuit = prepared.circuit;
     let pk = match pk {
         Some(pk) => pk,
@@ -396,15 +532,22 @@ pub fn prove_prepared(
         k: c.k,
         vk_blake3,
         instances: instances.iter().map(to_hex).collect(),
+        reads: c.sources.clone(),
         salt_tags: Some(SaltTags {
-            input: salt_tag(&salts.0),
+            input: salt_tag(&salts.0[0]),
             output: salt_tag(&salts.1),
+            inputs: if salts.0.len() > 1 {
+                salts.0.iter().map(salt_tag).collect()
+            } else {
+                Vec::new()
+            },
         }),
     })
     .ok();
+    let g = salts.0.len();
     Ok(Proven {
         proof_file: env.encode(),
-        commitments: (instances[0], instances[1]),
+        commitments: (instances[..g].to_vec(), instances[g]),
         seconds,
     })
 }
@@ -416,7 +559,7 @@ pub fn prove_chunk_run(
     plan: &Plan,
     c: &ChunkPlan,
     model: Arc<Model>,
-    input: &BoundaryIn,
+    inputs: &[&BoundaryIn],
     next: Option<&BoundaryIn>,
     params: &ParamsKZG<Bn256>,
     pk: Option<ProvingKey<G1Affine>>,
@@ -425,7 +568,7 @@ pub fn prove_chunk_run(
     phase: &mut dyn FnMut(Phase),
 ) -> Result<Proven, RunError> {
     phase(Phase::Witness);
-    let prepared = prepare(plan, c, model, input, next)?;
+    let prepared = prepare(plan, c, model, inputs, next)?;
     emit(&prepared.next)?;
     prove_prepared(plan, c, prepared, params, pk, backend, phase)
 }

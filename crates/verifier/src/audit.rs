@@ -42,10 +42,15 @@ pub struct ChunkLine {
     pub k: u32,
     /// `None` when the chunk's proof verified against its own vk; the reason otherwise.
     pub error: Option<String>,
-    /// `h_in`, hex.
+    /// `h_in`, hex (the first input commitment, for a chunk that reads several boundaries).
     pub h_in: Option<String>,
     /// `h_out`, hex.
     pub h_out: Option<String>,
+    /// The boundaries the chunk reads, in instance order (`[index]` for a chunk of a chain).
+    pub reads: Vec<u32>,
+    /// The input commitments after the first, hex, of a chunk that reads several boundaries.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub more_inputs: Vec<String>,
 }
 
 /// The outcome.
@@ -154,9 +159,10 @@ pub fn vk_name(i: u32) -> String {
 /// The number of instances chunk `c` of `plan` must have.
 pub fn instance_count(plan: &Plan, i: usize) -> usize {
     let c = &plan.chunks[i];
-    let mut n = 2;
-    if i == 0 && plan.visibility.public_input {
-        n += total_values(&c.inputs);
+    let reads = c.reads();
+    let mut n = reads.len() + 1;
+    if reads.contains(&0) && plan.visibility.public_input {
+        n += plan.boundary_tensors(0).map_or(0, total_values);
     }
     if i + 1 == plan.chunks.len() && plan.visibility.public_output {
         n += total_values(&c.outputs);
@@ -344,6 +350,8 @@ pub fn verify_all(
             error: None,
             h_in: None,
             h_out: None,
+            reads: c.reads(),
+            more_inputs: Vec::new(),
         })
         .collect();
     let mut problems: Vec<String> = Vec::new();
@@ -404,9 +412,11 @@ pub fn verify_all(
             continue;
         };
         let check = check_chunk(&plan, i, ev, run_dir, &vs)?;
-        if ev.instances.len() >= 2 {
+        let g = line.reads.len();
+        if ev.instances.len() > g {
             line.h_in = Some(to_hex(&ev.instances[0]));
-            line.h_out = Some(to_hex(&ev.instances[1]));
+            line.more_inputs = ev.instances[1..g].iter().map(to_hex).collect();
+            line.h_out = Some(to_hex(&ev.instances[g]));
         }
         line.error = check.err();
     }
@@ -415,18 +425,57 @@ pub fn verify_all(
             problems.push(format!("chunk {}: {e}", line.index));
         }
     }
-    // Links: h_out(i) == h_in(i + 1).
-    for w in chunks.windows(2) {
-        if let (Some(out), Some(inp)) = (&w[0].h_out, &w[1].h_in) {
-            let tags = |i: u32| found.get(&i).and_then(|ev| ev.meta.salt_tags.as_ref());
-            if let Some(p) =
-                link_problem(w[0].index, (out, tags(w[0].index)), (inp, tags(w[1].index)))
-            {
+    // Links: every boundary a chunk reads is what its producer committed to: h_out(b − 1) == h_in of the chunk's
+    // group reading boundary b (in a chain, h_out(i) == h_in(i + 1)). The readers of the model's inputs agree.
+    let tags = |i: u32| found.get(&i).and_then(|ev| ev.meta.salt_tags.as_ref());
+    let mut first_input_reader: Option<(u32, String, Vec<String>)> = None;
+    for line in &chunks {
+        for (g, &b) in line.reads.iter().enumerate() {
+            let inp = if g == 0 {
+                line.h_in.clone()
+            } else {
+                line.more_inputs.get(g - 1).cloned()
+            };
+            let Some(inp) = inp else { continue };
+            if b == 0 {
+                let publics = if plan.visibility.public_input {
+                    found.get(&line.index).map_or_else(Vec::new, |ev| {
+                        let n = plan.boundary_tensors(0).map_or(0, total_values);
+                        ev.instances
+                            .iter()
+                            .skip(line.reads.len() + 1)
+                            .take(n)
+                            .map(to_hex)
+                            .collect()
+                    })
+                } else {
+                    Vec::new()
+                };
+                match &first_input_reader {
+                    None => first_input_reader = Some((line.index, inp, publics)),
+                    Some((first, h, p)) if *h != inp || *p != publics => problems.push(format!(
+                        "chunks {first} and {} both read the model's inputs but commit to (or publish) different \
+                         values: prove every chunk that reads them from the one boundary-0.dzk of `dzk boundaries`",
+                        line.index
+                    )),
+                    Some(_) => {}
+                }
+                continue;
+            }
+            let producer = b - 1;
+            let Some(out) = chunks.get(producer as usize).and_then(|p| p.h_out.clone()) else {
+                continue;
+            };
+            if let Some(p) = link_problem(
+                (producer, line.index, g),
+                (&out, tags(producer)),
+                (&inp, tags(line.index)),
+            ) {
                 problems.push(p);
             }
         }
     }
-    // The Merkle root over (index, h_in, h_out).
+    // The Merkle root over (index, h_in…, h_out).
     let leaves: Option<Vec<ChunkLeaf>> = chunks
         .iter()
         .map(|l| {
@@ -434,6 +483,11 @@ pub fn verify_all(
                 index: u64::from(l.index),
                 h_in: from_hex(l.h_in.as_deref()?).ok()?,
                 h_out: from_hex(l.h_out.as_deref()?).ok()?,
+                more_inputs: l
+                    .more_inputs
+                    .iter()
+                    .map(|h| from_hex(h).ok())
+                    .collect::<Option<_>>()?,
             })
         })
         .collect();
@@ -476,7 +530,8 @@ pub fn verify_all(
     let public_inputs = if plan.visibility.public_input {
         found.get(&0).map(|ev| {
             let n = total_values(&plan.chunks[0].inputs);
-            ev.instances.iter().skip(2).take(n).map(signed).collect()
+            let skip = plan.chunks[0].reads().len() + 1;
+            ev.instances.iter().skip(skip).take(n).map(signed).collect()
         })
     } else {
         None
@@ -498,31 +553,40 @@ pub fn verify_all(
     })
 }
 
-/// What is wrong with the cut after chunk `left`, given chunk `left`'s output commitment and chunk `left + 1`'s
-/// input commitment with their proofs' salt fingerprints (`None`: the link holds). When the commitments differ
-/// and the salts do too, the likely cause is a chunk proven again with a new salt, and the message gives the
-/// repair; when the salts agree (or are not recorded), the chunks were proven from different activations.
+/// What is wrong with the boundary chunk `left` wrote and chunk `right` read as its input group `group`, given
+/// `left`'s output commitment and `right`'s input commitment with their proofs' salt fingerprints (`None`: the
+/// link holds). In a chain, `right = left + 1` and `group = 0`. When the commitments differ and the salts do too,
+/// the likely cause is a chunk proven again with a new salt, and the message gives the repair; when the salts
+/// agree (or are not recorded), the chunks were proven from different activations.
 pub fn link_problem(
-    left: u32,
+    (left, right, group): (u32, u32, usize),
     out: (&str, Option<&SaltTags>),
     inp: (&str, Option<&SaltTags>),
 ) -> Option<String> {
     if out.0 == inp.0 {
         return None;
     }
-    let right = left + 1;
-    let salts_differ = matches!((out.1, inp.1), (Some(a), Some(b)) if a.output != b.input);
+    let in_tag = |t: &SaltTags| {
+        if t.inputs.is_empty() {
+            (group == 0).then(|| t.input.clone())
+        } else {
+            t.inputs.get(group).cloned()
+        }
+    };
+    let salts_differ =
+        matches!((out.1, inp.1), (Some(a), Some(b)) if Some(&a.output) != in_tag(b).as_ref());
+    let cut = left + 1;
     Some(if salts_differ {
         format!(
-            "cut {right}: chunk {left}'s output commitment differs from chunk {right}'s input commitment, and so do \
+            "cut {cut}: chunk {left}'s output commitment differs from chunk {right}'s input commitment, and so do \
              their salts: chunk {left} was proven again with a new salt (or chunk {right} from another boundary \
              file), the activations may well be the same. Repair: prove chunk {left} again with the salt chunk \
-             {right} was proven with, `dzk prove-chunk RUN --chunk {left} --force --next boundary-{right}.dzk` \
+             {right} was proven with, `dzk prove-chunk RUN --chunk {left} --force --next boundary-{cut}.dzk` \
              (the file chunk {right} was proven from)"
         )
     } else {
         format!(
-            "cut {right}: chunk {left}'s output commitment differs from chunk {right}'s input commitment (proven \
+            "cut {cut}: chunk {left}'s output commitment differs from chunk {right}'s input commitment (proven \
              from different activations)"
         )
     })

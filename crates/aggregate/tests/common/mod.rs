@@ -117,6 +117,7 @@ pub fn leaves(cs: &[Chunk]) -> Vec<ChunkLeaf> {
             index: i as u64,
             h_in: c.instances[0],
             h_out: c.instances[1],
+            more_inputs: Vec::new(),
         })
         .collect()
 }

@@ -120,6 +120,14 @@ fn chunk_keys(
     plan: &Plan,
     mut params_for: impl FnMut(u32) -> anyhow::Result<ParamsKZG<Bn256>>,
 ) -> anyhow::Result<Vec<ChunkKey>> {
+    if plan.is_graph() {
+        // The aggregation circuit links chunk i's output to chunk i + 1's input; a graph's edges are not in it yet.
+        anyhow::bail!(
+            "{}: the plan splits layers across chunks (chunks read several boundaries), and aggregation proves \
+             chains of chunks only so far: check this run with `dzk verify-all`",
+            dir.join("plan.dzk").display()
+        );
+    }
     let mut chunks = Vec::with_capacity(plan.chunks.len());
     for (i, c) in plan.chunks.iter().enumerate() {
         let path = dir.join(vk_name(c.index));

@@ -45,6 +45,9 @@ struct PathFile {
     path: InclusionPath,
 }
 
+/// A proof's chunk index, leaf, plan digest, salt fingerprints and the boundaries it read.
+type Found = (u32, ChunkLeaf, String, Option<SaltTags>, Vec<u32>);
+
 impl MerkleCmd {
     /// Runs the command.
     pub fn run(self) -> anyhow::Result<()> {
@@ -71,7 +74,7 @@ impl MerkleCmd {
             .into());
         }
         let dir = self.proofs.clone().context("give PROOFS_DIR")?;
-        let mut found: Vec<(u32, ChunkLeaf, String, Option<SaltTags>)> = Vec::new();
+        let mut found: Vec<Found> = Vec::new();
         let entries =
             std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?;
         let mut files: Vec<PathBuf> = entries
@@ -99,16 +102,24 @@ impl MerkleCmd {
                     .with_context(|| format!("{}: too few public values", path.display()))?;
                 from_hex(s).with_context(|| format!("{}", path.display()))
             };
+            // A chunk of a graph-shaped plan says which boundaries it read (one input commitment each).
+            let g = meta.reads.len().max(1);
             let leaf = ChunkLeaf {
                 index: u64::from(index),
                 h_in: h(0)?,
-                h_out: h(1)?,
+                h_out: h(g)?,
+                more_inputs: (1..g).map(h).collect::<anyhow::Result<_>>()?,
             };
             found.push((
                 index,
                 leaf,
                 env.header.plan_digest.clone().unwrap_or_default(),
                 meta.salt_tags.clone(),
+                if meta.reads.is_empty() {
+                    vec![index]
+                } else {
+                    meta.reads.clone()
+                },
             ));
         }
         found.sort_by_key(|f| f.0);
@@ -130,16 +141,28 @@ impl MerkleCmd {
         // The root is computed whatever the links say (it is what was proven), but a broken chain is said
         // loudly: verify-all will reject this run.
         let mut broken = Vec::new();
-        for w in found.windows(2) {
-            let out = to_hex(&w[0].1.h_out);
-            let inp = to_hex(&w[1].1.h_in);
-            if let Some(p) = link_problem(w[0].0, (&out, w[0].3.as_ref()), (&inp, w[1].3.as_ref()))
-            {
-                eprintln!("warning: {p}");
-                broken.push(p);
+        for f in &found {
+            for (g, &b) in f.4.iter().enumerate() {
+                let Some(producer) = b.checked_sub(1).and_then(|p| found.get(p as usize)) else {
+                    continue;
+                };
+                let out = to_hex(&producer.1.h_out);
+                let inp = to_hex(if g == 0 {
+                    &f.1.h_in
+                } else {
+                    &f.1.more_inputs[g - 1]
+                });
+                if let Some(p) = link_problem(
+                    (producer.0, f.0, g),
+                    (&out, producer.3.as_ref()),
+                    (&inp, f.3.as_ref()),
+                ) {
+                    eprintln!("warning: {p}");
+                    broken.push(p);
+                }
             }
         }
-        let leaves: Vec<ChunkLeaf> = found.iter().map(|f| f.1).collect();
+        let leaves: Vec<ChunkLeaf> = found.iter().map(|f| f.1.clone()).collect();
         let tree = MerkleTree::new(leaves.clone())?;
         let paths = (0..leaves.len())
             .map(|i| tree.path(i))
@@ -167,7 +190,7 @@ impl MerkleCmd {
             std::fs::create_dir_all(pd).with_context(|| format!("creating {}", pd.display()))?;
             for (leaf, path) in leaves.iter().zip(&paths) {
                 let pf = PathFile {
-                    leaf: *leaf,
+                    leaf: leaf.clone(),
                     path: path.clone(),
                 };
                 write_atomic(

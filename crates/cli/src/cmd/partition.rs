@@ -7,7 +7,7 @@ use clap::Args;
 use dzk_circuit::CostModel;
 use dzk_format::run::{total_values, VisibilitySpec};
 use dzk_ir::Model;
-use dzk_partition::{cut_with, plan, slice_name, Bound};
+use dzk_partition::{partition, plan, slice_name, Bound};
 use serde_json::json;
 
 use crate::io::write_atomic;
@@ -114,15 +114,34 @@ impl PartitionCmd {
         let cost = CostModel::new(&model)
             .map_err(dzk_partition::PartitionError::from)
             .with_context(|| format!("partitioning {name}"))?;
-        let cuts = cut_with(&cost, model.layers().len(), bound)
-            .with_context(|| format!("partitioning {name}"))?;
-        pb.set_message("writing slices");
         let sliced = if folded.layers.is_empty() {
             &bytes
         } else {
             &folded.bytes
         };
-        let slices = Model::slice_files(sliced, &name, &cuts)?;
+        let parted = partition(model, sliced, &name, cost, bound)
+            .with_context(|| format!("partitioning {name}"))?;
+        if !parted.splits.is_empty() {
+            {
+                eprintln!(
+                    "split {} layer(s) that alone need more than 2^{} rows across chunks by output channels: {}; the \
+                     plan's layer ranges count the {} layers after the split",
+                    parted.splits.len(),
+                    self.max_k.unwrap_or_default(),
+                    parted
+                        .splits
+                        .iter()
+                        .map(|s| format!("layer {} in {} parts", s.layer, s.parts))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    parted.model.layers().len()
+                );
+            }
+        }
+        let (model, cost, cuts) = (parted.model.clone(), &parted.cost, &parted.cuts);
+        pb.set_message("writing slices");
+        let sliced = parted.bytes.as_deref().unwrap_or(sliced);
+        let slices = Model::slice_files(sliced, &name, cuts)?;
         let visibility = VisibilitySpec {
             public_input: self.public_input,
             public_output: !self.hashed_output,
@@ -133,9 +152,18 @@ impl PartitionCmd {
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or(name.clone());
         let mut plan = plan(
-            &model, &cost, &file_name, &bytes, &cuts, visibility, &slices, self.max_k,
+            &model,
+            cost,
+            &file_name,
+            &bytes,
+            cuts,
+            &parted.sections,
+            visibility,
+            &slices,
+            self.max_k,
         )?;
         plan.folded_layers = folded.layers;
+        plan.split_layers = parted.splits.clone();
         std::fs::create_dir_all(&self.out)
             .with_context(|| format!("creating {}", self.out.display()))?;
         for (i, s) in slices.iter().enumerate() {

@@ -1,15 +1,17 @@
 //! `dzk prove-chunk`: prove one chunk from its boundary-in file; `dzk prove`: every chunk on this machine.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
 use dzk_backend::Backend;
-use dzk_format::run::Plan;
+use dzk_format::run::{ChunkPlan, Plan};
 use dzk_merkle::hex::to_hex;
 use dzk_prover::run::{
     chunk, chunk_vk, load_slice, memory_estimate, prepare, proof_is_valid, prove_chunk_run,
-    prove_prepared, read_boundary, read_pk, BoundaryIn, Phase, RunError,
+    prove_prepared, read_boundary, read_model_input, read_next, read_pk, BoundaryIn, Phase,
+    Prepared, RunError,
 };
 use dzk_prover::Params;
 use dzk_verifier::audit::proof_name;
@@ -28,9 +30,11 @@ pub struct ProveChunkCmd {
     /// The chunk to prove.
     #[arg(long, value_name = "I")]
     pub chunk: u32,
-    /// Its input: the boundary file the previous chunk emitted, or for chunk 0 the model's zkml input file.
-    #[arg(long, value_name = "FILE")]
-    pub input: PathBuf,
+    /// Its input: the boundary file the previous chunk emitted, or for chunk 0 the model's zkml input file. A
+    /// chunk of a graph-shaped plan (a layer split across chunks) reads several boundaries: give each file
+    /// (`--input A --input B`, any order; the plan and `dzk inspect` say which).
+    #[arg(long, value_name = "FILE", required = true, num_args = 1..)]
+    pub input: Vec<PathBuf>,
     /// The SRS directory.
     #[arg(long, value_name = "PARAMS_DIR")]
     pub params: PathBuf,
@@ -63,7 +67,7 @@ pub fn prove_one(
     run: &Path,
     plan: &Plan,
     index: u32,
-    input: &BoundaryIn,
+    inputs: &[&BoundaryIn],
     next: Option<&BoundaryIn>,
     params: &Params,
     params_dir: &Path,
@@ -94,7 +98,7 @@ pub fn prove_one(
         plan,
         c,
         model,
-        input,
+        inputs,
         next,
         &p,
         pk,
@@ -119,7 +123,8 @@ pub fn prove_one(
     );
     Ok(json!({
         "chunk": index, "layers": [c.start, c.end], "k": c.k, "proof": path,
-        "h_in": to_hex(&proven.commitments.0), "h_out": to_hex(&proven.commitments.1),
+        "h_in": to_hex(&proven.commitments.0[0]), "h_out": to_hex(&proven.commitments.1),
+        "h_in_groups": proven.commitments.0.iter().map(to_hex).collect::<Vec<_>>(),
         "srs_s": srs_s, "witness_s": proven.seconds[0], "keygen_s": proven.seconds[1],
         "prove_s": proven.seconds[2], "peak_rss_mib": peak_rss_mib(),
         "backend": chosen.backend.name(), "backend_note": chosen.note,
@@ -161,20 +166,21 @@ impl ProveChunkCmd {
         if valid && !last && self.next.is_none() {
             // A new proof draws a new output salt, so h_out changes.
             eprintln!(
-                "warning: replacing the valid proof {} with one under a new output salt: a proof of chunk {} \
+                "warning: replacing the valid proof {} with one under a new output salt: a proof of chunk(s) {:?} \
                  made from the old boundary file no longer links (give --next with that file to keep its salt)",
                 existing.display(),
-                self.chunk + 1
+                plan.readers(self.chunk + 1)
             );
         }
-        let bytes = std::fs::read(&self.input)
-            .with_context(|| format!("reading {}", self.input.display()))?;
-        let input = read_boundary(&plan, c, &bytes, &self.input.display().to_string())?;
+        let mut inputs = Vec::with_capacity(self.input.len());
+        for f in &self.input {
+            let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+            inputs.push(read_boundary(&plan, c, &bytes, &f.display().to_string())?);
+        }
         let next = match &self.next {
             Some(f) => {
-                let nc = chunk(&plan, self.chunk + 1)?;
                 let b = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
-                Some(read_boundary(&plan, nc, &b, &f.display().to_string())?)
+                Some(read_next(&plan, c, &b, &f.display().to_string())?)
             }
             None => None,
         };
@@ -193,7 +199,7 @@ impl ProveChunkCmd {
             &self.run,
             &plan,
             self.chunk,
-            &input,
+            &inputs.iter().collect::<Vec<_>>(),
             next.as_ref(),
             &params,
             &self.params,
@@ -245,29 +251,20 @@ impl ProveCmd {
         let (_, params) = load_params(&self.params)?;
         let bytes = std::fs::read(&self.input)
             .with_context(|| format!("reading {}", self.input.display()))?;
-        let mut input = read_boundary(
-            &plan,
-            chunk(&plan, 0)?,
-            &bytes,
-            &self.input.display().to_string(),
-        )?;
+        let mut boundaries = BTreeMap::new();
+        boundaries.insert(
+            0,
+            read_model_input(&plan, &bytes, &self.input.display().to_string())?,
+        );
         let pb = spinner("witnesses");
         let mut prepared = Vec::with_capacity(plan.chunks.len());
         for c in &plan.chunks {
             pb.set_message(format!("chunk {}: witness and commitments", c.index));
-            let slice_path = self.run.join(&c.slice_file);
-            let slice = std::fs::read(&slice_path)
-                .with_context(|| format!("reading {}", slice_path.display()))?;
-            let p = prepare(&plan, c, load_slice(c, &slice)?, &input, None)?;
-            if (c.index as usize) + 1 < plan.chunks.len() {
-                input = read_boundary(
-                    &plan,
-                    chunk(&plan, c.index + 1)?,
-                    &p.next,
-                    "the previous chunk's output",
-                )?;
-            } else if let Some(out) = &self.emit_output {
-                write_atomic(out, &p.next)?;
+            let p = witness(&self.run, &plan, c, &mut boundaries)?;
+            if (c.index as usize) + 1 == plan.chunks.len() {
+                if let Some(out) = &self.emit_output {
+                    write_atomic(out, &p.next)?;
+                }
             }
             prepared.push((c.clone(), p));
         }
@@ -349,6 +346,37 @@ impl ProveCmd {
     }
 }
 
+/// Chunk `c`'s witness from the boundaries computed so far (by boundary number); its own output boundary is
+/// added to them.
+fn witness(
+    run: &Path,
+    plan: &Plan,
+    c: &ChunkPlan,
+    boundaries: &mut BTreeMap<u32, BoundaryIn>,
+) -> anyhow::Result<Prepared> {
+    let slice_path = run.join(&c.slice_file);
+    let slice =
+        std::fs::read(&slice_path).with_context(|| format!("reading {}", slice_path.display()))?;
+    let inputs = c
+        .reads()
+        .iter()
+        .map(|b| {
+            boundaries.get(b).with_context(|| {
+                format!(
+                    "chunk {} reads boundary {b}, which no earlier chunk wrote",
+                    c.index
+                )
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let p = prepare(plan, c, load_slice(c, &slice)?, &inputs, None)?;
+    if (c.index as usize) + 1 < plan.chunks.len() {
+        let b = read_next(plan, c, &p.next, &format!("chunk {}'s output", c.index))?;
+        boundaries.insert(c.index + 1, b);
+    }
+    Ok(p)
+}
+
 /// Arguments of `dzk boundaries`.
 #[derive(Debug, Args)]
 pub struct BoundariesCmd {
@@ -369,27 +397,20 @@ impl BoundariesCmd {
         let plan = read_plan(&self.run)?;
         let bytes = std::fs::read(&self.input)
             .with_context(|| format!("reading {}", self.input.display()))?;
-        let mut input = read_boundary(
-            &plan,
-            chunk(&plan, 0)?,
-            &bytes,
-            &self.input.display().to_string(),
-        )?;
+        let input = read_model_input(&plan, &bytes, &self.input.display().to_string())?;
         std::fs::create_dir_all(&self.out)
             .with_context(|| format!("creating {}", self.out.display()))?;
         write_atomic(
             &self.out.join("boundary-0.dzk"),
             &dzk_prover::run::boundary_file_at(&plan, 0, &input.tensors, input.salt),
         )?;
+        let mut boundaries = BTreeMap::new();
+        boundaries.insert(0, input);
         for c in &plan.chunks {
-            let slice_path = self.run.join(&c.slice_file);
-            let slice = std::fs::read(&slice_path)
-                .with_context(|| format!("reading {}", slice_path.display()))?;
-            let p = prepare(&plan, c, load_slice(c, &slice)?, &input, None)?;
+            let p = witness(&self.run, &plan, c, &mut boundaries)?;
             if (c.index as usize) + 1 < plan.chunks.len() {
                 let name = format!("boundary-{}.dzk", c.index + 1);
                 write_atomic(&self.out.join(&name), &p.next)?;
-                input = read_boundary(&plan, chunk(&plan, c.index + 1)?, &p.next, &name)?;
             } else {
                 write_atomic(&self.out.join("outputs.msgpack"), &p.next)?;
             }

@@ -1,0 +1,90 @@
+//! Splitting a layer across chunks: the split model computes exactly what the original does.
+
+use std::path::PathBuf;
+
+use dzk_ir::{Model, TensorFile};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn outputs(m: &Model, input: &TensorFile) -> Vec<(i64, Vec<i64>)> {
+    m.forward(input)
+        .expect("forward")
+        .outputs()
+        .tensors()
+        .iter()
+        .map(|(i, t)| (*i, t.data().to_vec()))
+        .collect()
+}
+
+fn check_model(model_path: PathBuf, input_path: PathBuf) {
+    let bytes = std::fs::read(&model_path).expect("model");
+    let model = Model::from_msgpack(&bytes, "m.msgpack").expect("load");
+    let input = TensorFile::load(&input_path).expect("input");
+    let want = outputs(&model, &input);
+    let splittable: Vec<(usize, usize)> = (0..model.layers().len())
+        .filter_map(|l| model.split_limit(l).ok().map(|n| (l, n)))
+        .collect();
+    assert!(splittable.len() >= 2, "{}", model_path.display());
+    // Each layer alone, into 2 parts, into an uneven 3, and into one part per channel.
+    for &(l, limit) in &splittable {
+        for parts in [2, 3.min(limit), limit] {
+            let split =
+                Model::split_layers_file(&bytes, "m.msgpack", &[(l, parts)]).expect("split");
+            let m = Model::from_msgpack(&split.bytes, "m.msgpack").expect("load split");
+            assert_eq!(m.layers().len(), model.layers().len() + parts);
+            assert_eq!(split.sections.len(), 1);
+            assert_eq!(split.sections[0].start, l);
+            assert_eq!(
+                m.layers()[split.sections[0].join()].layer_type,
+                "Concatenation"
+            );
+            assert_eq!(outputs(&m, &input), want, "layer {l} in {parts} parts");
+        }
+    }
+    // Every splittable layer at once: sections in order, indices shifted by the parts before them.
+    let all: Vec<(usize, usize)> = splittable.iter().map(|&(l, _)| (l, 2)).collect();
+    let split = Model::split_layers_file(&bytes, "m.msgpack", &all).expect("split all");
+    let m = Model::from_msgpack(&split.bytes, "m.msgpack").expect("load split");
+    for (i, s) in split.sections.iter().enumerate() {
+        assert_eq!(s.start, all[i].0 + 2 * i);
+    }
+    assert_eq!(outputs(&m, &input), want);
+}
+
+#[test]
+fn split_convolutions_and_fully_connected_layers_compute_what_the_original_does() {
+    check_model(
+        repo().join("../shared/models/zkml/mnist/model.msgpack"),
+        repo().join("../shared/models/zkml/mnist/inp.msgpack"),
+    );
+    check_model(
+        repo().join("testdata/models/digits_cnn.msgpack"),
+        repo().join("testdata/inputs/digits_3.msgpack"),
+    );
+}
+
+#[test]
+fn layers_that_cannot_be_split_are_refused_with_the_reason() {
+    let bytes = std::fs::read(repo().join("testdata/models/digits_cnn.msgpack")).expect("model");
+    let model = Model::from_msgpack(&bytes, "m.msgpack").expect("load");
+    let (first_fixed, limit) = (0..model.layers().len())
+        .find_map(|l| model.split_limit(l).ok().map(|n| (l, n)))
+        .expect("a splittable layer");
+    let other = (0..model.layers().len())
+        .find(|&l| model.split_limit(l).is_err())
+        .expect("a layer that is not split");
+    for (splits, needle) in [
+        (vec![(other, 2)], "cannot be split"),
+        (vec![(first_fixed, 1)], "parts"),
+        (vec![(first_fixed, limit + 1)], "parts"),
+        (vec![(first_fixed, 2), (first_fixed, 2)], "once"),
+        (vec![(model.layers().len(), 2)], "no layer"),
+    ] {
+        let e = Model::split_layers_file(&bytes, "m.msgpack", &splits)
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains(needle) && e.contains("m.msgpack"), "{e}");
+    }
+}

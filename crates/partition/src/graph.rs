@@ -1,0 +1,328 @@
+//! Layers too large for the bound: split across chunks, and the chunk graph that follows.
+//!
+//! A layer that alone needs more than `2^k` rows is split by output channels (`dzk_ir::Model::split_layers_file`)
+//! into parts that each fit. The run is then a graph: each part is a chunk of its own that reads the boundary
+//! before the split layer (what the chunk before wrote, or the model's inputs) and writes its share of the
+//! output; the chunk after the parts (it starts with the concatenation) reads that same boundary and every
+//! part's output. Every other chunk reads its predecessor's boundary, as in a chain.
+
+use std::sync::Arc;
+
+use dzk_circuit::{ChunkCircuit, ChunkIo, CostModel, InputGroup};
+use dzk_format::run::SplitSpec;
+use dzk_ir::{Model, Section};
+
+use crate::{cut_with, Bound, PartitionError};
+
+/// A partition under `--max-k`, with the layers that did not fit split.
+pub struct Partition {
+    /// The model the chunks cut: the one given, or with the split layers rewritten.
+    pub model: Arc<Model>,
+    /// Its bytes when layers were split (`None`: the model given, unchanged).
+    pub bytes: Option<Vec<u8>>,
+    /// Its cost model.
+    pub cost: CostModel,
+    /// The chunks' layer ranges.
+    pub cuts: Vec<(usize, usize)>,
+    /// The layers split (by their index in the model given) and their parts.
+    pub splits: Vec<SplitSpec>,
+    /// Where each split layer's parts are in [`Self::model`].
+    pub sections: Vec<Section>,
+}
+
+/// Where a chunk sits in a graph-shaped plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// A chunk of the chain: it reads its predecessor's boundary.
+    Chain,
+    /// Part `part` of the split layer whose parts start at chunk `first` (it reads boundary `first`).
+    Part {
+        /// The first part's chunk index.
+        first: u32,
+        /// Which part.
+        part: usize,
+    },
+    /// The chunk after a split layer's `parts` parts, which start at chunk `first`: it reads boundary `first`
+    /// and every part's.
+    Join {
+        /// The first part's chunk index.
+        first: u32,
+        /// The parts.
+        parts: usize,
+    },
+}
+
+/// Each chunk's role, given the layer ranges `cuts` and the `sections` of the split layers in the model they cut.
+pub fn roles(cuts: &[(usize, usize)], sections: &[Section]) -> Vec<Role> {
+    let mut roles = vec![Role::Chain; cuts.len()];
+    for s in sections {
+        let Some(first) = cuts.iter().position(|&(a, _)| a == s.start) else {
+            continue;
+        };
+        for p in 0..s.parts {
+            roles[first + p] = Role::Part {
+                first: first as u32,
+                part: p,
+            };
+        }
+        if let Some(r) = roles.get_mut(first + s.parts) {
+            *r = Role::Join {
+                first: first as u32,
+                parts: s.parts,
+            };
+        }
+    }
+    roles
+}
+
+/// The boundaries a chunk of role `role` reads (`ChunkPlan::sources`; empty for a chunk of the chain).
+pub fn sources(role: Role) -> Vec<u32> {
+    match role {
+        Role::Chain => Vec::new(),
+        Role::Part { first, .. } => vec![first],
+        Role::Join { first, parts } => (first..=first + parts as u32).collect(),
+    }
+}
+
+/// What chunk `i` (layers `cuts[i]`, role `roles[i]`) reads and writes.
+pub fn chunk_io(model: &Model, cuts: &[(usize, usize)], roles: &[Role], i: usize) -> ChunkIo {
+    let (a, b) = cuts[i];
+    let before = |first: u32| InputGroup {
+        model_inputs: first == 0,
+        tensors: model.live_at(cuts[first as usize].0),
+    };
+    match roles[i] {
+        Role::Chain => ChunkIo::chain(model, a, b),
+        Role::Part { first, .. } => ChunkIo {
+            groups: vec![before(first)],
+            outputs: model.layers()[a].outputs.clone(),
+        },
+        Role::Join { first, parts } => {
+            let mut groups = vec![before(first)];
+            for p in 0..parts {
+                let (pa, _) = cuts[first as usize + p];
+                groups.push(InputGroup {
+                    model_inputs: false,
+                    tensors: model.layers()[pa].outputs.clone(),
+                });
+            }
+            ChunkIo {
+                groups,
+                outputs: model.live_at(b),
+            }
+        }
+    }
+}
+
+/// The partition for `bound` of `model` (whose file is `bytes`, named `file`; `cost` its cost model). Under
+/// `MaxK(k)`, a layer that alone needs more than `2^k` rows is split into as few parts as fit, and the chunks
+/// are cut around the parts; a layer that cannot be split is an error naming it and why. Under `Chunks(n)`, no
+/// layer is split.
+pub fn partition(
+    model: Arc<Model>,
+    bytes: &[u8],
+    file: &str,
+    cost: CostModel,
+    bound: Bound,
+) -> Result<Partition, PartitionError> {
+    let n = model.layers().len();
+    let max_k = match bound {
+        Bound::MaxK(k) => k,
+        Bound::Chunks(_) => {
+            let cuts = cut_with(&cost, n, bound)?;
+            return Ok(unsplit(model, cost, cuts));
+        }
+    };
+    match cut_with(&cost, n, bound) {
+        Ok(cuts) => return Ok(unsplit(model, cost, cuts)),
+        Err(PartitionError::TooBig { .. }) => {}
+        Err(e) => return Err(e),
+    }
+    // Every layer that alone does not fit, and a first guess at its parts from its rows.
+    let mut splits = Vec::new();
+    for l in 0..n {
+        let need = cost.min_k(l, l + 1);
+        if need <= max_k {
+            continue;
+        }
+        let limit = model
+            .split_limit(l)
+            .map_err(|reason| PartitionError::Unsplittable {
+                layer: l,
+                need,
+                max_k,
+                reason,
+            })?;
+        // Each part repeats the layer's input, so the parts' rows add up to more than the layer's: start from
+        // the fewest parts the rows alone allow and add parts until each fits.
+        let parts = cost
+            .need(l, l + 1)
+            .div_ceil(1usize << max_k)
+            .clamp(2, limit);
+        splits.push(SplitSpec { layer: l, parts });
+    }
+    // Split, check every part exactly, and give more parts to a layer whose parts do not fit yet.
+    loop {
+        let pairs: Vec<(usize, usize)> = splits.iter().map(|s| (s.layer, s.parts)).collect();
+        let split = Model::split_layers_file(bytes, file, &pairs)?;
+        let m = Arc::new(Model::from_msgpack(&split.bytes, file)?);
+        let layouts = CostModel::reference_layouts(&m);
+        let mut again = false;
+        for (s, sec) in splits.iter_mut().zip(&split.sections) {
+            let too_big = (0..sec.parts).any(|p| {
+                let io = part_io(&m, sec, p);
+                ChunkCircuit::best_of_io(
+                    m.clone(),
+                    sec.start + p,
+                    sec.start + p + 1,
+                    &io,
+                    &layouts,
+                    Some(max_k),
+                )
+                .is_err()
+            });
+            if too_big {
+                let limit = model.split_limit(s.layer).unwrap_or(s.parts);
+                if s.parts >= limit {
+                    return Err(PartitionError::Unsplittable {
+                        layer: s.layer,
+                        need: cost.min_k(s.layer, s.layer + 1),
+                        max_k,
+                        reason: format!(
+                            "even one output channel per part needs more than 2^{max_k} rows (its input alone is \
+                             too large)"
+                        ),
+                    });
+                }
+                s.parts = (s.parts + s.parts.div_ceil(4)).min(limit);
+                again = true;
+            }
+        }
+        if again {
+            continue;
+        }
+        let cost = CostModel::new(&m)?;
+        let cuts = cut_around(&m, &cost, &split.sections, max_k).map_err(|e| match e {
+            // A layer index of the split model means nothing to the user: name the split layer instead.
+            PartitionError::TooBig { layer, need, max_k } => {
+                match split.sections.iter().position(|s| s.join() == layer) {
+                    Some(i) => PartitionError::Unsplittable {
+                        layer: splits[i].layer,
+                        need,
+                        max_k,
+                        reason: format!(
+                            "its parts fit, but the layer after it reads all of its {} output channels at once, \
+                             which needs k = {need}: a bound this small needs the layers after it split too",
+                            model.split_limit(splits[i].layer).unwrap_or(0)
+                        ),
+                    },
+                    None => PartitionError::TooBig {
+                        layer: original_layer(&split.sections, &splits, layer),
+                        need,
+                        max_k,
+                    },
+                }
+            }
+            e => e,
+        })?;
+        return Ok(Partition {
+            model: m,
+            bytes: Some(split.bytes),
+            cost,
+            cuts,
+            splits,
+            sections: split.sections,
+        });
+    }
+}
+
+/// The index in the model given of layer `layer` of the split model (not a part or a concatenation).
+fn original_layer(sections: &[Section], splits: &[SplitSpec], layer: usize) -> usize {
+    let added: usize = sections
+        .iter()
+        .zip(splits)
+        .filter(|(s, _)| s.join() < layer)
+        .map(|(s, _)| s.parts)
+        .sum();
+    layer - added
+}
+
+/// What part `p` of section `sec` reads (the tensors live before the split layer) and writes (its share).
+fn part_io(model: &Model, sec: &Section, p: usize) -> ChunkIo {
+    ChunkIo {
+        groups: vec![InputGroup {
+            model_inputs: sec.start == 0,
+            tensors: model.live_at(sec.start),
+        }],
+        outputs: model.layers()[sec.start + p].outputs.clone(),
+    }
+}
+
+fn unsplit(model: Arc<Model>, cost: CostModel, cuts: Vec<(usize, usize)>) -> Partition {
+    Partition {
+        model,
+        bytes: None,
+        cost,
+        cuts,
+        splits: Vec::new(),
+        sections: Vec::new(),
+    }
+}
+
+/// Greedy chunks under `max_k` around the split layers' parts: each part is a chunk, the chunk after the parts
+/// starts at the concatenation, and no other chunk crosses a section. A chunk that reads several boundaries
+/// (after the parts) is checked exactly, with its real inputs, and shortened until it fits.
+fn cut_around(
+    model: &Arc<Model>,
+    cost: &CostModel,
+    sections: &[Section],
+    max_k: u32,
+) -> Result<Vec<(usize, usize)>, PartitionError> {
+    let n = model.layers().len();
+    let layouts = CostModel::reference_layouts(model);
+    let mut cuts: Vec<(usize, usize)> = Vec::new();
+    let mut a = 0;
+    while a < n {
+        if let Some(s) = sections.iter().find(|s| s.start == a) {
+            cuts.extend((0..s.parts).map(|p| (a + p, a + p + 1)));
+            a = s.join();
+            continue;
+        }
+        let limit = sections
+            .iter()
+            .map(|s| s.start)
+            .filter(|&st| st > a)
+            .min()
+            .unwrap_or(n);
+        let joins = sections.iter().any(|s| s.join() == a);
+        let mut found = None;
+        for b in (a + 1..=limit).rev() {
+            if cost.min_k(a, b) > max_k {
+                continue;
+            }
+            if joins {
+                let mut trial = cuts.clone();
+                trial.push((a, b));
+                let roles = roles(&trial, sections);
+                let io = chunk_io(model, &trial, &roles, trial.len() - 1);
+                if ChunkCircuit::best_of_io(model.clone(), a, b, &io, &layouts, Some(max_k))
+                    .is_err()
+                {
+                    continue;
+                }
+            }
+            found = Some(b);
+            break;
+        }
+        let Some(b) = found else {
+            return Err(PartitionError::TooBig {
+                layer: a,
+                need: cost.min_k(a, a + 1).max(max_k + 1),
+                max_k,
+            });
+        };
+        cuts.push((a, b));
+        a = b;
+    }
+    Ok(cuts)
+}
