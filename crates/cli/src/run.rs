@@ -35,7 +35,13 @@ pub fn write_plan(run: &Path, plan: &Plan) -> anyhow::Result<()> {
     let body = serde_json::to_vec_pretty(plan).context("encoding the plan")?;
     let mut env = Envelope::new(Kind::Plan, "json", body);
     env.header.plan_digest = Some(plan.digest());
-    write_atomic(&run.join("plan.dzk"), &env.encode())
+    // A graph-shaped plan under a major version of its own: a dzk that knows only chains refuses it.
+    let major = if plan.is_graph() {
+        dzk_format::GRAPH_PLAN_MAJOR
+    } else {
+        dzk_format::FORMAT_MAJOR
+    };
+    write_atomic(&run.join("plan.dzk"), &env.encode_as(major))
 }
 
 /// Loads the SRS directory, printing the insecure-setup warning when there is one.
@@ -143,6 +149,23 @@ pub fn meminfo(field: &str) -> Option<u64> {
         .parse::<u64>()
         .ok()
         .map(|kib| kib * 1024)
+}
+
+/// What a chunk of a graph-shaped plan reads, for the text outputs: ` (reads the model's inputs, chunk 0, …)`;
+/// empty for a chunk of a chain.
+pub fn reads_text(c: &dzk_format::run::ChunkPlan) -> String {
+    if c.sources.is_empty() {
+        return String::new();
+    }
+    let what: Vec<String> = c
+        .sources
+        .iter()
+        .map(|&b| match b {
+            0 => "the model's inputs".to_string(),
+            b => format!("chunk {}", b - 1),
+        })
+        .collect();
+    format!(" (reads {})", what.join(", "))
 }
 
 #[cfg(test)]

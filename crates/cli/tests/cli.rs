@@ -512,6 +512,58 @@ fn partition_lists_every_layer_without_a_chip_path_at_once() {
     );
 }
 
+/// Twitter's model (synthetic weights) has a fully connected layer that alone needs more than 2^18 rows:
+/// `--max-k 18` splits it across chunks by output channels instead of failing, and every chunk fits.
+#[test]
+fn max_k_splits_a_layer_too_large_for_the_bound() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let twitter = repo().join("../shared/models/zkml/twitter/config.msgpack");
+    let o = dzk(&[
+        "partition",
+        s(&twitter),
+        "--synthetic-weights",
+        "1",
+        "--max-k",
+        "18",
+        "-o",
+        s(&tmp.path().join("run")),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("across chunks by output channels"),
+        "{}",
+        stderr(&o)
+    );
+    let v: Value = serde_json::from_str(&stdout(&o)).expect("json");
+    let splits = v["split_layers"].as_array().expect("split layers");
+    assert!(!splits.is_empty(), "{v}");
+    let chunks = v["chunks"].as_array().expect("chunks");
+    assert!(
+        chunks.iter().all(|c| c["k"].as_u64().expect("k") <= 18),
+        "{v}"
+    );
+    // Each part reads one boundary; the chunk after the parts reads that one and every part's.
+    let parts = splits[0]["parts"].as_u64().expect("parts") as usize;
+    let join = chunks
+        .iter()
+        .find(|c| c["reads"].as_array().map(Vec::len) == Some(parts + 1))
+        .expect("the chunk after the parts");
+    let first = join["reads"][0].as_u64().expect("boundary");
+    let readers = chunks
+        .iter()
+        .filter(|c| {
+            c["reads"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|b| b.as_u64() == Some(first)))
+        })
+        .count();
+    assert_eq!(readers, parts + 1, "{v}");
+    // Every edge holds the same tensors on both sides.
+    let plan = dzk_verifier::audit::read_plan(&tmp.path().join("run")).expect("plan");
+    plan.check().expect("a consistent plan");
+}
+
 /// `partition` says what sets each chunk's k and estimates each chunk's keygen and proving resources; it warns
 /// exactly when a chunk's estimate exceeds this machine's memory.
 #[test]

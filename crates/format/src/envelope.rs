@@ -8,6 +8,10 @@ use crate::FormatError;
 pub const FORMAT_MAJOR: u16 = 1;
 /// The minor format version this dzk writes. A minor bump may only add fields.
 pub const FORMAT_MINOR: u16 = 0;
+/// The major version of a plan whose chunks form a graph (a layer split across chunks, chunks reading several
+/// boundaries): a dzk that knows only chains would misread such a plan, so it is written under a major version
+/// of its own, which those refuse. Chain plans stay at [`FORMAT_MAJOR`].
+pub const GRAPH_PLAN_MAJOR: u16 = 2;
 
 const PREFIX: usize = 16;
 
@@ -150,11 +154,17 @@ impl Envelope {
 
     /// The artifact's bytes, at the current format version.
     pub fn encode(&self) -> Vec<u8> {
+        self.encode_as(FORMAT_MAJOR)
+    }
+
+    /// The artifact's bytes under major version `major` ([`FORMAT_MAJOR`], or [`GRAPH_PLAN_MAJOR`] for a plan
+    /// whose chunks form a graph).
+    pub fn encode_as(&self, major: u16) -> Vec<u8> {
         // A header of plain strings, numbers and JSON values always serializes.
         let header = serde_json::to_vec(&self.header).unwrap_or_default();
         let mut out = Vec::with_capacity(PREFIX + header.len() + self.body.len());
         out.extend_from_slice(&self.header.kind.magic());
-        out.extend_from_slice(&FORMAT_MAJOR.to_le_bytes());
+        out.extend_from_slice(&major.to_le_bytes());
         out.extend_from_slice(&FORMAT_MINOR.to_le_bytes());
         out.extend_from_slice(&(header.len() as u32).to_le_bytes());
         out.extend_from_slice(&header);
@@ -186,7 +196,7 @@ impl Envelope {
             });
         }
         let major = u16::from_le_bytes([bytes[8], bytes[9]]);
-        if major != FORMAT_MAJOR {
+        if major != FORMAT_MAJOR && !(found == Kind::Plan && major == GRAPH_PLAN_MAJOR) {
             return Err(FormatError::UnsupportedVersion {
                 kind: found,
                 found: major,

@@ -1,7 +1,7 @@
 //! The envelope: round trips, and every malformed file rejected with its own error (never a panic); the
 //! committed v1 fixture still decodes.
 
-use dzk_format::{Envelope, FormatError, Kind, FORMAT_MAJOR};
+use dzk_format::{Envelope, FormatError, Kind, FORMAT_MAJOR, GRAPH_PLAN_MAJOR};
 use proptest::prelude::*;
 
 fn sample() -> Envelope {
@@ -58,6 +58,21 @@ fn bad_version_says_what_to_do() {
         err.to_string(),
         "chunk proof is format v2; this dzk reads v1: use a dzk that matches the file"
     );
+}
+
+/// A plan whose chunks form a graph is written under major version 2: this dzk reads it, a dzk that reads only
+/// v1 refuses it (as this one refuses any other kind at v2), and v3 is refused.
+#[test]
+fn a_graph_plan_has_a_major_version_of_its_own() {
+    let mut plan = Envelope::new(Kind::Plan, "json", b"{}".to_vec());
+    plan.header.plan_digest = Some("ab".into());
+    let bytes = plan.encode_as(GRAPH_PLAN_MAJOR);
+    assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 2);
+    assert_eq!(Envelope::decode(&bytes, Kind::Plan), Ok(plan.clone()));
+    let proof = Envelope::new(Kind::ChunkProof, "raw", vec![1, 2]).encode_as(GRAPH_PLAN_MAJOR);
+    assert!(Envelope::decode(&proof, Kind::ChunkProof).is_err());
+    let v3 = plan.encode_as(GRAPH_PLAN_MAJOR + 1);
+    assert!(Envelope::decode(&v3, Kind::Plan).is_err());
 }
 
 #[test]

@@ -120,14 +120,6 @@ fn chunk_keys(
     plan: &Plan,
     mut params_for: impl FnMut(u32) -> anyhow::Result<ParamsKZG<Bn256>>,
 ) -> anyhow::Result<Vec<ChunkKey>> {
-    if plan.is_graph() {
-        // The aggregation circuit links chunk i's output to chunk i + 1's input; a graph's edges are not in it yet.
-        anyhow::bail!(
-            "{}: the plan splits layers across chunks (chunks read several boundaries), and aggregation proves \
-             chains of chunks only so far: check this run with `dzk verify-all`",
-            dir.join("plan.dzk").display()
-        );
-    }
     let mut chunks = Vec::with_capacity(plan.chunks.len());
     for (i, c) in plan.chunks.iter().enumerate() {
         let path = dir.join(vk_name(c.index));
@@ -154,8 +146,22 @@ fn chunk_keys(
 
 /// The trusted inputs from an auditor's kit: enough to verify an aggregated proof against a key the plan
 /// records, not to rebuild one. `params` is set to the aggregation circuit's k once its configuration is known.
+/// Refuses a graph-shaped plan: the aggregation circuit links chunk `i`'s output to chunk `i + 1`'s input, and a
+/// graph's edges are not in it yet.
+pub(super) fn chain_only(plan: &Plan, dir: &Path) -> anyhow::Result<()> {
+    if plan.is_graph() {
+        anyhow::bail!(
+            "{}: the plan splits layers across chunks (chunks read several boundaries), and aggregation proves \
+             chains of chunks only so far: check this run with `dzk verify-all`",
+            dir.join("plan.dzk").display()
+        );
+    }
+    Ok(())
+}
+
 pub(super) fn trusted_kit(kit: &Kit) -> anyhow::Result<Trusted> {
     let plan = read_plan(&kit.dir)?;
+    chain_only(&plan, &kit.dir)?;
     let vs = kit.srs;
     Ok(Trusted {
         insecure: kit.manifest.insecure_dev_seed.is_some()
@@ -170,6 +176,7 @@ pub(super) fn trusted_kit(kit: &Kit) -> anyhow::Result<Trusted> {
 
 pub(super) fn trusted(run: &Path, params_dir: &Path) -> anyhow::Result<Trusted> {
     let plan = read_plan(run)?;
+    chain_only(&plan, run)?;
     let (info, params) =
         srs::load(params_dir).with_context(|| format!("reading {}", params_dir.display()))?;
     if params.k() < MIN_AGG_K {

@@ -59,15 +59,26 @@ pub fn describe(path: &Path, bytes: &[u8], kind: Kind) -> anyhow::Result<(Value,
                     .map(|s| format!(", SRS id {s}"))
                     .unwrap_or_default()
             ));
+            if !plan.split_layers.is_empty() {
+                lines.push(format!(
+                    "  split across chunks: {}",
+                    plan.split_layers
+                        .iter()
+                        .map(|s| format!("layer {} in {} parts", s.layer, s.parts))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
             for c in &plan.chunks {
                 lines.push(format!(
-                    "  chunk {}: layers {}..{}, k = {}, {} rows, {} values in, {} out{}",
+                    "  chunk {}: layers {}..{}, k = {}, {} rows, {} values in{}, {} out{}",
                     c.index,
                     c.start,
                     c.end,
                     c.k,
                     c.rows,
                     total_values(&c.inputs),
+                    crate::run::reads_text(c),
                     total_values(&c.outputs),
                     if c.vk_blake3.is_some() { ", keyed" } else { "" }
                 ));
@@ -76,8 +87,9 @@ pub fn describe(path: &Path, bytes: &[u8], kind: Kind) -> anyhow::Result<(Value,
                 "model_file": plan.model_file, "layers": plan.layers, "visibility": plan.visibility,
                 "chunks": plan.chunks.iter().map(|c| json!({
                     "index": c.index, "layers": [c.start, c.end], "k": c.k, "rows": c.rows,
-                    "vk_blake3": c.vk_blake3,
+                    "vk_blake3": c.vk_blake3, "reads": c.reads(),
                 })).collect::<Vec<_>>(),
+                "split_layers": plan.split_layers,
                 "srs_id": plan.srs_id, "digest": plan.digest(),
             });
         }

@@ -187,13 +187,13 @@ impl PartitionCmd {
                     "layout_rows": c.rows, "range_table_rows": z.range_table, "table_rows": z.tables,
                     "table_groups": c.layout.fn_groups, "table_rows_per_group": z.per_group,
                     "shape": shape_json(c), "estimate": estimate_json(c),
-                    "inputs": c.inputs, "outputs": c.outputs})
+                    "inputs": c.inputs, "outputs": c.outputs, "reads": c.reads()})
                 })
                 .collect();
             println!(
                 "{}",
                 json!({"run": self.out, "plan_digest": plan.digest(), "chunks": chunks, "visibility": plan.visibility,
-                    "folded_layers": plan.folded_layers})
+                    "folded_layers": plan.folded_layers, "split_layers": plan.split_layers})
             );
         } else {
             for (c, z) in plan.chunks.iter().zip(&sizes) {
@@ -202,8 +202,9 @@ impl PartitionCmd {
                     (t, 1) => format!(", function tables {t}"),
                     (t, g) => format!(", function tables {t} in {g} groups of {}", z.per_group),
                 };
+                let reads = crate::run::reads_text(c);
                 println!(
-                    "chunk {}: layers {}..{}, k = {}: {} of {} rows (layout {}, range table {}{tables}), {} values in, \
+                    "chunk {}: layers {}..{}, k = {}: {} of {} rows (layout {}, range table {}{tables}), {} values in{reads}, \
                      {} out",
                     c.index,
                     c.start,

@@ -1,0 +1,218 @@
+//! Chunks of a graph-shaped plan under `MockProver`: a part of a split layer (it reads the boundary before the
+//! layer and writes its share of the channels) and the chunk after the parts (it reads several boundaries, one
+//! input commitment each). Honest witnesses pass; a tampered product, a wrong share, swapped commitments and
+//! input groups that do not cover what the slice reads are rejected.
+
+mod common;
+use std::sync::Arc;
+
+use common::{mock, repo};
+use dzk_circuit::{ChunkCircuit, ChunkIo, InputGroup, LayoutParams, Visibility};
+use dzk_gadgets::matcheck::Tamper;
+use dzk_gadgets::{fe, Fr};
+use dzk_ir::{Model, TensorFile};
+use dzk_merkle::commit;
+
+/// A shipped model with its layer 0 split into 2 parts: layers 0 and 1 are the parts, layer 2 their
+/// concatenation.
+fn split(model: &str, input: &str) -> (Arc<Model>, TensorFile) {
+    let bytes = std::fs::read(repo().join(model)).expect("model");
+    let s = Model::split_layers_file(&bytes, model, &[(0, 2)]).expect("split");
+    (
+        Arc::new(Model::from_msgpack(&s.bytes, model).expect("load")),
+        TensorFile::load(&repo().join(input)).expect("input"),
+    )
+}
+
+fn layout() -> LayoutParams {
+    LayoutParams {
+        check_width: 4,
+        ..LayoutParams::default()
+    }
+}
+
+fn vals(file: &TensorFile, idxs: &[i64]) -> Vec<i64> {
+    idxs.iter()
+        .flat_map(|i| file.get(*i).expect("tensor").data().to_vec())
+        .collect()
+}
+
+const HASHED: Visibility = Visibility {
+    public_input: false,
+    public_output: true,
+};
+
+/// Part `p` of the split layer whose parts start at layer `at`: it reads the tensors live before the layer
+/// (values from `trace`) and writes its share; salts (7, 11 + p).
+fn part(m: &Arc<Model>, trace: &dzk_ir::Trace, at: usize, p: usize) -> ChunkCircuit {
+    let live = m.live_at(at);
+    let io = ChunkIo {
+        groups: vec![InputGroup {
+            model_inputs: at == 0,
+            tensors: live.clone(),
+        }],
+        outputs: m.layers()[at + p].outputs.clone(),
+    };
+    let given = TensorFile::new(
+        live.iter()
+            .map(|&i| (i, trace.tensor(i).expect("live tensor").clone()))
+            .collect(),
+    )
+    .expect("inputs");
+    ChunkCircuit::new(m.clone(), at + p, at + p + 1, layout())
+        .expect("circuit")
+        .with_io(io)
+        .expect("io")
+        .with_visibility(HASHED)
+        .with_group_inputs(&given, &[Fr::from(7)], Fr::from(11 + p as u64))
+        .expect("witness")
+}
+
+/// A projection of 16 tokens of width 32 (`[16, 32] × [32, 32]ᵀ + b`, ReLU), as zkml writes one.
+fn projection() -> (Vec<u8>, TensorFile) {
+    let (t, d) = (16usize, 32usize);
+    let w: Vec<i64> = (0..d * d).map(|i| ((i * 37 % 61) as i64) - 30).collect();
+    let b: Vec<i64> = (0..d).map(|i| (i as i64 * 13 % 41) - 20).collect();
+    let x: Vec<i64> = (0..t * d).map(|i| ((i * 29 % 97) as i64) - 48).collect();
+    let model = serde_json::json!({
+        "global_sf": 64, "k": 12, "num_cols": 10, "inp_idxes": [0], "out_idxes": [3],
+        "tensors": [
+            {"idx": 1, "shape": [d, d], "data": w},
+            {"idx": 2, "shape": [d], "data": b},
+        ],
+        "layers": [{
+            "layer_type": "FullyConnected", "params": [1], "inp_idxes": [0, 1, 2],
+            "inp_shapes": [[t, d], [d, d], [d]], "out_idxes": [3], "out_shapes": [[t, d]], "mask": [],
+        }],
+    });
+    let input = common::json_input(&serde_json::json!([{"idx": 0, "shape": [t, d], "data": x}]));
+    (rmp_serde::to_vec_named(&model).expect("encode"), input)
+}
+
+#[test]
+fn a_part_of_a_split_layer_proves_its_share_and_a_tampered_one_does_not() {
+    // A projection whose product the matrix-check chip proves, split into two parts of 16 channels.
+    let (bytes, input) = projection();
+    let orig = Model::from_msgpack(&bytes, "projection").expect("model");
+    let s = Model::split_layers_file(&bytes, "projection", &[(0, 2)]).expect("split");
+    let m = Arc::new(Model::from_msgpack(&s.bytes, "projection").expect("load"));
+    let at = 0;
+    let full = m.forward(&input).expect("forward");
+    assert_eq!(
+        full.outputs(),
+        orig.forward(&input).expect("forward").outputs(),
+        "the split model computes the original's outputs"
+    );
+    for p in 0..2 {
+        let c = part(&m, &full, at, p);
+        // Instances: h_in over the tensors live before the layer, h_out over the part's share of the channels.
+        let out = m.layers()[at + p].outputs[0];
+        let want_out = full.tensor(out).expect("part output").data().to_vec();
+        let live: Vec<i64> = m
+            .live_at(at)
+            .iter()
+            .flat_map(|&i| full.tensor(i).expect("live").data().to_vec())
+            .collect();
+        let want = vec![
+            commit(Fr::from(7), &live).expect("commit"),
+            commit(Fr::from(11 + p as u64), &want_out).expect("commit"),
+        ];
+        assert_eq!(c.instances(), want.as_slice());
+        mock(&c, want.clone()).expect("the honest part");
+        assert_eq!(
+            c.matrix_checks(),
+            1,
+            "the part's product is on the matrix-check chip"
+        );
+        // A tampered product entry (running sums recomputed), and the same fixed up after the challenge.
+        for tamper in [
+            Tamper::Output { p: 1, o: 0 },
+            Tamper::OutputFixedUpAfterChallenge { p: 0, o: 1 },
+        ] {
+            let bad = part(&m, &full, at, p).with_product_tamper(0, tamper);
+            assert!(mock(&bad, want.clone()).is_err(), "{tamper:?} accepted");
+        }
+        // Another share claimed (the other part's output commitment).
+        let mut other = want.clone();
+        let o2 = m.layers()[at + 1 - p].outputs[0];
+        other[1] = commit(
+            Fr::from(11 + p as u64),
+            full.tensor(o2).expect("other share").data(),
+        )
+        .expect("commit");
+        assert!(mock(&c, other).is_err(), "another share accepted");
+    }
+}
+
+#[test]
+fn the_chunk_after_the_parts_commits_to_each_boundary_it_reads() {
+    // The wide MLP: the chunk after the parts reads the model's input again (a skip connection) and both parts.
+    let (m, input) = split(
+        "testdata/models/wide_mlp.msgpack",
+        "testdata/inputs/wide_mlp.msgpack",
+    );
+    let n = m.layers().len();
+    let full = m.forward(&input).expect("forward");
+    let (y0, y1) = (m.layers()[0].outputs[0], m.layers()[1].outputs[0]);
+    let io = ChunkIo {
+        groups: vec![
+            InputGroup {
+                model_inputs: true,
+                tensors: m.live_at(0),
+            },
+            InputGroup {
+                model_inputs: false,
+                tensors: vec![y0],
+            },
+            InputGroup {
+                model_inputs: false,
+                tensors: vec![y1],
+            },
+        ],
+        outputs: m.live_at(n),
+    };
+    let mut given = vec![(0, input.get(0).expect("x").clone())];
+    for y in [y0, y1] {
+        given.push((y, full.tensor(y).expect("share").clone()));
+    }
+    let inputs = TensorFile::new(given).expect("inputs");
+    let salts = [Fr::from(7), Fr::from(11), Fr::from(12)];
+    let c = ChunkCircuit::new(m.clone(), 2, n, layout())
+        .expect("circuit")
+        .with_io(io.clone())
+        .expect("io")
+        .with_visibility(HASHED)
+        .with_group_inputs(&inputs, &salts, Fr::from(99))
+        .expect("witness");
+    let outs = full.outputs().tensors()[0].1.data().to_vec();
+    let mut want = vec![
+        commit(salts[0], input.get(0).expect("x").data()).expect("commit"),
+        commit(salts[1], full.tensor(y0).expect("y0").data()).expect("commit"),
+        commit(salts[2], full.tensor(y1).expect("y1").data()).expect("commit"),
+        commit(Fr::from(99), &[]).expect("commit"),
+    ];
+    want.extend(outs.iter().map(|&v| fe::<Fr>(v.into())));
+    assert_eq!(c.instances(), want.as_slice());
+    assert_eq!(c.instance_len(), want.len());
+    mock(&c, want.clone()).expect("the honest join");
+    // The two parts' commitments swapped: each group is bound to its own position.
+    let mut swapped = want.clone();
+    swapped.swap(1, 2);
+    assert!(mock(&c, swapped).is_err(), "swapped commitments accepted");
+    // A wrong output.
+    let mut wrong = want.clone();
+    let last = wrong.len() - 1;
+    wrong[last] += Fr::from(1);
+    assert!(mock(&c, wrong).is_err(), "a wrong output accepted");
+    // Input groups that leave out a tensor the slice reads, or give one twice, are refused.
+    let base = ChunkCircuit::new(m.clone(), 2, n, layout()).expect("circuit");
+    let mut missing = io.clone();
+    missing.groups.pop();
+    assert!(base.clone().with_io(missing).is_err());
+    let mut twice = io.clone();
+    twice.groups[2].tensors = vec![y0];
+    assert!(base.clone().with_io(twice).is_err());
+    let mut late_inputs = io;
+    late_inputs.groups.swap(0, 1);
+    assert!(base.with_io(late_inputs).is_err());
+}
