@@ -31,12 +31,6 @@ fn layout() -> LayoutParams {
     }
 }
 
-fn vals(file: &TensorFile, idxs: &[i64]) -> Vec<i64> {
-    idxs.iter()
-        .flat_map(|i| file.get(*i).expect("tensor").data().to_vec())
-        .collect()
-}
-
 const HASHED: Visibility = Visibility {
     public_input: false,
     public_output: true,
