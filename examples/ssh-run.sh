@@ -8,6 +8,9 @@
 # its chunk needs, runs `dzk prove-chunk` there, copies the proof back, and audits the run.
 # Each host needs `dzk` on its PATH (or DZK_REMOTE_BIN). DZK_SSH and DZK_SCP replace ssh and scp (the tests
 # use local stand-ins); DZK_REMOTE_BASE is where hosts keep their files (default /tmp/dzk-ssh-run).
+# DZK_MAX_K=K partitions with `--max-k K` instead (every chunk within 2^K rows, a layer too large for that split
+# across chunks): the plan then has as many chunks as it needs, dealt to the hosts in turn, and a chunk after a
+# split layer reads several boundary files, all of which its host gets.
 set -euo pipefail
 [ $# -ge 3 ] || { echo "usage: $0 MODEL INPUT HOST [HOST ...]" >&2; exit 2; }
 MODEL=$1; INPUT=$2; shift 2; HOSTS=("$@"); N=${#HOSTS[@]}
@@ -16,7 +19,15 @@ DZK=${DZK:-dzk}; REMOTE_DZK=${DZK_REMOTE_BIN:-dzk}; BASE=${DZK_REMOTE_BASE:-/tmp
 WORK=${DZK_WORK:-$(mktemp -d)}
 mkdir -p "$WORK"
 
-$DZK partition "$MODEL" --chunks "$N" -o "$WORK/run" --json --force > "$WORK/partition.json"
+if [ -n "${DZK_MAX_K:-}" ]; then
+  BOUND=(--max-k "$DZK_MAX_K")
+else
+  BOUND=(--chunks "$N")
+fi
+$DZK partition "$MODEL" "${BOUND[@]}" -o "$WORK/run" --json --force > "$WORK/partition.json"
+# The boundaries each chunk reads, one line per chunk ("0", or "0,1,2" after a split layer).
+mapfile -t READS < <(grep -o '"reads":\[[0-9,]*\]' "$WORK/partition.json" | sed 's/.*\[\(.*\)\]/\1/')
+C=${#READS[@]}
 if [ -n "${DZK_PARAMS:-}" ]; then
   PARAMS=$DZK_PARAMS
 else
@@ -29,29 +40,31 @@ $DZK boundaries "$WORK/run" --input "$INPUT" -o "$WORK/boundaries"
 mkdir -p "$WORK/proofs"
 
 prove_on() {  # chunk host
-  local i=$1 host=$2 dir="$BASE/chunk-$1"
-  local files=("$WORK/boundaries/boundary-$i.dzk") next=""
-  if [ $((i + 1)) -lt "$N" ]; then
+  local i=$1 host=$2 dir="$BASE/chunk-$1" files=() b
+  # The boundaries the chunk reads, and its own output's (made ahead, so every chunk proves at once).
+  for b in ${READS[$i]//,/ }; do
+    files+=("$WORK/boundaries/boundary-$b.dzk")
+  done
+  if [ $((i + 1)) -lt "$C" ]; then
     files+=("$WORK/boundaries/boundary-$((i + 1)).dzk")
-    next="--next $dir/boundary-$((i + 1)).dzk"
   fi
-  $SSH "$host" "mkdir -p $dir/run $dir/params"
+  $SSH "$host" "mkdir -p $dir/run $dir/params $dir/boundaries"
   $SCP "$WORK/run/plan.dzk" "$WORK/run/chunk-$i.model.msgpack" "$WORK/run/chunk-$i.pk" "$host:$dir/run/"
   $SCP "$PARAMS"/* "$host:$dir/params/"
-  $SCP "${files[@]}" "$host:$dir/"
-  $SSH "$host" "$REMOTE_DZK prove-chunk $dir/run --chunk $i --input $dir/boundary-$i.dzk $next --params $dir/params -o $dir/proofs"
+  $SCP "${files[@]}" "$host:$dir/boundaries/"
+  $SSH "$host" "$REMOTE_DZK prove-chunk $dir/run --chunk $i --boundaries $dir/boundaries --params $dir/params -o $dir/proofs"
   $SCP "$host:$dir/proofs/chunk-$i.proof" "$WORK/proofs/"
 }
 
 pids=()
-for ((i = 0; i < N; i++)); do
-  prove_on "$i" "${HOSTS[$i]}" > "$WORK/chunk-$i.log" 2>&1 &
+for ((i = 0; i < C; i++)); do
+  prove_on "$i" "${HOSTS[$((i % N))]}" > "$WORK/chunk-$i.log" 2>&1 &
   pids+=($!)
 done
 fail=0
-for ((i = 0; i < N; i++)); do
+for ((i = 0; i < C; i++)); do
   if ! wait "${pids[$i]}"; then
-    echo "chunk $i on ${HOSTS[$i]} failed:" >&2; cat "$WORK/chunk-$i.log" >&2; fail=1
+    echo "chunk $i on ${HOSTS[$((i % N))]} failed:" >&2; cat "$WORK/chunk-$i.log" >&2; fail=1
   fi
 done
 [ $fail -eq 0 ] || exit 2

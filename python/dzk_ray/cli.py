@@ -16,6 +16,8 @@ def main(argv=None) -> int:
     pr = sub.add_parser("prove", help="partition (or take a run dir), prove every chunk on Ray, merkle, verify-all")
     pr.add_argument("--model", type=Path, help="zkml model file to partition")
     pr.add_argument("--chunks", type=int, help="number of chunks (with --model)")
+    pr.add_argument("--max-k", type=int, help="instead of --chunks: every chunk within 2^K rows, layers too large "
+                    "for that split across chunks (with --model)")
     pr.add_argument("--run", type=Path, help="an existing, keyed run directory (instead of --model)")
     pr.add_argument("--params", type=Path, help="SRS directory (default with --model: an INSECURE dev setup)")
     pr.add_argument("--input", type=Path, required=True, help="the model's zkml input file")
@@ -56,11 +58,11 @@ def main(argv=None) -> int:
         print(f"root {r.root}")
         print(r.verdict)
         return 0 if r.verdict == "VALID" else 1
-    if a.run is None and (a.model is None or a.chunks is None):
-        p.error("give --model and --chunks, or --run and --params")
+    if a.run is None and (a.model is None or (a.chunks is None) == (a.max_k is None)):
+        p.error("give --model and one of --chunks or --max-k, or --run and --params")
     try:
         r = prove_on_ray(
-            input_file=a.input, out_dir=a.output, model=a.model, chunks=a.chunks, run_dir=a.run,
+            input_file=a.input, out_dir=a.output, model=a.model, chunks=a.chunks, max_k=a.max_k, run_dir=a.run,
             params_dir=a.params, address=a.address, num_cpus=a.num_cpus, memory_mib=a.memory_mib,
             num_gpus=a.num_gpus, max_retries=a.max_retries, dzk=a.dzk, backend=a.backend,
         )

@@ -84,20 +84,20 @@ def _lay_out(root: Path, files: Dict[str, bytes], binaries: Dict[str, bytes]) ->
 
 @ray.remote
 def _prove_chunk(chunk: int, files: Dict[str, bytes], binaries: Dict[str, bytes], attempts_dir: Optional[str],
-                 backend: str) -> dict:
-    """Runs on a worker: lay the files out in a private directory, run ``dzk prove-chunk``, return the proof and
-    the prover that made it (``"cpu"`` or ``"gpu"``)."""
+                 backend: str, reads: List[int]) -> dict:
+    """Runs on a worker: lay the files out in a private directory, run ``dzk prove-chunk`` on the boundaries
+    ``reads`` (``[chunk]`` in a chain; a chunk after a split layer reads several), return the proof and the prover
+    that made it (``"cpu"`` or ``"gpu"``)."""
     if attempts_dir is not None:
         # Lets the driver (and the tests) see retries: one marker file per attempt.
         Path(attempts_dir, f"chunk-{chunk}.{os.getpid()}.{time.time_ns()}").touch()
     with tempfile.TemporaryDirectory(prefix=f"dzk-chunk-{chunk}-") as tmp:
         root = Path(tmp)
         dzk = _lay_out(root, files, binaries)
-        args = [
-            str(dzk), "prove-chunk", str(root / "run"), "--chunk", str(chunk),
-            "--input", str(root / f"boundary-{chunk}.dzk"), "--params", str(root / "params"),
-            "-o", str(root / "proofs"), "--backend", backend, "--json",
-        ]
+        args = [str(dzk), "prove-chunk", str(root / "run"), "--chunk", str(chunk)]
+        for b in reads:
+            args += ["--input", str(root / f"boundary-{b}.dzk")]
+        args += ["--params", str(root / "params"), "-o", str(root / "proofs"), "--backend", backend, "--json"]
         if f"boundary-{chunk + 1}.dzk" in files:
             args += ["--next", str(root / f"boundary-{chunk + 1}.dzk")]
         proc = subprocess.run(args, capture_output=True, text=True)
@@ -125,10 +125,12 @@ def prove_on_ray(
     progress: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr, flush=True),
     attempts_dir: Optional[Path] = None,
     backend: str = "auto",
+    max_k: Optional[int] = None,
 ) -> RunResult:
     """Proves a whole run on a Ray cluster and verifies it.
 
-    Either ``model`` and ``chunks`` (the driver partitions, makes a dev SRS unless ``params_dir`` is given, and
+    Either ``model`` and ``chunks`` or ``max_k`` (the driver partitions, with ``--max-k`` a layer too large for
+    the bound split across chunks, so the run is a graph; makes a dev SRS unless ``params_dir`` is given, and
     the keys) or ``run_dir`` (already partitioned and keyed) with ``params_dir``. ``address`` joins an existing
     cluster (``None`` starts a local one). Each chunk's task asks for ``num_cpus``, ``memory_mib`` and
     ``num_gpus``; failed tasks are retried up to ``max_retries`` times. ``backend`` is each task's ``dzk
@@ -144,12 +146,13 @@ def prove_on_ray(
     work.mkdir(exist_ok=True)
 
     if run_dir is None:
-        if model is None or chunks is None:
-            raise ValueError("give model and chunks, or run_dir")
+        if model is None or (chunks is None) == (max_k is None):
+            raise ValueError("give model and one of chunks or max_k, or run_dir")
         run_dir = work / "run"
-        progress(f"partition {model} into {chunks} chunks")
+        bound = ["--chunks", str(chunks)] if chunks is not None else ["--max-k", str(max_k)]
+        progress(f"partition {model} ({' '.join(bound)})")
         # The driver's own run directory: partitioned and keyed afresh each time (--force replaces an earlier one).
-        plan = json.loads(_dzk(dzk, "partition", str(model), "--chunks", str(chunks), "-o", str(run_dir), "--json",
+        plan = json.loads(_dzk(dzk, "partition", str(model), *bound, "-o", str(run_dir), "--json",
                                "--force").stdout)
         if params_dir is None:
             k = max(c["k"] for c in plan["chunks"])
@@ -165,7 +168,10 @@ def prove_on_ray(
     progress("boundaries (forward passes)")
     bdir = work / "boundaries"
     _dzk(dzk, "boundaries", str(run_dir), "--input", str(input_file), "-o", str(bdir))
-    n = len(list(run_dir.glob("chunk-*.model.msgpack")))
+    # Which boundaries each chunk reads: its predecessor's in a chain; after a split layer, several.
+    described = json.loads(_dzk(dzk, "inspect", str(run_dir / "plan.dzk"), "--json").stdout)
+    reads = [c["reads"] for c in described["plan"]["chunks"]]
+    n = len(reads)
 
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
@@ -182,11 +188,12 @@ def prove_on_ray(
         for name in (f"chunk-{i}.model.msgpack", f"chunk-{i}.pk", f"chunk-{i}.vk"):
             if (run_dir / name).exists():
                 files[f"run/{name}"] = _read(run_dir / name)
-        files[f"boundary-{i}.dzk"] = _read(bdir / f"boundary-{i}.dzk")
+        for b in reads[i]:
+            files[f"boundary-{b}.dzk"] = _read(bdir / f"boundary-{b}.dzk")
         if i + 1 < n:
             files[f"boundary-{i + 1}.dzk"] = _read(bdir / f"boundary-{i + 1}.dzk")
         ref = _prove_chunk.options(**options).remote(i, files, binaries, str(attempts_dir) if attempts_dir else None,
-                                                      backend)
+                                                      backend, reads[i])
         pending[ref] = i
     progress(f"{n} chunk tasks submitted")
     done = 0

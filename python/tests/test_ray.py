@@ -99,6 +99,48 @@ def test_shell_recipe_against_localhost_stand_ins(dzk_bin, tmp_path):
         "chunk-0.proof", "chunk-1.proof", "chunk-2.proof"]
 
 
+WIDE = REPO / "testdata/models/wide_mlp.msgpack"
+WIDE_INPUT = REPO / "testdata/inputs/wide_mlp.msgpack"
+
+
+def _wide_forward(dzk_bin):
+    out = subprocess.run([dzk_bin, "forward", str(WIDE), str(WIDE_INPUT), "--json"], check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out)["outputs"][0]["data"]
+
+
+def test_a_plan_with_a_split_layer_proves_on_ray(ray_cluster, dzk_bin, tmp_path):
+    # --max-k 12 splits the wide layer into two parts: three tasks at once, the last reading three boundaries.
+    r = prove_on_ray(model=WIDE, max_k=12, input_file=WIDE_INPUT, out_dir=tmp_path / "proofs",
+                     address=ray_cluster, dzk=dzk_bin)
+    assert r.verdict == "VALID", r.report
+    assert [c["reads"] for c in r.report["chunks"]] == [[0], [0], [0, 1, 2]]
+    assert r.report["public_outputs"] == _wide_forward(dzk_bin)
+    assert sorted(r.backends) == [0, 1, 2]
+
+
+def test_shell_recipe_runs_a_plan_with_a_split_layer(dzk_bin, tmp_path):
+    bin_dir = _mk(tmp_path / "bin")
+    (bin_dir / "fake-ssh").write_text('#!/usr/bin/env bash\nshift\nexec bash -c "$*"\n')
+    (bin_dir / "fake-scp").write_text(
+        '#!/usr/bin/env bash\nargs=()\nfor a in "$@"; do args+=("${a#*:}"); done\nexec cp "${args[@]}"\n')
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    env = dict(os.environ, DZK=dzk_bin, DZK_REMOTE_BIN=dzk_bin, DZK_SSH=str(bin_dir / "fake-ssh"),
+               DZK_SCP=str(bin_dir / "fake-scp"), DZK_REMOTE_BASE=str(tmp_path / "hosts"),
+               DZK_WORK=str(tmp_path / "work"), DZK_MAX_K="12")
+    # Two hosts, three chunks: dealt in turn.
+    p = subprocess.run(["bash", str(REPO / "examples/ssh-run.sh"), str(WIDE), str(WIDE_INPUT), "host-a", "host-b"],
+                       env=env, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert "VALID" in p.stdout
+    # The chunk after the parts got exactly the boundaries it reads and its own is the last: no --next file.
+    got = sorted(x.name for x in (tmp_path / "hosts/chunk-2/boundaries").iterdir())
+    assert got == ["boundary-0.dzk", "boundary-1.dzk", "boundary-2.dzk"]
+    got0 = sorted(x.name for x in (tmp_path / "hosts/chunk-0/boundaries").iterdir())
+    assert got0 == ["boundary-0.dzk", "boundary-1.dzk"]
+
+
 def test_the_dzk_ray_command(ray_cluster, dzk_bin, tmp_path):
     p = subprocess.run(
         [sys.executable, "-m", "dzk_ray.cli", "prove", "--model", str(MODEL), "--chunks", "2",

@@ -33,8 +33,12 @@ pub struct ProveChunkCmd {
     /// Its input: the boundary file the previous chunk emitted, or for chunk 0 the model's zkml input file. A
     /// chunk of a graph-shaped plan (a layer split across chunks) reads several boundaries: give each file
     /// (`--input A --input B`, any order; the plan and `dzk inspect` say which).
-    #[arg(long, value_name = "FILE", required = true, num_args = 1..)]
+    #[arg(long, value_name = "FILE", num_args = 1.., required_unless_present = "boundaries")]
     pub input: Vec<PathBuf>,
+    /// Instead of --input and --next: the directory `dzk boundaries` wrote. The chunk reads every boundary it
+    /// needs from there (`boundary-B.dzk`), and its own output's file as --next when it is there.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["input", "next"])]
+    pub boundaries: Option<PathBuf>,
     /// The SRS directory.
     #[arg(long, value_name = "PARAMS_DIR")]
     pub params: PathBuf,
@@ -163,7 +167,7 @@ impl ProveChunkCmd {
         }
         // Here, not earlier: a kept proof needs no prover, and `choose` may hand this command to dzk-gpu.
         let chosen = self.backend.choose()?;
-        if valid && !last && self.next.is_none() {
+        if valid && !last && self.next.is_none() && self.boundaries.is_none() {
             // A new proof draws a new output salt, so h_out changes.
             eprintln!(
                 "warning: replacing the valid proof {} with one under a new output salt: a proof of chunk(s) {:?} \
@@ -172,12 +176,25 @@ impl ProveChunkCmd {
                 plan.readers(self.chunk + 1)
             );
         }
-        let mut inputs = Vec::with_capacity(self.input.len());
-        for f in &self.input {
+        let (files, next_file) = match &self.boundaries {
+            Some(dir) => {
+                let next = dir.join(format!("boundary-{}.dzk", self.chunk + 1));
+                (
+                    c.reads()
+                        .iter()
+                        .map(|b| dir.join(format!("boundary-{b}.dzk")))
+                        .collect(),
+                    (!last && next.exists()).then_some(next),
+                )
+            }
+            None => (self.input.clone(), self.next.clone()),
+        };
+        let mut inputs = Vec::with_capacity(files.len());
+        for f in &files {
             let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
             inputs.push(read_boundary(&plan, c, &bytes, &f.display().to_string())?);
         }
-        let next = match &self.next {
+        let next = match &next_file {
             Some(f) => {
                 let b = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
                 Some(read_next(&plan, c, &b, &f.display().to_string())?)
