@@ -53,7 +53,10 @@ fn add(a: [usize; 5], b: [usize; 5]) -> [usize; 5] {
 }
 
 impl CostModel {
-    /// The reference layouts for a model: 16 or 12 shared columns, 13-, 9- or 7-bit range tables (2, 3 or 4 limbs),
+    /// The reference layouts for a model: one for wide boundaries (16 shared columns, a 13-bit range table, 4
+    /// long checks per row and 4 Poseidon lanes of its own: a chunk that reads or writes hundreds of thousands of
+    /// values, such as CLIP's at `--max-k 20` or the chunk after a split layer, needs its hashing spread), then
+    /// 16 or 12 shared columns, 13-, 9- or 7-bit range tables (2, 3 or 4 limbs),
     /// 2 long and 2 short checks per row, one Poseidon lane of its own, when the model looks functions up two
     /// function slots (their tables spread over as many groups as a slice needs), and a
     /// matrix-check chip of width 4 or none when it has matrix products. Each slice takes the table groups
@@ -69,6 +72,21 @@ impl CostModel {
             &[0]
         };
         let mut out = Vec::new();
+        // Wide boundaries (the chunk after a split layer reads all of its channels): more Poseidon lanes and
+        // range checks per row, beside the other chips, so hashing and checking the boundary take fewer rows.
+        for &check_width in checks {
+            out.push(LayoutParams {
+                advice: 16,
+                range_bits: 13,
+                range_limbs: 2,
+                range_slots: 4,
+                short_slots: 2,
+                hash_lanes: 4,
+                fn_slots: if looks_up { 2 } else { 0 },
+                fn_groups: 1,
+                check_width,
+            });
+        }
         for advice in [16, 12] {
             for (range_bits, range_limbs) in [(13, 2), (9, 3), (7, 4)] {
                 for &check_width in checks {

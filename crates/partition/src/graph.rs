@@ -138,17 +138,22 @@ pub fn partition(
         Err(PartitionError::TooBig { .. }) => {}
         Err(e) => return Err(e),
     }
-    // Every layer that alone does not fit, and a first guess at its parts from its rows.
+    // The layers where the greedy cut gets stuck (no chunk starting there fits, not even the layer alone), found
+    // in one pass that treats each as split and goes on after it; a first guess at its parts from its rows.
+    // (A layer that does not fit alone may still sit inside a longer chunk that fits: its boundaries, not its
+    // work, were too large. Only the layers no chunk can hold are split.)
     let mut splits = Vec::new();
-    for l in 0..n {
-        let need = cost.min_k(l, l + 1);
-        if need <= max_k {
+    let mut a = 0;
+    while a < n {
+        if let Some(b) = (a + 1..=n).rev().find(|&b| cost.min_k(a, b) <= max_k) {
+            a = b;
             continue;
         }
+        let need = cost.min_k(a, a + 1);
         let limit = model
-            .split_limit(l)
+            .split_limit(a)
             .map_err(|reason| PartitionError::Unsplittable {
-                layer: l,
+                layer: a,
                 need,
                 max_k,
                 reason,
@@ -156,10 +161,11 @@ pub fn partition(
         // Each part repeats the layer's input, so the parts' rows add up to more than the layer's: start from
         // the fewest parts the rows alone allow and add parts until each fits.
         let parts = cost
-            .need(l, l + 1)
+            .need(a, a + 1)
             .div_ceil(1usize << max_k)
             .clamp(2, limit);
-        splits.push(SplitSpec { layer: l, parts });
+        splits.push(SplitSpec { layer: a, parts });
+        a += 1;
     }
     // Split, check every part exactly, and give more parts to a layer whose parts do not fit yet.
     loop {
