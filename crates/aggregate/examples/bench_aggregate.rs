@@ -97,9 +97,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let chunk_s = t.elapsed().as_secs_f64();
         let last = proven.last().map_or(0, |c| c.2.len());
-        let shape = Shape {
+        let shape = &Shape {
             public_inputs: 0,
             public_outputs: last - 2,
+            reads: Vec::new(),
         };
         let keys_in: Vec<ChildKey<'_>> = proven
             .iter()
@@ -198,7 +199,7 @@ fn tree_row(
     proven: &[Proven],
     keys_in: &[ChildKey<'_>],
     group: usize,
-    shape: Shape,
+    shape: &Shape,
     ks: &[String],
     chunk_s: f64,
 ) -> Result<(String, Vec<String>), Box<dyn std::error::Error>> {

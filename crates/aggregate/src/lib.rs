@@ -47,12 +47,29 @@ pub enum AggregateError {
 
 /// What the aggregated statement exposes besides the chunks: how many public model inputs the first chunk and
 /// public model outputs the last chunk carry (after their two commitments).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Shape {
     /// Public model inputs (instances of chunk 0 after `h_in, h_out`).
     pub public_inputs: usize,
     /// Public model outputs (the last instances of the last chunk).
     pub public_outputs: usize,
+    /// For a graph-shaped run (layers split across chunks), the boundaries each chunk reads
+    /// (`dzk_format::run::ChunkPlan::reads`: boundary `b ≥ 1` is chunk `b − 1`'s output, 0 the model's inputs), one
+    /// input commitment each; empty for a chain, where chunk `i` reads boundary `i`. Only a flat aggregation (one
+    /// node over every chunk) takes a graph.
+    pub reads: Vec<Vec<u32>>,
+}
+
+impl Shape {
+    /// The boundaries chunk `c` reads.
+    pub fn reads_of(&self, c: usize) -> Vec<u32> {
+        self.reads.get(c).cloned().unwrap_or_else(|| vec![c as u32])
+    }
+
+    /// Whether the run is graph-shaped.
+    pub fn is_graph(&self) -> bool {
+        !self.reads.is_empty()
+    }
 }
 
 /// Where one aggregation sits in the tree of aggregations over a run's `chunks` chunk proofs ([`tree`]).
@@ -114,7 +131,7 @@ impl Node {
 
     /// The length of this node's public values: accumulator, Merkle value, `h_in`, `h_out`, then the public
     /// model inputs when it covers the first chunk and the public model outputs when it covers the last.
-    pub fn instance_len(&self, shape: Shape) -> usize {
+    pub fn instance_len(&self, shape: &Shape) -> usize {
         let r = self.chunk_range();
         ACCUMULATOR_LIMBS
             + 3
@@ -127,7 +144,7 @@ impl Node {
     }
 
     /// The instance count child `j` must have.
-    fn child_instance_len(&self, j: usize, shape: Shape) -> usize {
+    fn child_instance_len(&self, j: usize, shape: &Shape) -> usize {
         let first = self.first + j * self.child_span;
         if self.children_are_nodes() {
             Node {
@@ -138,7 +155,14 @@ impl Node {
             }
             .instance_len(shape)
         } else {
-            2 + if first == 0 { shape.public_inputs } else { 0 }
+            let reads = shape.reads_of(first);
+            reads.len()
+                + 1
+                + if reads.contains(&0) {
+                    shape.public_inputs
+                } else {
+                    0
+                }
                 + if first + 1 == self.chunks {
                     shape.public_outputs
                 } else {
@@ -264,7 +288,7 @@ fn circuit(
     params: &ParamsKZG<Bn256>,
     node: Node,
     snarks: Vec<Snark>,
-    shape: Shape,
+    shape: &Shape,
 ) -> Result<AggregationCircuit, AggregateError> {
     let n = snarks.len();
     if n == 0 {
@@ -276,6 +300,13 @@ fn circuit(
             node.chunk_range(),
             node.children()
         )));
+    }
+    if shape.is_graph() && (node.children_are_nodes() || !node.is_root()) {
+        return Err(AggregateError::Shape(
+            "a graph-shaped run (layers split across chunks) is aggregated by one node over every chunk, not \
+             through a tree"
+                .into(),
+        ));
     }
     let what = if node.children_are_nodes() {
         "aggregated proof"
@@ -317,8 +348,30 @@ fn circuit(
     } else {
         (0, 1, 2)
     };
-    for w in prev.windows(2) {
-        ctx.constrain_equal(&w[0][at_out], &w[1][at_in]);
+    if shape.is_graph() {
+        // Every edge: the commitment chunk c states for boundary b ≥ 1 is h_out(b − 1); the readers of the model's
+        // inputs (boundary 0) state chunk 0's commitment and public inputs.
+        for (c, inst) in prev.iter().enumerate() {
+            for (g, &b) in shape.reads_of(c).iter().enumerate() {
+                if b == 0 {
+                    if c > 0 {
+                        ctx.constrain_equal(&prev[0][0], &inst[g]);
+                        let at = shape.reads_of(c).len() + 1;
+                        for i in 0..shape.public_inputs {
+                            ctx.constrain_equal(&prev[0][2 + i], &inst[at + i]);
+                        }
+                    }
+                } else {
+                    let p = b as usize - 1;
+                    let out = shape.reads_of(p).len();
+                    ctx.constrain_equal(&prev[p][out], &inst[g]);
+                }
+            }
+        }
+    } else {
+        for w in prev.windows(2) {
+            ctx.constrain_equal(&w[0][at_out], &w[1][at_in]);
+        }
     }
     let constant = |ctx: &mut Context<Fr>, v: Fr| ctx.load_constant(v);
     let mut level: Vec<AssignedValue<Fr>> = Vec::with_capacity(node.slots);
@@ -328,7 +381,11 @@ fn circuit(
         } else {
             let tag = constant(ctx, Fr::from_u128(TAG_LEAF));
             let idx = constant(ctx, Fr::from((node.first + j) as u64));
-            level.push(hash(ctx, gate, &[tag, idx, inst[0], inst[1]]));
+            // (i, h_in…, h_out): one input commitment per boundary the chunk reads.
+            let g = shape.reads_of(node.first + j).len();
+            let mut leaf = vec![tag, idx];
+            leaf.extend_from_slice(&inst[..=g]);
+            level.push(hash(ctx, gate, &leaf));
         }
     }
     if level.len() < node.slots {
@@ -358,6 +415,13 @@ fn circuit(
     };
     let first = &prev[0];
     let last = &prev[n - 1];
+    // A chunk child's h_out follows its input commitments (one in a chain).
+    let (at_out, at_extra) = if node.children_are_nodes() {
+        (at_out, at_extra)
+    } else {
+        let g = shape.reads_of(node.first).len();
+        (shape.reads_of(node.first + n - 1).len(), g + 1)
+    };
     let mut public = vec![value, first[at_in], last[at_out]];
     let range = node.chunk_range();
     if range.start == 0 {
@@ -402,7 +466,7 @@ pub fn keygen(
     params: &ParamsKZG<Bn256>,
     node: Node,
     children: &[ChildKey<'_>],
-    shape: Shape,
+    shape: &Shape,
 ) -> Result<Keys, AggregateError> {
     let k = params.k();
     let start = AggregationConfigParams {
@@ -455,7 +519,7 @@ pub fn prove_aggregate(
     params: &ParamsKZG<Bn256>,
     keys: &Keys,
     children: &[Child<'_>],
-    shape: Shape,
+    shape: &Shape,
 ) -> Result<Aggregated, AggregateError> {
     prove_aggregate_with(
         params,
@@ -473,7 +537,7 @@ pub fn prove_aggregate_with(
     params: &ParamsKZG<Bn256>,
     keys: &Keys,
     children: &[Child<'_>],
-    shape: Shape,
+    shape: &Shape,
     transcript: Transcript,
     backend: Backend,
 ) -> Result<Aggregated, AggregateError> {
@@ -501,6 +565,29 @@ pub fn prove_aggregate_with(
             )));
         }
     }
+    if shape.is_graph() && !nodes {
+        for (c, child) in children.iter().enumerate() {
+            for (g, &b) in shape.reads_of(c).iter().enumerate() {
+                let (from, at) = if b == 0 {
+                    (0, 0)
+                } else {
+                    (b as usize - 1, shape.reads_of(b as usize - 1).len())
+                };
+                if c != from && children[from].instances.get(at) != child.instances.get(g) {
+                    return Err(AggregateError::Shape(if b == 0 {
+                        format!(
+                            "chunks 0 and {c} read the model's inputs under different commitments"
+                        )
+                    } else {
+                        format!(
+                            "cut {b}: chunk {from}'s output commitment differs from chunk {c}'s input commitment"
+                        )
+                    }));
+                }
+            }
+        }
+        return prove_unchecked_with(params, keys, children, shape, transcript, backend);
+    }
     let (at_in, at_out) = if nodes {
         (ACCUMULATOR_LIMBS + 1, ACCUMULATOR_LIMBS + 2)
     } else {
@@ -526,7 +613,7 @@ pub fn prove_unchecked(
     params: &ParamsKZG<Bn256>,
     keys: &Keys,
     children: &[Child<'_>],
-    shape: Shape,
+    shape: &Shape,
 ) -> Result<Aggregated, AggregateError> {
     prove_unchecked_with(
         params,
@@ -544,7 +631,7 @@ pub fn prove_unchecked_with(
     params: &ParamsKZG<Bn256>,
     keys: &Keys,
     children: &[Child<'_>],
-    shape: Shape,
+    shape: &Shape,
     transcript: Transcript,
     backend: Backend,
 ) -> Result<Aggregated, AggregateError> {
@@ -635,7 +722,7 @@ pub fn aggregate_tree(
     params: &ParamsKZG<Bn256>,
     chunks: &[Child<'_>],
     group: usize,
-    shape: Shape,
+    shape: &Shape,
     progress: impl FnMut(Step),
 ) -> Result<TreeProof, AggregateError> {
     aggregate_tree_with(
@@ -655,7 +742,7 @@ pub fn aggregate_tree_with(
     params: &ParamsKZG<Bn256>,
     chunks: &[Child<'_>],
     group: usize,
-    shape: Shape,
+    shape: &Shape,
     root: Transcript,
     backend: Backend,
     mut progress: impl FnMut(Step),
@@ -720,7 +807,7 @@ pub fn verifying_key(
     node: Node,
     children: &[ChildKey<'_>],
     config: AggregationConfigParams,
-    shape: Shape,
+    shape: &Shape,
 ) -> Result<VerifyingKey<G1Affine>, AggregateError> {
     if config.degree != params.k() {
         return Err(AggregateError::Shape(format!(
@@ -749,7 +836,7 @@ pub fn tree_verifying_keys(
     chunks: &[ChildKey<'_>],
     group: usize,
     configs: &[Vec<AggregationConfigParams>],
-    shape: Shape,
+    shape: &Shape,
     mut progress: impl FnMut(Step),
 ) -> Result<Vec<Vec<VerifyingKey<G1Affine>>>, AggregateError> {
     let levels = tree(chunks.len(), group)?;
@@ -939,9 +1026,10 @@ mod tests {
 
     #[test]
     fn a_node_knows_the_instances_of_its_children_and_its_own() {
-        let shape = Shape {
+        let shape = &Shape {
             public_inputs: 3,
             public_outputs: 2,
+            reads: Vec::new(),
         };
         let t = tree(3, 2).expect("tree");
         // Chunk 0 carries the public inputs, chunk 2 the public outputs.

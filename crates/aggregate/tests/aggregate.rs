@@ -25,9 +25,10 @@ fn two_chunks_aggregate_into_one_proof_and_attacks_do_not() {
     let model = digits();
     let cs = prove_run(&params, &model, &[2], &input("digits_3.msgpack"));
     lap("setup and chunk proofs");
-    let shape = Shape {
+    let shape = &Shape {
         public_inputs: 0,
         public_outputs: cs[1].instances.len() - 2,
+        reads: Vec::new(),
     };
     let keys_in: Vec<_> = cs
         .iter()

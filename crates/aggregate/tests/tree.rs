@@ -43,9 +43,10 @@ fn three_chunks_aggregate_through_a_tree_and_attacks_at_its_root_do_not() {
     let model = digits();
     let n = model.layers().len();
     let cs = prove_run(&params, &model, &[2, 3], &input("digits_3.msgpack"));
-    let shape = Shape {
+    let shape = &Shape {
         public_inputs: 0,
         public_outputs: cs[2].instances.len() - 2,
+        reads: Vec::new(),
     };
     lap("setup and chunk proofs");
 

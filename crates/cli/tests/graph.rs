@@ -432,3 +432,83 @@ fn a_graph_chunk_refuses_inputs_that_are_not_its_boundaries() {
         err(&o)
     );
 }
+
+/// A graph-shaped run aggregated into one proof (one node over every chunk: the circuit constrains every edge and
+/// recomputes each leaf over all of a chunk's input commitments), verified with `verify-all --aggregate`; a tree
+/// over it is refused, and so is a run with a broken edge (before any proving).
+#[test]
+#[ignore = "an aggregation at k = 18 (minutes on a 2-core machine): run by `cargo xtask slow`"]
+fn a_graph_shaped_run_aggregates_into_one_proof() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let (run, params, b, proofs) = (
+        dir.join("run"),
+        dir.join("params"),
+        dir.join("b"),
+        dir.join("proofs"),
+    );
+    ok(&["partition", s(&model()), "--max-k", "12", "-o", s(&run)]);
+    ok(&["setup", "--k", "18", "-o", s(&params)]);
+    ok(&["keygen", s(&run), "--params", s(&params)]);
+    ok(&["boundaries", s(&run), "--input", s(&input()), "-o", s(&b)]);
+    ok(&[
+        "prove",
+        s(&run),
+        "--input",
+        s(&b.join("boundary-0.dzk")),
+        "--params",
+        s(&params),
+        "-o",
+        s(&proofs),
+    ]);
+    // A tree over a graph-shaped run is refused with the reason.
+    let o = dzk(&[
+        "aggregate",
+        s(&proofs),
+        "--run",
+        s(&run),
+        "--params",
+        s(&params),
+        "--group",
+        "2",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(err(&o).contains("not through a tree"), "{}", err(&o));
+    let out = ok(&[
+        "aggregate",
+        s(&proofs),
+        "--run",
+        s(&run),
+        "--params",
+        s(&params),
+        "--json",
+    ]);
+    let made: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let report = ok(&[
+        "verify-all",
+        s(&proofs),
+        "--run",
+        s(&run),
+        "--params",
+        s(&params),
+        "--json",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&report).expect("json");
+    let o = dzk(&[
+        "verify-all",
+        "--aggregate",
+        s(&proofs.join("aggregate.dzk")),
+        "--run",
+        s(&run),
+        "--params",
+        s(&params),
+        "--rebuild-vk",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", err(&o), made);
+    let agg: serde_json::Value = serde_json::from_slice(&o.stdout).expect("aggregate verdict json");
+    assert_eq!(agg["verdict"], "valid", "{agg}");
+    // The aggregated proof states the run's Merkle root (every chunk's leaf over all its input commitments).
+    assert_eq!(agg["root"], report["root"], "{agg}\n{report}");
+    assert_eq!(agg["public_outputs"], report["public_outputs"], "{agg}");
+}

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use dzk_merkle::hex::{from_hex, to_hex};
 use dzk_merkle::tree::{node, padding};
 use dzk_merkle::{commit, hash, pack, ChunkLeaf, Fr, MerkleError, MerkleTree, PACK_OFFSET};
-use halo2curves::ff::Field;
+use halo2curves::ff::{Field, PrimeField};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use snark_verifier::loader::native::NativeLoader;
@@ -194,4 +194,32 @@ fn every_path_verifies_and_tampered_paths_do_not() {
         assert!(t.path(n as usize).is_err());
     }
     assert_eq!(MerkleTree::new(vec![]).err(), Some(MerkleError::Empty));
+}
+
+/// A chunk that reads several boundaries: its leaf hashes every input commitment in order, so it differs from a
+/// leaf missing one or with two swapped; a chain's leaf (no more inputs) is the three-value leaf it always was;
+/// the JSON form round-trips and leaves `more_inputs` out for a chain's chunk.
+#[test]
+fn a_leaf_binds_every_input_commitment_in_order() {
+    let [h0, h1, h2, out] = [1u64, 2, 3, 4].map(Fr::from);
+    let tag = Fr::from_u128(dzk_merkle::TAG_LEAF);
+    let leaf = |more: Vec<Fr>| ChunkLeaf {
+        index: 5,
+        h_in: h0,
+        h_out: out,
+        more_inputs: more,
+    };
+    assert_eq!(
+        leaf(vec![h1, h2]).hash(),
+        hash(&[tag, Fr::from(5u64), h0, h1, h2, out])
+    );
+    assert_eq!(leaf(vec![]).hash(), hash(&[tag, Fr::from(5u64), h0, out]));
+    assert_ne!(leaf(vec![h1, h2]).hash(), leaf(vec![h2, h1]).hash());
+    assert_ne!(leaf(vec![h1, h2]).hash(), leaf(vec![h1]).hash());
+    let json = serde_json::to_value(leaf(vec![h1, h2])).expect("json");
+    assert_eq!(json["more_inputs"].as_array().map(Vec::len), Some(2));
+    let back: ChunkLeaf = serde_json::from_value(json).expect("back");
+    assert_eq!(back, leaf(vec![h1, h2]));
+    let chain = serde_json::to_value(leaf(vec![])).expect("json");
+    assert!(chain.get("more_inputs").is_none(), "{chain}");
 }

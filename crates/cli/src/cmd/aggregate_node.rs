@@ -291,12 +291,12 @@ impl AggregateNodeCmd {
             t.params.k()
         ));
         let started = Instant::now();
-        let keys = dzk_aggregate::keygen(&t.params, node, &child_keys, shape(&t.plan))?;
+        let keys = dzk_aggregate::keygen(&t.params, node, &child_keys, &shape(&t.plan))?;
         let agg = dzk_aggregate::prove_aggregate_with(
             &t.params,
             &keys,
             &children,
-            shape(&t.plan),
+            &shape(&t.plan),
             transcript,
             chosen.backend,
         )?;

@@ -45,7 +45,7 @@ pub fn default_cache_dir() -> Option<PathBuf> {
 /// Everything the aggregation verifying key depends on, hashed: this dzk's version (the circuit's code), the
 /// plan (its digest and every chunk's verifying-key digest), the tree's shape and every node's configuration,
 /// the statement's shape, and the SRS's id.
-fn cache_key(t: &Trusted, tree: &TreeShape, s: Shape) -> anyhow::Result<String> {
+fn cache_key(t: &Trusted, tree: &TreeShape, s: &Shape) -> anyhow::Result<String> {
     let mut h = blake3::Hasher::new();
     h.update(b"dzk aggregation verifying key\0");
     h.update(env!("CARGO_PKG_VERSION").as_bytes());
@@ -123,7 +123,7 @@ fn aggregation_vk(
     run: &Path,
     t: &Trusted,
     tree: &TreeShape,
-    s: Shape,
+    s: &Shape,
     cache: Option<&Path>,
     use_recorded: bool,
     reject: impl Fn(String) -> anyhow::Error,
@@ -227,7 +227,7 @@ pub(super) fn record_vk(
     run: &Path,
     t: &Trusted,
     tree: &TreeShape,
-    s: Shape,
+    s: &Shape,
     vk: &VerifyingKey<G1Affine>,
 ) -> anyhow::Result<PathBuf> {
     let key = cache_key(t, tree, s)?;
@@ -411,7 +411,7 @@ pub fn verify_aggregate(
             )));
         }
     }
-    let (vk, vk_source) = aggregation_vk(run, &t, &tree, s, cache, use_recorded, reject)?;
+    let (vk, vk_source) = aggregation_vk(run, &t, &tree, &s, cache, use_recorded, reject)?;
     if !dzk_aggregate::verify_with(&t.params, &vk, &instances, &env.body, transcript) {
         return Err(reject(
             "the aggregated proof does not verify against the plan's chunk verifying keys".into(),
