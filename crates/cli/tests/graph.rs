@@ -416,21 +416,6 @@ fn a_graph_chunk_refuses_inputs_that_are_not_its_boundaries() {
     ]);
     let (code, out, e) = g.verify(&all);
     assert_eq!(code, 0, "{out}\n{e}");
-    // Aggregation of a graph-shaped run is refused with the reason (exit 2), not attempted.
-    let o = dzk(&[
-        "aggregate",
-        s(&all),
-        "--run",
-        s(&run),
-        "--params",
-        s(&g.params()),
-    ]);
-    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
-    assert!(
-        err(&o).contains("splits layers across chunks"),
-        "{}",
-        err(&o)
-    );
 }
 
 /// A graph-shaped run aggregated into one proof (one node over every chunk: the circuit constrains every edge and
