@@ -235,6 +235,7 @@ fn no_parser_of_untrusted_bytes_panics_hangs_or_blows_up() {
     let digest = plan.digest();
     let c1 = plan.chunks[1].clone();
     let layout = LayoutParams::from(&plan.chunks[0].layout);
+    let k0 = plan.chunks[0].k;
     let (_, params) = srs::load(&seeds.path("params")).expect("srs");
     let p0 = srs::downsized(&params, plan.chunks[0].k, &seeds.path("params")).expect("downsized");
     let vk0 = audit::read_vk(
@@ -242,6 +243,7 @@ fn no_parser_of_untrusted_bytes_panics_hangs_or_blows_up() {
             .expect("vk")
             .body,
         layout,
+        k0,
     )
     .expect("vk");
     let honest = audit::read_evidence(&seeds.path("proofs/chunk-0.proof"), &digest).expect("proof");
@@ -306,7 +308,7 @@ fn no_parser_of_untrusted_bytes_panics_hangs_or_blows_up() {
             Some(Kind::VerifyingKey),
             Box::new(|b: &[u8]| {
                 if let Ok(env) = Envelope::decode(b, Kind::VerifyingKey) {
-                    let _ = audit::read_vk(&env.body, layout);
+                    let _ = audit::read_vk(&env.body, layout, k0);
                 }
             }),
         ),

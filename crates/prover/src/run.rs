@@ -659,7 +659,7 @@ pub fn chunk_vk(
     let layout = LayoutParams::from(&c.layout);
     if let Ok(bytes) = std::fs::read(run.join(vk_name(c.index))) {
         if let Ok(env) = Envelope::decode(&bytes, Kind::VerifyingKey) {
-            if let Ok(vk) = read_vk(&env.body, layout) {
+            if let Ok(vk) = read_vk(&env.body, layout, c.k) {
                 if digest(&vk) == want {
                     return Some(vk);
                 }

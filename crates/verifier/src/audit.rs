@@ -130,8 +130,25 @@ pub fn read_plan(run_dir: &Path) -> Result<Plan, Unreadable> {
     Ok(plan)
 }
 
-/// Reads a verifying key body, refusing (not panicking on) malformed bytes.
-pub fn read_vk(bytes: &[u8], layout: LayoutParams) -> Result<VerifyingKey<G1Affine>, String> {
+/// Reads a verifying key body for a circuit of size `2^k`, refusing (not panicking on) malformed bytes. The key's
+/// own `k` is checked first: halo2 allocates the evaluation domain of whatever `k` the bytes name before reading
+/// further, so a damaged `k` would otherwise take gigabytes.
+pub fn read_vk(
+    bytes: &[u8],
+    layout: LayoutParams,
+    k: u32,
+) -> Result<VerifyingKey<G1Affine>, String> {
+    // halo2-axiom's RawBytes layout: a version byte (2), then k as a little-endian u32.
+    match bytes.get(1..5) {
+        Some(b) if u32::from_le_bytes([b[0], b[1], b[2], b[3]]) == k => {}
+        Some(b) => {
+            return Err(format!(
+                "not a verifying key for k = {k} (it says k = {})",
+                u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+            ))
+        }
+        None => return Err("not a verifying key (truncated)".into()),
+    }
     let res = std::panic::catch_unwind(|| {
         VerifyingKey::<G1Affine>::read::<_, ChunkCircuit>(
             &mut &bytes[..],
@@ -315,7 +332,7 @@ pub fn check_chunk(
                 ev.instances.len()
             ));
         }
-        let vk = read_vk(&vk_env.body, LayoutParams::from(&c.layout))?;
+        let vk = read_vk(&vk_env.body, LayoutParams::from(&c.layout), c.k)?;
         crate::verify_chunk(&vs.params(c.k), &vk, &ev.instances, &ev.proof)
             .map_err(|e| e.to_string())
     })())

@@ -139,7 +139,7 @@ fn chunk_keys(
                 path.display()
             );
         }
-        let vk = read_vk(&env.body, LayoutParams::from(&c.layout))
+        let vk = read_vk(&env.body, LayoutParams::from(&c.layout), c.k)
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         chunks.push((
             vk,
