@@ -11,6 +11,7 @@ mod op;
 mod split;
 mod synthetic;
 mod tensor;
+mod writer;
 mod zkml;
 
 pub use error::IrError;
@@ -21,6 +22,7 @@ pub use model::{Layer, Model, TensorInfo};
 pub use op::{conv_geometry, Activation, ConvGeometry, ConvKind, Mask, Op, Padding};
 pub use split::{Section, Split};
 pub use tensor::Tensor;
+pub use writer::ModelWriter;
 pub use zkml::TensorFile;
 
 /// Smallest value zkml accepts in a model or input file: it maps `x` to a field element via `(x + 2^31) as u64`.

@@ -1,0 +1,263 @@
+//! An ONNX graph read with tract: its nodes in file order (a topological order, as ONNX requires), and for
+//! every value its concrete shape and, where tract's inference knows it, its constant value.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use tract_onnx::pb;
+use tract_onnx::prelude::*;
+use tract_onnx::tract_hir::infer::Factoid;
+
+use crate::ImportError;
+
+/// The opsets of the default domain whose operator semantics the lowering follows.
+pub(crate) const OPSETS: std::ops::RangeInclusive<i64> = 11..=21;
+
+/// The largest tensor, in values, an import will handle (a model over it is certainly not provable).
+const MAX_VALUES: usize = 1 << 28;
+
+/// A constant known at import time.
+#[derive(Clone, Debug)]
+pub(crate) struct Const {
+    pub shape: Vec<usize>,
+    pub values: Vec<f64>,
+}
+
+/// A graph input.
+#[derive(Clone, Debug)]
+pub(crate) struct Input {
+    pub name: String,
+    pub shape: Vec<usize>,
+}
+
+/// The parsed, analysed graph.
+pub(crate) struct Graph {
+    pub file: PathBuf,
+    pub opset: i64,
+    pub nodes: Vec<pb::NodeProto>,
+    pub inputs: Vec<Input>,
+    pub outputs: Vec<String>,
+    shapes: HashMap<String, Vec<usize>>,
+    consts: HashMap<String, Const>,
+    consumers: HashMap<String, Vec<usize>>,
+    /// The float model, for calibration's reference outputs.
+    pub(crate) tract: InferenceModel,
+}
+
+/// A node's display name: its own, else its first output's, else its position and op.
+pub(crate) fn node_name(n: &pb::NodeProto, i: usize) -> String {
+    if !n.name.is_empty() {
+        n.name.clone()
+    } else if let Some(o) = n.output.first().filter(|o| !o.is_empty()) {
+        o.clone()
+    } else {
+        format!("#{i} {}", n.op_type)
+    }
+}
+
+fn fact_shape(fact: &InferenceFact) -> Option<Vec<usize>> {
+    fact.shape
+        .as_concrete_finite()
+        .ok()
+        .flatten()
+        .map(|s| s.to_vec())
+}
+
+fn to_const(t: &Tensor) -> Option<Const> {
+    let values = t.cast_to::<f64>().ok()?.as_slice::<f64>().ok()?.to_vec();
+    Some(Const {
+        shape: t.shape().to_vec(),
+        values,
+    })
+}
+
+impl Graph {
+    /// Reads and analyses `path`; `input_shapes` (if not empty) replaces the declared input shapes.
+    pub fn load(path: &Path, input_shapes: &[Vec<usize>]) -> Result<Self, ImportError> {
+        let file = path.to_path_buf();
+        let read = |detail: String| ImportError::Read {
+            file: file.clone(),
+            detail,
+        };
+        let bad = |detail: String| ImportError::Model {
+            file: file.clone(),
+            detail,
+        };
+        let bytes = std::fs::read(path).map_err(|e| read(format!("cannot read: {e}")))?;
+        if bytes.is_empty() {
+            return Err(read("the file is empty".into()));
+        }
+        let onnx = tract_onnx::onnx();
+        let proto = onnx
+            .proto_model_for_read(&mut &bytes[..])
+            .map_err(|e| read(format!("not an ONNX model ({e})")))?;
+        let graph = proto
+            .graph
+            .as_ref()
+            .ok_or_else(|| read("not an ONNX model (it has no graph)".into()))?;
+        if graph.node.is_empty() {
+            return Err(read("not an ONNX model (its graph has no nodes)".into()));
+        }
+        let opset = proto
+            .opset_import
+            .iter()
+            .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+            .map(|o| o.version)
+            .ok_or_else(|| bad("the model imports no opset of the default ONNX domain".into()))?;
+        if !OPSETS.contains(&opset) {
+            return Err(bad(format!(
+                "opset {opset} is not supported (dzk imports opsets {}..={}; re-export with one of them, e.g. \
+                 torch.onnx.export(..., opset_version=17))",
+                OPSETS.start(),
+                OPSETS.end()
+            )));
+        }
+        if let Some(o) = proto
+            .opset_import
+            .iter()
+            .find(|o| !(o.domain.is_empty() || o.domain == "ai.onnx"))
+        {
+            if let Some(n) = graph.node.iter().find(|n| n.domain == o.domain) {
+                return Err(ImportError::Unsupported {
+                    file,
+                    node: node_name(n, 0),
+                    op: format!("{}::{}", n.domain, n.op_type),
+                    hint: "operators outside the default ONNX domain have no lowering; export with standard \
+                           operators"
+                        .into(),
+                });
+            }
+        }
+        // Refuse what has no lowering before tract sees it, so the error names the node and a rewrite.
+        for (i, n) in graph.node.iter().enumerate() {
+            if let Some(hint) = crate::lower::unsupported(&n.op_type) {
+                return Err(ImportError::Unsupported {
+                    file,
+                    node: node_name(n, i),
+                    op: n.op_type.clone(),
+                    hint,
+                });
+            }
+        }
+
+        let parsed = onnx
+            .parse(&proto, path.parent().and_then(Path::to_str))
+            .map_err(|e| read(format!("tract cannot read the graph: {e:#}")))?;
+        if !parsed.unresolved_inputs.is_empty() {
+            return Err(bad(format!(
+                "values {:?} are read but never defined",
+                parsed.unresolved_inputs
+            )));
+        }
+        let mut model = parsed.model;
+        let sources = model
+            .input_outlets()
+            .map_err(|e| bad(e.to_string()))?
+            .to_vec();
+        if !input_shapes.is_empty() && input_shapes.len() != sources.len() {
+            return Err(bad(format!(
+                "--input-shape was given {} times but the model has {} inputs",
+                input_shapes.len(),
+                sources.len()
+            )));
+        }
+        for (i, shape) in input_shapes.iter().enumerate() {
+            model
+                .set_input_fact(i, InferenceFact::dt_shape(f32::datum_type(), shape.clone()))
+                .map_err(|e| bad(format!("input {i}: {e}")))?;
+        }
+        model
+            .analyse(false)
+            .map_err(|e| bad(format!("shape inference failed: {e:#}")))?;
+
+        let mut inputs = Vec::new();
+        for (i, o) in sources.iter().enumerate() {
+            let name = model.node(o.node).name.clone();
+            let fact = model.outlet_fact(*o).map_err(|e| bad(e.to_string()))?;
+            let shape = fact_shape(fact).ok_or_else(|| {
+                bad(format!(
+                    "input '{name}' has an open shape ({:?}); give it with --input-shape (one per input, in order), \
+                     e.g. --input-shape 1,3,32,32",
+                    fact.shape
+                ))
+            })?;
+            if let Some(dt) = fact.datum_type.concretize() {
+                if !dt.is_float() {
+                    return Err(bad(format!(
+                        "input '{name}' is of type {dt:?}; dzk's models take real-valued inputs"
+                    )));
+                }
+            }
+            if i >= input_shapes.len() && shape.iter().product::<usize>() > MAX_VALUES {
+                return Err(bad(format!(
+                    "input '{name}' of shape {shape:?} is too large"
+                )));
+            }
+            inputs.push(Input { name, shape });
+        }
+
+        let mut shapes = HashMap::new();
+        let mut consts = HashMap::new();
+        for (name, outlet) in &parsed.outlets_by_name {
+            let Ok(fact) = model.outlet_fact(*outlet) else {
+                continue;
+            };
+            if let Some(s) = fact_shape(fact) {
+                if s.iter()
+                    .try_fold(1usize, |a, &d| a.checked_mul(d))
+                    .is_none_or(|n| n > MAX_VALUES)
+                {
+                    return Err(bad(format!("value '{name}' of shape {s:?} is too large")));
+                }
+                shapes.insert(name.clone(), s);
+            }
+            if let Some(t) = fact.value.concretize() {
+                if let Some(c) = to_const(&t) {
+                    consts.insert(name.clone(), c);
+                }
+            }
+        }
+        let inputs_named: HashSet<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
+        consts.retain(|k, _| !inputs_named.contains(k.as_str()));
+
+        let mut consumers: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, n) in graph.node.iter().enumerate() {
+            for v in n.input.iter().filter(|v| !v.is_empty()) {
+                consumers.entry(v.clone()).or_default().push(i);
+            }
+        }
+        let outputs = graph.output.iter().map(|o| o.name.clone()).collect();
+        Ok(Self {
+            file,
+            opset,
+            nodes: graph.node.clone(),
+            inputs,
+            outputs,
+            shapes,
+            consts,
+            consumers,
+            tract: model,
+        })
+    }
+
+    /// The concrete shape of a value.
+    pub fn shape(&self, name: &str) -> Option<&[usize]> {
+        self.shapes.get(name).map(Vec::as_slice)
+    }
+
+    /// The value of a constant (an initializer, a `Constant` node, or what tract folded).
+    pub fn constant(&self, name: &str) -> Option<&Const> {
+        self.consts.get(name)
+    }
+
+    /// The one node that reads `value`, if exactly one does and it is not a graph output.
+    pub fn sole_consumer(&self, value: &str) -> Option<usize> {
+        if self.outputs.iter().any(|o| o == value) {
+            return None;
+        }
+        match self.consumers.get(value).map(Vec::as_slice) {
+            Some([one]) => Some(*one),
+            _ => None,
+        }
+    }
+}
