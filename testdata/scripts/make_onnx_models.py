@@ -295,8 +295,41 @@ def reference(name, path, samples, labels=None):
         f.write("\n")
 
 
+def hostile():
+    """Models that import must refuse with exit 2 and a message (hostile/): each is otherwise a valid file."""
+    d = os.path.join(OUT, "hostile")
+    os.makedirs(d, exist_ok=True)
+    w = init("w", np.ones((4, 4)))
+
+    def graph(nodes, inp_shape, inits, out_shape=(1, 4)):
+        return helper.make_graph(
+            nodes, "hostile",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(inp_shape))],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(out_shape))],
+            inits,
+        )
+
+    mm = [helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")]
+    # An opset dzk does not follow (operators of opset 5 differ in attributes and inputs).
+    onnx.save(helper.make_model(graph(mm, (1, 4), [w]), opset_imports=[helper.make_opsetid("", 5)]),
+              os.path.join(d, "old_opset.onnx"))
+    # An operator with no lowering.
+    leaky = [helper.make_node("LeakyRelu", ["x"], ["y"], name="leaky", alpha=0.1)]
+    onnx.save(helper.make_model(graph(leaky, (1, 4), []), opset_imports=[helper.make_opsetid("", OPSET)]),
+              os.path.join(d, "unsupported_op.onnx"))
+    # A batch dimension left open.
+    onnx.save(helper.make_model(graph(mm, ("N", 4), [w], ("N", 4)), opset_imports=[helper.make_opsetid("", OPSET)]),
+              os.path.join(d, "dynamic_shape.onnx"))
+    # An input of 2^40 values.
+    big = [helper.make_node("Relu", ["x"], ["y"], name="relu")]
+    onnx.save(helper.make_model(graph(big, (1 << 20, 1 << 20), [], (1 << 20, 1 << 20)),
+                                opset_imports=[helper.make_opsetid("", OPSET)]),
+              os.path.join(d, "absurd_size.onnx"))
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
+    hostile()
     digits = load_digits()
     x = digits.images / 16.0
     y = digits.target

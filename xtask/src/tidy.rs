@@ -11,6 +11,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("dzk-ir", &[]),
     ("dzk-format", &[]),
     ("dzk-merkle", &[]),
+    ("dzk-onnx", &["dzk-ir"]),
     ("dzk-partition", &["dzk-ir", "dzk-format", "dzk-circuit"]),
     ("dzk-gadgets", &["dzk-merkle"]),
     (

@@ -5,6 +5,7 @@ mod aggregate_node;
 mod aggregate_verify;
 mod evm;
 mod forward;
+mod import;
 mod inspect;
 mod inspect_artifact;
 mod keygen;
@@ -35,6 +36,11 @@ pub enum Command {
     Inspect(inspect::InspectCmd),
     /// Run a model on an input in zkml's exact fixed-point arithmetic and print (or write) its outputs.
     Forward(forward::ForwardCmd),
+    /// Import an ONNX model: lower its nodes to zkml layers at a fixed-point scale (optionally calibrated on
+    /// samples) and write a model file that partition, prove and verify take.
+    Import(import::ImportCmd),
+    /// Turn real-valued inputs (JSON or .npy) into a zkml input file at a model's scale.
+    ImportInput(import::ImportInputCmd),
     /// Write a model file from a weight-less config with deterministic synthetic weights.
     Synth(synth::SynthCmd),
     /// Cut a model into chunks with the cost model; write the plan and one model slice per chunk.
@@ -79,6 +85,8 @@ impl Command {
             Command::Inspect(cmd) => cmd.run(),
             Command::Forward(cmd) => cmd.run(),
             Command::Synth(cmd) => cmd.run(),
+            Command::Import(cmd) => cmd.run(),
+            Command::ImportInput(cmd) => cmd.run(),
             Command::Partition(cmd) => cmd.run(),
             Command::Setup(cmd) => cmd.run(),
             Command::Keygen(cmd) => cmd.run(),

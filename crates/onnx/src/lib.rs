@@ -45,6 +45,7 @@ impl Options {
 
 /// Why an ONNX file cannot be imported. Every variant names the file, and a node where one is at fault.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ImportError {
     /// The file cannot be read or is not an ONNX model.
     #[error("{file}: {detail}")]

@@ -318,15 +318,15 @@ impl<'g> Lowerer<'g> {
     }
 
     /// NCHW → NHWC, reusing the tensor an NHWC → NCHW transpose came from.
-    pub fn to_nhwc(&mut self, idx: i64) -> i64 {
+    pub fn nchw_to_nhwc(&mut self, idx: i64) -> i64 {
         if let Some(&t) = self.nhwc.get(&idx) {
             return t;
         }
         self.transpose(idx, &[0, 2, 3, 1])
     }
 
-    /// NHWC → NCHW, remembered so the next `to_nhwc` of the result costs no layer.
-    pub fn from_nhwc(&mut self, idx: i64) -> i64 {
+    /// NHWC → NCHW, remembered so the next `nchw_to_nhwc` of the result costs no layer.
+    pub fn nhwc_to_nchw(&mut self, idx: i64) -> i64 {
         let t = self.transpose(idx, &[0, 3, 1, 2]);
         self.nhwc.insert(t, idx);
         t

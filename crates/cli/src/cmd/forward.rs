@@ -25,6 +25,9 @@ pub struct ForwardCmd {
     /// Print a JSON summary on stdout instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Print the outputs as real numbers (divided by the model's scale) instead of fixed-point integers.
+    #[arg(long)]
+    pub float: bool,
     /// Weight options.
     #[command(flatten)]
     pub weights: WeightArgs,
@@ -48,9 +51,17 @@ impl ForwardCmd {
             _ => None,
         };
         if self.json {
+            let sf = model.scale() as f64;
             let outs: Vec<_> = outputs
                 .iter()
-                .map(|(idx, t)| json!({"idx": idx, "shape": t.shape(), "data": t.data()}))
+                .map(|(idx, t)| {
+                    if self.float {
+                        let real: Vec<f64> = t.data().iter().map(|&v| v as f64 / sf).collect();
+                        json!({"idx": idx, "shape": t.shape(), "data": real})
+                    } else {
+                        json!({"idx": idx, "shape": t.shape(), "data": t.data()})
+                    }
+                })
                 .collect();
             println!(
                 "{}",
@@ -58,21 +69,32 @@ impl ForwardCmd {
             );
         } else {
             for (idx, t) in outputs {
+                let sf = model.scale() as f64;
                 let shown: Vec<String> = t
                     .data()
                     .iter()
                     .take(PRINT_LIMIT)
-                    .map(|v| v.to_string())
+                    .map(|&v| {
+                        if self.float {
+                            format!("{:.6}", v as f64 / sf)
+                        } else {
+                            v.to_string()
+                        }
+                    })
                     .collect();
                 let more = if t.len() > PRINT_LIMIT {
                     format!(", ... ({} values)", t.len())
                 } else {
                     String::new()
                 };
+                let scale = if self.float {
+                    format!("real, dequantised from scale {}", model.scale())
+                } else {
+                    format!("scale {}", model.scale())
+                };
                 println!(
-                    "output {idx} {:?} (scale {}): [{}{more}]",
+                    "output {idx} {:?} ({scale}): [{}{more}]",
                     t.shape(),
-                    model.scale(),
                     shown.join(", ")
                 );
             }

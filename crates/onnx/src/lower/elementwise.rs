@@ -102,7 +102,7 @@ fn sqrt_source(l: &mut Lowerer<'_>, value: &str) -> Option<i64> {
 pub(super) fn relu(l: &mut Lowerer<'_>, n: &Node<'_>) -> R<()> {
     if n.pb.op_type == "Clip" {
         match l.clip_bounds(n) {
-            (Some(lo), None) if lo == 0.0 => {}
+            (Some(0.0), None) => {}
             (None, None) => {
                 let x = l.operand(n, 0)?;
                 return l.define(n, 0, x);

@@ -14,7 +14,7 @@ fn fuse_relu(l: &mut Lowerer<'_>, value: &str) -> Option<String> {
     if pb.op_type == "Clip" {
         let n = l.node(i);
         match l.clip_bounds(&n) {
-            (Some(lo), None) if lo == 0.0 => {}
+            (Some(0.0), None) => {}
             _ => return None,
         }
     }
@@ -42,7 +42,7 @@ fn bias_row(c: &Const, m: usize) -> Option<Vec<f64>> {
     if n == m {
         return Some(c.values.clone());
     }
-    if n % m == 0 && c.values.chunks(m).all(|r| r == &c.values[..m]) {
+    if n.is_multiple_of(m) && c.values.chunks(m).all(|r| r == &c.values[..m]) {
         return Some(c.values[..m].to_vec());
     }
     None
@@ -369,7 +369,7 @@ pub(super) fn conv(l: &mut Lowerer<'_>, n: &Node<'_>) -> R<()> {
         let a = match pb.op_type.as_str() {
             "Relu" => Some(ACT_RELU),
             _ => match l.clip_bounds(&fused) {
-                (Some(lo), None) if lo == 0.0 => Some(ACT_RELU),
+                (Some(0.0), None) => Some(ACT_RELU),
                 (Some(lo), Some(hi)) if lo == 0.0 && hi == 6.0 => Some(ACT_RELU6),
                 _ => None,
             },
@@ -406,7 +406,7 @@ pub(super) fn conv(l: &mut Lowerer<'_>, n: &Node<'_>) -> R<()> {
     let bt = l.quant_tensor(n, &[oc], &bias)?;
 
     // zkml's SAME where it matches ONNX's padding exactly, else explicit padding and VALID.
-    let xn = l.to_nhwc(x);
+    let xn = l.nchw_to_nhwc(x);
     let same = dzk_ir::conv_geometry(
         h,
         wd,
@@ -433,6 +433,6 @@ pub(super) fn conv(l: &mut Lowerer<'_>, n: &Node<'_>) -> R<()> {
         &[inp, wt, bt],
         vec![1, axes[0].out, axes[1].out, oc],
     );
-    let y = l.from_nhwc(y);
+    let y = l.nhwc_to_nchw(y);
     l.define_name(n, &last, y)
 }

@@ -189,7 +189,7 @@ pub(super) fn pool(l: &mut Lowerer<'_>, n: &Node<'_>) -> R<()> {
             format!("ceil_mode gives shape {out:?}, which differs from the floor-mode windows; only those are supported"),
         ));
     }
-    let xn = l.to_nhwc(x);
+    let xn = l.nchw_to_nhwc(x);
     let xp = pad_nhwc(l, xn, &axes);
     let params = vec![
         kernel[0] as i64,
@@ -198,6 +198,6 @@ pub(super) fn pool(l: &mut Lowerer<'_>, n: &Node<'_>) -> R<()> {
         stride[1] as i64,
     ];
     let y = l.layer(ty, params, &[xp], vec![1, axes[0].out, axes[1].out, c]);
-    let y = l.from_nhwc(y);
+    let y = l.nhwc_to_nchw(y);
     l.define(n, 0, y)
 }

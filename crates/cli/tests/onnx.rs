@@ -1,0 +1,263 @@
+//! `dzk import` end to end: the committed ONNX models import, their inputs convert, their fixed-point outputs
+//! match onnxruntime's, and each proves and verifies through the CLI; calibration picks a scale that fits; hostile
+//! files exit 2 with a message and write nothing.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+mod common;
+use common::{dzk, repo, s};
+
+fn onnx(name: &str) -> PathBuf {
+    repo().join("testdata/onnx").join(name)
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = dzk(args);
+    assert!(
+        o.status.success(),
+        "dzk {args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+fn floats(v: &serde_json::Value) -> Vec<f64> {
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x.as_f64().expect("number"))
+        .collect()
+}
+
+fn argmax(v: &[f64]) -> usize {
+    v.iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, _)| i)
+        .expect("non-empty")
+}
+
+/// Imports `name`, converts its first committed input, checks `forward --float` against onnxruntime, and
+/// partitions it into one chunk. Returns the run directory, the input file and the chunk's k.
+fn import_and_partition(dir: &Path, name: &str, tolerance: f64) -> (PathBuf, PathBuf, u64) {
+    let model = dir.join(format!("{name}.msgpack"));
+    let inp = dir.join(format!("{name}.inp.msgpack"));
+    let run = dir.join(format!("run-{name}"));
+    let summary = json(&ok(&[
+        "import",
+        s(&onnx(&format!("{name}.onnx"))),
+        "-o",
+        s(&model),
+        "--json",
+    ]));
+    assert_eq!(summary["scale_bits"], 10, "{summary}");
+    assert_eq!(summary["opset"], 17, "{summary}");
+    assert!(summary["layers"].as_u64().expect("layers") > 0);
+    ok(&[
+        "import-input",
+        s(&model),
+        s(&onnx(&format!("{name}.input.json"))),
+        "-o",
+        s(&inp),
+    ]);
+    let fwd = json(&ok(&["forward", s(&model), s(&inp), "--float", "--json"]));
+    let got = floats(&fwd["outputs"][0]["data"]);
+    let want_doc =
+        json(&std::fs::read_to_string(onnx(&format!("{name}.expected.json"))).expect("expected"));
+    let want = floats(&want_doc["outputs"][0]);
+    assert_eq!(got.len(), want.len());
+    let worst = got
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(
+        worst < tolerance,
+        "{name}: |fixed - onnxruntime| reaches {worst}"
+    );
+    assert_eq!(argmax(&got), argmax(&want), "{name}: argmax");
+    let plan = json(&ok(&[
+        "partition",
+        s(&model),
+        "--chunks",
+        "1",
+        "-o",
+        s(&run),
+        "--json",
+    ]));
+    let k = plan["chunks"][0]["k"].as_u64().expect("k");
+    (run, inp, k)
+}
+
+/// The three committed models (a digits MLP and CNN trained with numpy, a transformer block with attention over
+/// two activations) import, agree with onnxruntime, and prove and verify.
+#[test]
+fn imported_models_prove_and_verify() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let runs: Vec<(PathBuf, PathBuf, u64)> = [
+        ("digits_mlp", 0.05),
+        ("digits_cnn", 0.05),
+        ("tiny_transformer", 0.01),
+    ]
+    .iter()
+    .map(|(name, tol)| import_and_partition(dir, name, *tol))
+    .collect();
+    let k = runs.iter().map(|r| r.2).max().expect("runs");
+    let params = dir.join("params");
+    ok(&["setup", "--k", &k.to_string(), "-o", s(&params)]);
+    for (run, inp, _) in &runs {
+        let proofs = run.with_extension("proofs");
+        ok(&[
+            "prove",
+            s(run),
+            "--input",
+            s(inp),
+            "--params",
+            s(&params),
+            "-o",
+            s(&proofs),
+        ]);
+        ok(&["keygen", s(run), "--params", s(&params)]);
+        let out = ok(&[
+            "verify-all",
+            s(&proofs),
+            "--run",
+            s(run),
+            "--params",
+            s(&params),
+        ]);
+        assert!(out.contains("VALID"), "{out}");
+    }
+}
+
+/// Calibration rejects the scales whose values overflow k, keeps the largest that fits, and reports accuracy.
+#[test]
+fn calibration_picks_the_largest_scale_that_fits() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let model = tmp.path().join("m.msgpack");
+    let out = json(&ok(&[
+        "import",
+        s(&onnx("digits_mlp.onnx")),
+        "-o",
+        s(&model),
+        "--calibrate",
+        s(&onnx("digits_mlp.samples.json")),
+        "--scale-bits",
+        "12",
+        "--k",
+        "16",
+        "--json",
+    ]));
+    let cal = &out["calibration"];
+    let bits = cal["scale_bits"].as_u64().expect("bits");
+    // Logits reach about ±15: 2^12 needs |q| < 2^15 and does not fit; something below does.
+    assert!(bits < 12, "{out}");
+    assert!(
+        !cal["rejected"].as_array().expect("rejected").is_empty(),
+        "{out}"
+    );
+    assert!(cal["margin_bits"].as_f64().expect("margin") > 0.0);
+    assert_eq!(out["scale_bits"], cal["scale_bits"]);
+    let acc = &out["accuracy"];
+    assert_eq!(acc["samples"], 8);
+    assert_eq!(acc["outputs"][0]["argmax_agree"], 8, "{out}");
+    assert!(
+        acc["outputs"][0]["max_abs_error"].as_f64().expect("error") < 0.2,
+        "{out}"
+    );
+    // The written model is at the chosen scale.
+    let inspect = ok(&["inspect", s(&model), "--json"]);
+    assert!(
+        inspect.contains(&format!("\"scale\":{}", 1u64 << bits)),
+        "{inspect}"
+    );
+    // A k no scale fits is an error, not a model.
+    let o = dzk(&[
+        "import",
+        s(&onnx("digits_mlp.onnx")),
+        "-o",
+        s(&tmp.path().join("none.msgpack")),
+        "--calibrate",
+        s(&onnx("digits_mlp.samples.json")),
+        "--k",
+        "4",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(err(&o).contains("no scale fits"), "{}", err(&o));
+}
+
+/// Each hostile file exits 2 naming the file and what is wrong; no panic, and no model is written.
+#[test]
+fn hostile_onnx_files_are_refused_with_a_reason() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let truncated = tmp.path().join("truncated.onnx");
+    let whole = std::fs::read(onnx("digits_cnn.onnx")).expect("onnx");
+    std::fs::write(&truncated, &whole[..whole.len() / 2]).expect("write");
+    let empty = tmp.path().join("empty.onnx");
+    std::fs::write(&empty, b"").expect("write");
+    let cases: Vec<(PathBuf, &str)> = vec![
+        (truncated, "not an ONNX model"),
+        (empty, "empty"),
+        (onnx("hostile/old_opset.onnx"), "opset 5 is not supported"),
+        (
+            onnx("hostile/unsupported_op.onnx"),
+            "node 'leaky' (LeakyRelu) is not supported",
+        ),
+        (onnx("hostile/dynamic_shape.onnx"), "--input-shape"),
+        (onnx("hostile/absurd_size.onnx"), "too large"),
+        (
+            repo().join("testdata/models/digits_cnn.msgpack"),
+            "not an ONNX model",
+        ),
+    ];
+    for (file, why) in cases {
+        let out = tmp.path().join("out.msgpack");
+        let o = dzk(&["import", s(&file), "-o", s(&out)]);
+        let e = err(&o);
+        assert_eq!(o.status.code(), Some(2), "{}: {e}", file.display());
+        assert!(
+            e.contains(why),
+            "{}: expected '{why}' in: {e}",
+            file.display()
+        );
+        assert!(e.contains(s(&file)), "the message names the file: {e}");
+        assert!(!e.contains("panicked"), "{e}");
+        assert!(!out.exists(), "{}: a model was written", file.display());
+    }
+    // The open dimension, once given, imports.
+    let out = tmp.path().join("dyn.msgpack");
+    ok(&[
+        "import",
+        s(&onnx("hostile/dynamic_shape.onnx")),
+        "--input-shape",
+        "1,4",
+        "-o",
+        s(&out),
+    ]);
+    // An input file of the wrong size is refused with both sizes.
+    let model = tmp.path().join("mlp.msgpack");
+    ok(&["import", s(&onnx("digits_mlp.onnx")), "-o", s(&model)]);
+    let o = dzk(&[
+        "import-input",
+        s(&model),
+        s(&onnx("tiny_transformer.input.json")),
+        "-o",
+        s(&tmp.path().join("x.msgpack")),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(
+        err(&o).contains("32 values") && err(&o).contains("takes 64"),
+        "{}",
+        err(&o)
+    );
+}
