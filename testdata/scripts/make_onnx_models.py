@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Make the ONNX models of testdata/onnx/ and their reference outputs from onnxruntime.
 
-Three models, built with the `onnx` helper API (no torch needed) and written as .onnx files that CI reads
+Four models, built with the `onnx` helper API (no torch needed) and written as .onnx files that CI reads
 without any of these packages:
 
 - digits_mlp.onnx: 64 -> 32 (ReLU) -> 10, Gemm with transB = 1 as torch exports Linear; trained with numpy
@@ -15,6 +15,9 @@ without any of these packages:
   opset 17: LayerNormalization, Q/K/V MatMul + Add, Reshape/Transpose into heads, MatMul of two activations
   (Q.K^T and A.V), Div by sqrt(d), Softmax, the output projection, residual Adds, and an MLP with GELU as
   Div -> Erf -> Add -> Mul -> Mul. Weights are random (fixed seed).
+- ops_zoo.onnx: every other supported operator once on [1, 3, 8, 8] (random weights, fixed seed): see
+  zoo_model().
+- hostile/: files import must refuse (old opset, unsupported operator, open dimension, absurd size).
 
 For each model, onnxruntime's outputs on committed inputs go to <name>.expected.json, and the inputs to
 <name>.samples.json (a list of samples, as `dzk import --calibrate` reads) and <name>.input.json (the first
@@ -271,6 +274,67 @@ def transformer_model():
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)])
 
 
+def zoo_model():
+    """Every other supported operator once, with random weights: depthwise Conv (multiplier 2, SAME_UPPER) with
+    Clip(0, 6), AveragePool with padding, a 1x1 Conv, Sigmoid, GlobalMaxPool; Slice, ReduceMean, Tanh, Pow 2,
+    Sqrt, Pad, Split, Concat, Gather; Neg, Sub, Mul and Div of activations, a standalone Relu, Gemm with alpha,
+    beta and an untransposed B, Softmax, Identity."""
+    rng = np.random.default_rng(SEED + 5)
+    N = helper.make_node
+    f = lambda a: np.asarray(a, dtype=np.float32)
+    inits = {
+        "dw": rng.normal(0, 0.4, (6, 1, 3, 3)), "dwb": rng.normal(0, 0.1, 6),
+        "lo": np.array(0.0), "hi": np.array(6.0),
+        "pw": rng.normal(0, 0.5, (4, 6, 1, 1)), "pwb": rng.normal(0, 0.1, 4),
+        "shift": rng.normal(0, 0.2, (1, 4)),
+        "gw": rng.normal(0, 0.3, (31, 5)), "gb": rng.normal(0, 0.1, 5),
+    }
+    ints = {
+        "starts": [0, 2], "ends": [2, 6], "axes": [1, 2],
+        "pads": [0, 0, 1, 0, 0, 0, 0, 1], "split": [4, 5], "idx": [0, 2, 4],
+    }
+    nodes = [
+        N("Conv", ["x", "dw", "dwb"], ["d0"], name="depthwise", group=3, kernel_shape=[3, 3], auto_pad="SAME_UPPER"),
+        N("Clip", ["d0", "lo", "hi"], ["d1"], name="relu6"),
+        N("AveragePool", ["d1"], ["d2"], name="avgpool", kernel_shape=[2, 2], strides=[2, 2], pads=[1, 1, 1, 1],
+          count_include_pad=1),
+        N("Conv", ["d2", "pw", "pwb"], ["d3"], name="pointwise", kernel_shape=[1, 1]),
+        N("Sigmoid", ["d3"], ["d4"], name="sigmoid"),
+        N("GlobalMaxPool", ["d4"], ["d5"], name="gmp"),
+        N("Flatten", ["d5"], ["fa"], name="flat_a"),
+        N("Slice", ["x", "starts", "ends", "axes"], ["s0"], name="slice"),
+        N("ReduceMean", ["s0"], ["s1"], name="mean_c", axes=[1], keepdims=1),
+        N("Tanh", ["s1"], ["s2"], name="tanh"),
+        N("Pow", ["s2", "two"], ["s3"], name="square"),
+        N("Sqrt", ["s3"], ["s4"], name="sqrt"),
+        N("Pad", ["s4", "pads"], ["s5"], name="pad"),
+        N("Split", ["s5", "split"], ["sa", "sb"], name="split_w", axis=3),
+        N("Concat", ["sb", "sa"], ["s6"], name="swap", axis=3),
+        N("Gather", ["s6", "idx"], ["s7"], name="gather", axis=2),
+        N("Flatten", ["s7"], ["fb"], name="flat_b"),
+        N("Neg", ["fa"], ["c0"], name="neg"),
+        N("Sub", ["c0", "shift"], ["c1"], name="sub"),
+        N("Relu", ["c1"], ["c2"], name="relu"),
+        N("Mul", ["c2", "fa"], ["c3"], name="mul"),
+        N("ReduceMean", ["d4"], ["m"], name="mean_all", keepdims=0),
+        N("Div", ["c3", "m"], ["c4"], name="div"),
+        N("Identity", ["c4"], ["c5"], name="identity"),
+        N("Concat", ["fb", "c5"], ["z"], name="join", axis=1),
+        N("Gemm", ["z", "gw", "gb"], ["g"], name="gemm", alpha=0.5, beta=2.0),
+        N("Softmax", ["g"], ["p"], name="softmax", axis=1),
+        N("Concat", ["g", "p"], ["y"], name="out", axis=1),
+    ]
+    tensors = [init(k, v) for k, v in inits.items()] + [init("two", 2.0)]
+    tensors += [numpy_helper.from_array(np.array(v, dtype=np.int64), k) for k, v in ints.items()]
+    g = helper.make_graph(
+        nodes, "ops_zoo",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])],
+        tensors,
+    )
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)])
+
+
 def reference(name, path, samples, labels=None):
     sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     inp = sess.get_inputs()[0]
@@ -352,6 +416,11 @@ def main():
     rng = np.random.default_rng(SEED + 4)
     reference("tiny_transformer", path, [rng.normal(0, 1, (1, 4, 8)) for _ in range(4)])
     print("tiny_transformer: written")
+
+    path = save(zoo_model(), "ops_zoo")
+    rng = np.random.default_rng(SEED + 6)
+    reference("ops_zoo", path, [rng.uniform(-1, 1, (1, 3, 8, 8)) for _ in range(4)])
+    print("ops_zoo: written")
 
 
 if __name__ == "__main__":

@@ -98,8 +98,9 @@ fn import_and_partition(dir: &Path, name: &str, tolerance: f64) -> (PathBuf, Pat
     (run, inp, k)
 }
 
-/// The three committed models (a digits MLP and CNN trained with numpy, a transformer block with attention over
-/// two activations) import, agree with onnxruntime, and prove and verify.
+/// The committed models (a digits MLP and CNN trained with numpy, a transformer block with attention over two
+/// activations, and a model with every other supported operator) import, agree with onnxruntime, and prove and
+/// verify.
 #[test]
 fn imported_models_prove_and_verify() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -108,6 +109,7 @@ fn imported_models_prove_and_verify() {
         ("digits_mlp", 0.05),
         ("digits_cnn", 0.05),
         ("tiny_transformer", 0.01),
+        ("ops_zoo", 0.02),
     ]
     .iter()
     .map(|(name, tol)| import_and_partition(dir, name, *tol))

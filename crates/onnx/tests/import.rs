@@ -116,3 +116,13 @@ fn the_transformer_block_agrees_with_onnxruntime() {
         assert!(*err < 0.1, "sample {i}: error {err}");
     }
 }
+
+#[test]
+fn every_other_operator_agrees_with_onnxruntime() {
+    let r = agreement("ops_zoo", 10);
+    for (i, (err, same)) in r.iter().enumerate() {
+        eprintln!("sample {i}: max error {err}, argmax same {same}");
+        assert!(*same, "sample {i}: argmax differs");
+        assert!(*err < 0.02, "sample {i}: error {err}");
+    }
+}
