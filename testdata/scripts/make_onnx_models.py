@@ -277,7 +277,7 @@ def transformer_model():
 def zoo_model():
     """Every other supported operator once, with random weights: depthwise Conv (multiplier 2, SAME_UPPER) with
     Clip(0, 6), AveragePool with padding, a 1x1 Conv, Sigmoid, GlobalMaxPool; Slice, ReduceMean, Tanh, Pow 2,
-    Sqrt, Pad, Split, Concat, Gather; Neg, Sub, Mul and Div of activations, a standalone Relu, Gemm with alpha,
+    Sqrt, Exp, Pad, Split, Concat, Gather; Neg, Sub, Mul and Div of activations, a standalone Relu, Gemm with alpha,
     beta and an untransposed B, Softmax, Identity."""
     rng = np.random.default_rng(SEED + 5)
     N = helper.make_node
@@ -307,7 +307,8 @@ def zoo_model():
         N("Tanh", ["s1"], ["s2"], name="tanh"),
         N("Pow", ["s2", "two"], ["s3"], name="square"),
         N("Sqrt", ["s3"], ["s4"], name="sqrt"),
-        N("Pad", ["s4", "pads"], ["s5"], name="pad"),
+        N("Exp", ["s4"], ["s4e"], name="exp"),
+        N("Pad", ["s4e", "pads"], ["s5"], name="pad"),
         N("Split", ["s5", "split"], ["sa", "sb"], name="split_w", axis=3),
         N("Concat", ["sb", "sa"], ["s6"], name="swap", axis=3),
         N("Gather", ["s6", "idx"], ["s7"], name="gather", axis=2),

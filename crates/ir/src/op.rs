@@ -419,6 +419,8 @@ impl Op {
                 Op::MaskNegInf { mask: parse_mask(params)? }
             }
             "Logistic" => lookup(LookupFn::Logistic)?,
+            // dzk's own layer type (not zkml's): `round(e^x · sf²)`, softmax's numerator table on its own.
+            "Exp" => lookup(LookupFn::Exp)?,
             "Tanh" => lookup(LookupFn::Tanh)?,
             "Sqrt" => lookup(LookupFn::Sqrt)?,
             "Sin" => lookup(LookupFn::Sin)?,

@@ -445,6 +445,8 @@ fn lookup_functions() {
     // sin(1)·4 = 3.37→3, cos(0)·4 = 4, cos(1)·4 = 2.16→2.
     assert_eq!(f("Sin", vec![0, 4]), vec![0, 3]);
     assert_eq!(f("Cos", vec![0, 4]), vec![4, 2]);
+    // dzk's Exp, at scale sf² = 16: e^0·16 = 16, e^1·16 = 43.49→43, e^-1·16 = 5.89→6.
+    assert_eq!(f("Exp", vec![0, 4, -4]), vec![16, 43, 6]);
 }
 
 #[test]

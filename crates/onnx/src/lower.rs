@@ -29,6 +29,7 @@ pub const OPERATORS: &[(&str, &str)] = &[
     ("Relu", "fused into the producing Conv, Gemm, MatMul or Add, else Add of 0 with ReLU"),
     ("Clip", "Clip(0, 6) fused into the producing Conv as ReLU6; Clip(0, none) as Relu"),
     ("Sigmoid", "Logistic table"),
+    ("Exp", "the Exp table (e^x at scale sf², values up to 2^26) then Div by sf"),
     ("Tanh", "Tanh table"),
     ("Sqrt", "Sqrt table"),
     ("Pow", "exponent 2: Square; 3: the cube table; 0.5: Sqrt; 1: nothing"),
@@ -70,12 +71,15 @@ pub(crate) fn unsupported(op: &str) -> Option<String> {
     }
     Some(
         match op {
-            "Exp" => "Exp alone has no table at the activation scale; Softmax is supported, or rewrite exp(x) via Sigmoid/Tanh",
-            "Log" | "Reciprocal" => "no table for it; divide by a single value (DivVar) or rewrite with Sqrt/Rsqrt",
+            "Log" | "Reciprocal" => {
+                "no table for it; divide by a single value (DivVar) or rewrite with Sqrt/Rsqrt"
+            }
             "LeakyRelu" | "PRelu" | "Elu" | "Selu" | "HardSigmoid" | "HardSwish" => {
                 "no lowering; use Relu, Clip(0, 6), Sigmoid or Tanh"
             }
-            "ConvTranspose" | "Resize" | "Upsample" => "no lowering; use Conv with stride 1 over an explicitly padded input",
+            "ConvTranspose" | "Resize" | "Upsample" => {
+                "no lowering; use Conv with stride 1 over an explicitly padded input"
+            }
             "ReduceSum" | "ReduceMax" | "ReduceMin" | "ReduceProd" | "ReduceL2" => {
                 "only ReduceMean is supported; ReduceSum is ReduceMean times the count (a Mul)"
             }
@@ -370,7 +374,7 @@ fn dispatch(l: &mut Lowerer<'_>, n: &Node<'_>) -> R<()> {
         "BatchNormalization" => linear::batch_norm(l, n),
         "Add" | "Sub" | "Mul" | "Div" | "Neg" => elementwise::arithmetic(l, n),
         "Relu" | "Clip" => elementwise::relu(l, n),
-        "Sigmoid" | "Tanh" | "Sqrt" | "Pow" => elementwise::table(l, n),
+        "Sigmoid" | "Tanh" | "Sqrt" | "Pow" | "Exp" => elementwise::table(l, n),
         "Erf" | "Gelu" => elementwise::gelu(l, n),
         "Identity" | "Dropout" => {
             let x = l.operand(n, 0)?;

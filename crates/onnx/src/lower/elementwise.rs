@@ -131,6 +131,11 @@ pub(super) fn table(l: &mut Lowerer<'_>, n: &Node<'_>) -> R<()> {
         "Sigmoid" => l.layer("Logistic", vec![], &[x], s),
         "Tanh" => l.layer("Tanh", vec![], &[x], s),
         "Sqrt" => l.layer("Sqrt", vec![], &[x], s),
+        "Exp" => {
+            // e^x at scale sf², rescaled to sf.
+            let e = l.layer("Exp", vec![], &[x], s.clone());
+            l.layer("Div", vec![l.w.scale()], &[e], s)
+        }
         _ => {
             let e_name = l.need(n, 1)?;
             let e = uniform(l, e_name)
