@@ -32,7 +32,7 @@ def case(name, op, inputs, consts=None, attrs=None, opset=17, n_out=1, extra_nod
     consts = consts or {}
     attrs = attrs or {}
     outs = [f"y{i}" for i in range(n_out)]
-    node_inputs = list(inputs) + list(consts)
+    node_inputs = list(inputs) + [k if v is not None else "" for k, v in consts.items()]
     if extra_nodes is None:
         nodes = [helper.make_node(op, node_inputs, outs, name=name + "_node", **attrs)]
     else:
@@ -116,6 +116,11 @@ def main():
     case("neg", "Neg", {"x": X(2, 3)})
     case("relu", "Relu", {"x": X(2, 3)})
     case("clip_min0", "Clip", {"x": X(2, 3)}, {"lo": np.array(0.0, dtype=np.float32)})
+    case("clip_both", "Clip", {"x": X(3, 4, lo=-2, hi=2)},
+         {"lo": np.array(-0.5, dtype=np.float32), "hi": np.array(0.75, dtype=np.float32)})
+    case("clip_relu6", "Clip", {"x": X(3, 4, lo=-3, hi=9)},
+         {"lo": np.array(0.0, dtype=np.float32), "hi": np.array(6.0, dtype=np.float32)})
+    case("clip_max_only", "Clip", {"x": X(3, 4, lo=-2, hi=2)}, {"lo": None, "hi": np.array(0.25, dtype=np.float32)})
     case("sigmoid", "Sigmoid", {"x": X(2, 3, lo=-4, hi=4)})
     case("tanh", "Tanh", {"x": X(2, 3, lo=-2, hi=2)})
     case("erf", "Erf", {"x": X(2, 3, lo=-2, hi=2)})

@@ -27,7 +27,7 @@ pub const OPERATORS: &[(&str, &str)] = &[
     ("Div", "Div by a constant positive integer, else Mul by the constant's reciprocal; DivVar by one activation value; Sqrt then Div becomes Rsqrt then Mul"),
     ("Neg", "Mul by -1"),
     ("Relu", "fused into the producing Conv, Gemm, MatMul or Add, else Add of 0 with ReLU"),
-    ("Clip", "Clip(0, 6) fused into the producing Conv as ReLU6; Clip(0, none) as Relu"),
+    ("Clip", "Clip(0, 6) or Clip(0, none) right after a Conv: fused; elsewhere, any constant bounds as hi − relu(hi − (lo + relu(x − lo))), exact"),
     ("Sigmoid", "Logistic table"),
     ("Exp", "the Exp table (e^x at scale sf², values up to 2^26) then Div by sf"),
     ("Tanh", "Tanh table"),

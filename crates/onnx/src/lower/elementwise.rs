@@ -99,28 +99,40 @@ fn sqrt_source(l: &mut Lowerer<'_>, value: &str) -> Option<i64> {
     l.activation(&input)
 }
 
+/// `relu(x + c)` for a real constant `c`: one Add with ReLU.
+fn relu_shifted(l: &mut Lowerer<'_>, n: &Node<'_>, x: i64, c: f64) -> R<i64> {
+    let k = l.quant_tensor(n, &[1], &[c])?;
+    let s = l.shape(x);
+    Ok(l.layer("Add", vec![1], &[x, k], s))
+}
+
+/// Relu, and Clip with any constant bounds, exactly in integers: `clip(x, lo, hi) = hi − relu(hi − (lo + relu(x
+/// − lo)))` at the quantised bounds (a Clip(0, 6) right after a Conv is fused into it instead).
 pub(super) fn relu(l: &mut Lowerer<'_>, n: &Node<'_>) -> R<()> {
-    if n.pb.op_type == "Clip" {
-        match l.clip_bounds(n) {
-            (Some(0.0), None) => {}
-            (None, None) => {
-                let x = l.operand(n, 0)?;
-                return l.define(n, 0, x);
-            }
-            (lo, hi) => {
-                return Err(l.fail(
-                    n,
-                    format!(
-                        "Clip({lo:?}, {hi:?}) is supported only as Clip(0, 6) right after a Conv, or as Clip(0, none)"
-                    ),
-                ))
-            }
+    let (lo, hi) = if n.pb.op_type == "Clip" {
+        l.clip_bounds(n)
+    } else {
+        (Some(0.0), None)
+    };
+    if let (Some(a), Some(b)) = (lo, hi) {
+        if a > b {
+            return Err(l.fail(n, format!("Clip's min {a} exceeds its max {b}")));
         }
     }
-    let x = l.operand(n, 0)?;
-    let zero = l.quant_tensor(n, &[1], &[0.0])?;
-    let s = l.shape(x);
-    let y = l.layer("Add", vec![1], &[x, zero], s);
+    let mut y = l.operand(n, 0)?;
+    if let Some(lo) = lo {
+        y = relu_shifted(l, n, y, -lo)?;
+        if lo != 0.0 {
+            y = add_const(l, n, y, lo)?;
+        }
+    }
+    if let Some(hi) = hi {
+        let s = l.shape(y);
+        let h = l.quant_tensor(n, &[1], &[hi])?;
+        let t = l.layer("Sub", vec![], &[h, y], s.clone());
+        let r = relu_shifted(l, n, t, 0.0)?;
+        y = l.layer("Sub", vec![], &[h, r], s);
+    }
     l.define(n, 0, y)
 }
 
