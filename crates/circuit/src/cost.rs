@@ -388,7 +388,7 @@ impl Counted {
         let per_group = if tables == 0 {
             0
         } else {
-            FnChip::group_rows(tables - 1, groups) + self.reserved
+            FnChip::group_rows(tables - 1, groups) + crate::fit::TABLE_SPARE_ROW + self.reserved
         };
         self.other_need(a, b).max(per_group)
     }

@@ -21,6 +21,11 @@ pub fn function_table_group_rows(runs: usize, groups: usize) -> usize {
     FnChip::group_rows(runs, groups)
 }
 
+/// halo2 fills a table column with its default value from the first unused row to the last usable one, and that
+/// first unused row must itself be usable: a table needs one usable row beyond the rows it holds (a group that
+/// filled every usable row failed keygen with `NotEnoughRowsAvailable`).
+pub(crate) const TABLE_SPARE_ROW: usize = 1;
+
 /// The most groups a function table may be spread over: with `k ≥ 16`, tables of up to about 2^21 runs (every
 /// function of zkml's models at scales up to 2^17, softmax's exponential included) fit.
 pub const MAX_FN_GROUPS: usize = 32;
@@ -35,7 +40,7 @@ pub(crate) fn fn_groups_for(p: &LayoutParams, runs: usize, other: usize, reserve
     let room = other.next_power_of_two().max(16);
     let max = MAX_FN_GROUPS;
     (1..=max)
-        .find(|&g| FnChip::group_rows(runs, g) + reserved <= room)
+        .find(|&g| FnChip::group_rows(runs, g) + TABLE_SPARE_ROW + reserved <= room)
         .unwrap_or(max)
 }
 
@@ -259,7 +264,7 @@ impl ChunkCircuit {
     fn k_with_rows(&self, rows: usize) -> u32 {
         let need = self
             .other_need(rows)
-            .max(self.function_table_group_rows() + self.reserved());
+            .max(self.function_table_group_rows() + TABLE_SPARE_ROW + self.reserved());
         need.next_power_of_two().trailing_zeros().max(4)
     }
 }

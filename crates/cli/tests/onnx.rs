@@ -263,3 +263,74 @@ fn hostile_onnx_files_are_refused_with_a_reason() {
         err(&o)
     );
 }
+
+/// A chunk whose function table fills its groups to the last usable row (LayerNormalization over two axes at
+/// scale 2^12: its rsqrt table spread over 31 or 32 groups at k = 8) keys, proves and verifies: halo2 needs one
+/// usable row beyond a table, which the layout search once did not leave.
+#[test]
+fn a_chunk_whose_function_table_fills_its_groups_proves() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let d = tmp.path();
+    let case = repo().join("testdata/onnx/conformance/layernorm_two_axes");
+    let doc = json(&std::fs::read_to_string(case.with_extension("json")).expect("json"));
+    let input = d.join("x.json");
+    std::fs::write(
+        &input,
+        serde_json::json!({"inputs": doc["inputs"]}).to_string(),
+    )
+    .expect("write");
+    let (model, inp, run, params, proofs) = (
+        d.join("m.msgpack"),
+        d.join("x.msgpack"),
+        d.join("run"),
+        d.join("params"),
+        d.join("proofs"),
+    );
+    ok(&[
+        "import",
+        s(&case.with_extension("onnx")),
+        "--scale-bits",
+        "12",
+        "-o",
+        s(&model),
+    ]);
+    ok(&["import-input", s(&model), s(&input), "-o", s(&inp)]);
+    let plan = json(&ok(&[
+        "partition",
+        s(&model),
+        "--chunks",
+        "1",
+        "-o",
+        s(&run),
+        "--json",
+    ]));
+    let c = &plan["chunks"][0];
+    assert!(c["table_groups"].as_u64().expect("groups") > 1, "{plan}");
+    // The groups leave one usable row beyond their tables (halo2 reserves the last rows).
+    let k = c["k"].as_u64().expect("k");
+    assert!(
+        c["table_rows_per_group"].as_u64().expect("per group") < (1 << k) - 6,
+        "{plan}"
+    );
+    ok(&["setup", "--k", &k.to_string(), "-o", s(&params)]);
+    ok(&["keygen", s(&run), "--params", s(&params)]);
+    ok(&[
+        "prove",
+        s(&run),
+        "--input",
+        s(&inp),
+        "--params",
+        s(&params),
+        "-o",
+        s(&proofs),
+    ]);
+    let out = ok(&[
+        "verify-all",
+        s(&proofs),
+        "--run",
+        s(&run),
+        "--params",
+        s(&params),
+    ]);
+    assert!(out.contains("VALID"), "{out}");
+}
