@@ -184,6 +184,16 @@ impl<'g> Lowerer<'g> {
         }
     }
 
+    /// An ONNX axis (negative counts from the end) of a tensor of rank `rank`, checked.
+    pub fn axis(&self, n: &Node<'_>, a: i64, rank: usize) -> R<usize> {
+        let r = rank as i64;
+        if (-r..r).contains(&a) {
+            Ok(a.rem_euclid(r) as usize)
+        } else {
+            Err(self.fail(n, format!("axis {a} is out of range for rank {rank}")))
+        }
+    }
+
     /// A required input's name.
     pub fn need<'n>(&self, n: &'n Node<'_>, k: usize) -> R<&'n str> {
         n.input(k)

@@ -3,15 +3,6 @@
 use super::linear::{pad_nhwc, pair, window_axes};
 use super::{Lowerer, Node, R};
 
-fn norm_axis(l: &Lowerer<'_>, n: &Node<'_>, a: i64, rank: usize) -> R<usize> {
-    let r = rank as i64;
-    if (-r..r).contains(&a) {
-        Ok(a.rem_euclid(r) as usize)
-    } else {
-        Err(l.fail(n, format!("axis {a} is out of range for rank {rank}")))
-    }
-}
-
 /// The mean over the last axis of `[1, rows, d]`, as `[1, rows, 1]`.
 fn mean_last(l: &mut Lowerer<'_>, x3: i64) -> i64 {
     let s = l.shape(x3);
@@ -26,7 +17,7 @@ pub(super) fn softmax(l: &mut Lowerer<'_>, n: &Node<'_>) -> R<()> {
     }
     let r = s.len();
     let y = if l.g.opset >= 13 {
-        let a = norm_axis(l, n, n.int("axis").unwrap_or(-1), r)?;
+        let a = l.axis(n, n.int("axis").unwrap_or(-1), r)?;
         // Move the axis last, softmax over rows, move it back.
         let mut perm: Vec<usize> = (0..r).filter(|&i| i != a).collect();
         perm.push(a);
@@ -43,7 +34,7 @@ pub(super) fn softmax(l: &mut Lowerer<'_>, n: &Node<'_>) -> R<()> {
         l.transpose(yt, &back)
     } else {
         // Before opset 13: softmax of the input coerced to 2-D at `axis`.
-        let a = norm_axis(l, n, n.int("axis").unwrap_or(1), r)?;
+        let a = l.axis(n, n.int("axis").unwrap_or(1), r)?;
         let rows: usize = s[..a].iter().product();
         let x2 = l.reshape(x, &[rows, s[a..].iter().product()]);
         let y2 = l.layer("Softmax", vec![], &[x2], l.shape(x2));
@@ -55,7 +46,7 @@ pub(super) fn softmax(l: &mut Lowerer<'_>, n: &Node<'_>) -> R<()> {
 pub(super) fn layer_norm(l: &mut Lowerer<'_>, n: &Node<'_>) -> R<()> {
     let x = l.operand(n, 0)?;
     let s = l.shape(x);
-    let a = norm_axis(l, n, n.int("axis").unwrap_or(-1), s.len())?;
+    let a = l.axis(n, n.int("axis").unwrap_or(-1), s.len())?;
     let d: usize = s[a..].iter().product();
     let rows: usize = s[..a].iter().product();
     let eps = f64::from(n.float("epsilon").unwrap_or(1e-5));
@@ -117,7 +108,7 @@ pub(super) fn reduce_mean(l: &mut Lowerer<'_>, n: &Node<'_>) -> R<()> {
         n.ints("axes")
     };
     let mut reduced: Vec<usize> = match listed {
-        Some(v) if !v.is_empty() => v.iter().map(|&a| norm_axis(l, n, a, r)).collect::<R<_>>()?,
+        Some(v) if !v.is_empty() => v.iter().map(|&a| l.axis(n, a, r)).collect::<R<_>>()?,
         _ if n.int("noop_with_empty_axes").unwrap_or(0) != 0 => {
             return l.define(n, 0, x);
         }

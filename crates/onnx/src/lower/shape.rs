@@ -3,15 +3,6 @@
 
 use super::{Lowerer, Node, R};
 
-fn axis(l: &Lowerer<'_>, n: &Node<'_>, a: i64, rank: usize) -> R<usize> {
-    let r = rank as i64;
-    if (-r..r).contains(&a) {
-        Ok(a.rem_euclid(r) as usize)
-    } else {
-        Err(l.fail(n, format!("axis {a} is out of range for rank {rank}")))
-    }
-}
-
 pub(super) fn reshape(l: &mut Lowerer<'_>, n: &Node<'_>) -> R<()> {
     let x = l.operand(n, 0)?;
     let out = l.out_shape(n, 0)?;
@@ -26,7 +17,7 @@ pub(super) fn transpose(l: &mut Lowerer<'_>, n: &Node<'_>) -> R<()> {
     let x = l.operand(n, 0)?;
     let rank = l.shape(x).len();
     let perm: Vec<usize> = match n.ints("perm") {
-        Some(p) => p.iter().map(|&a| axis(l, n, a, rank)).collect::<R<_>>()?,
+        Some(p) => p.iter().map(|&a| l.axis(n, a, rank)).collect::<R<_>>()?,
         None => (0..rank).rev().collect(),
     };
     let mut seen = perm.clone();
@@ -43,7 +34,7 @@ pub(super) fn transpose(l: &mut Lowerer<'_>, n: &Node<'_>) -> R<()> {
 
 pub(super) fn concat(l: &mut Lowerer<'_>, n: &Node<'_>) -> R<()> {
     let out = l.out_shape(n, 0)?;
-    let a = axis(l, n, n.int("axis").unwrap_or(0), out.len())?;
+    let a = l.axis(n, n.int("axis").unwrap_or(0), out.len())?;
     let mut ins = Vec::new();
     for k in 0..n.pb.input.len() {
         let x = l.operand(n, k)?;
@@ -91,7 +82,7 @@ pub(super) fn slice(l: &mut Lowerer<'_>, n: &Node<'_>) -> R<()> {
         if steps[i] != 1 {
             return Err(l.fail(n, format!("step {}: only step 1 is supported", steps[i])));
         }
-        let a = axis(l, n, axes[i], s.len())?;
+        let a = l.axis(n, axes[i], s.len())?;
         let d = s[a] as i64;
         let clamp = |v: i64| {
             if v < 0 {
@@ -111,7 +102,7 @@ pub(super) fn slice(l: &mut Lowerer<'_>, n: &Node<'_>) -> R<()> {
 pub(super) fn split(l: &mut Lowerer<'_>, n: &Node<'_>) -> R<()> {
     let x = l.operand(n, 0)?;
     let s = l.shape(x);
-    let a = axis(l, n, n.int("axis").unwrap_or(0), s.len())?;
+    let a = l.axis(n, n.int("axis").unwrap_or(0), s.len())?;
     let mut at = 0;
     for k in 0..n.pb.output.len() {
         if n.output(k).is_empty() {
@@ -130,12 +121,13 @@ pub(super) fn split(l: &mut Lowerer<'_>, n: &Node<'_>) -> R<()> {
 pub(super) fn gather(l: &mut Lowerer<'_>, n: &Node<'_>) -> R<()> {
     let x = l.operand(n, 0)?;
     let s = l.shape(x);
-    let a = axis(l, n, n.int("axis").unwrap_or(0), s.len())?;
+    let a = l.axis(n, n.int("axis").unwrap_or(0), s.len())?;
     let idx = l.need_const(n, 1)?;
     let out = l.out_shape(n, 0)?;
     let mut parts = Vec::new();
     for &v in &idx.values {
-        let i = axis(l, n, v as i64, s[a])
+        let i = l
+            .axis(n, v as i64, s[a])
             .map_err(|_| l.fail(n, format!("index {v} is out of range for {} entries", s[a])))?;
         let mut begin = vec![0; s.len()];
         begin[a] = i;
