@@ -1,5 +1,5 @@
 //! Fuzzing every parser of untrusted bytes: dzk's envelopes (plan, chunk proof, verifying key, boundary, Merkle
-//! file, aggregated proof), zkml models and inputs, the SRS and `setup.json`, and a chunk proof's bytes under the
+//! file, aggregated proof), zkml models and inputs, ONNX models (`dzk import`), the SRS and `setup.json`, and a chunk proof's bytes under the
 //! real verifier. Seeds are the files of a real (small) run; each round mutates one (bit flips, overwritten
 //! bytes, huge length fields, truncation, duplication; for envelopes also the body or header re-sealed with a
 //! valid digest, which reaches the parsers behind the digest) and hands it to its parser. No parser may panic,
@@ -356,6 +356,26 @@ fn no_parser_of_untrusted_bytes_panics_hangs_or_blows_up() {
             Box::new(|b: &[u8]| {
                 if let Ok(m) = Model::from_msgpack(b, "model.msgpack") {
                     let _ = m.forward(&input);
+                }
+            }),
+        ),
+        (
+            // `dzk import` of a damaged ONNX file (tract's parser and analyser under dzk-onnx's guard).
+            "onnx model",
+            std::fs::read(common::repo().join("testdata/onnx/tiny_transformer.onnx"))
+                .expect("onnx"),
+            None,
+            Box::new(|b: &[u8]| {
+                let path = seeds.path("fuzz.onnx");
+                if std::fs::write(&path, b).is_ok() {
+                    let opts = dzk_onnx::Options {
+                        scale_bits: 10,
+                        k: None,
+                        input_shapes: vec![],
+                    };
+                    if let Ok(imp) = dzk_onnx::import(&path, &opts) {
+                        let _ = dzk_ir::Model::from_msgpack(&imp.bytes, "imported");
+                    }
                 }
             }),
         ),

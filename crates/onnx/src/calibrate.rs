@@ -74,6 +74,21 @@ fn peak(imp: &Imported, samples: &[Vec<FloatInput>]) -> Result<i64, String> {
 
 /// Runs the float model on each sample: one list of output arrays per sample.
 fn float_outputs(g: &Graph, samples: &[Vec<FloatInput>]) -> Result<Vec<Vec<Vec<f64>>>, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        float_outputs_unguarded(g, samples)
+    }))
+    .unwrap_or_else(|p| {
+        Err(format!(
+            "tract failed running the float model: {}",
+            crate::graph::panic_message(p.as_ref())
+        ))
+    })
+}
+
+fn float_outputs_unguarded(
+    g: &Graph,
+    samples: &[Vec<FloatInput>],
+) -> Result<Vec<Vec<Vec<f64>>>, String> {
     let plan = g
         .tract
         .clone()
@@ -195,7 +210,7 @@ pub fn calibrate(
             k: Some(k),
             input_shapes: opts.input_shapes.clone(),
         };
-        let imp = lower(&g, &o)?;
+        let imp = crate::graph::guarded(path, || lower(&g, &o))?;
         match peak(&imp, samples) {
             Ok(top) if top < limit - 16 => {
                 let accuracy = accuracy(&g, &imp, samples).map_err(bad)?;

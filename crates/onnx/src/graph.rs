@@ -44,6 +44,31 @@ pub(crate) struct Graph {
     pub(crate) tract: InferenceModel,
 }
 
+/// The message a panic carried.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "no message".into())
+}
+
+/// Runs `f` (which calls into tract), turning a panic into an error about `path`.
+pub(crate) fn guarded<T>(
+    path: &Path,
+    f: impl FnOnce() -> Result<T, ImportError>,
+) -> Result<T, ImportError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|p| {
+        Err(ImportError::Read {
+            file: path.to_path_buf(),
+            detail: format!(
+                "not a well-formed ONNX model (tract failed reading it: {})",
+                panic_message(p.as_ref())
+            ),
+        })
+    })
+}
+
 /// A node's display name: its own, else its first output's, else its position and op.
 pub(crate) fn node_name(n: &pb::NodeProto, i: usize) -> String {
     if !n.name.is_empty() {
@@ -72,8 +97,13 @@ fn to_const(t: &Tensor) -> Option<Const> {
 }
 
 impl Graph {
-    /// Reads and analyses `path`; `input_shapes` (if not empty) replaces the declared input shapes.
+    /// Reads and analyses `path`; `input_shapes` (if not empty) replaces the declared input shapes. tract panics
+    /// on some malformed files (found by fuzzing); such a panic is this file's error, not the program's.
     pub fn load(path: &Path, input_shapes: &[Vec<usize>]) -> Result<Self, ImportError> {
+        guarded(path, || Self::load_unguarded(path, input_shapes))
+    }
+
+    fn load_unguarded(path: &Path, input_shapes: &[Vec<usize>]) -> Result<Self, ImportError> {
         let file = path.to_path_buf();
         let read = |detail: String| ImportError::Read {
             file: file.clone(),

@@ -92,5 +92,5 @@ pub enum ImportError {
 /// Reads `path` and lowers it to a zkml model at the scale and `k` of `opts`.
 pub fn import(path: &std::path::Path, opts: &Options) -> Result<Imported, ImportError> {
     let g = graph::Graph::load(path, &opts.input_shapes)?;
-    lower::lower(&g, opts)
+    graph::guarded(path, || lower::lower(&g, opts))
 }

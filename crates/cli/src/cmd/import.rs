@@ -79,9 +79,23 @@ fn print_accuracy(a: &Accuracy) {
     }
 }
 
+/// Runs `f` with the panic hook silenced: tract panics on some malformed files, dzk-onnx turns each such panic
+/// into an error that carries its message, and the hook's own report would only repeat it as noise.
+fn quietly<T>(f: impl FnOnce() -> T) -> T {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let out = f();
+    std::panic::set_hook(hook);
+    out
+}
+
 impl ImportCmd {
     /// Runs the command.
     pub fn run(self) -> anyhow::Result<()> {
+        quietly(|| self.import())
+    }
+
+    fn import(self) -> anyhow::Result<()> {
         let samples = |p: &Path| dzk_onnx::read_samples(p).map_err(anyhow::Error::msg);
         let mut opts = Options {
             scale_bits: self.scale_bits.unwrap_or(DEFAULT_SCALE_BITS),
