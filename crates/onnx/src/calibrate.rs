@@ -237,16 +237,18 @@ pub fn calibrate(
     )))
 }
 
-/// The accuracy of an import on `samples` (the float model run by tract).
-pub fn measure(
+/// Imports `path` at the scale of `opts` and measures its accuracy on `samples` against the float model run by
+/// tract, reading the file once.
+pub fn import_measured(
     path: &Path,
-    imp: &Imported,
     opts: &Options,
     samples: &[Vec<FloatInput>],
-) -> Result<Accuracy, ImportError> {
+) -> Result<(Imported, Accuracy), ImportError> {
     let g = Graph::load(path, &opts.input_shapes)?;
-    accuracy(&g, imp, samples).map_err(|detail| ImportError::Model {
+    let imp = crate::graph::guarded(path, || lower(&g, opts))?;
+    let acc = accuracy(&g, &imp, samples).map_err(|detail| ImportError::Model {
         file: path.to_path_buf(),
         detail,
-    })
+    })?;
+    Ok((imp, acc))
 }

@@ -19,7 +19,7 @@ mod lower;
 
 use std::path::PathBuf;
 
-pub use calibrate::{calibrate, measure, Accuracy, Calibration, OutputError};
+pub use calibrate::{calibrate, import_measured, Accuracy, Calibration, OutputError};
 pub use input::{float_inputs, read_float_input, read_samples, FloatInput};
 pub use lower::{Imported, ImportedTensor, OPERATORS};
 

@@ -112,8 +112,7 @@ impl ImportCmd {
                 }
                 (None, Some(p)) => {
                     let s = samples(p)?;
-                    let imp = dzk_onnx::import(&self.onnx, &opts)?;
-                    let acc = dzk_onnx::measure(&self.onnx, &imp, &opts, &s)?;
+                    let (imp, acc) = dzk_onnx::import_measured(&self.onnx, &opts, &s)?;
                     (imp, None, Some(acc))
                 }
                 (None, None) => (dzk_onnx::import(&self.onnx, &opts)?, None, None),
