@@ -79,17 +79,22 @@ def test_a_worker_killed_mid_run_is_retried_and_the_run_completes(ray_cluster, d
     assert r.verdict == "VALID", r.report
 
 
-def test_shell_recipe_against_localhost_stand_ins(dzk_bin, tmp_path):
-    # Stand-ins for ssh and scp: run the command here / copy here, ignoring the host part.
+def _ssh_stand_ins(dzk_bin, tmp_path, **extra):
+    """The environment of examples/ssh-run.sh with stand-ins for ssh and scp: run the command here / copy here,
+    ignoring the host part; every host's files under tmp_path/hosts."""
     bin_dir = _mk(tmp_path / "bin")
     (bin_dir / "fake-ssh").write_text('#!/usr/bin/env bash\nshift\nexec bash -c "$*"\n')
     (bin_dir / "fake-scp").write_text(
         '#!/usr/bin/env bash\nargs=()\nfor a in "$@"; do args+=("${a#*:}"); done\nexec cp "${args[@]}"\n')
     for f in bin_dir.iterdir():
         f.chmod(0o755)
-    env = dict(os.environ, DZK=dzk_bin, DZK_REMOTE_BIN=dzk_bin, DZK_SSH=str(bin_dir / "fake-ssh"),
-               DZK_SCP=str(bin_dir / "fake-scp"), DZK_REMOTE_BASE=str(tmp_path / "hosts"),
-               DZK_WORK=str(tmp_path / "work"))
+    return dict(os.environ, DZK=dzk_bin, DZK_REMOTE_BIN=dzk_bin, DZK_SSH=str(bin_dir / "fake-ssh"),
+                DZK_SCP=str(bin_dir / "fake-scp"), DZK_REMOTE_BASE=str(tmp_path / "hosts"),
+                DZK_WORK=str(tmp_path / "work"), **extra)
+
+
+def test_shell_recipe_against_localhost_stand_ins(dzk_bin, tmp_path):
+    env = _ssh_stand_ins(dzk_bin, tmp_path)
     p = subprocess.run(["bash", str(REPO / "examples/ssh-run.sh"), str(MODEL),
                         str(REPO / "testdata/inputs/digits_3.msgpack"), "host-a", "host-b", "host-c"],
                        env=env, capture_output=True, text=True)
@@ -120,15 +125,7 @@ def test_a_plan_with_a_split_layer_proves_on_ray(ray_cluster, dzk_bin, tmp_path)
 
 
 def test_shell_recipe_runs_a_plan_with_a_split_layer(dzk_bin, tmp_path):
-    bin_dir = _mk(tmp_path / "bin")
-    (bin_dir / "fake-ssh").write_text('#!/usr/bin/env bash\nshift\nexec bash -c "$*"\n')
-    (bin_dir / "fake-scp").write_text(
-        '#!/usr/bin/env bash\nargs=()\nfor a in "$@"; do args+=("${a#*:}"); done\nexec cp "${args[@]}"\n')
-    for f in bin_dir.iterdir():
-        f.chmod(0o755)
-    env = dict(os.environ, DZK=dzk_bin, DZK_REMOTE_BIN=dzk_bin, DZK_SSH=str(bin_dir / "fake-ssh"),
-               DZK_SCP=str(bin_dir / "fake-scp"), DZK_REMOTE_BASE=str(tmp_path / "hosts"),
-               DZK_WORK=str(tmp_path / "work"), DZK_MAX_K="12")
+    env = _ssh_stand_ins(dzk_bin, tmp_path, DZK_MAX_K="12")
     # Two hosts, three chunks: dealt in turn.
     p = subprocess.run(["bash", str(REPO / "examples/ssh-run.sh"), str(WIDE), str(WIDE_INPUT), "host-a", "host-b"],
                        env=env, capture_output=True, text=True)

@@ -4,17 +4,7 @@
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{digits_input, digits_model, dzk, s};
-
-fn ok(args: &[&str]) -> String {
-    let o = dzk(args);
-    assert!(
-        o.status.success(),
-        "dzk {args:?} failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+use common::{digits_input, digits_model, dzk, ok, s};
 
 fn refused(args: &[&str], why: &str) {
     let o = dzk(args);

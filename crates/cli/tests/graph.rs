@@ -10,7 +10,7 @@ use dzk_format::{Envelope, Kind};
 use dzk_ir::{Model, TensorFile};
 
 mod common;
-use common::{dzk, repo, s};
+use common::{dzk, err, ok, repo, s};
 
 fn model() -> PathBuf {
     repo().join("testdata/models/wide_mlp.msgpack")
@@ -18,20 +18,6 @@ fn model() -> PathBuf {
 
 fn input() -> PathBuf {
     repo().join("testdata/inputs/wide_mlp.msgpack")
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = dzk(args);
-    assert!(
-        o.status.success(),
-        "dzk {args:?} failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn err(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 struct Graph {

@@ -3,27 +3,12 @@
 //! files exit 2 with a message and write nothing.
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 mod common;
-use common::{dzk, repo, s};
+use common::{dzk, err, ok, repo, s};
 
 fn onnx(name: &str) -> PathBuf {
     repo().join("testdata/onnx").join(name)
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = dzk(args);
-    assert!(
-        o.status.success(),
-        "dzk {args:?} failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn err(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn json(text: &str) -> serde_json::Value {
@@ -44,6 +29,31 @@ fn argmax(v: &[f64]) -> usize {
         .max_by(|a, b| a.1.total_cmp(b.1))
         .map(|(i, _)| i)
         .expect("non-empty")
+}
+
+/// Proves `run` from `inp` into `proofs` (the whole run on this machine), keys it, and checks that `verify-all`
+/// says VALID.
+fn prove_and_verify(run: &Path, inp: &Path, params: &Path, proofs: &Path) {
+    ok(&[
+        "prove",
+        s(run),
+        "--input",
+        s(inp),
+        "--params",
+        s(params),
+        "-o",
+        s(proofs),
+    ]);
+    ok(&["keygen", s(run), "--params", s(params)]);
+    let out = ok(&[
+        "verify-all",
+        s(proofs),
+        "--run",
+        s(run),
+        "--params",
+        s(params),
+    ]);
+    assert!(out.contains("VALID"), "{out}");
 }
 
 /// Imports `name`, converts its first committed input, checks `forward --float` against onnxruntime, and
@@ -118,27 +128,7 @@ fn imported_models_prove_and_verify() {
     let params = dir.join("params");
     ok(&["setup", "--k", &k.to_string(), "-o", s(&params)]);
     for (run, inp, _) in &runs {
-        let proofs = run.with_extension("proofs");
-        ok(&[
-            "prove",
-            s(run),
-            "--input",
-            s(inp),
-            "--params",
-            s(&params),
-            "-o",
-            s(&proofs),
-        ]);
-        ok(&["keygen", s(run), "--params", s(&params)]);
-        let out = ok(&[
-            "verify-all",
-            s(&proofs),
-            "--run",
-            s(run),
-            "--params",
-            s(&params),
-        ]);
-        assert!(out.contains("VALID"), "{out}");
+        prove_and_verify(run, inp, &params, &run.with_extension("proofs"));
     }
 }
 
@@ -313,26 +303,7 @@ fn a_chunk_whose_function_table_fills_its_groups_proves() {
         "{plan}"
     );
     ok(&["setup", "--k", &k.to_string(), "-o", s(&params)]);
-    ok(&["keygen", s(&run), "--params", s(&params)]);
-    ok(&[
-        "prove",
-        s(&run),
-        "--input",
-        s(&inp),
-        "--params",
-        s(&params),
-        "-o",
-        s(&proofs),
-    ]);
-    let out = ok(&[
-        "verify-all",
-        s(&proofs),
-        "--run",
-        s(&run),
-        "--params",
-        s(&params),
-    ]);
-    assert!(out.contains("VALID"), "{out}");
+    prove_and_verify(&run, &inp, &params, &proofs);
 }
 
 /// Every conformance case (testdata/onnx/conformance/) imports at scale 2^12, partitions, keys, proves and

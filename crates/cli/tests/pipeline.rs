@@ -9,17 +9,7 @@ use dzk_format::{Envelope, Kind};
 use dzk_ir::{Model, TensorFile};
 
 mod common;
-use common::{digits_input, digits_model, dzk, repo, s};
-
-fn ok(args: &[&str]) -> String {
-    let o = dzk(args);
-    assert!(
-        o.status.success(),
-        "dzk {args:?} failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+use common::{digits_input, digits_model, dzk, ok, repo, s};
 
 /// A run directory, an SRS, a proofs directory.
 struct Run {

@@ -36,3 +36,19 @@ pub fn dzk(args: &[&str]) -> Output {
 pub fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
+
+/// Runs `dzk` with `args`, which must succeed, and returns its stdout.
+pub fn ok(args: &[&str]) -> String {
+    let o = dzk(args);
+    assert!(
+        o.status.success(),
+        "dzk {args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A finished command's stderr, as text.
+pub fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
