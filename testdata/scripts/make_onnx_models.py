@@ -390,6 +390,17 @@ def hostile():
     onnx.save(helper.make_model(graph(big, (1 << 20, 1 << 20), [], (1 << 20, 1 << 20)),
                                 opset_imports=[helper.make_opsetid("", OPSET)]),
               os.path.join(d, "absurd_size.onnx"))
+    # A LayerNormalization axis below -rank: tract's shape rules loop 2^64 times on it (found by fuzzing).
+    ln = [helper.make_node("LayerNormalization", ["x", "s", "b"], ["y"], name="ln", axis=-17)]
+    onnx.save(helper.make_model(graph(ln, (1, 4), [init("s", np.ones(4)), init("b", np.zeros(4))]),
+                                opset_imports=[helper.make_opsetid("", OPSET)]),
+              os.path.join(d, "layer_norm_axis.onnx"))
+    # A constant of 2^40 values for tract to fold.
+    cos = [helper.make_node("ConstantOfShape", ["shape"], ["c"], name="zeros"),
+           helper.make_node("Add", ["x", "c"], ["y"], name="add")]
+    shape = numpy_helper.from_array(np.array([1 << 20, 1 << 20], dtype=np.int64), "shape")
+    onnx.save(helper.make_model(graph(cos, (1, 4), [shape]), opset_imports=[helper.make_opsetid("", OPSET)]),
+              os.path.join(d, "constant_of_shape.onnx"))
 
 
 def main():

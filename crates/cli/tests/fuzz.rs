@@ -6,9 +6,12 @@
 //! hang or allocate without bound: every call runs under `catch_unwind` and a clock, and the process's peak
 //! memory is bounded.
 //!
-//! `DZK_FUZZ_SECS` (default 20) is the whole budget, spread over the targets; `cargo xtask fuzz --secs N` runs
-//! this test in release mode for longer. `DZK_FUZZ_SEED` picks the mutation stream (default: fixed, so CI is
-//! reproducible; xtask draws one and prints it).
+//! By default (CI) every target gets `DZK_FUZZ_ROUNDS` rounds (default 2,000), each from its own mutation stream,
+//! so a run is the same on every machine whatever its speed. `DZK_FUZZ_SECS` instead spreads a time budget over
+//! the targets; `cargo xtask fuzz --secs N` runs this test so, in release mode. `DZK_FUZZ_SEED` picks the
+//! streams (default fixed; xtask draws one and prints it). A watchdog ends the test with the input saved when
+//! one call runs past a minute, so a hang fails at once instead of running out CI's clock (a CI run once spent
+//! an hour in tract's analyser on one mutated ONNX file).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -177,24 +180,67 @@ struct Findings {
     panics: Vec<String>,
 }
 
-/// Runs `parse` on mutations of `seed` until `until`.
+/// How long one call may run before the watchdog ends the test.
+const HANG: Duration = Duration::from_secs(60);
+
+/// The call in progress, for the watchdog: its target, when it started, and its input.
+type Current = std::sync::Mutex<Option<(String, Instant, Vec<u8>)>>;
+
+/// Watches `current`; when a call has run past [`HANG`], saves its input and ends the process (a hung call
+/// cannot be stopped from its own thread). Writes straight to stderr: the test harness's capture would be lost.
+fn watchdog(current: std::sync::Arc<Current>) {
+    std::thread::spawn(move || loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let guard = current.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((name, started, bytes)) = guard.as_ref() {
+            if started.elapsed() > HANG {
+                let file = std::env::temp_dir().join(format!("dzk-fuzz-{name}-hang.bin"));
+                let _ = std::fs::write(&file, bytes);
+                let msg = format!(
+                    "fuzz: {name}: one call has run for {:?}: hung; its input is saved at {}\n",
+                    started.elapsed(),
+                    file.display()
+                );
+                let _ = std::io::Write::write_all(&mut std::io::stderr(), msg.as_bytes());
+                std::process::exit(1);
+            }
+        }
+    });
+}
+
+/// How long a target runs: a number of rounds (the same stream on every machine) or until a time.
+#[derive(Clone, Copy)]
+enum Budget {
+    Rounds(usize),
+    Until(Instant),
+}
+
+/// Runs `parse` on mutations of `seed` for `budget`.
+#[allow(clippy::too_many_arguments)]
 fn fuzz(
     name: &str,
     rng: &mut Rng,
-    until: Instant,
+    budget: Budget,
     seed: &[u8],
     kind: Option<Kind>,
     findings: &mut Findings,
+    current: &Current,
     parse: &dyn Fn(&[u8]),
 ) {
     let mut rounds = 0;
-    while Instant::now() < until || rounds < 20 {
+    while match budget {
+        Budget::Rounds(n) => rounds < n,
+        Budget::Until(t) => Instant::now() < t || rounds < 20,
+    } {
         let bytes = match kind {
             Some(k) if rng.below(2) == 0 => mutate_sealed(rng, seed, k),
             _ => mutate(rng, seed),
         };
         let t = Instant::now();
+        *current.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((name.replace(' ', "-"), t, bytes.clone()));
         let res = catch_unwind(AssertUnwindSafe(|| parse(&bytes)));
+        *current.lock().unwrap_or_else(|e| e.into_inner()) = None;
         findings.slowest = findings.slowest.max(t.elapsed());
         if res.is_err() {
             let file =
@@ -222,15 +268,10 @@ fn peak_rss_mib() -> f64 {
 #[test]
 fn no_parser_of_untrusted_bytes_panics_hangs_or_blows_up() {
     let seeds = Seeds::new();
-    let secs: u64 = std::env::var("DZK_FUZZ_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
-    let seed: u64 = std::env::var("DZK_FUZZ_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0x5eed);
-    let mut rng = Rng(seed | 1);
+    let var = |name: &str| -> Option<u64> { std::env::var(name).ok().and_then(|v| v.parse().ok()) };
+    let secs = var("DZK_FUZZ_SECS");
+    let rounds = var("DZK_FUZZ_ROUNDS").unwrap_or(2000) as usize;
+    let seed = var("DZK_FUZZ_SEED").unwrap_or(0x5eed);
     let plan = audit::read_plan(&seeds.path("run")).expect("plan");
     let digest = plan.digest();
     let c1 = plan.chunks[1].clone();
@@ -432,24 +473,36 @@ fn no_parser_of_untrusted_bytes_panics_hangs_or_blows_up() {
     let quiet = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     let mut findings = Findings::default();
-    let share = Duration::from_secs(secs) / targets.len() as u32;
+    let current = std::sync::Arc::new(Current::default());
+    watchdog(current.clone());
+    let started = Instant::now();
     let before = peak_rss_mib();
-    for (name, seed, kind, parse) in &targets {
+    for (i, (name, file, kind, parse)) in targets.iter().enumerate() {
+        // Each target its own stream, so one target's rounds never shift another's inputs.
+        let mut rng = Rng((seed ^ (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1);
+        let budget = match secs {
+            Some(secs) => {
+                Budget::Until(Instant::now() + Duration::from_secs(secs) / targets.len() as u32)
+            }
+            None => Budget::Rounds(rounds),
+        };
         fuzz(
             name,
             &mut rng,
-            Instant::now() + share,
-            seed,
+            budget,
+            file,
             *kind,
             &mut findings,
+            &current,
             parse.as_ref(),
         );
     }
     std::panic::set_hook(quiet);
     eprintln!(
-        "fuzz: {} rounds over {} targets in {secs} s (seed {seed}), slowest call {:?}, peak memory {:.0} MiB (was {:.0})",
+        "fuzz: {} rounds over {} targets in {:.1} s (seed {seed}), slowest call {:?}, peak memory {:.0} MiB (was {:.0})",
         findings.rounds,
         targets.len(),
+        started.elapsed().as_secs_f64(),
         findings.slowest,
         peak_rss_mib(),
         before

@@ -208,6 +208,14 @@ fn hostile_onnx_files_are_refused_with_a_reason() {
         (onnx("hostile/dynamic_shape.onnx"), "--input-shape"),
         (onnx("hostile/absurd_size.onnx"), "too large"),
         (
+            onnx("hostile/layer_norm_axis.onnx"),
+            "node 'ln' (LayerNormalization): axis -17 is outside its input's rank 2",
+        ),
+        (
+            onnx("hostile/constant_of_shape.onnx"),
+            "node 'zeros' (ConstantOfShape): its shape operand",
+        ),
+        (
             repo().join("testdata/models/digits_cnn.msgpack"),
             "not an ONNX model",
         ),

@@ -96,6 +96,99 @@ fn to_const(t: &Tensor) -> Option<Const> {
     })
 }
 
+/// [`analysed`], made safe against tract's one known hang: its `LayerNormalization` rules loop over
+/// `0..(axis + rank) as usize`, 2^64 steps for an axis below -rank (fuzzing found it). A graph with such nodes
+/// is analysed first with every axis at 0 (no shape depends on it), each axis is checked against its input's
+/// rank, and only then is the model analysed as it is.
+fn analysed_safely(
+    onnx: &tract_onnx::Onnx,
+    proto: &pb::ModelProto,
+    path: &Path,
+    input_shapes: &[Vec<usize>],
+) -> Result<tract_onnx::model::ParseResult, ImportError> {
+    let is_norm = |n: &pb::NodeProto| n.op_type == "LayerNormalization";
+    let Some(graph) = proto.graph.as_ref().filter(|g| g.node.iter().any(is_norm)) else {
+        return analysed(onnx, proto, path, input_shapes);
+    };
+    let mut safe = proto.clone();
+    for n in safe.graph.iter_mut().flat_map(|g| &mut g.node) {
+        if is_norm(n) {
+            n.attribute.retain(|a| a.name != "axis");
+            n.attribute.push(pb::AttributeProto {
+                name: "axis".into(),
+                r#type: pb::attribute_proto::AttributeType::Int as i32,
+                i: 0,
+                ..Default::default()
+            });
+        }
+    }
+    let first = analysed(onnx, &safe, path, input_shapes)?;
+    for (i, n) in graph.node.iter().enumerate().filter(|(_, n)| is_norm(n)) {
+        let axis = n
+            .attribute
+            .iter()
+            .find(|a| a.name == "axis")
+            .map_or(-1, |a| a.i);
+        let rank = n
+            .input
+            .first()
+            .and_then(|v| first.outlets_by_name.get(v))
+            .and_then(|o| first.model.outlet_fact(*o).ok())
+            .and_then(|f| f.shape.rank().concretize());
+        if let Some(rank) = rank.filter(|r| !(-r..*r).contains(&axis)) {
+            return Err(ImportError::Node {
+                file: path.to_path_buf(),
+                node: node_name(n, i),
+                op: n.op_type.clone(),
+                detail: format!("axis {axis} is outside its input's rank {rank}"),
+            });
+        }
+    }
+    analysed(onnx, proto, path, input_shapes)
+}
+
+/// tract's model of `proto`, its inputs' shapes replaced by `input_shapes` (if any), analysed.
+fn analysed(
+    onnx: &tract_onnx::Onnx,
+    proto: &pb::ModelProto,
+    path: &Path,
+    input_shapes: &[Vec<usize>],
+) -> Result<tract_onnx::model::ParseResult, ImportError> {
+    let bad = |detail: String| ImportError::Model {
+        file: path.to_path_buf(),
+        detail,
+    };
+    let mut parsed = onnx
+        .parse(proto, path.parent().and_then(Path::to_str))
+        .map_err(|e| ImportError::Read {
+            file: path.to_path_buf(),
+            detail: format!("tract cannot read the graph: {e:#}"),
+        })?;
+    if !parsed.unresolved_inputs.is_empty() {
+        return Err(bad(format!(
+            "values {:?} are read but never defined",
+            parsed.unresolved_inputs
+        )));
+    }
+    let model = &mut parsed.model;
+    let sources = model.input_outlets().map_err(|e| bad(e.to_string()))?.len();
+    if !input_shapes.is_empty() && input_shapes.len() != sources {
+        return Err(bad(format!(
+            "--input-shape was given {} times but the model has {sources} inputs",
+            input_shapes.len(),
+        )));
+    }
+    for (i, shape) in input_shapes.iter().enumerate() {
+        model
+            .set_input_fact(i, InferenceFact::dt_shape(f32::datum_type(), shape.clone()))
+            .map_err(|e| bad(format!("input {i}: {e}")))?;
+    }
+    model
+        .analyse(false)
+        .map_err(|e| bad(format!("shape inference failed: {e:#}")))?;
+    Ok(parsed)
+}
+
 impl Graph {
     /// Reads and analyses `path`; `input_shapes` (if not empty) replaces the declared input shapes. tract panics
     /// on some malformed files (found by fuzzing); such a panic is this file's error, not the program's.
@@ -170,35 +263,25 @@ impl Graph {
             }
         }
 
-        let parsed = onnx
-            .parse(&proto, path.parent().and_then(Path::to_str))
-            .map_err(|e| read(format!("tract cannot read the graph: {e:#}")))?;
-        if !parsed.unresolved_inputs.is_empty() {
-            return Err(bad(format!(
-                "values {:?} are read but never defined",
-                parsed.unresolved_inputs
-            )));
+        // Bound what tract's analyser would loop over or allocate (fuzzing found both).
+        if let Err((node, detail)) = crate::precheck::check(graph, MAX_VALUES) {
+            return Err(match node {
+                Some((node, op)) => ImportError::Node {
+                    file,
+                    node,
+                    op,
+                    detail,
+                },
+                None => bad(detail),
+            });
         }
-        let mut model = parsed.model;
+
+        let mut parsed = analysed_safely(&onnx, &proto, path, input_shapes)?;
+        let model = &mut parsed.model;
         let sources = model
             .input_outlets()
             .map_err(|e| bad(e.to_string()))?
             .to_vec();
-        if !input_shapes.is_empty() && input_shapes.len() != sources.len() {
-            return Err(bad(format!(
-                "--input-shape was given {} times but the model has {} inputs",
-                input_shapes.len(),
-                sources.len()
-            )));
-        }
-        for (i, shape) in input_shapes.iter().enumerate() {
-            model
-                .set_input_fact(i, InferenceFact::dt_shape(f32::datum_type(), shape.clone()))
-                .map_err(|e| bad(format!("input {i}: {e}")))?;
-        }
-        model
-            .analyse(false)
-            .map_err(|e| bad(format!("shape inference failed: {e:#}")))?;
 
         let mut inputs = Vec::new();
         for (i, o) in sources.iter().enumerate() {
@@ -266,7 +349,7 @@ impl Graph {
             shapes,
             consts,
             consumers,
-            tract: model,
+            tract: parsed.model,
         })
     }
 

@@ -16,6 +16,7 @@ mod calibrate;
 mod graph;
 mod input;
 mod lower;
+mod precheck;
 
 use std::path::PathBuf;
 
