@@ -210,3 +210,76 @@ fn the_chunk_after_the_parts_commits_to_each_boundary_it_reads() {
     late_inputs.groups.swap(0, 1);
     assert!(base.with_io(late_inputs).is_err());
 }
+
+#[test]
+fn a_part_carrying_the_pooling_after_its_convolution_proves_its_pooled_share_and_no_other() {
+    // The digits CNN: its convolution (6 channels) and the average pool after it, in 2 parts of 3 channels;
+    // each part pools its own channels, and the concatenation joins the pooled shares.
+    let bytes = std::fs::read(repo().join("testdata/models/digits_cnn.msgpack")).expect("model");
+    let orig = Model::from_msgpack(&bytes, "digits").expect("model");
+    assert_eq!(orig.channel_tail(0), 1);
+    let at = [dzk_ir::SplitAt {
+        layer: 0,
+        parts: 2,
+        tail: 1,
+    }];
+    let s = Model::split_layers_with_tails(&bytes, "digits", &at).expect("split");
+    let m = Arc::new(Model::from_msgpack(&s.bytes, "digits").expect("load"));
+    let input = TensorFile::load(&repo().join("testdata/inputs/digits_3.msgpack")).expect("input");
+    let full = m.forward(&input).expect("forward");
+    assert_eq!(
+        full.outputs(),
+        orig.forward(&input).expect("forward").outputs()
+    );
+    let sec = s.sections[0];
+    let x = input.get(0).expect("x").data().to_vec();
+    let share = |p: usize| {
+        let (_, b) = sec.part(p);
+        full.tensor(m.layers()[b - 1].outputs[0])
+            .expect("pooled share")
+            .data()
+            .to_vec()
+    };
+    for p in 0..2 {
+        let (a, b) = sec.part(p);
+        assert_eq!(b - a, 2, "a part is its convolution and its pool");
+        let io = ChunkIo {
+            groups: vec![InputGroup {
+                model_inputs: true,
+                tensors: m.live_at(0),
+            }],
+            outputs: m.layers()[b - 1].outputs.clone(),
+        };
+        let c = ChunkCircuit::new(m.clone(), a, b, layout())
+            .expect("circuit")
+            .with_io(io)
+            .expect("io")
+            .with_visibility(HASHED)
+            .with_group_inputs(&input, &[Fr::from(7)], Fr::from(11 + p as u64))
+            .expect("witness");
+        let salt = Fr::from(11 + p as u64);
+        let want = vec![
+            commit(Fr::from(7), &x).expect("commit"),
+            commit(salt, &share(p)).expect("commit"),
+        ];
+        assert_eq!(c.instances(), want.as_slice());
+        mock(&c, want.clone()).expect("the honest part");
+        // The other part's pooled share, the unpooled convolution share, and one pooled value off by one.
+        let conv_share = full
+            .tensor(m.layers()[a].outputs[0])
+            .expect("conv share")
+            .data()
+            .to_vec();
+        let mut off = share(p);
+        off[3] += 1;
+        for (what, values) in [
+            ("the other share", share(1 - p)),
+            ("the unpooled share", conv_share),
+            ("a pooled value off by one", off),
+        ] {
+            let mut bad = want.clone();
+            bad[1] = commit(salt, &values).expect("commit");
+            assert!(mock(&c, bad).is_err(), "part {p}: {what} accepted");
+        }
+    }
+}

@@ -149,13 +149,31 @@ fn digits_model_in_1_2_and_4_chunks_proves_and_verifies() {
     }
 }
 
+/// MNIST as one chunk, and with `--chunks 4`: its first convolution, with the pooling and per-channel scales
+/// after it, split across chunks by output channels (a chain cannot put fewer than 2^14 rows in its first chunk;
+/// the split plan needs 2^13 in every chunk, in 3 chunks).
 #[test]
-fn mnist_in_1_2_and_4_chunks_proves_and_verifies() {
+fn mnist_in_one_chunk_and_split_across_chunks_proves_and_verifies() {
     let z = repo().join("../shared/models/zkml/mnist");
     let (model, input) = (z.join("model.msgpack"), z.join("inp.msgpack"));
     let want = forward(&model, &input);
-    for n in [1, 2, 4] {
+    let mut one_k = 0;
+    for n in [1, 4] {
         let r = Run::new(&model, n);
+        let plan = dzk_verifier::audit::read_plan(&r.run()).expect("plan");
+        let k = plan.chunks.iter().map(|c| c.k).max().expect("k");
+        if n == 1 {
+            one_k = k;
+        } else {
+            assert_eq!(plan.split_layers.len(), 1, "{:?}", plan.split_layers);
+            let split = plan.split_layers[0];
+            assert_eq!((split.layer, split.tail), (0, 3), "{split:?}");
+            assert!(plan.chunks.len() <= n && plan.is_graph());
+            assert!(k < one_k, "largest chunk k = {k}, one chunk k = {one_k}");
+            // The chunk after the parts reads only the parts: the model's input is not needed after them.
+            let join = &plan.chunks[split.parts];
+            assert_eq!(join.sources, (1..=split.parts as u32).collect::<Vec<_>>());
+        }
         let emit = r.dir.join("out.msgpack");
         ok(&[
             "prove",

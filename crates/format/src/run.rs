@@ -111,6 +111,10 @@ pub struct SplitSpec {
     pub layer: usize,
     /// The parts it became, by output channels.
     pub parts: usize,
+    /// The layers after it that each part carries channel by channel (pooling, per-channel scales); 0 in plans
+    /// written before parts carried any.
+    #[serde(default)]
+    pub tail: usize,
 }
 
 /// Whether the model's input and output are public or committed.

@@ -20,7 +20,7 @@ pub use fold::Folded;
 pub use forward::Trace;
 pub use model::{Layer, Model, TensorInfo};
 pub use op::{conv_geometry, Activation, ConvGeometry, ConvKind, Mask, Op, Padding};
-pub use split::{Section, Split};
+pub use split::{Section, Split, SplitAt};
 pub use tensor::Tensor;
 pub use writer::ModelWriter;
 pub use zkml::TensorFile;

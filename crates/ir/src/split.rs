@@ -7,6 +7,12 @@
 //! split model equals the original's on every input. A circuit proves each part with the chips the original
 //! used, so no new chip and no new soundness argument is needed; what changes is only which chunk holds which
 //! channels.
+//!
+//! A part may carry the layers after the split one that act channel by channel on its output (its *tail*:
+//! pooling, element-wise tables, products and sums with a per-channel or single constant): each part then applies
+//! them to its own channels, with the constants' share of those channels, and the concatenation joins the last
+//! of them. Each of those layers computes every output channel from that channel alone, so this too is exact,
+//! and the next chunk reads the (often smaller) pooled output instead of the layer's.
 
 use std::collections::BTreeMap;
 
@@ -16,17 +22,37 @@ use crate::{ConvKind, IrError, Model, Op};
 /// Where [`Model::split_layers_file`] put a split layer's parts (indices in the split model).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Section {
-    /// The first part's layer index.
+    /// The first part's first layer index.
     pub start: usize,
-    /// How many parts (layers `start..start + parts`); the concatenation is layer `start + parts`.
+    /// How many parts; the concatenation is layer [`Self::join`].
     pub parts: usize,
+    /// Layers per part: the split layer's share and its tail's (1 without a tail).
+    pub len: usize,
 }
 
 impl Section {
-    /// The concatenation's layer index (one past the last part).
+    /// The concatenation's layer index (one past the last part's last layer).
     pub fn join(&self) -> usize {
-        self.start + self.parts
+        self.start + self.parts * self.len
     }
+
+    /// Part `p`'s layers `(start, end)`.
+    pub fn part(&self, p: usize) -> (usize, usize) {
+        let a = self.start + p * self.len;
+        (a, a + self.len)
+    }
+}
+
+/// One layer to split: its index, the parts, and how many of the layers after it each part carries (at most
+/// [`Model::channel_tail`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SplitAt {
+    /// The layer.
+    pub layer: usize,
+    /// The parts.
+    pub parts: usize,
+    /// The layers after it that each part carries, channel by channel.
+    pub tail: usize,
 }
 
 /// What [`Model::split_layers_file`] made.
@@ -75,6 +101,61 @@ impl Model {
         Ok(channels)
     }
 
+    /// How many layers after layer `index` act channel by channel on its output, so that each part of a split
+    /// can carry them: a chain of layers each reading only its predecessor's output (which nothing else reads
+    /// and the model does not output) and, where it has a second operand, a constant with one value or one per
+    /// channel along the last axis; pooling, element-wise tables, squares, constant divisions, and products,
+    /// sums and differences with such a constant.
+    pub fn channel_tail(&self, index: usize) -> usize {
+        let Some(head) = self.layers.get(index) else {
+            return 0;
+        };
+        let Some(&channels) = head.output_shapes.first().and_then(|s| s.last()) else {
+            return 0;
+        };
+        let readers = |t: i64| {
+            self.layers
+                .iter()
+                .map(|l| l.inputs.iter().filter(|&&i| i == t).count())
+                .sum::<usize>()
+                + usize::from(self.outputs.contains(&t))
+        };
+        let per_channel = |t: i64| {
+            self.tensors.get(&t).is_some_and(|c| {
+                c.data.is_some() && {
+                    let n: usize = c.shape.iter().product();
+                    n == 1 || (n == channels && c.shape.last() == Some(&channels))
+                }
+            })
+        };
+        let mut prev = head;
+        let mut tail = 0;
+        for l in &self.layers[index + 1..] {
+            let [out] = prev.outputs[..] else { break };
+            let local = match &l.op {
+                Op::AvgPool2D { .. } | Op::MaxPool2D { .. } | Op::Square | Op::DivFixed { .. } => {
+                    l.inputs.len() == 1
+                }
+                Op::Lookup { replace, .. } => replace.is_empty() && l.inputs.len() == 1,
+                Op::Add { .. } | Op::Sub | Op::Mul => {
+                    l.inputs.len() == 2 && per_channel(l.inputs[1])
+                }
+                _ => false,
+            };
+            let shapes_end_in_channels = l.input_shapes.first().and_then(|s| s.last())
+                == Some(&channels)
+                && l.output_shapes.len() == 1
+                && l.output_shapes[0].last() == Some(&channels)
+                && l.outputs.len() == 1;
+            if !local || l.inputs[0] != out || readers(out) != 1 || !shapes_end_in_channels {
+                break;
+            }
+            tail += 1;
+            prev = l;
+        }
+        tail
+    }
+
     /// Splits each layer `(index, parts)` of `splits` (indices into this file's layers, each at most once) into
     /// `parts` layers of the same kind over consecutive shares of its output channels (as equal as they can
     /// be), followed by a `Concatenation` along the last axis that writes the layer's output tensor. The parts'
@@ -86,6 +167,26 @@ impl Model {
         file: &str,
         splits: &[(usize, usize)],
     ) -> Result<Split, IrError> {
+        let at: Vec<SplitAt> = splits
+            .iter()
+            .map(|&(layer, parts)| SplitAt {
+                layer,
+                parts,
+                tail: 0,
+            })
+            .collect();
+        Self::split_layers_with_tails(bytes, file, &at)
+    }
+
+    /// [`Self::split_layers_file`], each part also carrying the `tail` layers after its split layer (each at most
+    /// [`Self::channel_tail`]), channel by channel: part `p` is then `1 + tail` layers, and the concatenation joins
+    /// the last of them into the last tail layer's output tensor. A tail layer's per-channel constant is sliced
+    /// with the channels; a single value is shared.
+    pub fn split_layers_with_tails(
+        bytes: &[u8],
+        file: &str,
+        splits: &[SplitAt],
+    ) -> Result<Split, IrError> {
         let fail = |reason: String| IrError::Model {
             file: file.into(),
             reason,
@@ -93,7 +194,12 @@ impl Model {
         let mut wire: WireModel = decode(bytes, file, "model")?;
         let model = Self::from_wire(wire.clone(), file)?;
         let mut by_layer = BTreeMap::new();
-        for &(index, parts) in splits {
+        for &SplitAt {
+            layer: index,
+            parts,
+            tail,
+        } in splits
+        {
             let limit = model.split_limit(index).map_err(|e| {
                 fail(format!(
                     "layer {index} ({}) cannot be split: {e}",
@@ -103,13 +209,24 @@ impl Model {
                         .map_or("?", |l| l.layer_type.as_str())
                 ))
             })?;
-            if parts < 2 || parts > limit || by_layer.insert(index, parts).is_some() {
+            if parts < 2 || parts > limit || by_layer.insert(index, (parts, tail)).is_some() {
                 return Err(fail(format!(
                     "layer {index} cannot be split into {parts} parts (2 to {limit}, once)"
                 )));
             }
+            let can = model.channel_tail(index);
+            if tail > can {
+                return Err(fail(format!(
+                    "layer {index}'s parts cannot carry {tail} layers after it (at most {can} act channel by \
+                     channel on its output)"
+                )));
+            }
         }
-        let mut next_idx = wire
+        let ends: Vec<(usize, usize)> = by_layer.iter().map(|(&l, &(_, t))| (l, l + t)).collect();
+        if ends.windows(2).any(|w| w[1].0 <= w[0].1) {
+            return Err(fail("a split layer lies in the tail of another".into()));
+        }
+        let next_idx = wire
             .tensors
             .iter()
             .map(|t| t.idx)
@@ -122,19 +239,23 @@ impl Model {
             .max()
             .unwrap_or(0)
             + 1;
-        let mut fresh = || {
-            next_idx += 1;
-            next_idx - 1
-        };
+        let mut fresh = Fresh(next_idx);
         let values: BTreeMap<i64, WireTensor> =
             wire.tensors.iter().map(|t| (t.idx, t.clone())).collect();
         let mut layers = Vec::with_capacity(wire.layers.len() + splits.len() * 3);
         let mut sections = Vec::new();
+        let mut skip = 0;
         for (index, l) in wire.layers.iter().enumerate() {
-            let Some(&parts) = by_layer.get(&index) else {
+            if skip > 0 {
+                // A tail layer, already carried by the parts.
+                skip -= 1;
+                continue;
+            }
+            let Some(&(parts, tail)) = by_layer.get(&index) else {
                 layers.push(l.clone());
                 continue;
             };
+            skip = tail;
             let w = &values[&l.inp_idxes[1]];
             let channels = w.shape[0] as usize;
             let per_channel = w.data.len() / channels.max(1);
@@ -142,13 +263,33 @@ impl Model {
             sections.push(Section {
                 start: layers.len(),
                 parts,
+                len: 1 + tail,
             });
+            let tails = &wire.layers[index + 1..=index + tail];
+            let last = tails.last().unwrap_or(l);
             let mut outs = Vec::with_capacity(parts);
             let mut out_shapes = Vec::with_capacity(parts);
             for p in 0..parts {
                 let (lo, hi) = (p * channels / parts, (p + 1) * channels / parts);
                 let n = (hi - lo) as i64;
-                let wi = fresh();
+                // A constant's share of the channels: a new tensor, or the one value shared.
+                let share = |t: &WireTensor, tensors: &mut Vec<WireTensor>, fresh: &mut Fresh| {
+                    if t.data.len() == 1 {
+                        return (t.idx, t.shape.clone());
+                    }
+                    let idx = fresh.next();
+                    let mut shape = t.shape.clone();
+                    if let Some(last) = shape.last_mut() {
+                        *last = n;
+                    }
+                    tensors.push(WireTensor {
+                        idx,
+                        shape: shape.clone(),
+                        data: t.data[lo..hi].to_vec(),
+                    });
+                    (idx, shape)
+                };
+                let wi = fresh.next();
                 let mut w_shape = w.shape.clone();
                 w_shape[0] = n;
                 wire.tensors.push(WireTensor {
@@ -159,40 +300,59 @@ impl Model {
                 let mut inp_idxes = vec![l.inp_idxes[0], wi];
                 let mut inp_shapes = vec![l.inp_shapes[0].clone(), w_shape];
                 if let Some(b) = bias {
-                    if b.data.len() == 1 {
-                        inp_idxes.push(b.idx);
-                        inp_shapes.push(l.inp_shapes[2].clone());
+                    let (bi, b_shape) = share(b, &mut wire.tensors, &mut fresh);
+                    inp_idxes.push(bi);
+                    inp_shapes.push(if b.data.len() == 1 {
+                        l.inp_shapes[2].clone()
                     } else {
-                        let bi = fresh();
-                        let mut b_shape = b.shape.clone();
-                        if let Some(last) = b_shape.last_mut() {
-                            *last = n;
-                        }
-                        wire.tensors.push(WireTensor {
-                            idx: bi,
-                            shape: b_shape.clone(),
-                            data: b.data[lo..hi].to_vec(),
-                        });
-                        inp_idxes.push(bi);
-                        inp_shapes.push(b_shape);
+                        b_shape
+                    });
+                }
+                let narrow = |shape: &[i64]| {
+                    let mut s = shape.to_vec();
+                    if let Some(last) = s.last_mut() {
+                        *last = n;
                     }
-                }
-                let yi = fresh();
-                let mut y_shape = l.out_shapes[0].clone();
-                if let Some(last) = y_shape.last_mut() {
-                    *last = n;
-                }
+                    s
+                };
+                let mut y = fresh.next();
+                let mut y_shape = narrow(&l.out_shapes[0]);
                 layers.push(WireLayer {
                     layer_type: l.layer_type.clone(),
                     params: l.params.clone(),
                     inp_idxes,
                     inp_shapes,
-                    out_idxes: vec![yi],
+                    out_idxes: vec![y],
                     out_shapes: vec![y_shape.clone()],
                     mask: l.mask.clone(),
                     implementation: l.implementation,
                 });
-                outs.push(yi);
+                for t in tails {
+                    let mut inp_idxes = vec![y];
+                    let mut inp_shapes = vec![y_shape.clone()];
+                    if let Some(c) = t.inp_idxes.get(1).map(|c| &values[c]) {
+                        let (ci, c_shape) = share(c, &mut wire.tensors, &mut fresh);
+                        inp_idxes.push(ci);
+                        inp_shapes.push(if c.data.len() == 1 {
+                            t.inp_shapes[1].clone()
+                        } else {
+                            c_shape
+                        });
+                    }
+                    y = fresh.next();
+                    y_shape = narrow(&t.out_shapes[0]);
+                    layers.push(WireLayer {
+                        layer_type: t.layer_type.clone(),
+                        params: t.params.clone(),
+                        inp_idxes,
+                        inp_shapes,
+                        out_idxes: vec![y],
+                        out_shapes: vec![y_shape.clone()],
+                        mask: t.mask.clone(),
+                        implementation: t.implementation,
+                    });
+                }
+                outs.push(y);
                 out_shapes.push(y_shape);
             }
             layers.push(WireLayer {
@@ -200,8 +360,8 @@ impl Model {
                 params: vec![-1],
                 inp_idxes: outs,
                 inp_shapes: out_shapes,
-                out_idxes: l.out_idxes.clone(),
-                out_shapes: l.out_shapes.clone(),
+                out_idxes: last.out_idxes.clone(),
+                out_shapes: last.out_shapes.clone(),
                 mask: Vec::new(),
                 implementation: None,
             });
@@ -211,5 +371,15 @@ impl Model {
             .map_err(|e| fail(format!("cannot encode the split model: {e}")))?;
         Self::from_msgpack(&bytes, file)?;
         Ok(Split { bytes, sections })
+    }
+}
+
+/// Fresh tensor indices, past every index the file uses.
+struct Fresh(i64);
+
+impl Fresh {
+    fn next(&mut self) -> i64 {
+        self.0 += 1;
+        self.0 - 1
     }
 }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use dzk_ir::{Model, TensorFile};
+use dzk_ir::{Model, SplitAt, TensorFile};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -43,6 +43,48 @@ fn check_model(model_path: PathBuf, input_path: PathBuf) {
             assert_eq!(outputs(&m, &input), want, "layer {l} in {parts} parts");
         }
     }
+    // Each layer with the layers after it that act channel by channel, carried by every part.
+    for &(l, limit) in &splittable {
+        let tail = model.channel_tail(l);
+        if tail == 0 {
+            continue;
+        }
+        for parts in [2, limit] {
+            let at = [SplitAt {
+                layer: l,
+                parts,
+                tail,
+            }];
+            let split =
+                Model::split_layers_with_tails(&bytes, "m.msgpack", &at).expect("split with tail");
+            let m = Model::from_msgpack(&split.bytes, "m.msgpack").expect("load split");
+            let sec = split.sections[0];
+            assert_eq!((sec.start, sec.parts, sec.len), (l, parts, 1 + tail));
+            assert_eq!(
+                m.layers().len(),
+                model.layers().len() + parts * (1 + tail) - tail
+            );
+            assert_eq!(m.layers()[sec.join()].layer_type, "Concatenation");
+            assert_eq!(
+                m.layers()[sec.join()].outputs,
+                model.layers()[l + tail].outputs,
+                "the join writes the last tail layer's tensor"
+            );
+            assert_eq!(
+                outputs(&m, &input),
+                want,
+                "layer {l} and {tail} after it in {parts} parts"
+            );
+        }
+        // More than the tail is refused.
+        let at = [SplitAt {
+            layer: l,
+            parts: 2,
+            tail: tail + 1,
+        }];
+        let e = Model::split_layers_with_tails(&bytes, "m.msgpack", &at).expect_err("refused");
+        assert!(e.to_string().contains("channel by channel"), "{e}");
+    }
     // Every splittable layer at once: sections in order, indices shifted by the parts before them.
     let all: Vec<(usize, usize)> = splittable.iter().map(|&(l, _)| (l, 2)).collect();
     let split = Model::split_layers_file(&bytes, "m.msgpack", &all).expect("split all");
@@ -63,6 +105,20 @@ fn split_convolutions_and_fully_connected_layers_compute_what_the_original_does(
         repo().join("testdata/models/digits_cnn.msgpack"),
         repo().join("testdata/inputs/digits_3.msgpack"),
     );
+}
+
+#[test]
+fn the_layers_a_part_can_carry_are_those_that_act_channel_by_channel() {
+    let bytes =
+        std::fs::read(repo().join("../shared/models/zkml/mnist/model.msgpack")).expect("model");
+    let model = Model::from_msgpack(&bytes, "m.msgpack").expect("load");
+    // conv → average pool → per-channel Mul → per-channel Add, twice; then conv → Mul → Add; the last convs
+    // feed a convolution (which reads every channel) or are the model's output.
+    let tails: Vec<usize> = [0, 4, 8, 11, 14, 15]
+        .iter()
+        .map(|&l| model.channel_tail(l))
+        .collect();
+    assert_eq!(tails, vec![3, 3, 2, 2, 0, 0]);
 }
 
 #[test]

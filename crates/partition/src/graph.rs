@@ -1,16 +1,20 @@
 //! Layers too large for the bound: split across chunks, and the chunk graph that follows.
 //!
-//! A layer that alone needs more than `2^k` rows is split by output channels (`dzk_ir::Model::split_layers_file`)
-//! into parts that each fit. The run is then a graph: each part is a chunk of its own that reads the boundary
-//! before the split layer (what the chunk before wrote, or the model's inputs) and writes its share of the
-//! output; the chunk after the parts (it starts with the concatenation) reads that same boundary and every
-//! part's output. Every other chunk reads its predecessor's boundary, as in a chain.
+//! A layer that alone needs more than `2^k` rows is split by output channels
+//! (`dzk_ir::Model::split_layers_with_tails`) into parts that each fit, each part carrying the layers after it
+//! that act channel by channel (pooling, per-channel scales). The run is then a graph: each part is a chunk of
+//! its own that reads the boundary before the split layer (what the chunk before wrote, or the model's inputs)
+//! and writes its share of the output; the chunk after the parts (it starts with the concatenation) reads that
+//! same boundary and every part's output. Every other chunk reads its predecessor's boundary, as in a chain.
+//!
+//! `--chunks N` splits too: it takes the plan of the smallest `k` whose `--max-k` partition needs no more than
+//! `N` chunks, when that beats the best chain of exactly `N` chunks.
 
 use std::sync::Arc;
 
 use dzk_circuit::{ChunkCircuit, ChunkIo, CostModel, InputGroup};
 use dzk_format::run::SplitSpec;
-use dzk_ir::{Model, Section};
+use dzk_ir::{Model, Section, SplitAt};
 
 use crate::{cut_with, Bound, PartitionError};
 
@@ -42,18 +46,20 @@ pub enum Role {
         /// Which part.
         part: usize,
     },
-    /// The chunk after a split layer's `parts` parts, which start at chunk `first`: it reads boundary `first`
-    /// and every part's.
+    /// The chunk after a split layer's `parts` parts, which start at chunk `first`: it reads every part's
+    /// boundary, and boundary `first` too where a tensor of it is still needed after the parts (a residual).
     Join {
         /// The first part's chunk index.
         first: u32,
         /// The parts.
         parts: usize,
+        /// Whether it reads boundary `first`.
+        before: bool,
     },
 }
 
-/// Each chunk's role, given the layer ranges `cuts` and the `sections` of the split layers in the model they cut.
-pub fn roles(cuts: &[(usize, usize)], sections: &[Section]) -> Vec<Role> {
+/// Each chunk's role, given the layer ranges `cuts` of `model` and the `sections` of its split layers.
+pub fn roles(model: &Model, cuts: &[(usize, usize)], sections: &[Section]) -> Vec<Role> {
     let mut roles = vec![Role::Chain; cuts.len()];
     for s in sections {
         let Some(first) = cuts.iter().position(|&(a, _)| a == s.start) else {
@@ -66,9 +72,11 @@ pub fn roles(cuts: &[(usize, usize)], sections: &[Section]) -> Vec<Role> {
             };
         }
         if let Some(r) = roles.get_mut(first + s.parts) {
+            let after = model.live_at(s.join());
             *r = Role::Join {
                 first: first as u32,
                 parts: s.parts,
+                before: model.live_at(s.start).iter().any(|t| after.contains(t)),
             };
         }
     }
@@ -80,7 +88,11 @@ pub fn sources(role: Role) -> Vec<u32> {
     match role {
         Role::Chain => Vec::new(),
         Role::Part { first, .. } => vec![first],
-        Role::Join { first, parts } => (first..=first + parts as u32).collect(),
+        Role::Join {
+            first,
+            parts,
+            before,
+        } => (first + u32::from(!before)..=first + parts as u32).collect(),
     }
 }
 
@@ -95,15 +107,23 @@ pub fn chunk_io(model: &Model, cuts: &[(usize, usize)], roles: &[Role], i: usize
         Role::Chain => ChunkIo::chain(model, a, b),
         Role::Part { first, .. } => ChunkIo {
             groups: vec![before(first)],
-            outputs: model.layers()[a].outputs.clone(),
+            outputs: model.layers()[b - 1].outputs.clone(),
         },
-        Role::Join { first, parts } => {
-            let mut groups = vec![before(first)];
+        Role::Join {
+            first,
+            parts,
+            before: reads_before,
+        } => {
+            let mut groups = if reads_before {
+                vec![before(first)]
+            } else {
+                Vec::new()
+            };
             for p in 0..parts {
-                let (pa, _) = cuts[first as usize + p];
+                let (_, pb) = cuts[first as usize + p];
                 groups.push(InputGroup {
                     model_inputs: false,
-                    tensors: model.layers()[pa].outputs.clone(),
+                    tensors: model.layers()[pb - 1].outputs.clone(),
                 });
             }
             ChunkIo {
@@ -116,8 +136,9 @@ pub fn chunk_io(model: &Model, cuts: &[(usize, usize)], roles: &[Role], i: usize
 
 /// The partition for `bound` of `model` (whose file is `bytes`, named `file`; `cost` its cost model). Under
 /// `MaxK(k)`, a layer that alone needs more than `2^k` rows is split into as few parts as fit, and the chunks
-/// are cut around the parts; a layer that cannot be split is an error naming it and why. Under `Chunks(n)`, no
-/// layer is split.
+/// are cut around the parts; a layer that cannot be split is an error naming it and why. Under `Chunks(n)`: the
+/// best chain of `n` chunks, unless splitting gives a smaller largest `k` within `n` chunks (then the split plan
+/// of the smallest such `k`, which may have fewer chunks).
 pub fn partition(
     model: Arc<Model>,
     bytes: &[u8],
@@ -126,14 +147,58 @@ pub fn partition(
     bound: Bound,
 ) -> Result<Partition, PartitionError> {
     let n = model.layers().len();
-    let max_k = match bound {
-        Bound::MaxK(k) => k,
-        Bound::Chunks(_) => {
+    match bound {
+        Bound::MaxK(max_k) => within(model, bytes, file, cost, max_k),
+        Bound::Chunks(chunks) => {
             let cuts = cut_with(&cost, n, bound)?;
-            return Ok(unsplit(model, cost, cuts));
+            let largest =
+                |p: &Partition| (0..p.cuts.len()).map(|i| chunk_k(p, i)).max().unwrap_or(0);
+            let mut best = unsplit(model.clone(), cost.clone(), cuts);
+            let mut k = largest(&best);
+            if chunks < 2 {
+                return Ok(best);
+            }
+            // Each smaller k while its plan still fits in `chunks` chunks (a plan under a smaller bound never
+            // has fewer chunks, so the first that needs more ends the search).
+            while k > MIN_SPLIT_K {
+                k -= 1;
+                match within(model.clone(), bytes, file, cost.clone(), k) {
+                    Ok(p) if p.cuts.len() <= chunks => best = p,
+                    _ => break,
+                }
+            }
+            Ok(best)
         }
-    };
-    match cut_with(&cost, n, bound) {
+    }
+}
+
+/// The smallest `k` `--chunks` tries to split down to.
+const MIN_SPLIT_K: u32 = 10;
+
+/// Chunk `i`'s `k` in partition `p` (exact for a chunk that reads several boundaries or is a part, the cost
+/// model's for a chunk of the chain).
+fn chunk_k(p: &Partition, i: usize) -> u32 {
+    let (a, b) = p.cuts[i];
+    let roles = roles(&p.model, &p.cuts, &p.sections);
+    if roles[i] == Role::Chain {
+        return p.cost.min_k(a, b);
+    }
+    let io = chunk_io(&p.model, &p.cuts, &roles, i);
+    let layouts = CostModel::reference_layouts(&p.model);
+    ChunkCircuit::best_of_io(p.model.clone(), a, b, &io, &layouts, None)
+        .map_or(u32::MAX, |c| c.min_k())
+}
+
+/// The partition under `--max-k max_k`: see [`partition`].
+fn within(
+    model: Arc<Model>,
+    bytes: &[u8],
+    file: &str,
+    cost: CostModel,
+    max_k: u32,
+) -> Result<Partition, PartitionError> {
+    let n = model.layers().len();
+    match cut_with(&cost, n, Bound::MaxK(max_k)) {
         Ok(cuts) => return Ok(unsplit(model, cost, cuts)),
         Err(PartitionError::TooBig { .. }) => {}
         Err(e) => return Err(e),
@@ -141,7 +206,8 @@ pub fn partition(
     // The layers where the greedy cut gets stuck (no chunk starting there fits, not even the layer alone), found
     // in one pass that treats each as split and goes on after it; a first guess at its parts from its rows.
     // (A layer that does not fit alone may still sit inside a longer chunk that fits: its boundaries, not its
-    // work, were too large. Only the layers no chunk can hold are split.)
+    // work, were too large. Only the layers no chunk can hold are split.) Each part carries the layers after
+    // the split one that act channel by channel, so the chunk after the parts reads their (pooled) output.
     let mut splits = Vec::new();
     let mut a = 0;
     while a < n {
@@ -160,32 +226,37 @@ pub fn partition(
             })?;
         // Each part repeats the layer's input, so the parts' rows add up to more than the layer's: start from
         // the fewest parts the rows alone allow and add parts until each fits.
+        let tail = model.channel_tail(a);
         let parts = cost
-            .need(a, a + 1)
+            .need(a, a + 1 + tail)
             .div_ceil(1usize << max_k)
             .clamp(2, limit);
-        splits.push(SplitSpec { layer: a, parts });
-        a += 1;
+        splits.push(SplitSpec {
+            layer: a,
+            parts,
+            tail,
+        });
+        a += 1 + tail;
     }
     // Split, check every part exactly, and give more parts to a layer whose parts do not fit yet.
     loop {
-        let pairs: Vec<(usize, usize)> = splits.iter().map(|s| (s.layer, s.parts)).collect();
-        let split = Model::split_layers_file(bytes, file, &pairs)?;
+        let at: Vec<SplitAt> = splits
+            .iter()
+            .map(|s| SplitAt {
+                layer: s.layer,
+                parts: s.parts,
+                tail: s.tail,
+            })
+            .collect();
+        let split = Model::split_layers_with_tails(bytes, file, &at)?;
         let m = Arc::new(Model::from_msgpack(&split.bytes, file)?);
         let layouts = CostModel::reference_layouts(&m);
         let mut again = false;
         for (s, sec) in splits.iter_mut().zip(&split.sections) {
             let too_big = (0..sec.parts).any(|p| {
                 let io = part_io(&m, sec, p);
-                ChunkCircuit::best_of_io(
-                    m.clone(),
-                    sec.start + p,
-                    sec.start + p + 1,
-                    &io,
-                    &layouts,
-                    Some(max_k),
-                )
-                .is_err()
+                let (pa, pb) = sec.part(p);
+                ChunkCircuit::best_of_io(m.clone(), pa, pb, &io, &layouts, Some(max_k)).is_err()
             });
             if too_big {
                 let limit = model.split_limit(s.layer).unwrap_or(s.parts);
@@ -223,7 +294,7 @@ pub fn partition(
                         ),
                     },
                     None => PartitionError::TooBig {
-                        layer: original_layer(&split.sections, &splits, layer),
+                        layer: original_layer(&split.sections, layer),
                         need,
                         max_k,
                     },
@@ -243,24 +314,25 @@ pub fn partition(
 }
 
 /// The index in the model given of layer `layer` of the split model (not a part or a concatenation).
-fn original_layer(sections: &[Section], splits: &[SplitSpec], layer: usize) -> usize {
+fn original_layer(sections: &[Section], layer: usize) -> usize {
+    // A section stands for `len` layers of the model given and holds `parts · len + 1`.
     let added: usize = sections
         .iter()
-        .zip(splits)
-        .filter(|(s, _)| s.join() < layer)
-        .map(|(s, _)| s.parts)
+        .filter(|s| s.join() < layer)
+        .map(|s| s.parts * s.len + 1 - s.len)
         .sum();
     layer - added
 }
 
 /// What part `p` of section `sec` reads (the tensors live before the split layer) and writes (its share).
 fn part_io(model: &Model, sec: &Section, p: usize) -> ChunkIo {
+    let (_, b) = sec.part(p);
     ChunkIo {
         groups: vec![InputGroup {
             model_inputs: sec.start == 0,
             tensors: model.live_at(sec.start),
         }],
-        outputs: model.layers()[sec.start + p].outputs.clone(),
+        outputs: model.layers()[b - 1].outputs.clone(),
     }
 }
 
@@ -290,7 +362,7 @@ fn cut_around(
     let mut a = 0;
     while a < n {
         if let Some(s) = sections.iter().find(|s| s.start == a) {
-            cuts.extend((0..s.parts).map(|p| (a + p, a + p + 1)));
+            cuts.extend((0..s.parts).map(|p| s.part(p)));
             a = s.join();
             continue;
         }
@@ -309,7 +381,7 @@ fn cut_around(
             if joins {
                 let mut trial = cuts.clone();
                 trial.push((a, b));
-                let roles = roles(&trial, sections);
+                let roles = roles(model, &trial, sections);
                 let io = chunk_io(model, &trial, &roles, trial.len() - 1);
                 if ChunkCircuit::best_of_io(model.clone(), a, b, &io, &layouts, Some(max_k))
                     .is_err()

@@ -170,7 +170,7 @@ pub fn plan(
     max_k: Option<u32>,
 ) -> Result<Plan, PartitionError> {
     let mut chunks = Vec::with_capacity(cuts.len());
-    let roles = roles(cuts, sections);
+    let roles = roles(model, cuts, sections);
     for (i, &(a, b)) in cuts.iter().enumerate() {
         if roles[i] != Role::Chain {
             // A chunk that reads several boundaries, or a part: fitted with its real inputs and outputs.

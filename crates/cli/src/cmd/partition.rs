@@ -18,7 +18,8 @@ use crate::run::{read_plan, spinner, write_plan};
 pub struct PartitionCmd {
     /// The zkml model file.
     pub model: PathBuf,
-    /// Cut into exactly this many chunks, the largest as small as the cost model allows.
+    /// Cut into at most this many chunks, the largest as small as the cost model allows: exactly this many as a
+    /// chain, or fewer where splitting layers across chunks by output channels makes the largest smaller.
     #[arg(long, conflicts_with = "max_k", required_unless_present = "max_k")]
     pub chunks: Option<usize>,
     /// Cut into as few chunks as possible, each fitting 2^K rows.
@@ -121,23 +122,6 @@ impl PartitionCmd {
         };
         let parted = partition(model, sliced, &name, cost, bound)
             .with_context(|| format!("partitioning {name}"))?;
-        if !parted.splits.is_empty() {
-            {
-                eprintln!(
-                    "split {} layer(s) that alone need more than 2^{} rows across chunks by output channels: {}; the \
-                     plan's layer ranges count the {} layers after the split",
-                    parted.splits.len(),
-                    self.max_k.unwrap_or_default(),
-                    parted
-                        .splits
-                        .iter()
-                        .map(|s| format!("layer {} in {} parts", s.layer, s.parts))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    parted.model.layers().len()
-                );
-            }
-        }
         let (model, cost, cuts) = (parted.model.clone(), &parted.cost, &parted.cuts);
         pb.set_message("writing slices");
         let sliced = parted.bytes.as_deref().unwrap_or(sliced);
@@ -164,6 +148,27 @@ impl PartitionCmd {
         )?;
         plan.folded_layers = folded.layers;
         plan.split_layers = parted.splits.clone();
+        if !parted.splits.is_empty() {
+            eprintln!(
+                "split {} layer(s) across chunks by output channels, so that every chunk fits 2^{} rows: {}; the \
+                 plan's layer ranges count the {} layers after the split",
+                parted.splits.len(),
+                plan.chunks.iter().map(|c| c.k).max().unwrap_or_default(),
+                parted
+                    .splits
+                    .iter()
+                    .map(|s| match s.tail {
+                        0 => format!("layer {} in {} parts", s.layer, s.parts),
+                        t => format!(
+                            "layer {} and the {t} after it (channel by channel) in {} parts",
+                            s.layer, s.parts
+                        ),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                parted.model.layers().len()
+            );
+        }
         std::fs::create_dir_all(&self.out)
             .with_context(|| format!("creating {}", self.out.display()))?;
         for (i, s) in slices.iter().enumerate() {
