@@ -4,6 +4,7 @@ mod aggregate;
 mod aggregate_node;
 mod aggregate_verify;
 mod evm;
+mod extract;
 mod forward;
 mod import;
 mod inspect;
@@ -43,6 +44,9 @@ pub enum Command {
     ImportInput(import::ImportInputCmd),
     /// Write a model file from a weight-less config with deterministic synthetic weights.
     Synth(synth::SynthCmd),
+    /// Write a run of a model's layers (a transformer block, an attention) as a model file of its own, and its
+    /// input file from the whole model's forward pass.
+    Extract(extract::ExtractCmd),
     /// Cut a model into chunks with the cost model; write the plan and one model slice per chunk.
     Partition(partition::PartitionCmd),
     /// Make the KZG SRS all chunks share: a dev setup (insecure) or an imported ceremony file.
@@ -85,6 +89,7 @@ impl Command {
             Command::Inspect(cmd) => cmd.run(),
             Command::Forward(cmd) => cmd.run(),
             Command::Synth(cmd) => cmd.run(),
+            Command::Extract(cmd) => cmd.run(),
             Command::Import(cmd) => cmd.run(),
             Command::ImportInput(cmd) => cmd.run(),
             Command::Partition(cmd) => cmd.run(),

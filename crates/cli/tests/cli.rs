@@ -631,3 +631,83 @@ fn partition_reports_rows_tables_and_resource_estimates_and_warns_about_memory()
         stdout(&o)
     );
 }
+
+/// `dzk extract`: the digits CNN's layers after its convolution as a model of their own, their input file from
+/// the whole model's forward pass; proven and verified alone, they publish the whole model's outputs.
+#[test]
+fn an_extracted_run_of_layers_proves_what_it_computes_in_the_whole_model() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let p = |n: &str| tmp.path().join(n);
+    let (model, input) = (digits_model(), digits_input(4));
+    common::ok(&[
+        "extract",
+        s(&model),
+        "--layers",
+        "1..5",
+        "-o",
+        s(&p("tail.msgpack")),
+        "--input",
+        s(&input),
+        "--emit-input",
+        s(&p("tail_in.msgpack")),
+    ]);
+    let fwd = |m: &Path, i: &Path| -> Value {
+        serde_json::from_str(&common::ok(&["forward", s(m), s(i), "--json"])).expect("json")
+    };
+    let whole = fwd(&model, &input);
+    assert_eq!(
+        fwd(&p("tail.msgpack"), &p("tail_in.msgpack"))["outputs"],
+        whole["outputs"]
+    );
+    common::ok(&[
+        "partition",
+        s(&p("tail.msgpack")),
+        "--chunks",
+        "1",
+        "-o",
+        s(&p("run")),
+    ]);
+    common::ok(&["setup", "--k", "10", "-o", s(&p("params"))]);
+    common::ok(&["keygen", s(&p("run")), "--params", s(&p("params"))]);
+    common::ok(&[
+        "prove",
+        s(&p("run")),
+        "--input",
+        s(&p("tail_in.msgpack")),
+        "--params",
+        s(&p("params")),
+        "-o",
+        s(&p("proofs")),
+    ]);
+    common::ok(&["merkle", s(&p("proofs"))]);
+    let report: Value = serde_json::from_str(&common::ok(&[
+        "verify-all",
+        s(&p("proofs")),
+        "--run",
+        s(&p("run")),
+        "--params",
+        s(&p("params")),
+        "--json",
+    ]))
+    .expect("report");
+    assert_eq!(report["verdict"], "valid");
+    assert_eq!(report["public_outputs"], whole["outputs"][0]["data"]);
+    // A range that is not one, and an input file without --emit-input, are usage errors.
+    for args in [
+        vec!["extract", s(&model), "--layers", "5..1", "-o", s(&p("x"))],
+        vec![
+            "extract",
+            s(&model),
+            "--layers",
+            "1..5",
+            "-o",
+            s(&p("x")),
+            "--input",
+            s(&input),
+        ],
+    ] {
+        let o = dzk(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(!p("x").exists());
+    }
+}

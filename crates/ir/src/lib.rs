@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 mod error;
+mod extract;
 pub mod fixed;
 mod fold;
 mod forward;
@@ -15,6 +16,7 @@ mod writer;
 mod zkml;
 
 pub use error::IrError;
+pub use extract::Extracted;
 pub use fixed::{LookupFn, Run};
 pub use fold::Folded;
 pub use forward::Trace;
