@@ -189,6 +189,20 @@ fn chunk_k(p: &Partition, i: usize) -> u32 {
         .map_or(u32::MAX, |c| c.min_k())
 }
 
+/// Whether slice `a..b` of `model`, reading and writing `io`, fits `2^max_k` rows under one of `layouts` or,
+/// for a bound small enough that [`crate::plan`] searches every layout, under the layout that search finds.
+fn fits(
+    model: &Arc<Model>,
+    (a, b): (usize, usize),
+    io: &ChunkIo,
+    layouts: &[dzk_circuit::LayoutParams],
+    max_k: u32,
+) -> bool {
+    ChunkCircuit::best_of_io(model.clone(), a, b, io, layouts, Some(max_k)).is_ok()
+        || ((1usize << max_k) <= crate::FULL_SEARCH_ROWS
+            && ChunkCircuit::fit_within_io(model.clone(), a, b, io, Some(max_k)).is_ok())
+}
+
 /// The partition under `--max-k max_k`: see [`partition`].
 fn within(
     model: Arc<Model>,
@@ -256,7 +270,7 @@ fn within(
             let too_big = (0..sec.parts).any(|p| {
                 let io = part_io(&m, sec, p);
                 let (pa, pb) = sec.part(p);
-                ChunkCircuit::best_of_io(m.clone(), pa, pb, &io, &layouts, Some(max_k)).is_err()
+                !fits(&m, (pa, pb), &io, &layouts, max_k)
             });
             if too_big {
                 let limit = model.split_limit(s.layer).unwrap_or(s.parts);
@@ -383,9 +397,7 @@ fn cut_around(
                 trial.push((a, b));
                 let roles = roles(model, &trial, sections);
                 let io = chunk_io(model, &trial, &roles, trial.len() - 1);
-                if ChunkCircuit::best_of_io(model.clone(), a, b, &io, &layouts, Some(max_k))
-                    .is_err()
-                {
+                if !fits(model, (a, b), &io, &layouts, max_k) {
                     continue;
                 }
             }
