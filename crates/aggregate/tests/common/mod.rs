@@ -1,5 +1,6 @@
 //! What the aggregation tests share: real chunk proofs of the digits model, with chunk SRS downsized from the
 //! aggregation SRS.
+#![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::sync::Arc;
