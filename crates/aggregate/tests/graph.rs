@@ -68,7 +68,7 @@ fn children<'a>(cs: &[&'a Chunk]) -> Vec<Child<'a>> {
 }
 
 #[test]
-#[ignore = "an aggregation keygen and two aggregation proofs at k = 19 (about 15 minutes on a 2-core machine): run by `cargo xtask slow`"]
+#[ignore = "an aggregation keygen and two aggregation proofs at k = 19 (21 minutes on a 2-core machine in release): run by `cargo xtask slow`"]
 fn a_graph_shaped_run_aggregates_and_an_edge_whose_commitments_differ_does_not() {
     let bytes = std::fs::read(repo().join("testdata/models/digits_cnn.msgpack")).expect("model");
     let at = [SplitAt {
