@@ -9,14 +9,13 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{input, repo, Chunk};
+use common::{input, prove_circuit, repo, Chunk};
 use dzk_aggregate::{keygen, prove_aggregate, prove_unchecked, verify, Child, Node, Shape};
 use dzk_circuit::{ChunkCircuit, ChunkIo, InputGroup, Visibility};
 use dzk_ir::{Model, SplitAt, TensorFile};
 use dzk_merkle::{ChunkLeaf, MerkleTree};
-use dzk_prover::{dev_setup, keygen as chunk_keygen, prove_chunk};
+use dzk_prover::dev_setup;
 use halo2_proofs::halo2curves::bn256::{Bn256, Fr};
-use halo2_proofs::poly::commitment::Params;
 use halo2_proofs::poly::kzg::commitment::ParamsKZG;
 
 /// The aggregation circuit's k (the chunk SRS are prefixes of this one).
@@ -43,17 +42,7 @@ fn prove_io(
         })
         .with_group_inputs(given, ins, out)
         .expect("witness");
-    let mut p = params.clone();
-    p.downsize(c.min_k());
-    let (vk, pk) = chunk_keygen(&p, &c).expect("keygen");
-    let instances = c.instances().to_vec();
-    let proof = prove_chunk(dzk_backend::Backend::Cpu, &p, &pk, c).expect("prove");
-    Chunk {
-        vk,
-        params: p,
-        instances,
-        proof,
-    }
+    prove_circuit(params, c)
 }
 
 fn children<'a>(cs: &[&'a Chunk]) -> Vec<Child<'a>> {

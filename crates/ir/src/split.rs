@@ -315,18 +315,20 @@ impl Model {
                     }
                     s
                 };
-                let mut y = fresh.next();
-                let mut y_shape = narrow(&l.out_shapes[0]);
-                layers.push(WireLayer {
-                    layer_type: l.layer_type.clone(),
-                    params: l.params.clone(),
+                // A layer like `like` over this part's channels: reading `inp`, writing a fresh tensor `y`.
+                let part_of = |like: &WireLayer, (inp_idxes, inp_shapes), y: i64| WireLayer {
+                    layer_type: like.layer_type.clone(),
+                    params: like.params.clone(),
                     inp_idxes,
                     inp_shapes,
                     out_idxes: vec![y],
-                    out_shapes: vec![y_shape.clone()],
-                    mask: l.mask.clone(),
-                    implementation: l.implementation,
-                });
+                    out_shapes: vec![narrow(&like.out_shapes[0])],
+                    mask: like.mask.clone(),
+                    implementation: like.implementation,
+                };
+                let mut y = fresh.next();
+                let mut y_shape = narrow(&l.out_shapes[0]);
+                layers.push(part_of(l, (inp_idxes, inp_shapes), y));
                 for t in tails {
                     let mut inp_idxes = vec![y];
                     let mut inp_shapes = vec![y_shape.clone()];
@@ -341,16 +343,7 @@ impl Model {
                     }
                     y = fresh.next();
                     y_shape = narrow(&t.out_shapes[0]);
-                    layers.push(WireLayer {
-                        layer_type: t.layer_type.clone(),
-                        params: t.params.clone(),
-                        inp_idxes,
-                        inp_shapes,
-                        out_idxes: vec![y],
-                        out_shapes: vec![y_shape.clone()],
-                        mask: t.mask.clone(),
-                        implementation: t.implementation,
-                    });
+                    layers.push(part_of(t, (inp_idxes, inp_shapes), y));
                 }
                 outs.push(y);
                 out_shapes.push(y_shape);

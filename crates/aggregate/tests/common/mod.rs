@@ -70,6 +70,11 @@ pub fn prove(
             },
         )
         .expect("witness");
+    prove_circuit(params, c)
+}
+
+/// Keys and proves a chunk circuit whose witness is set, on the prefix of `params` at its `k`.
+pub fn prove_circuit(params: &ParamsKZG<Bn256>, c: ChunkCircuit) -> Chunk {
     let mut p = params.clone();
     p.downsize(c.min_k());
     let (vk, pk) = chunk_keygen(&p, &c).expect("keygen");
