@@ -9,8 +9,8 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{input, prove_circuit, repo, Chunk};
-use dzk_aggregate::{keygen, prove_aggregate, prove_unchecked, verify, Child, Node, Shape};
+use common::{children, input, prove_circuit, repo, Chunk};
+use dzk_aggregate::{keygen, prove_aggregate, prove_unchecked, verify, Node, Shape};
 use dzk_circuit::{ChunkCircuit, ChunkIo, InputGroup, Visibility};
 use dzk_ir::{Model, SplitAt, TensorFile};
 use dzk_merkle::{ChunkLeaf, MerkleTree};
@@ -43,17 +43,6 @@ fn prove_io(
         .with_group_inputs(given, ins, out)
         .expect("witness");
     prove_circuit(params, c)
-}
-
-fn children<'a>(cs: &[&'a Chunk]) -> Vec<Child<'a>> {
-    cs.iter()
-        .map(|c| Child {
-            vk: &c.vk,
-            params: &c.params,
-            instances: c.instances.clone(),
-            proof: c.proof.clone(),
-        })
-        .collect()
 }
 
 #[test]
@@ -132,7 +121,7 @@ fn a_graph_shaped_run_aggregates_and_an_edge_whose_commitments_differ_does_not()
         .collect();
     let keys = keygen(&params, Node::flat(3), &keys_in, &shape).expect("aggregation keygen");
     let vk = keys.pk.get_vk().clone();
-    let run = children(&[&parts[0], &parts[1], &honest]);
+    let run = children([&parts[0], &parts[1], &honest]);
     let agg = prove_aggregate(&params, &keys, &run, &shape).expect("aggregate");
     assert!(verify(&params, &vk, &agg.instances, &agg.proof));
     // Its root is the Merkle root over leaves that bind every input commitment of each chunk.
@@ -162,7 +151,7 @@ fn a_graph_shaped_run_aggregates_and_an_edge_whose_commitments_differ_does_not()
     // but the edge from part 0 carries two different commitments.
     let broken = join(&[Fr::from(1234), salt(1)]);
     assert_ne!(broken.instances[0], parts[0].instances[1]);
-    let run = children(&[&parts[0], &parts[1], &broken]);
+    let run = children([&parts[0], &parts[1], &broken]);
     let err = prove_aggregate(&params, &keys, &run, &shape).expect_err("a broken edge");
     assert!(err.to_string().contains("cut 1"), "{err}");
     let forged = prove_unchecked(&params, &keys, &run, &shape);

@@ -104,8 +104,9 @@ pub fn prove_run(
         .collect()
 }
 
-pub fn children(cs: &[Chunk]) -> Vec<Child<'_>> {
-    cs.iter()
+/// The chunks as the aggregation's children, in order.
+pub fn children<'a>(cs: impl IntoIterator<Item = &'a Chunk>) -> Vec<Child<'a>> {
+    cs.into_iter()
         .map(|c| Child {
             vk: &c.vk,
             params: &c.params,
