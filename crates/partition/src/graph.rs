@@ -151,13 +151,11 @@ pub fn partition(
         Bound::MaxK(max_k) => within(model, bytes, file, cost, max_k),
         Bound::Chunks(chunks) => {
             let cuts = cut_with(&cost, n, bound)?;
-            let largest =
-                |p: &Partition| (0..p.cuts.len()).map(|i| chunk_k(p, i)).max().unwrap_or(0);
             let mut best = unsplit(model.clone(), cost.clone(), cuts);
-            let mut k = largest(&best);
             if chunks < 2 {
                 return Ok(best);
             }
+            let mut k = largest_k(&best);
             // Each smaller k while its plan still fits in `chunks` chunks (a plan under a smaller bound never
             // has fewer chunks, so the first that needs more ends the search).
             while k > MIN_SPLIT_K {
@@ -175,18 +173,23 @@ pub fn partition(
 /// The smallest `k` `--chunks` tries to split down to.
 const MIN_SPLIT_K: u32 = 10;
 
-/// Chunk `i`'s `k` in partition `p` (exact for a chunk that reads several boundaries or is a part, the cost
+/// The largest chunk `k` of partition `p` (exact for a chunk that reads several boundaries or is a part, the cost
 /// model's for a chunk of the chain).
-fn chunk_k(p: &Partition, i: usize) -> u32 {
-    let (a, b) = p.cuts[i];
+fn largest_k(p: &Partition) -> u32 {
     let roles = roles(&p.model, &p.cuts, &p.sections);
-    if roles[i] == Role::Chain {
-        return p.cost.min_k(a, b);
-    }
-    let io = chunk_io(&p.model, &p.cuts, &roles, i);
     let layouts = CostModel::reference_layouts(&p.model);
-    ChunkCircuit::best_of_io(p.model.clone(), a, b, &io, &layouts, None)
-        .map_or(u32::MAX, |c| c.min_k())
+    (0..p.cuts.len())
+        .map(|i| {
+            let (a, b) = p.cuts[i];
+            if roles[i] == Role::Chain {
+                return p.cost.min_k(a, b);
+            }
+            let io = chunk_io(&p.model, &p.cuts, &roles, i);
+            ChunkCircuit::best_of_io(p.model.clone(), a, b, &io, &layouts, None)
+                .map_or(u32::MAX, |c| c.min_k())
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 /// Whether slice `a..b` of `model`, reading and writing `io`, fits `2^max_k` rows under one of `layouts` or,
