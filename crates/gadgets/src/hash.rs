@@ -3,30 +3,39 @@
 //!
 //! # Poseidon chip
 //! The sponge is a chain of *slots*; each slot holds a state `s = (s₀, s₁, s₂)`, three helper cells
-//! `t = (t₀, t₁, t₂)` and three fixed constants `c`, and its gate constrains the *next* slot's state `s'`:
+//! `t = (t₀, t₁, t₂)` and four fixed constants `c`, and its gate constrains the *next* slot's state `s'`:
 //!
 //! | slot | gate |
 //! |---|---|
 //! | init | `s' = (c₀, c₁, t₂)`: `c₀ = 2⁶⁴` (the sponge's capacity), `c₁` the tag, `t₂` the salt |
 //! | full round | `xⱼ = sⱼ + cⱼ`, `tⱼ = xⱼ²`, `s'ᵢ = Σⱼ Mᵢⱼ·tⱼ²·xⱼ` |
 //! | partial round | `t₀ = x₀²`, `s'ᵢ = Mᵢ₀·t₀²·x₀ + Mᵢ₁·x₁ + Mᵢ₂·x₂` |
+//! | two partial rounds | `t₀ = x₀²`, `lᵢ = Mᵢ₀·t₀²·x₀ + Mᵢ₁·s₁ + Mᵢ₂·s₂`, `t₁ = l₀ + c₁`, `t₂ = t₁²`, `s'ᵢ = Mᵢ₀·t₂²·t₁ + Mᵢ₁·(l₁ + c₂) + Mᵢ₂·(l₂ + c₃)` |
 //! | absorb 2 | `s' = (s₀, s₁ + t₁, s₂ + t₂)`, `t₁, t₂` copies of the absorbed cells |
 //! | absorb 1 | `s' = (s₀, s₁ + t₁, s₂ + 1)`: the last input and the sponge's padding |
 //! | absorb 0 | `s' = (s₀, s₁ + 1, s₂)`: padding alone, after an even number of inputs |
 //!
-//! Every gate has degree 4 with its selector (the helper cells keep x⁵ out of a single term), the same degree
-//! the other chips need. Slots sit side by side in *lanes* of 6 advice columns; a row of `L` lanes holds `L`
-//! consecutive slots, the last lane's next slot being the first lane of the next row. One permutation is 65
-//! round slots; a hash of `m` packed elements takes `1 + 65 + (⌊m/2⌋ + 1)·66 + 1` slots, about 33 rows per
+//! In a slot of two partial rounds `r, r + 1`, `x₀ = s₀ + c₀` with `c₀` round `r`'s first constant; `t₁` is
+//! the first element of round `r + 1`'s S-box input (the first state element after round `r`, plus round
+//! `r + 1`'s first constant), and the other constants of both rounds, which enter linearly, are folded:
+//! `c₁ = M₀₁·k₁ + M₀₂·k₂ + k'₀`, `c₂ = M₁₁·k₁ + M₁₂·k₂ + k'₁`, `c₃ = M₂₁·k₁ + M₂₂·k₂ + k'₂` with `k`, `k'` the
+//! two rounds' constants. So round `r + 1`'s input is `(t₁, l₁ + c₂, l₂ + c₃)`, exactly `M·(x₀⁵, s₁ + k₁,
+//! s₂ + k₂) + k'`, and the slot's output is that of the two rounds.
+//!
+//! Every gate has degree 4 with its selector (the helper cells keep x⁵ out of a single term: `lᵢ` and
+//! `t₂²·t₁` are of degree 3 in the cells), the same degree the other chips need. Slots sit side by side in
+//! *lanes* of 6 advice columns; a row of `L` lanes holds `L` consecutive slots, the last lane's next slot being
+//! the first lane of the next row. One permutation is 37 slots (8 full rounds, 28 slots of two partial rounds
+//! and one of one); a hash of `m` packed elements takes `1 + 37 + (⌊m/2⌋ + 1)·38 + 1` slots, 19 rows per
 //! permutation with 2 lanes (halo2-base's one-column hasher takes about 2,300 cells per permutation, this
-//! chip 396).
+//! chip 228).
 //!
 //! # Packing chip
 //! One row per element: advice `v₀..v₈` and `out`, and a selector per group size `n`:
 //! `out = Σᵢ₍ᵢ<ₙ₎ (vᵢ + 2²⁷)·2²⁸ⁱ`. Injectivity needs every `vᵢ` in `[-2²⁷, 2²⁷)`: the caller range-checks the
 //! cells it packs (the chunk circuit does, with the range chip).
 
-use dzk_merkle::poseidon::{Spec, ROUNDS};
+use dzk_merkle::poseidon::{Spec, ROUNDS, R_F, R_P};
 use dzk_merkle::{PACK_BITS, PACK_OFFSET, PACK_PER_ELEMENT};
 use halo2_proofs::circuit::{Cell, Layouter, Region, Value};
 use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Error, Expression, Fixed, Selector};
@@ -54,15 +63,18 @@ enum Kind {
     Init,
     Full,
     Partial,
+    /// Two partial rounds in one slot.
+    Partial2,
     Absorb2,
     Absorb1,
     Absorb0,
 }
 
-const KINDS: [Kind; 6] = [
+const KINDS: [Kind; 7] = [
     Kind::Init,
     Kind::Full,
     Kind::Partial,
+    Kind::Partial2,
     Kind::Absorb2,
     Kind::Absorb1,
     Kind::Absorb0,
@@ -72,8 +84,8 @@ const KINDS: [Kind; 6] = [
 struct Lane {
     s: [Column<Advice>; 3],
     t: [Column<Advice>; 3],
-    c: [Column<Fixed>; 3],
-    q: [Selector; 6],
+    c: [Column<Fixed>; 4],
+    q: [Selector; 7],
 }
 
 /// Columns of the Poseidon chip.
@@ -102,20 +114,37 @@ pub struct Fault {
     pub delta: Fr,
 }
 
+/// The slots of one permutation: a slot per full round, then the partial rounds two to a slot (the first of
+/// the two rounds' index), one alone if their number is odd.
+fn permutation() -> Vec<(Kind, usize)> {
+    let mut out = Vec::with_capacity(PERMUTATION_SLOTS);
+    let mut r = 0;
+    while r < ROUNDS {
+        if Spec::is_full(r) {
+            out.push((Kind::Full, r));
+            r += 1;
+        } else if r + 1 < ROUNDS && !Spec::is_full(r + 1) {
+            out.push((Kind::Partial2, r));
+            r += 2;
+        } else {
+            out.push((Kind::Partial, r));
+            r += 1;
+        }
+    }
+    out
+}
+
+/// Slots per permutation: the full rounds, and the partial rounds two to a slot.
+const PERMUTATION_SLOTS: usize = R_F + R_P.div_ceil(2);
+
 /// The slot kinds of a hash of `m` elements after the tag and salt, in order (rounds carry their index).
 fn schedule(m: usize) -> Vec<(Kind, usize)> {
-    let perm = (0..ROUNDS).map(|r| {
-        if Spec::is_full(r) {
-            (Kind::Full, r)
-        } else {
-            (Kind::Partial, r)
-        }
-    });
+    let perm = permutation();
     let mut s = vec![(Kind::Init, 0)];
-    s.extend(perm.clone());
+    s.extend(perm.iter().copied());
     for _ in 0..m / 2 {
         s.push((Kind::Absorb2, 0));
-        s.extend(perm.clone());
+        s.extend(perm.iter().copied());
     }
     s.push((
         if m % 2 == 1 {
@@ -132,7 +161,29 @@ fn schedule(m: usize) -> Vec<(Kind, usize)> {
 /// `schedule(m).len()` without building it: the init slot and one per absorption (`m / 2` pairs, then a last
 /// one with 0 or 1 element), each followed by a permutation's rounds.
 fn schedule_len(m: usize) -> usize {
-    (m / 2 + 2) * (ROUNDS + 1)
+    (m / 2 + 2) * (PERMUTATION_SLOTS + 1)
+}
+
+/// A slot's four fixed constants (see the module documentation).
+fn constants(kind: Kind, r: usize, tag: Fr) -> [Fr; 4] {
+    let spec = Spec::get();
+    match kind {
+        Kind::Init => [capacity(), tag, Fr::ZERO, Fr::ZERO],
+        Kind::Full | Kind::Partial => {
+            let k = spec.round_constants[r];
+            [k[0], k[1], k[2], Fr::ZERO]
+        }
+        Kind::Partial2 => {
+            let (k, k2, m) = (
+                spec.round_constants[r],
+                spec.round_constants[r + 1],
+                &spec.mds,
+            );
+            let fold = |i: usize| m[i][1] * k[1] + m[i][2] * k[2] + k2[i];
+            [k[0], fold(0), fold(1), fold(2)]
+        }
+        _ => [Fr::ZERO; 4],
+    }
 }
 
 /// One slot's witness: state, helpers.
@@ -148,6 +199,20 @@ fn trace(sched: &[(Kind, usize)], tag: Fr, salt: Fr, inputs: &[Fr]) -> (Vec<Slot
     for &(kind, r) in sched {
         let (t, next) = match kind {
             Kind::Init => ([Fr::ZERO, Fr::ZERO, salt], [capacity(), tag, salt]),
+            Kind::Partial2 => {
+                let c = constants(kind, r, tag);
+                let x0 = s[0] + c[0];
+                let t0 = x0.square();
+                let y0 = t0.square() * x0;
+                let l: [Fr; 3] =
+                    std::array::from_fn(|i| mds[i][0] * y0 + mds[i][1] * s[1] + mds[i][2] * s[2]);
+                let u = l[0] + c[1];
+                let v = u.square();
+                let x = [u, l[1] + c[2], l[2] + c[3]];
+                let y = [v.square() * u, x[1], x[2]];
+                let next = std::array::from_fn(|i| (0..3).map(|j| mds[i][j] * y[j]).sum());
+                ([t0, u, v], next)
+            }
             Kind::Full | Kind::Partial => {
                 let rc = spec.round_constants[r];
                 let x: [Fr; 3] = std::array::from_fn(|j| s[j] + rc[j]);
@@ -186,17 +251,17 @@ fn capacity() -> Fr {
 impl PoseidonChip {
     /// Fixed columns the chip takes over `advice` advice columns (see [`Self::configure`]).
     pub fn fixed_columns(advice: usize) -> usize {
-        3 * (advice / LANE_WIDTH)
+        4 * (advice / LANE_WIDTH)
     }
 
     /// Configures `⌊columns / 6⌋` lanes over `columns` (at least 6). With `own_columns`, the columns are the
     /// chip's alone and its rows come from `Rows::take_hash`, running beside the other chips' rows; otherwise
     /// it shares the main columns and cursor.
     ///
-    /// Lane `l` keeps its round constants in columns `3l … 3l+2` of `fixed`, which chips whose rows never
+    /// Lane `l` keeps its round constants in columns `4l … 4l+3` of `fixed`, which chips whose rows never
     /// overlap this chip's may share (never the case with `own_columns`).
     ///
-    /// Side effects: enables equality on every lane column; adds 6 selectors per lane.
+    /// Side effects: enables equality on every lane column; adds 7 selectors per lane.
     pub fn configure(
         meta: &mut ConstraintSystem<Fr>,
         columns: &[Column<Advice>],
@@ -209,16 +274,16 @@ impl PoseidonChip {
         );
         assert!(
             fixed.len() >= Self::fixed_columns(columns.len()),
-            "the Poseidon chip needs 3 fixed columns per lane"
+            "the Poseidon chip needs 4 fixed columns per lane"
         );
         let lanes: Vec<Lane> = columns
             .chunks_exact(LANE_WIDTH)
-            .zip(fixed.chunks_exact(3))
+            .zip(fixed.chunks_exact(4))
             .map(|(c, f)| Lane {
                 s: [c[0], c[1], c[2]],
                 t: [c[3], c[4], c[5]],
-                c: [f[0], f[1], f[2]],
-                q: [(); 6].map(|_| meta.selector()),
+                c: [f[0], f[1], f[2], f[3]],
+                q: [(); 7].map(|_| meta.selector()),
             })
             .collect();
         for lane in &lanes {
@@ -267,6 +332,35 @@ impl PoseidonChip {
                                     .reduce(|a, b| a + b)
                                     .unwrap_or(Expression::Constant(Fr::ZERO));
                                 cons.push(nx[i].clone() - sum);
+                            }
+                            cons
+                        }
+                        Kind::Partial2 => {
+                            let m = |i: usize, j: usize| Expression::Constant(mds[i][j]);
+                            let x0 = s[0].clone() + c[0].clone();
+                            let y0 = t[0].clone() * t[0].clone() * x0.clone();
+                            let l: [Expression<Fr>; 3] = std::array::from_fn(|i| {
+                                m(i, 0) * y0.clone()
+                                    + m(i, 1) * s[1].clone()
+                                    + m(i, 2) * s[2].clone()
+                            });
+                            let y = [
+                                t[2].clone() * t[2].clone() * t[1].clone(),
+                                l[1].clone() + c[2].clone(),
+                                l[2].clone() + c[3].clone(),
+                            ];
+                            let mut cons = vec![
+                                t[0].clone() - x0.clone() * x0,
+                                t[1].clone() - l[0].clone() - c[1].clone(),
+                                t[2].clone() - t[1].clone() * t[1].clone(),
+                            ];
+                            for (i, n) in nx.iter().enumerate() {
+                                cons.push(
+                                    n.clone()
+                                        - (m(i, 0) * y[0].clone()
+                                            + m(i, 1) * y[1].clone()
+                                            + m(i, 2) * y[2].clone()),
+                                );
                             }
                             cons
                         }
@@ -358,7 +452,6 @@ impl PoseidonChip {
             }
             (slots, last)
         });
-        let spec = Spec::get();
         layouter.assign_region(
             || "poseidon",
             |mut region| {
@@ -368,11 +461,7 @@ impl PoseidonChip {
                     let row = base + i / lanes;
                     let q = lane.q[KINDS.iter().position(|k| *k == kind).unwrap_or(0)];
                     q.enable(&mut region, row)?;
-                    let c = match kind {
-                        Kind::Init => [capacity(), tag, Fr::ZERO],
-                        Kind::Full | Kind::Partial => spec.round_constants[r],
-                        _ => [Fr::ZERO; 3],
-                    };
+                    let c = constants(kind, r, tag);
                     for (col, v) in lane.c.iter().zip(c) {
                         region.assign_fixed(*col, row, v);
                     }
@@ -553,7 +642,28 @@ impl PackChip {
 
 #[cfg(test)]
 mod tests {
-    use super::{schedule, schedule_len};
+    use super::{permutation, schedule, schedule_len, Kind, PERMUTATION_SLOTS};
+    use dzk_merkle::poseidon::{Spec, ROUNDS};
+
+    /// Every round of the permutation in order, once: the full ones alone, the partial ones two to a slot.
+    #[test]
+    fn the_permutation_covers_every_round_once() {
+        let mut rounds = Vec::new();
+        for (kind, r) in permutation() {
+            match kind {
+                Kind::Full => assert!(Spec::is_full(r)),
+                Kind::Partial => assert!(!Spec::is_full(r)),
+                Kind::Partial2 => assert!(!Spec::is_full(r) && !Spec::is_full(r + 1)),
+                _ => panic!("{kind:?} in a permutation"),
+            }
+            rounds.push(r);
+            if kind == Kind::Partial2 {
+                rounds.push(r + 1);
+            }
+        }
+        assert_eq!(rounds, (0..ROUNDS).collect::<Vec<_>>());
+        assert_eq!(permutation().len(), PERMUTATION_SLOTS);
+    }
 
     #[test]
     fn schedule_len_is_the_schedule_s_length() {

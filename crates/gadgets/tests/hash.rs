@@ -40,8 +40,16 @@ enum Attack {
     FullRoundState,
     /// The helper (square) of a full round's S-box.
     FullRoundHelper,
-    /// The helper of a partial round's S-box.
+    /// The helper of a partial round's S-box (the one partial round alone in its slot).
     PartialRoundHelper,
+    /// The first round's S-box helper in a slot of two partial rounds.
+    DoublePartialFirstHelper,
+    /// The second round's S-box input (the state between the two rounds) in a slot of two partial rounds.
+    DoublePartialMiddle,
+    /// The second round's S-box helper in a slot of two partial rounds.
+    DoublePartialSecondHelper,
+    /// A state cell of a slot of two partial rounds.
+    DoublePartialState,
     /// An absorbed cell that is not the packed element it should copy.
     AbsorbedCell,
     /// The salt cell of the init slot changed after the state was computed from the honest salt.
@@ -89,7 +97,9 @@ impl Circuit<Fr> for HashCircuit {
         let pack = PackChip::configure(meta, &cols);
         let poseidon = if own_columns {
             let own: Vec<_> = (0..6).map(|_| meta.advice_column()).collect();
-            let fixed: Vec<_> = (0..3).map(|_| meta.fixed_column()).collect();
+            let fixed: Vec<_> = (0..PoseidonChip::fixed_columns(own.len()))
+                .map(|_| meta.fixed_column())
+                .collect();
             PoseidonChip::configure(meta, &own, &fixed, true)
         } else {
             PoseidonChip::configure(meta, &cols, &pool, false)
@@ -191,8 +201,14 @@ impl Circuit<Fr> for HashCircuit {
             _ if !self.tamper => None,
             Attack::FullRoundState => fault(3, 1),
             Attack::FullRoundHelper => fault(2, 4),
-            Attack::PartialRoundHelper => fault(30, 3),
-            Attack::AbsorbedCell => fault(66, 4),
+            // Slots: 0 init; 1–4 full rounds; 5–32 two partial rounds each; 33 the last partial round; 34–37
+            // full rounds; 38 the first absorption.
+            Attack::PartialRoundHelper => fault(33, 3),
+            Attack::DoublePartialFirstHelper => fault(30, 3),
+            Attack::DoublePartialMiddle => fault(17, 4),
+            Attack::DoublePartialSecondHelper => fault(5, 5),
+            Attack::DoublePartialState => fault(32, 2),
+            Attack::AbsorbedCell => fault(38, 4),
             Attack::InitSalt => fault(0, 5),
             _ => None,
         };
@@ -281,6 +297,10 @@ fn witness_attacks_are_rejected() {
         Attack::FullRoundState,
         Attack::FullRoundHelper,
         Attack::PartialRoundHelper,
+        Attack::DoublePartialFirstHelper,
+        Attack::DoublePartialMiddle,
+        Attack::DoublePartialSecondHelper,
+        Attack::DoublePartialState,
         Attack::AbsorbedCell,
         Attack::InitSalt,
     ] {
@@ -334,9 +354,9 @@ fn rows_are_pinned() {
     let cfg = HashCircuit::configure(&mut meta);
     let p = PoseidonChip::construct(cfg.poseidon);
     assert_eq!(p.lanes(), 2);
-    // init + 65 rounds + (absorb + 65 rounds) + final state = 133 slots.
-    assert_eq!(p.rows_for(0), 67);
-    assert_eq!(p.rows_for(1), 67);
-    assert_eq!(p.rows_for(2), 100);
+    // init + 37 slots of rounds + (absorb + 37) + final state = 77 slots; one more absorption 38 more.
+    assert_eq!(p.rows_for(0), 39);
+    assert_eq!(p.rows_for(1), 39);
+    assert_eq!(p.rows_for(2), 58);
     assert_eq!(PackChip::rows_for(19), 3);
 }
