@@ -283,3 +283,90 @@ fn a_part_carrying_the_pooling_after_its_convolution_proves_its_pooled_share_and
         }
     }
 }
+
+#[test]
+fn a_part_carrying_a_branching_run_proves_its_share_and_no_other() {
+    // The tiny transformer's MLP: the first fully connected layer (16 channels) and the 10 layers after it
+    // (a reshape, then GELU as products of the activation with itself and constants, tanh and sums, reading the
+    // reshaped output three times), in 2 parts of 8 channels; each part computes GELU of its own channels.
+    let bytes =
+        std::fs::read(repo().join("testdata/models/tiny_transformer.msgpack")).expect("model");
+    let orig = Model::from_msgpack(&bytes, "tiny").expect("model");
+    assert_eq!(orig.channel_tail(44), 10);
+    let at = [dzk_ir::SplitAt {
+        layer: 44,
+        parts: 2,
+        tail: 10,
+    }];
+    let s = Model::split_layers_with_tails(&bytes, "tiny", &at).expect("split");
+    let m = Arc::new(Model::from_msgpack(&s.bytes, "tiny").expect("load"));
+    let input =
+        TensorFile::load(&repo().join("testdata/inputs/tiny_transformer.msgpack")).expect("input");
+    let full = m.forward(&input).expect("forward");
+    assert_eq!(
+        full.outputs(),
+        orig.forward(&input).expect("forward").outputs()
+    );
+    let sec = s.sections[0];
+    let share = |p: usize| {
+        let (_, b) = sec.part(p);
+        full.tensor(m.layers()[b - 1].outputs[0])
+            .expect("share")
+            .data()
+            .to_vec()
+    };
+    for p in 0..2 {
+        let (a, b) = sec.part(p);
+        assert_eq!(b - a, 11);
+        let live = m.live_at(a);
+        let io = ChunkIo {
+            groups: vec![InputGroup {
+                model_inputs: false,
+                tensors: live.clone(),
+            }],
+            outputs: m.layers()[b - 1].outputs.clone(),
+        };
+        let given = TensorFile::new(
+            live.iter()
+                .map(|&i| (i, full.tensor(i).expect("live tensor").clone()))
+                .collect(),
+        )
+        .expect("inputs");
+        let fitted = ChunkCircuit::fit(m.clone(), a, b).expect("fit");
+        let c = ChunkCircuit::new(m.clone(), a, b, fitted.layout())
+            .expect("circuit")
+            .with_io(io)
+            .expect("io")
+            .with_visibility(HASHED)
+            .with_group_inputs(&given, &[Fr::from(7)], Fr::from(11 + p as u64))
+            .expect("witness");
+        let salt = Fr::from(11 + p as u64);
+        let ins: Vec<i64> = live
+            .iter()
+            .flat_map(|&i| full.tensor(i).expect("live").data().to_vec())
+            .collect();
+        let want = vec![
+            commit(Fr::from(7), &ins).expect("commit"),
+            commit(salt, &share(p)).expect("commit"),
+        ];
+        assert_eq!(c.instances(), want.as_slice());
+        mock(&c, want.clone()).expect("the honest part");
+        // The other part's share, the share before GELU (the reshaped product), and one value off by one.
+        let before_gelu = full
+            .tensor(m.layers()[a + 1].outputs[0])
+            .expect("reshaped share")
+            .data()
+            .to_vec();
+        let mut off = share(p);
+        off[5] += 1;
+        for (what, values) in [
+            ("the other share", share(1 - p)),
+            ("the share before GELU", before_gelu),
+            ("a value off by one", off),
+        ] {
+            let mut bad = want.clone();
+            bad[1] = commit(salt, &values).expect("commit");
+            assert!(mock(&c, bad).is_err(), "part {p}: {what} accepted");
+        }
+    }
+}

@@ -9,9 +9,10 @@
 //! channels.
 //!
 //! A part may carry the layers after the split one that act channel by channel on its output (its *tail*:
-//! pooling, element-wise tables, products and sums with a per-channel or single constant): each part then applies
-//! them to its own channels, with the constants' share of those channels, and the concatenation joins the last
-//! of them. Each of those layers computes every output channel from that channel alone, so this too is exact,
+//! pooling, element-wise tables, reshapes that keep the last axis, products and sums of two tensors of the tail or
+//! of one and a per-channel or single constant; the tail may branch and meet again, as GELU does): each part then
+//! applies them to its own channels, with the constants' share of those channels, and the concatenation joins the
+//! last of them. Each of those layers computes every output channel from that channel alone, so this too is exact,
 //! and the next chunk reads the (often smaller) pooled output instead of the layer's.
 
 use std::collections::BTreeMap;
@@ -102,10 +103,18 @@ impl Model {
     }
 
     /// How many layers after layer `index` act channel by channel on its output, so that each part of a split
-    /// can carry them: a chain of layers each reading only its predecessor's output (which nothing else reads
-    /// and the model does not output) and, where it has a second operand, a constant with one value or one per
-    /// channel along the last axis; pooling, element-wise tables, squares, constant divisions, and products,
-    /// sums and differences with such a constant.
+    /// can carry them: the longest run of layers right after it, each of which
+    /// - reads at least one tensor of the run (the split layer's output or a later run layer's), with the same
+    ///   shape as its output, ending in the split layer's channels, and otherwise only constants of one value or
+    ///   one per channel along the last axis (for additions, subtractions and products) or constant operands
+    ///   it does not compute with (a table's exponent, a reshape's shape);
+    /// - is pooling, an element-wise table, a square, a constant division, an addition, subtraction or product
+    ///   (of two run tensors, or of one and such a constant), or a reshape that keeps the last axis;
+    ///
+    /// and whose tensors, all but the last layer's, are read by no layer after the run and are not model outputs
+    /// (so the parts can stand in for the whole run, and the concatenation after them writes the last layer's
+    /// tensor). The run may branch and meet again (GELU's `x · (1 + tanh(…x…))`): it is a graph inside, with one
+    /// way out.
     pub fn channel_tail(&self, index: usize) -> usize {
         let Some(head) = self.layers.get(index) else {
             return 0;
@@ -113,13 +122,50 @@ impl Model {
         let Some(&channels) = head.output_shapes.first().and_then(|s| s.last()) else {
             return 0;
         };
-        let readers = |t: i64| {
-            self.layers
-                .iter()
-                .map(|l| l.inputs.iter().filter(|&&i| i == t).count())
-                .sum::<usize>()
-                + usize::from(self.outputs.contains(&t))
-        };
+        if head.outputs.len() != 1 {
+            return 0;
+        }
+        let mut inside: Vec<i64> = vec![head.outputs[0]];
+        let mut run = 0;
+        for l in &self.layers[index + 1..] {
+            if !self.acts_per_channel(l, &inside, channels) {
+                break;
+            }
+            inside.push(l.outputs[0]);
+            run += 1;
+        }
+        // The last layer reading each tensor of the run (a model output counts as read by no layer ever).
+        let mut last_reader: BTreeMap<i64, usize> = inside.iter().map(|&t| (t, index)).collect();
+        for (i, l) in self.layers.iter().enumerate().skip(index + 1) {
+            for t in &l.inputs {
+                if let Some(r) = last_reader.get_mut(t) {
+                    *r = i;
+                }
+            }
+        }
+        for t in &self.outputs {
+            if let Some(r) = last_reader.get_mut(t) {
+                *r = usize::MAX;
+            }
+        }
+        // The longest prefix of the run with one way out: every tensor but its last layer's is read only
+        // inside the prefix.
+        (0..=run)
+            .rev()
+            .find(|&t| inside[..t].iter().all(|x| last_reader[x] <= index + t))
+            .unwrap_or(0)
+    }
+
+    /// Whether layer `l` computes each of its output channels from those channels of the tensors in `inside`
+    /// alone (see [`Self::channel_tail`]).
+    fn acts_per_channel(&self, l: &crate::Layer, inside: &[i64], channels: usize) -> bool {
+        let out_ok = l.outputs.len() == 1
+            && l.output_shapes.len() == 1
+            && l.output_shapes[0].last() == Some(&channels);
+        if !out_ok || l.inputs.len() != l.input_shapes.len() {
+            return false;
+        }
+        let constant = |t: i64| self.tensors.get(&t).is_some_and(|c| c.data.is_some());
         let per_channel = |t: i64| {
             self.tensors.get(&t).is_some_and(|c| {
                 c.data.is_some() && {
@@ -128,32 +174,31 @@ impl Model {
                 }
             })
         };
-        let mut prev = head;
-        let mut tail = 0;
-        for l in &self.layers[index + 1..] {
-            let [out] = prev.outputs[..] else { break };
-            let local = match &l.op {
-                Op::AvgPool2D { .. } | Op::MaxPool2D { .. } | Op::Square | Op::DivFixed { .. } => {
-                    l.inputs.len() == 1
-                }
-                Op::Lookup { replace, .. } => replace.is_empty() && l.inputs.len() == 1,
-                Op::Add { .. } | Op::Sub | Op::Mul => {
-                    l.inputs.len() == 2 && per_channel(l.inputs[1])
-                }
-                _ => false,
-            };
-            let shapes_end_in_channels = l.input_shapes.first().and_then(|s| s.last())
-                == Some(&channels)
-                && l.output_shapes.len() == 1
-                && l.output_shapes[0].last() == Some(&channels)
-                && l.outputs.len() == 1;
-            if !local || l.inputs[0] != out || readers(out) != 1 || !shapes_end_in_channels {
-                break;
+        let out_shape = &l.output_shapes[0];
+        // A run tensor read as an operand: same shape as the output (no broadcasting across positions).
+        let run_operand =
+            |i: usize| inside.contains(&l.inputs[i]) && &l.input_shapes[i] == out_shape;
+        let first_in_run =
+            inside.contains(&l.inputs[0]) && l.input_shapes[0].last() == Some(&channels);
+        match &l.op {
+            Op::AvgPool2D { .. } | Op::MaxPool2D { .. } | Op::Square | Op::DivFixed { .. } => {
+                l.inputs.len() == 1 && first_in_run
             }
-            tail += 1;
-            prev = l;
+            Op::Lookup { replace, .. } => {
+                replace.is_empty()
+                    && run_operand(0)
+                    && l.inputs[1..]
+                        .iter()
+                        .all(|&t| constant(t) && !inside.contains(&t))
+            }
+            Op::Reshape => first_in_run && l.inputs[1..].iter().all(|t| !inside.contains(t)),
+            Op::Add { .. } | Op::Sub | Op::Mul => {
+                l.inputs.len() == 2
+                    && (0..2).any(run_operand)
+                    && (0..2).all(|i| run_operand(i) || per_channel(l.inputs[i]))
+            }
+            _ => false,
         }
-        tail
     }
 
     /// Splits each layer `(index, parts)` of `splits` (indices into this file's layers, each at most once) into
@@ -329,20 +374,41 @@ impl Model {
                 let mut y = fresh.next();
                 let mut y_shape = narrow(&l.out_shapes[0]);
                 layers.push(part_of(l, (inp_idxes, inp_shapes), y));
-                for t in tails {
-                    let mut inp_idxes = vec![y];
-                    let mut inp_shapes = vec![y_shape.clone()];
-                    if let Some(c) = t.inp_idxes.get(1).map(|c| &values[c]) {
-                        let (ci, c_shape) = share(c, &mut wire.tensors, &mut fresh);
-                        inp_idxes.push(ci);
-                        inp_shapes.push(if c.data.len() == 1 {
-                            t.inp_shapes[1].clone()
+                // The part's own tensor for each tensor of the run so far.
+                let mut own: BTreeMap<i64, (i64, Vec<i64>)> = BTreeMap::new();
+                own.insert(l.out_idxes[0], (y, y_shape.clone()));
+                for (j, t) in tails.iter().enumerate() {
+                    // Only additions, subtractions and products compute with a constant operand; a table's or
+                    // a reshape's other operands are parameters, read as they are.
+                    let computes = matches!(
+                        model.layers[index + 1 + j].op,
+                        Op::Add { .. } | Op::Sub | Op::Mul
+                    );
+                    let mut inp_idxes = Vec::with_capacity(t.inp_idxes.len());
+                    let mut inp_shapes = Vec::with_capacity(t.inp_idxes.len());
+                    for (i, idx) in t.inp_idxes.iter().enumerate() {
+                        if let Some((pi, ps)) = own.get(idx) {
+                            inp_idxes.push(*pi);
+                            inp_shapes.push(ps.clone());
+                        } else if let (true, Some(c)) = (computes, values.get(idx)) {
+                            // An operand constant: this part's share of its channels, or its one value.
+                            let (ci, c_shape) = share(c, &mut wire.tensors, &mut fresh);
+                            inp_idxes.push(ci);
+                            inp_shapes.push(if c.data.len() == 1 {
+                                t.inp_shapes[i].clone()
+                            } else {
+                                c_shape
+                            });
                         } else {
-                            c_shape
-                        });
+                            // A constant the layer does not compute with (a table's exponent, a reshape's
+                            // shape), or a tensor from before the split: read as it is.
+                            inp_idxes.push(*idx);
+                            inp_shapes.push(t.inp_shapes[i].clone());
+                        }
                     }
                     y = fresh.next();
                     y_shape = narrow(&t.out_shapes[0]);
+                    own.insert(t.out_idxes[0], (y, y_shape.clone()));
                     layers.push(part_of(t, (inp_idxes, inp_shapes), y));
                 }
                 outs.push(y);

@@ -105,6 +105,30 @@ fn split_convolutions_and_fully_connected_layers_compute_what_the_original_does(
         repo().join("testdata/models/digits_cnn.msgpack"),
         repo().join("testdata/inputs/digits_3.msgpack"),
     );
+    check_model(
+        repo().join("testdata/models/tiny_transformer.msgpack"),
+        repo().join("testdata/inputs/tiny_transformer.msgpack"),
+    );
+}
+
+/// A run after a split layer may branch and meet again: the tiny transformer's MLP (zkml's GPT-2 form) is a
+/// fully connected layer, a reshape that keeps the last axis, then GELU as products of activations with
+/// themselves and with constants, a tanh table and sums, reading the reshaped output three times. Its parts
+/// carry all of it; the first layer after the run (the next fully connected layer) reads every channel.
+#[test]
+fn a_part_carries_a_run_that_branches_and_meets_again() {
+    let bytes =
+        std::fs::read(repo().join("testdata/models/tiny_transformer.msgpack")).expect("model");
+    let model = Model::from_msgpack(&bytes, "m.msgpack").expect("load");
+    assert_eq!(model.layers()[44].layer_type, "FullyConnected");
+    assert_eq!(model.layers()[55].layer_type, "FullyConnected");
+    assert_eq!(model.channel_tail(44), 10, "layers 45..=54");
+    // The projections of attention: each is followed by a reshape read by a matrix product of two activations.
+    assert_eq!(model.channel_tail(19), 1);
+    // The output projection's reshape feeds the residual sum with the block's input, which is not a constant:
+    // the sum is not carried.
+    assert_eq!(model.layers()[33].layer_type, "Add");
+    assert_eq!(model.channel_tail(31), 1);
 }
 
 #[test]
