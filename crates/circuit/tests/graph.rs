@@ -262,8 +262,6 @@ fn a_part_carrying_the_pooling_after_its_convolution_proves_its_pooled_share_and
             commit(Fr::from(7), &x).expect("commit"),
             commit(salt, &share(p)).expect("commit"),
         ];
-        assert_eq!(c.instances(), want.as_slice());
-        mock(&c, want.clone()).expect("the honest part");
         // The other part's pooled share, the unpooled convolution share, and one pooled value off by one.
         let conv_share = full
             .tensor(m.layers()[a].outputs[0])
@@ -272,15 +270,28 @@ fn a_part_carrying_the_pooling_after_its_convolution_proves_its_pooled_share_and
             .to_vec();
         let mut off = share(p);
         off[3] += 1;
-        for (what, values) in [
-            ("the other share", share(1 - p)),
-            ("the unpooled share", conv_share),
-            ("a pooled value off by one", off),
-        ] {
-            let mut bad = want.clone();
-            bad[1] = commit(salt, &values).expect("commit");
-            assert!(mock(&c, bad).is_err(), "part {p}: {what} accepted");
-        }
+        proves_its_share_alone(
+            &c,
+            &want,
+            salt,
+            [
+                ("the other share", share(1 - p)),
+                ("the unpooled share", conv_share),
+                ("a pooled value off by one", off),
+            ],
+        );
+    }
+}
+
+/// Part `c` proves `want` (its input commitment, then its output commitment under `salt`) and none of the
+/// `claims` about its output instead.
+fn proves_its_share_alone(c: &ChunkCircuit, want: &[Fr], salt: Fr, claims: [(&str, Vec<i64>); 3]) {
+    assert_eq!(c.instances(), want);
+    mock(c, want.to_vec()).expect("the honest part");
+    for (what, values) in claims {
+        let mut bad = want.to_vec();
+        bad[1] = commit(salt, &values).expect("commit");
+        assert!(mock(c, bad).is_err(), "{what} accepted");
     }
 }
 
@@ -349,8 +360,6 @@ fn a_part_carrying_a_branching_run_proves_its_share_and_no_other() {
             commit(Fr::from(7), &ins).expect("commit"),
             commit(salt, &share(p)).expect("commit"),
         ];
-        assert_eq!(c.instances(), want.as_slice());
-        mock(&c, want.clone()).expect("the honest part");
         // The other part's share, the share before GELU (the reshaped product), and one value off by one.
         let before_gelu = full
             .tensor(m.layers()[a + 1].outputs[0])
@@ -359,14 +368,15 @@ fn a_part_carrying_a_branching_run_proves_its_share_and_no_other() {
             .to_vec();
         let mut off = share(p);
         off[5] += 1;
-        for (what, values) in [
-            ("the other share", share(1 - p)),
-            ("the share before GELU", before_gelu),
-            ("a value off by one", off),
-        ] {
-            let mut bad = want.clone();
-            bad[1] = commit(salt, &values).expect("commit");
-            assert!(mock(&c, bad).is_err(), "part {p}: {what} accepted");
-        }
+        proves_its_share_alone(
+            &c,
+            &want,
+            salt,
+            [
+                ("the other share", share(1 - p)),
+                ("the share before GELU", before_gelu),
+                ("a value off by one", off),
+            ],
+        );
     }
 }
