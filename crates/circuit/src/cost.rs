@@ -17,7 +17,7 @@ use halo2_proofs::circuit::Value;
 use halo2_proofs::plonk::ConstraintSystem;
 
 use crate::chunk::{bind, configure_chips, LayoutParams, Sides};
-use crate::fit::{fn_groups_for, layout_cost};
+use crate::fit::{choice_cost, fn_groups_for};
 use crate::layers::{has_products, lay_out, unsupported_layers, Boundary};
 use crate::ops::{Ops, RowCounter};
 use crate::tables;
@@ -225,7 +225,8 @@ impl CostModel {
             .unwrap_or(4)
     }
 
-    /// The cheapest reference layout for slice `[a, b)` by [`crate::ChunkCircuit::cost_estimate`] (ties to the
+    /// The cheapest reference layout for slice `[a, b)` by [`crate::ChunkCircuit::cost_estimate`] with a charge
+    /// per committed polynomial (what [`crate::ChunkCircuit::fit`] minimises; ties to the
     /// smaller `k`) among those whose `k` is at most `max_k`: `(layout, k, rows)`, exact for that layout, with
     /// no layout counted again.
     pub fn best_layout(
@@ -245,7 +246,7 @@ impl CostModel {
                 )
             })
             .filter(|&(_, k, _)| max_k.is_none_or(|m| k <= m))
-            .min_by_key(|&(l, k, _)| (layout_cost(l, k), k))
+            .min_by_key(|&(l, k, _)| (choice_cost(l, k), k))
     }
 
     /// The smallest `k` of slice `[a, b)` under layout `i`: [`crate::ChunkCircuit::min_k`] for

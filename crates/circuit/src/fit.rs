@@ -49,7 +49,8 @@ impl ChunkCircuit {
     /// tables of 7 to 13 bits (each with enough limbs for checks at least [`MIN_RANGE_BITS`] wide and at most
     /// the packing width), one or two long and one or two short range checks per row, the Poseidon chip on the shared columns or on one or two
     /// lanes of its own, and (for slices with matrix products) no matrix-check chip or one of width 2, 3 or 4,
-    /// whichever gives the smallest [`Self::cost_estimate`] (ties to the smaller `k`). Small slices get small
+    /// whichever gives the smallest [`Self::cost_estimate`] with [`COLUMN_OVERHEAD_ROWS`] more per committed
+    /// polynomial (ties to the smaller `k`). Small slices get small
     /// tables, so their `k` is not held up by the table; slices with wide boundaries hash beside their layers
     /// instead of after them; convolutions move off the shared columns when that lowers `k` enough to pay for
     /// the chip's.
@@ -112,6 +113,27 @@ impl ChunkCircuit {
         })
     }
 
+    /// The smallest `k` of slice `start..end` reading and writing `io` under any of `layouts` (which the
+    /// layout search need not choose: it may prefer fewer columns at a larger `k`).
+    pub fn smallest_k_of_io(
+        model: Arc<Model>,
+        start: usize,
+        end: usize,
+        io: &ChunkIo,
+        layouts: &[LayoutParams],
+    ) -> Result<u32, CircuitError> {
+        let mut best = None;
+        for &params in layouts {
+            let (_, k, _) = Self::evaluate(&model, start, end, Some(io), params)?;
+            best = Some(best.map_or(k, |b: u32| b.min(k)));
+        }
+        best.ok_or(CircuitError::BadSlice {
+            start,
+            end,
+            layers: model.layers().len(),
+        })
+    }
+
     /// Layout `params` for the slice (with `io` when given), its function tables spread over as many groups as
     /// it takes to keep them within the rows' `k`: `(cost, k, circuit)`.
     fn evaluate(
@@ -145,7 +167,7 @@ impl ChunkCircuit {
             })?
         };
         let k = c.k_with_rows(rows);
-        Ok((c.cost_at(k), k, c))
+        Ok((choice_cost(c.params, k), k, c))
     }
 
     fn fit_search(
@@ -267,6 +289,20 @@ impl ChunkCircuit {
             .max(self.function_table_group_rows() + TABLE_SPARE_ROW + self.reserved());
         need.next_power_of_two().trailing_zeros().max(4)
     }
+}
+
+/// Rows of work each committed polynomial is charged beside its `2^k` when a layout is chosen
+/// ([`choice_cost`]): a column adds a commitment and its evaluations to every proof, which every verifier pays
+/// whatever `k` is, and an aggregation node far more (each commitment is a non-native elliptic-curve operation
+/// in its circuit). Without it, a small chunk would trade one `k` for twice the columns at the same proving area:
+/// once cut commitments got cheaper, the digits model's chunks did (33 advice columns at k = 9 instead of 17 at
+/// k = 10), and aggregating them took 40% longer. From `k ≈ 16` on it rarely changes a choice.
+pub(crate) const COLUMN_OVERHEAD_ROWS: u64 = 1 << 12;
+
+/// What the layout search minimises: [`layout_cost`] plus [`COLUMN_OVERHEAD_ROWS`] per committed polynomial.
+pub(crate) fn choice_cost(p: LayoutParams, k: u32) -> u64 {
+    let area = layout_cost(p, k);
+    area + (area >> k) * COLUMN_OVERHEAD_ROWS
 }
 
 /// [`ChunkCircuit::cost_estimate`] of a layout at `k`: it depends on the layout's columns alone.

@@ -32,6 +32,11 @@ pub struct Partition {
     pub splits: Vec<SplitSpec>,
     /// Where each split layer's parts are in [`Self::model`].
     pub sections: Vec<Section>,
+    /// The `k` every chunk was planned within, to give [`crate::plan`] (`--max-k`, or the `k` of a split plan
+    /// `--chunks` chose): the layout search then keeps each chunk within it, though a layout of fewer columns at
+    /// a larger `k` may cost less to aggregate. `None` for a chain under `--chunks`: each chunk takes the layout
+    /// that costs least.
+    pub max_k: Option<u32>,
 }
 
 /// Where a chunk sits in a graph-shaped plan.
@@ -151,7 +156,7 @@ pub fn partition(
         Bound::MaxK(max_k) => within(model, bytes, file, cost, max_k),
         Bound::Chunks(chunks) => {
             let cuts = cut_with(&cost, n, bound)?;
-            let mut best = unsplit(model.clone(), cost.clone(), cuts);
+            let mut best = unsplit(model.clone(), cost.clone(), cuts, None);
             if chunks < 2 {
                 return Ok(best);
             }
@@ -164,6 +169,9 @@ pub fn partition(
                     Ok(p) if p.cuts.len() <= chunks => best = p,
                     _ => break,
                 }
+            }
+            if best.sections.is_empty() {
+                best.max_k = None;
             }
             Ok(best)
         }
@@ -185,8 +193,7 @@ fn largest_k(p: &Partition) -> u32 {
                 return p.cost.min_k(a, b);
             }
             let io = chunk_io(&p.model, &p.cuts, &roles, i);
-            ChunkCircuit::best_of_io(p.model.clone(), a, b, &io, &layouts, None)
-                .map_or(u32::MAX, |c| c.min_k())
+            ChunkCircuit::smallest_k_of_io(p.model.clone(), a, b, &io, &layouts).unwrap_or(u32::MAX)
         })
         .max()
         .unwrap_or(0)
@@ -216,7 +223,7 @@ fn within(
 ) -> Result<Partition, PartitionError> {
     let n = model.layers().len();
     match cut_with(&cost, n, Bound::MaxK(max_k)) {
-        Ok(cuts) => return Ok(unsplit(model, cost, cuts)),
+        Ok(cuts) => return Ok(unsplit(model, cost, cuts, Some(max_k))),
         Err(PartitionError::TooBig { .. }) => {}
         Err(e) => return Err(e),
     }
@@ -326,6 +333,7 @@ fn within(
             cuts,
             splits,
             sections: split.sections,
+            max_k: Some(max_k),
         });
     }
 }
@@ -353,7 +361,13 @@ fn part_io(model: &Model, sec: &Section, p: usize) -> ChunkIo {
     }
 }
 
-fn unsplit(model: Arc<Model>, cost: CostModel, cuts: Vec<(usize, usize)>) -> Partition {
+/// The chain `cuts`, planned within `max_k` (see [`Partition::max_k`]).
+fn unsplit(
+    model: Arc<Model>,
+    cost: CostModel,
+    cuts: Vec<(usize, usize)>,
+    max_k: Option<u32>,
+) -> Partition {
     Partition {
         model,
         bytes: None,
@@ -361,6 +375,7 @@ fn unsplit(model: Arc<Model>, cost: CostModel, cuts: Vec<(usize, usize)>) -> Par
         cuts,
         splits: Vec::new(),
         sections: Vec::new(),
+        max_k,
     }
 }
 

@@ -144,7 +144,7 @@ impl PartitionCmd {
             &parted.sections,
             visibility,
             &slices,
-            self.max_k,
+            parted.max_k,
         )?;
         plan.folded_layers = folded.layers;
         plan.split_layers = parted.splits.clone();
