@@ -49,7 +49,7 @@ impl ChunkCircuit {
     /// tables of 7 to 13 bits (each with enough limbs for checks at least [`MIN_RANGE_BITS`] wide and at most
     /// the packing width), one or two long and one or two short range checks per row, the Poseidon chip on the shared columns or on one or two
     /// lanes of its own, and (for slices with matrix products) no matrix-check chip or one of width 2, 3 or 4,
-    /// whichever gives the smallest [`Self::cost_estimate`] with [`COLUMN_OVERHEAD_ROWS`] more per committed
+    /// whichever gives the smallest [`Self::cost_estimate`] with `COLUMN_OVERHEAD_ROWS` (2^12) more per committed
     /// polynomial (ties to the smaller `k`). Small slices get small
     /// tables, so their `k` is not held up by the table; slices with wide boundaries hash beside their layers
     /// instead of after them; convolutions move off the shared columns when that lowers `k` enough to pay for
@@ -237,17 +237,13 @@ impl ChunkCircuit {
         })
     }
 
-    /// The proving cost the layout choice minimises: the polynomials a proof commits to, each over `2^k` rows
-    /// (every commitment, FFT and quotient evaluation runs over that area): the advice columns, 3 per lookup (a
+    /// The proving cost of the layout: the polynomials a proof commits to, each over `2^k` rows (every
+    /// commitment, FFT and quotient evaluation runs over that area): the advice columns, 3 per lookup (a
     /// permuted input, a permuted table and a product), one product per `degree − 2` columns of the
-    /// permutation argument, and the `degree − 1` pieces of the quotient.
+    /// permutation argument, and the `degree − 1` pieces of the quotient. The layout search minimises this
+    /// plus `COLUMN_OVERHEAD_ROWS` (2^12) per polynomial.
     pub fn cost_estimate(&self) -> u64 {
-        self.cost_at(self.min_k())
-    }
-
-    /// [`Self::cost_estimate`] for a `k` already computed (counting the rows is the expensive part).
-    fn cost_at(&self, k: u32) -> u64 {
-        layout_cost(self.params, k)
+        layout_cost(self.params, self.min_k())
     }
 
     /// Rows the slice's function tables take (0 without function lookups): one per step of each function on its
