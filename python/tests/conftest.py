@@ -1,5 +1,5 @@
 """A real local Ray cluster and a real one-node Slurm cluster on the loopback address, and the dzk binary (built
-once, release)."""
+once, release, unless `DZK_BIN` names one)."""
 
 import os
 import shutil
@@ -22,7 +22,8 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def dzk_bin() -> str:
-    """The release binary, built here; `DZK_BIN` names another (a debug build, to try a test quickly)."""
+    """The release binary, built here; `DZK_BIN` names another (`cargo xtask ci` passes `target/debug/dzk`, which
+    its Rust tests have just built, rather than compile a release build from nothing)."""
     if os.environ.get("DZK_BIN"):
         return os.environ["DZK_BIN"]
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "dzk-cli"], cwd=REPO, check=True)

@@ -18,10 +18,20 @@ pub fn cargo(args: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Which `dzk` the cluster tests drive.
+pub enum Dzk {
+    /// `target/debug/dzk`, which `cargo test --workspace` has just built (its dependencies optimised as in
+    /// release): CI's choice, since a release build of the CLI from nothing costs a clean clone
+    /// minutes of compiling for proofs of a few seconds.
+    Debug,
+    /// `target/release/dzk`, built by the tests' fixture: for `cargo xtask slow`, whose proofs are long.
+    Release,
+}
+
 /// The cluster tests (`python/tests`, pytest on a real local Ray cluster and a one-node Slurm cluster), those
-/// that `markers` selects (`"not slow"` for CI, `"slow"` for `cargo xtask slow`). They need the package and its
-/// test extras: `python3 -m pip install './python[test]'` (`.ci/run` does this).
-pub fn python_tests(markers: &str) -> anyhow::Result<()> {
+/// that `markers` selects (`"not slow"` for CI, `"slow"` for `cargo xtask slow`), driving `dzk`. They need the
+/// package and its test extras: `python3 -m pip install './python[test]'` (`.ci/run` does this).
+pub fn python_tests(markers: &str, dzk: Dzk) -> anyhow::Result<()> {
     let root = crate::tidy::workspace_root()?;
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     let probe = Command::new(&python)
@@ -35,12 +45,25 @@ pub fn python_tests(markers: &str) -> anyhow::Result<()> {
             String::from_utf8_lossy(&probe.stderr).trim()
         );
     }
-    eprintln!("xtask: {python} -m pytest -q python/tests -m '{markers}'");
-    let status = Command::new(&python)
+    let mut pytest = Command::new(&python);
+    pytest
         .args(["-m", "pytest", "-q", "python/tests", "-m", markers])
-        .current_dir(&root)
-        .status()
-        .context("running pytest")?;
+        .current_dir(&root);
+    if let Dzk::Debug = dzk {
+        // `cargo test --workspace` builds it for the CLI's tests; building it again here with `cargo build` would
+        // resolve features without the dev-dependencies and recompile some of the tree.
+        let bin = root.join("target/debug/dzk");
+        if !bin.is_file() {
+            bail!(
+                "{} is missing: the cluster tests run after `cargo test --workspace`, which builds it",
+                bin.display()
+            );
+        }
+        eprintln!("xtask: DZK_BIN={}", bin.display());
+        pytest.env("DZK_BIN", bin);
+    }
+    eprintln!("xtask: {python} -m pytest -q python/tests -m '{markers}'");
+    let status = pytest.status().context("running pytest")?;
     if !status.success() {
         bail!("python tests failed ({status})");
     }
@@ -80,7 +103,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     crate::gpu::run_build(&[])?;
     std::env::set_var("DZK_EXPECT_GPU_PROVER", "1");
     cargo(&["test", "--workspace"])?;
-    python_tests("not slow")?;
+    python_tests("not slow", Dzk::Debug)?;
     if !fast {
         std::env::set_var(
             "RUSTDOCFLAGS",

@@ -66,7 +66,7 @@ fn main() -> ExitCode {
         Some("ci") => ci::run(&args[1..]),
         Some("slow") => ci::with_solc()
             .and_then(|()| ci::cargo(&["test", "--workspace", "--", "--ignored"]))
-            .and_then(|()| ci::python_tests("slow")),
+            .and_then(|()| ci::python_tests("slow", ci::Dzk::Release)),
         Some("gpu") => gpu::run_build(&args[1..]),
         Some("solc") => solc::install().map(|p| println!("{}", p.display())),
         Some("tidy") => tidy::run(),
