@@ -52,13 +52,23 @@ pub fn python_tests(markers: &str, dzk: Dzk) -> anyhow::Result<()> {
     if let Dzk::Debug = dzk {
         // `cargo test --workspace` builds it for the CLI's tests; building it again here with `cargo build` would
         // resolve features without the dev-dependencies and recompile some of the tree.
-        let bin = root.join("target/debug/dzk");
-        if !bin.is_file() {
+        let built = root.join("target/debug/dzk");
+        if !built.is_file() {
             bail!(
-                "{} is missing: the cluster tests run after `cargo test --workspace`, which builds it",
-                bin.display()
+                "{} is missing: build it with `cargo build -p dzk-cli` (`ci` runs these tests after \
+                 `cargo test --workspace`, which builds it)",
+                built.display()
             );
         }
+        // Linked into a folder of its own: the GPU prover that `ci` builds beside it would otherwise be shipped to
+        // every Ray worker and started by every task, and the tests expect a `dzk` alone, as a release build is.
+        let dir = root.join("target/cluster-tests");
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let bin = dir.join("dzk");
+        let _ = std::fs::remove_file(&bin);
+        std::fs::hard_link(&built, &bin)
+            .or_else(|_| std::fs::copy(&built, &bin).map(drop))
+            .with_context(|| format!("linking {} to {}", built.display(), bin.display()))?;
         eprintln!("xtask: DZK_BIN={}", bin.display());
         pytest.env("DZK_BIN", bin);
     }

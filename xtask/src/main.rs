@@ -10,9 +10,11 @@ mod tidy;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <ci [--fast] | slow | gpu [--release] [--clippy] | solc | tidy | bench | fuzz [--secs N] [--seed S]>
+const USAGE: &str = "usage: cargo xtask <ci [--fast] | cluster | slow | gpu [--release] [--clippy] | solc | tidy | bench | fuzz [--secs N] [--seed S]>
   ci      fmt check, clippy (warnings denied), the GPU prover's build (`gpu`), tests, docs, tidy
           --fast skips the doc build
+  cluster CI's cluster tests alone (pytest on a real local Ray cluster and a one-node Slurm cluster), driving
+          target/debug/dzk (build it first: `cargo build -p dzk-cli`)
   slow    the tests too slow for CI (#[ignore] and pytest's `slow`): trees of aggregations (in one process,
           node by node, on Ray and on Slurm) and the EVM verifier at k = 22, about two hours
   gpu     build target/debug/dzk-gpu (--release: target/release), the GPU prover `dzk` starts when a GPU is
@@ -64,6 +66,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(&args[1..]),
+        Some("cluster") => ci::python_tests("not slow", ci::Dzk::Debug),
         Some("slow") => ci::with_solc()
             .and_then(|()| ci::cargo(&["test", "--workspace", "--", "--ignored"]))
             .and_then(|()| ci::python_tests("slow", ci::Dzk::Release)),
