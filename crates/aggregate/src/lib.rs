@@ -635,21 +635,8 @@ pub fn prove_unchecked_with(
     transcript: Transcript,
     backend: Backend,
 ) -> Result<Aggregated, AggregateError> {
-    let nodes = keys.node.children_are_nodes();
-    let snarks: Vec<Snark> = children.iter().map(|c| snark(c, nodes)).collect();
-    // The SDK reads each child proof natively before laying out the circuit and panics on malformed bytes.
-    let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        circuit(
-            CircuitBuilderStage::Prover,
-            keys.config,
-            params,
-            keys.node,
-            snarks,
-            shape,
-        )
-    }))
-    .map_err(|_| AggregateError::Shape("a child proof cannot be read".into()))??;
-    let prover = built.use_break_points(keys.breaks.clone());
+    let prover = laid_out(CircuitBuilderStage::Prover, params, keys, children, shape)?
+        .use_break_points(keys.breaks.clone());
     let instances = prover.instances().concat();
     let proof = prove_with(backend, params, &keys.pk, prover, &instances, transcript)?;
     Ok(Aggregated {
@@ -659,6 +646,68 @@ pub fn prove_unchecked_with(
         transcript,
         vk: keys.pk.get_vk().clone(),
     })
+}
+
+/// The aggregation circuit of `keys`' node with the witness laid out from `children`, checked by nothing. At
+/// [`CircuitBuilderStage::Prover`] it holds the witness alone (the constraints are the proving key's); at
+/// [`CircuitBuilderStage::Mock`] it also records the copy constraints, as keygen does.
+fn laid_out(
+    stage: CircuitBuilderStage,
+    params: &ParamsKZG<Bn256>,
+    keys: &Keys,
+    children: &[Child<'_>],
+    shape: &Shape,
+) -> Result<AggregationCircuit, AggregateError> {
+    let nodes = keys.node.children_are_nodes();
+    let snarks: Vec<Snark> = children.iter().map(|c| snark(c, nodes)).collect();
+    // The SDK reads each child proof natively before laying out the circuit and panics on malformed bytes.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        circuit(stage, keys.config, params, keys.node, snarks, shape)
+    }))
+    .map_err(|_| AggregateError::Shape("a child proof cannot be read".into()))?
+}
+
+/// How many of the circuit's copy constraints (between two witness cells, or a witness cell and a constant) the
+/// witness that [`prove_unchecked`] would prove from `children` breaks: the circuit laid out as keygen lays it
+/// out, every recorded equality checked against the cells' values. A proof of a witness that breaks one cannot
+/// verify (the permutation argument); tests use this to show in a minute what a forged proof shows in several.
+/// (Gates and lookups are not checked here: a forged proof, in `cargo xtask slow`, checks everything.)
+#[doc(hidden)]
+pub fn broken_copies(
+    params: &ParamsKZG<Bn256>,
+    keys: &Keys,
+    children: &[Child<'_>],
+    shape: &Shape,
+) -> Result<usize, AggregateError> {
+    let c = laid_out(CircuitBuilderStage::Mock, params, keys, children, shape)?;
+    let core = c.builder.core();
+    let threads: std::collections::HashMap<_, _> = core
+        .phase_manager
+        .iter()
+        .flat_map(|p| &p.threads)
+        .map(|t| (t.tag(), t))
+        .collect();
+    let value = |cell: &halo2_base::ContextCell| -> Result<Fr, AggregateError> {
+        threads
+            .get(&(cell.type_id, cell.context_id))
+            .and_then(|t| t.advice.get(cell.offset))
+            .map(|a| a.evaluate())
+            .ok_or_else(|| {
+                AggregateError::Shape(format!("a copy constraint names an unknown cell {cell:?}"))
+            })
+    };
+    let copies = core
+        .copy_manager
+        .lock()
+        .map_err(|_| AggregateError::Shape("the copy constraints cannot be read".into()))?;
+    let mut broken = 0;
+    for (a, b) in &copies.advice_equalities {
+        broken += usize::from(value(a)? != value(b)?);
+    }
+    for (constant, cell) in &copies.constant_equalities {
+        broken += usize::from(value(cell)? != *constant);
+    }
+    Ok(broken)
 }
 
 /// A run aggregated through a tree ([`aggregate_tree`]): every node's proof, by level (bottom first) and node.
