@@ -670,7 +670,7 @@ fn laid_out(
 /// How many of the circuit's copy constraints (between two witness cells, or a witness cell and a constant) the
 /// witness that [`prove_unchecked`] would prove from `children` breaks: the circuit laid out as keygen lays it
 /// out, every recorded equality checked against the cells' values. A proof of a witness that breaks one cannot
-/// verify (the permutation argument); tests use this to show in a minute what a forged proof shows in several.
+/// verify (the permutation argument); tests use this to show in seconds what a forged proof shows in minutes.
 /// (Gates and lookups are not checked here: a forged proof, in `cargo xtask slow`, checks everything.)
 #[doc(hidden)]
 pub fn broken_copies(
