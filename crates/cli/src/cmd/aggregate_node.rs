@@ -291,6 +291,8 @@ impl AggregateNodeCmd {
             t.params.k()
         ));
         let started = Instant::now();
+        // A child that does not verify, or a broken link, is refused before the keys' minutes.
+        dzk_aggregate::check_children(node, &children, &shape(&t.plan))?;
         let keys = dzk_aggregate::keygen(&t.params, node, &child_keys, &shape(&t.plan))?;
         let agg = dzk_aggregate::prove_aggregate_with(
             &t.params,
