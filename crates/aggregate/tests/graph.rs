@@ -13,7 +13,7 @@ use halo2_proofs::halo2curves::bn256::Fr;
 const AGG_K: u32 = 18;
 
 #[test]
-#[ignore = "an aggregation keygen and a forged aggregation proof (about 10 minutes on a 2-core machine): run by `cargo xtask slow`"]
+#[ignore = "an aggregation keygen and a forged aggregation proof (about 12 minutes on a 2-core machine): run by `cargo xtask slow`"]
 fn an_edge_whose_commitments_differ_gives_no_proof_that_verifies() {
     let params = dev_setup(AGG_K, 7);
     let g = Graph::prove(&params);
