@@ -7,23 +7,36 @@ use std::collections::BTreeMap;
 
 use dzk_gadgets::cmp::CmpMode;
 use dzk_gadgets::rescale::Quotient;
-use dzk_ir::{
-    conv_geometry, Activation, ConvGeometry, ConvKind, Layer, Model, Op, Padding, Tensor,
-};
+use dzk_ir::{Activation, ConvKind, Layer, Model, Op, Tensor};
 use halo2_proofs::circuit::Value;
 use halo2_proofs::plonk::Error;
 
 use crate::ops::Ops;
-use crate::tables::{uses_table, TableKey};
 use crate::CircuitError;
 
+mod elementwise;
+mod functions;
+mod pool;
 mod products;
+mod wiring;
 
 /// A tensor of circuit cells.
 #[derive(Clone, Debug)]
 pub(crate) struct CellTensor<C> {
     pub shape: Vec<usize>,
     pub cells: Vec<C>,
+}
+
+/// The tensors laid out so far, by id.
+pub(crate) type Env<C> = BTreeMap<i64, CellTensor<C>>;
+
+/// Input `n` of layer `l`, from the tensors laid out so far.
+fn input<C: Clone>(env: &Env<C>, l: &Layer, n: usize) -> Result<CellTensor<C>, Error> {
+    l.inputs
+        .get(n)
+        .and_then(|i| env.get(i))
+        .cloned()
+        .ok_or(Error::Synthesis)
 }
 
 /// The constant (weight) tensor `idx`, if the model holds its values.
@@ -157,9 +170,8 @@ pub(crate) fn lay_out_io<O: Ops>(
     (ins, outs): (&[i64], &[i64]),
     boundary: &dyn Fn(i64, usize) -> Vec<Value<i128>>,
 ) -> Result<Boundary<O::C>, Error> {
-    let sf = model.scale();
     let (ins, outs) = (ins.to_vec(), outs.to_vec());
-    let mut env: BTreeMap<i64, CellTensor<O::C>> = BTreeMap::new();
+    let mut env: Env<O::C> = BTreeMap::new();
     let mut in_cells = Vec::with_capacity(ins.len());
     // Boundary inputs take the shape their first reader in the slice declares (a tensor the slice only passes
     // on takes its model-wide shape).
@@ -180,9 +192,6 @@ pub(crate) fn lay_out_io<O: Ops>(
         env.insert(idx, CellTensor { shape, cells });
     }
     for (index, l) in model.layers().iter().enumerate().take(end).skip(start) {
-        let get = |env: &BTreeMap<i64, CellTensor<O::C>>, n: usize| {
-            env.get(&l.inputs[n]).cloned().ok_or(Error::Synthesis)
-        };
         let out: Vec<CellTensor<O::C>> = match &l.op {
             Op::Conv2D {
                 kind,
@@ -193,196 +202,34 @@ pub(crate) fn lay_out_io<O: Ops>(
             Op::FullyConnected { activation: act } => {
                 products::fully_connected(ops, model, l, &env, *act)?
             }
-            Op::AvgPool2D { window, stride } => {
-                let (windows, shape) = pool_windows(&get(&env, 0)?, *window, *stride)?;
-                let div = (window.0 * window.1) as i64;
-                let mut sums = Vec::with_capacity(windows.len());
-                for w in &windows {
-                    sums.push((ops.dot(w, &vec![1; w.len()], 0)?, 1, div));
-                }
-                vec![CellTensor {
-                    shape,
-                    cells: ops.rescale(&sums, Quotient::Check)?,
-                }]
-            }
-            Op::Mul => match (constant(model, l.inputs[0]), constant(model, l.inputs[1])) {
-                // Two activations: the product, then round(p / sf).
-                (None, None) => {
-                    let (a, b) = broadcast_cells(&get(&env, 0)?, &get(&env, 1)?)?;
-                    let prods = ops.affine(
-                        &a.cells
-                            .iter()
-                            .zip(&b.cells)
-                            .map(|(x, y)| (x.clone(), 0, Some((y.clone(), 0, 1)), 0))
-                            .collect::<Vec<_>>(),
-                    )?;
-                    let items: Vec<_> = prods.into_iter().map(|p| (p, 1, sf)).collect();
-                    vec![CellTensor {
-                        shape: a.shape,
-                        cells: ops.rescale(&items, Quotient::Check)?,
-                    }]
-                }
-                // One constant operand: round(x·c / sf), with c as the rescale multiplier.
-                (c0, c1) => {
-                    let (xn, c) = match (c0, c1) {
-                        (None, Some(c)) => (0, c),
-                        (Some(c), None) => (1, c),
-                        _ => return Err(Error::Synthesis),
-                    };
-                    let (x, cv) = broadcast_pair(&get(&env, xn)?, c)?;
-                    let items: Vec<_> = x
-                        .cells
-                        .iter()
-                        .cloned()
-                        .zip(cv)
-                        .map(|(x, c)| (x, c, sf))
-                        .collect();
-                    vec![CellTensor {
-                        shape: x.shape.clone(),
-                        cells: ops.rescale(&items, Quotient::Check)?,
-                    }]
-                }
-            },
-            Op::Square => {
-                let x = get(&env, 0)?;
-                let sq = ops.affine(
-                    &x.cells
-                        .iter()
-                        .map(|c| (c.clone(), 0, Some((c.clone(), 0, 1)), 0))
-                        .collect::<Vec<_>>(),
-                )?;
-                let items: Vec<_> = sq.into_iter().map(|p| (p, 1, sf)).collect();
-                vec![CellTensor {
-                    shape: x.shape.clone(),
-                    cells: ops.rescale(&items, Quotient::Check)?,
-                }]
-            }
-            Op::SquaredDifference => {
-                let (a, b) = broadcast_cells(&get(&env, 0)?, &get(&env, 1)?)?;
-                let diffs = ops.affine(
-                    &a.cells
-                        .iter()
-                        .zip(&b.cells)
-                        .map(|(x, y)| (x.clone(), 1, Some((y.clone(), -1, 0)), 0))
-                        .collect::<Vec<_>>(),
-                )?;
-                let sq = ops.affine(
-                    &diffs
-                        .iter()
-                        .map(|d| (d.clone(), 0, Some((d.clone(), 0, 1)), 0))
-                        .collect::<Vec<_>>(),
-                )?;
-                let items: Vec<_> = sq.into_iter().map(|p| (p, 1, sf)).collect();
-                vec![CellTensor {
-                    shape: a.shape,
-                    cells: ops.rescale(&items, Quotient::Check)?,
-                }]
-            }
-            Op::Mean { axes } => {
-                // Mirrors dzk-ir: batch 1, exactly one kept axis, round(sum / count) per kept index.
-                let x = get(&env, 0)?;
-                let s = &x.shape;
-                let keep: Vec<usize> = (1..s.len()).filter(|a| !axes.contains(a)).collect();
-                let (&[keep], Some(1)) = (keep.as_slice(), s.first().copied()) else {
-                    return Err(Error::Synthesis);
-                };
-                let count = (s.iter().product::<usize>() / s[keep].max(1)) as i64;
-                let stride: usize = s[keep + 1..].iter().product();
-                let mut groups: Vec<Vec<O::C>> = vec![Vec::new(); s[keep]];
-                for (flat, c) in x.cells.iter().enumerate() {
-                    groups[(flat / stride) % s[keep]].push(c.clone());
-                }
-                let mut sums = Vec::with_capacity(groups.len());
-                for g in &groups {
-                    sums.push((ops.dot(g, &vec![1; g.len()], 0)?, 1, count));
-                }
-                vec![CellTensor {
-                    shape: l.output_shapes[0].clone(),
-                    cells: ops.rescale(&sums, Quotient::Check)?,
-                }]
-            }
-            Op::Add { .. } | Op::Sub => {
-                let sign = if matches!(l.op, Op::Sub) { -1 } else { 1 };
-                let cells = match (constant(model, l.inputs[0]), constant(model, l.inputs[1])) {
-                    (None, None) => {
-                        let (a, b) = broadcast_cells(&get(&env, 0)?, &get(&env, 1)?)?;
-                        let items: Vec<_> = a
-                            .cells
-                            .iter()
-                            .zip(&b.cells)
-                            .map(|(x, y)| (x.clone(), 1, Some((y.clone(), sign, 0)), 0))
-                            .collect();
-                        CellTensor {
-                            shape: a.shape,
-                            cells: ops.affine(&items)?,
-                        }
-                    }
-                    // x ± c
-                    (None, Some(c)) => {
-                        let (x, cv) = broadcast_pair(&get(&env, 0)?, c)?;
-                        let items: Vec<_> = x
-                            .cells
-                            .iter()
-                            .zip(cv)
-                            .map(|(x, c)| (x.clone(), 1, None, sign * c))
-                            .collect();
-                        CellTensor {
-                            shape: x.shape,
-                            cells: ops.affine(&items)?,
-                        }
-                    }
-                    // c ± x
-                    (Some(c), None) => {
-                        let (x, cv) = broadcast_pair(&get(&env, 1)?, c)?;
-                        let items: Vec<_> = x
-                            .cells
-                            .iter()
-                            .zip(cv)
-                            .map(|(x, c)| (x.clone(), sign, None, c))
-                            .collect();
-                        CellTensor {
-                            shape: x.shape,
-                            cells: ops.affine(&items)?,
-                        }
-                    }
-                    (Some(_), Some(_)) => return Err(Error::Synthesis),
-                };
-                match l.op {
-                    Op::Add { activation: act } => vec![CellTensor {
-                        cells: activation(ops, cells.cells, act, sf)?,
-                        shape: cells.shape,
-                    }],
-                    _ => vec![cells],
-                }
-            }
-            Op::MaxPool2D { window, stride } => {
-                let (windows, shape) = pool_windows(&get(&env, 0)?, *window, *stride)?;
-                vec![CellTensor {
-                    shape,
-                    cells: max_tree(ops, windows)?,
-                }]
-            }
+            Op::AvgPool2D { window, stride } => pool::avg_pool(ops, l, &env, (*window, *stride))?,
+            Op::MaxPool2D { window, stride } => pool::max_pool(ops, l, &env, (*window, *stride))?,
+            Op::Mean { axes } => pool::mean(ops, l, &env, axes)?,
+            Op::Mul => elementwise::mul(ops, model, l, &env)?,
+            Op::Square => elementwise::square(ops, model, l, &env)?,
+            Op::SquaredDifference => elementwise::squared_difference(ops, model, l, &env)?,
+            Op::Add { .. } | Op::Sub => elementwise::add_sub(ops, model, l, &env)?,
+            Op::DivVar => elementwise::div_var(ops, model, l, &env)?,
+            Op::DivFixed { divisor } => elementwise::div_fixed(ops, l, &env, *divisor)?,
             Op::BatchMatMul { adj_y } => products::batch_matmul(ops, model, l, &env, *adj_y)?,
-            Op::DivVar => {
-                let (x, d) = (get(&env, 0)?, get(&env, 1)?);
-                let [dc] = <[O::C; 1]>::try_from(d.cells).map_err(|_| Error::Synthesis)?;
-                let pairs: Vec<_> = x.cells.iter().map(|c| (c.clone(), dc.clone())).collect();
-                vec![CellTensor {
-                    shape: x.shape.clone(),
-                    cells: div_by_cells(ops, &pairs, sf)?,
-                }]
+            Op::Lookup { f, replace } => {
+                vec![functions::lookup(
+                    ops,
+                    model,
+                    input(&env, l, 0)?,
+                    *f,
+                    replace,
+                )?]
             }
-            Op::Lookup { f, replace } => vec![lookup(ops, model, get(&env, 0)?, *f, replace)?],
-            Op::Softmax { mask } => vec![softmax(ops, model, get(&env, 0)?, mask.as_ref())?],
-            Op::DivFixed { divisor } => {
-                let x = get(&env, 0)?;
-                let items: Vec<_> = x.cells.iter().map(|c| (c.clone(), 1, *divisor)).collect();
-                vec![CellTensor {
-                    shape: x.shape.clone(),
-                    cells: ops.rescale(&items, Quotient::Check)?,
-                }]
+            Op::Softmax { mask } => {
+                vec![functions::softmax(
+                    ops,
+                    model,
+                    input(&env, l, 0)?,
+                    mask.as_ref(),
+                )?]
             }
-            op if op.is_wiring() => wire(ops, model, index, l, &env)?,
+            op if op.is_wiring() => wiring::wire(ops, model, index, l, &env)?,
             _ => return Err(Error::Synthesis),
         };
         for (o, t) in l.outputs.iter().zip(out) {
@@ -442,389 +289,9 @@ fn pairwise<O: Ops>(
     )
 }
 
-/// The maximum of each (non-empty) window: a tree of proven pairwise maxima, one level at a time for all
-/// windows together.
-fn max_tree<O: Ops>(ops: &mut O, mut windows: Vec<Vec<O::C>>) -> Result<Vec<O::C>, Error> {
-    while windows.iter().any(|w| w.len() > 1) {
-        let pairs: Vec<(O::C, O::C)> = windows
-            .iter()
-            .flat_map(|w| w.chunks_exact(2).map(|p| (p[0].clone(), p[1].clone())))
-            .collect();
-        let mut maxes = ops.max_pairs(&pairs)?.into_iter();
-        for w in &mut windows {
-            let odd = (w.len() % 2 == 1).then(|| w[w.len() - 1].clone());
-            let mut next: Vec<O::C> = maxes.by_ref().take(w.len() / 2).collect();
-            next.extend(odd);
-            *w = next;
-        }
-    }
-    windows
-        .into_iter()
-        .map(|mut w| w.pop().ok_or(Error::Synthesis))
-        .collect()
-}
-
 /// A cell fixed to `c` (`0·anchor + c`).
 fn constant_cell<O: Ops>(ops: &mut O, anchor: &O::C, c: i64) -> Result<O::C, Error> {
     ops.affine(&[(anchor.clone(), 0, None, c)])?
         .pop()
         .ok_or(Error::Synthesis)
-}
-
-/// An element-wise function: by its table, except ReLU (a comparison); zkml's Rsqrt replacements become
-/// constants (the function of `max_val` or `min_val`).
-fn lookup<O: Ops>(
-    ops: &mut O,
-    model: &Model,
-    x: CellTensor<O::C>,
-    f: dzk_ir::LookupFn,
-    replace: &[(usize, i64)],
-) -> Result<CellTensor<O::C>, Error> {
-    let sf = model.scale();
-    let mut fixed: BTreeMap<usize, i64> = BTreeMap::new();
-    for &(i, sign) in replace {
-        if i >= x.cells.len() {
-            return Err(Error::Synthesis);
-        }
-        let v = if sign > 0 {
-            model.max_val()
-        } else {
-            model.min_val()
-        };
-        fixed.insert(i, f.eval(v, sf, model.min_val()));
-    }
-    let free: Vec<O::C> = x
-        .cells
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !fixed.contains_key(i))
-        .map(|(_, c)| c.clone())
-        .collect();
-    let ys = if uses_table(f, sf) {
-        ops.lookup(TableKey::Full(f), &free)?
-    } else if f == dzk_ir::LookupFn::Sqrt {
-        sqrt_exact(ops, &free, sf)?
-    } else {
-        activation(ops, free, Activation::Relu, sf)?
-    };
-    let mut ys = ys.into_iter();
-    let mut cells = Vec::with_capacity(x.cells.len());
-    for (i, c) in x.cells.iter().enumerate() {
-        cells.push(match fixed.get(&i) {
-            Some(&y) => constant_cell(ops, c, y)?,
-            None => ys.next().ok_or(Error::Synthesis)?,
-        });
-    }
-    Ok(CellTensor {
-        shape: x.shape,
-        cells,
-    })
-}
-
-/// zkml's square root at a power-of-two scale, `y = round(√(max(q, 0)·sf))`, by integer arithmetic instead of a
-/// table (`tables::sqrt_is_exact` argues it equals the `f64` formula): `q⁺ = max(q, 0)` (a comparison),
-/// `N = sf·q⁺`, a fresh `y`, `b = min(y, 1)` (a comparison), then `y² + y − N ≥ 0` and `N − y² + y − b ≥ 0`
-/// range-checked, i.e. `(y − ½)² < N + ¼ ≤ (y + ½)²` for `y ≥ 1` and `N = 0` for `y = 0`: exactly one `y`
-/// satisfies both (a negative `y` cannot: the two bounds would need `2|y| + b ≤ 0`).
-fn sqrt_exact<O: Ops>(ops: &mut O, xs: &[O::C], sf: i64) -> Result<Vec<O::C>, Error> {
-    let pos = activation(ops, xs.to_vec(), Activation::Relu, sf)?;
-    let n = ops.affine(
-        &pos.iter()
-            .map(|p| (p.clone(), sf, None, 0))
-            .collect::<Vec<_>>(),
-    )?;
-    let yv: Vec<Value<i128>> = n
-        .iter()
-        .map(|c| {
-            ops.value(c).map(|n| {
-                let mut y = (n.max(0) as f64).sqrt() as i128;
-                while y * y + y < n {
-                    y += 1;
-                }
-                while y > 0 && n < y * y - y + 1 {
-                    y -= 1;
-                }
-                y
-            })
-        })
-        .collect();
-    let y = ops.inputs(&yv)?;
-    let b = ops.compare(
-        &y.iter()
-            .map(|y| (y.clone(), 1, CmpMode::Min))
-            .collect::<Vec<_>>(),
-    )?;
-    // y², t = y² + y; upper = t − N; lower = N − t + 2y − b = −upper + 2y − b.
-    let y2 = pairwise(ops, &y, &y, (0, 0, 1, 0))?;
-    let t = pairwise(ops, &y2, &y, (1, 1, 0, 0))?;
-    let upper = pairwise(ops, &t, &n, (1, -1, 0, 0))?;
-    let ny = pairwise(ops, &upper, &y, (-1, 2, 0, 0))?;
-    let lower = pairwise(ops, &ny, &b, (1, -1, 0, 0))?;
-    ops.check(&[upper, lower].concat())?;
-    Ok(y)
-}
-
-/// Softmax over the last axis, as zkml computes it: `m = max` of the kept entries (a tree of proven maxima),
-/// `eᵢ = T_exp(xᵢ − m)` at scale sf² (the table covers only `x − m ≤ 0`), `S = Σ eᵢ`, `n = round(S / sf)`
-/// (a checked rescale), `yᵢ = round(eᵢ / n)` (a division by a cell that also proves `n ≥ 1`); masked
-/// entries are the constant 0.
-fn softmax<O: Ops>(
-    ops: &mut O,
-    model: &Model,
-    x: CellTensor<O::C>,
-    mask: Option<&dzk_ir::Mask>,
-) -> Result<CellTensor<O::C>, Error> {
-    let sf = model.scale();
-    let n = x.cells.len();
-    let row = *x.shape.last().ok_or(Error::Synthesis)?;
-    if row == 0 {
-        return Ok(x);
-    }
-    let masked: Vec<i64> = match mask {
-        Some(m) => Tensor::new(m.shape.clone(), m.values.clone())
-            .and_then(|t| t.broadcast_to(&x.shape))
-            .map_err(|_| Error::Synthesis)?
-            .into_data(),
-        None => vec![0; n],
-    };
-    let rows: Vec<Vec<usize>> = (0..n / row)
-        .map(|r| {
-            (r * row..(r + 1) * row)
-                .filter(|&i| masked[i] == 0)
-                .collect()
-        })
-        .collect();
-    if rows.iter().any(Vec::is_empty) {
-        return Err(Error::Synthesis);
-    }
-    let windows: Vec<Vec<O::C>> = rows
-        .iter()
-        .map(|ids| ids.iter().map(|&i| x.cells[i].clone()).collect())
-        .collect();
-    // A per-row cell repeated for each kept entry of its row.
-    let per_entry = |cells: &[O::C]| -> Vec<O::C> {
-        rows.iter()
-            .zip(cells)
-            .flat_map(|(ids, c)| ids.iter().map(move |_| c.clone()))
-            .collect()
-    };
-    let kept: Vec<O::C> = windows.concat();
-    let maxes = max_tree(ops, windows)?;
-    let d = pairwise(ops, &kept, &per_entry(&maxes), (1, -1, 0, 0))?;
-    let e = ops.lookup(TableKey::SoftmaxExp, &d)?;
-    let mut sums = Vec::with_capacity(rows.len());
-    let mut at = 0;
-    for ids in &rows {
-        let es = &e[at..at + ids.len()];
-        sums.push((ops.dot(es, &vec![1; es.len()], 0)?, 1, sf));
-        at += ids.len();
-    }
-    let norms = ops.rescale(&sums, Quotient::Check)?;
-    let pairs: Vec<(O::C, O::C)> = e.into_iter().zip(per_entry(&norms)).collect();
-    let ys = div_by_cells(ops, &pairs, 1)?;
-    let mut out: Vec<Option<O::C>> = vec![None; n];
-    for (i, y) in rows.iter().flatten().zip(ys) {
-        out[*i] = Some(y);
-    }
-    let mut cells = Vec::with_capacity(n);
-    for (i, c) in out.into_iter().enumerate() {
-        cells.push(match c {
-            Some(c) => c,
-            None => constant_cell(ops, &x.cells[i], 0)?,
-        });
-    }
-    Ok(CellTensor {
-        shape: x.shape,
-        cells,
-    })
-}
-
-/// Where an output element of a wiring layer comes from.
-#[derive(Clone)]
-enum Src<C> {
-    Cell(C),
-    Const(i64),
-}
-
-/// A wiring layer (Reshape, Transpose, Concatenation, Pack, Split, Slice, Pad, Broadcast, Rotate, ResizeNN,
-/// Noop, MaskNegInf): dzk-ir moves element ids with the forward pass's own code, and the outputs take the cells
-/// the ids name. Constants (a shape tensor being concatenated, padding zeros, MaskNegInf's `min_val`) become
-/// cells fixed by an affine `0·anchor + c`, one per distinct value.
-fn wire<O: Ops>(
-    ops: &mut O,
-    model: &Model,
-    index: usize,
-    l: &Layer,
-    env: &BTreeMap<i64, CellTensor<O::C>>,
-) -> Result<Vec<CellTensor<O::C>>, Error> {
-    let mut table: Vec<Src<O::C>> = Vec::new();
-    let mut payloads = Vec::with_capacity(l.inputs.len());
-    for i in &l.inputs {
-        let (shape, srcs): (Vec<usize>, Vec<Src<O::C>>) = match (env.get(i), constant(model, *i)) {
-            (Some(t), _) => (
-                t.shape.clone(),
-                t.cells.iter().cloned().map(Src::Cell).collect(),
-            ),
-            (None, Some(c)) => (
-                c.shape().to_vec(),
-                c.data().iter().map(|&v| Src::Const(v)).collect(),
-            ),
-            (None, None) => return Err(Error::Synthesis),
-        };
-        let first = table.len() as i64 + 1;
-        let ids = (first..first + srcs.len() as i64).collect();
-        table.extend(srcs);
-        payloads.push(Tensor::new(shape, ids).map_err(|_| Error::Synthesis)?);
-    }
-    let outs = model
-        .wire(index, &payloads.iter().collect::<Vec<_>>())
-        .map_err(|_| Error::Synthesis)?;
-    // Ids are 1..=n; anything else is a constant the layer filled in (0 for padding, min_val for MaskNegInf).
-    let source = |id: i64| match usize::try_from(id - 1).ok().and_then(|i| table.get(i)) {
-        Some(s) => s.clone(),
-        None => Src::Const(id),
-    };
-    // Cells for the constants the outputs use, each made once.
-    let anchor = table
-        .iter()
-        .find_map(|s| {
-            if let Src::Cell(c) = s {
-                Some(c.clone())
-            } else {
-                None
-            }
-        })
-        .ok_or(Error::Synthesis)?;
-    let mut wanted: Vec<i64> = outs
-        .iter()
-        .flat_map(|t| {
-            t.data().iter().filter_map(|&id| {
-                if let Src::Const(v) = source(id) {
-                    Some(v)
-                } else {
-                    None
-                }
-            })
-        })
-        .collect();
-    wanted.sort_unstable();
-    wanted.dedup();
-    let made = ops.affine(
-        &wanted
-            .iter()
-            .map(|&v| (anchor.clone(), 0, None, v))
-            .collect::<Vec<_>>(),
-    )?;
-    let consts: BTreeMap<i64, O::C> = wanted.into_iter().zip(made).collect();
-    outs.iter()
-        .map(|t| {
-            let cells = t
-                .data()
-                .iter()
-                .map(|&id| match source(id) {
-                    Src::Cell(c) => Ok(c),
-                    Src::Const(v) => consts.get(&v).cloned().ok_or(Error::Synthesis),
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(CellTensor {
-                shape: t.shape().to_vec(),
-                cells,
-            })
-        })
-        .collect()
-}
-
-/// The cells of every VALID pooling window over `[1, H, W, C]`, in output order (row, column, channel), and the
-/// output shape `[1, OH, OW, C]`.
-fn pool_windows<C: Clone>(
-    x: &CellTensor<C>,
-    window: (usize, usize),
-    stride: (usize, usize),
-) -> Result<(Vec<Vec<C>>, Vec<usize>), Error> {
-    let [_, h, wd, c] = <[usize; 4]>::try_from(x.shape.as_slice()).map_err(|_| Error::Synthesis)?;
-    let ConvGeometry {
-        out_h: oh,
-        out_w: ow,
-        ..
-    } = conv_geometry(h, wd, window, stride, Padding::Valid).ok_or(Error::Synthesis)?;
-    let mut windows = Vec::with_capacity(oh * ow * c);
-    for i in 0..oh {
-        for j in 0..ow {
-            for k in 0..c {
-                let mut w = Vec::with_capacity(window.0 * window.1);
-                for dy in 0..window.0 {
-                    for dx in 0..window.1 {
-                        w.push(
-                            x.cells[((i * stride.0 + dy) * wd + j * stride.1 + dx) * c + k].clone(),
-                        );
-                    }
-                }
-                windows.push(w);
-            }
-        }
-    }
-    Ok((windows, vec![1, oh, ow, c]))
-}
-
-/// Broadcasts two activation tensors to their common numpy shape (repeating cells, no new constraints).
-fn broadcast_cells<C: Clone>(
-    a: &CellTensor<C>,
-    b: &CellTensor<C>,
-) -> Result<(CellTensor<C>, CellTensor<C>), Error> {
-    let nd = a.shape.len().max(b.shape.len());
-    let pad = |s: &[usize]| [vec![1; nd - s.len()], s.to_vec()].concat();
-    let (sa, sb) = (pad(&a.shape), pad(&b.shape));
-    let mut shape = Vec::with_capacity(nd);
-    for (&x, &y) in sa.iter().zip(&sb) {
-        shape.push(match (x, y) {
-            (x, y) if x == y => x,
-            (1, y) => y,
-            (x, 1) => x,
-            _ => return Err(Error::Synthesis),
-        });
-    }
-    let spread = |t: &CellTensor<C>| -> Result<CellTensor<C>, Error> {
-        let idx = Tensor::new(t.shape.clone(), (0..t.cells.len() as i64).collect())
-            .map_err(|_| Error::Synthesis)?;
-        let idx = idx.broadcast_to(&shape).map_err(|_| Error::Synthesis)?;
-        Ok(CellTensor {
-            cells: idx
-                .data()
-                .iter()
-                .map(|&i| t.cells[i as usize].clone())
-                .collect(),
-            shape: shape.clone(),
-        })
-    };
-    Ok((spread(a)?, spread(b)?))
-}
-
-/// Broadcasts an activation tensor and a constant to their common numpy shape; returns the (possibly
-/// repeated) activation cells and the constant values aligned with them.
-fn broadcast_pair<C: Clone>(
-    x: &CellTensor<C>,
-    c: &Tensor,
-) -> Result<(CellTensor<C>, Vec<i64>), Error> {
-    let nd = x.shape.len().max(c.shape().len());
-    let pad = |s: &[usize]| [vec![1; nd - s.len()], s.to_vec()].concat();
-    let (xs, cs) = (pad(&x.shape), pad(c.shape()));
-    let shape: Vec<usize> = xs.iter().zip(&cs).map(|(&a, &b)| a.max(b)).collect();
-    let idx = Tensor::new(x.shape.clone(), (0..x.cells.len() as i64).collect())
-        .map_err(|_| Error::Synthesis)?;
-    let idx = idx.broadcast_to(&shape).map_err(|_| Error::Synthesis)?;
-    let cv = c
-        .broadcast_to(&shape)
-        .map_err(|_| Error::Synthesis)?
-        .into_data();
-    Ok((
-        CellTensor {
-            cells: idx
-                .data()
-                .iter()
-                .map(|&i| x.cells[i as usize].clone())
-                .collect(),
-            shape,
-        },
-        cv,
-    ))
 }
