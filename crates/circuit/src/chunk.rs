@@ -4,202 +4,29 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use dzk_gadgets::affine::AffineChip;
-use dzk_gadgets::clamp::ClampChip;
-use dzk_gadgets::cmp::CmpChip;
-use dzk_gadgets::dot::DotChip;
-use dzk_gadgets::hash::{PackChip, PoseidonChip};
-use dzk_gadgets::lookup::FnChip;
-use dzk_gadgets::matcheck::{MatCheckChip, Tamper};
-use dzk_gadgets::range::RangeChip;
-use dzk_gadgets::rescale::RescaleChip;
+use dzk_gadgets::matcheck::Tamper;
 use dzk_gadgets::{fe, Fr, Rows};
 use dzk_ir::{Model, TensorFile};
 use dzk_merkle::{commit, PACK_BITS, TAG_ACT};
 use halo2_proofs::circuit::{Layouter, SimpleFloorPlanner, Value};
 use halo2_proofs::halo2curves::ff::PrimeField;
-use halo2_proofs::plonk::{Circuit, Column, ConstraintSystem, Error, Instance};
+use halo2_proofs::plonk::{Circuit, ConstraintSystem, Error};
 
 use crate::fit::MAX_FN_GROUPS;
 use crate::layers::{check_supported, lay_out_io, Boundary};
-use crate::ops::{Chips, Ops, Real, RowCounter};
+use crate::ops::{Ops, Real, RowCounter};
 use crate::tables;
 use crate::CircuitError;
 
+mod config;
+mod io;
+
+pub(crate) use config::configure_chips;
+pub use config::{ChunkConfig, LayoutParams};
+pub use io::{ChunkIo, InputGroup, Salts, Visibility};
+
 /// The narrowest long range check [`ChunkCircuit::fit`] accepts: values up to `±2^(MIN_RANGE_BITS−1)`.
 pub const MIN_RANGE_BITS: usize = 26;
-
-/// Column and table geometry of a chunk circuit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LayoutParams {
-    /// Advice columns, shared by every chip.
-    pub advice: usize,
-    /// Bits per range-table limb: the table has `2^range_bits` rows, so `k > range_bits`.
-    pub range_bits: usize,
-    /// Limbs per range check: values are checked in `[0, 2^(range_bits·range_limbs))`.
-    pub range_limbs: usize,
-    /// Long range checks per row (each takes `range_limbs + 1` advice columns of its own).
-    pub range_slots: usize,
-    /// Short range checks per row (one advice column each).
-    pub short_slots: usize,
-    /// Lanes of the Poseidon chip on advice columns of its own (6 each), running beside the other chips;
-    /// 0 puts two lanes on the shared columns instead (no extra columns, but the hashes add rows).
-    pub hash_lanes: usize,
-    /// Function lookups per row (6 shared advice columns and one lookup each); 0 when the slice looks no
-    /// function up (no chip, no table).
-    pub fn_slots: usize,
-    /// Groups the function tables are spread over (1: one table; `G ≥ 2`: `G` lookups per slot and `G` more
-    /// shared columns per slot, for tables longer than `2^k`; see `dzk_gadgets::lookup`).
-    pub fn_groups: usize,
-    /// Slots per row of the matrix-check chip, on columns of its own (`2w + 1` advice): convolutions and fully
-    /// connected layers are then checked against a challenge instead of as dot products. 0: no chip.
-    pub check_width: usize,
-}
-
-impl Default for LayoutParams {
-    fn default() -> Self {
-        Self {
-            advice: 16,
-            range_bits: 13,
-            range_limbs: 2,
-            range_slots: 2,
-            short_slots: 2,
-            hash_lanes: 0,
-            fn_slots: 0,
-            fn_groups: 1,
-            check_width: 0,
-        }
-    }
-}
-
-impl LayoutParams {
-    /// Advice columns in all: shared, range (long and short), the hash chip's own and the matrix check's own.
-    pub fn advice_columns(&self) -> usize {
-        self.advice
-            + self.range_slots * (self.range_limbs + 1)
-            + self.short_slots
-            + 6 * self.hash_lanes
-            + FnChip::bit_columns(self.fn_slots, self.fn_groups)
-            + if self.check_width > 0 {
-                MatCheckChip::advice_columns(self.check_width)
-            } else {
-                0
-            }
-    }
-}
-
-impl From<&dzk_format::run::LayoutSpec> for LayoutParams {
-    fn from(s: &dzk_format::run::LayoutSpec) -> Self {
-        Self {
-            advice: s.advice,
-            range_bits: s.range_bits,
-            range_limbs: s.range_limbs,
-            range_slots: s.range_slots,
-            short_slots: s.short_slots,
-            hash_lanes: s.hash_lanes,
-            fn_slots: s.fn_slots,
-            fn_groups: s.fn_groups.max(1),
-            check_width: s.check_width,
-        }
-    }
-}
-
-/// Whether the model's input and output are public instances or hashed like any other boundary.
-///
-/// Only the first chunk's boundary-in (the model inputs) and the last chunk's boundary-out (the model outputs)
-/// can be public; every cut between chunks is always committed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct Visibility {
-    /// The model inputs are public instances (otherwise hashed into the first chunk's `h_in`).
-    pub public_input: bool,
-    /// The model outputs are public instances (otherwise hashed into the last chunk's `h_out`).
-    pub public_output: bool,
-}
-
-/// One committed group of boundary-in tensors: what one producer wrote (or the model's inputs).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct InputGroup {
-    /// The group is the model's inputs (public when [`Visibility::public_input`] is set).
-    pub model_inputs: bool,
-    /// Its tensors, in commitment order.
-    pub tensors: Vec<i64>,
-}
-
-/// What a chunk reads and writes: its boundary-in tensors in groups, one input commitment each, and its
-/// boundary-out tensors (one output commitment).
-///
-/// A chunk of a chain ([`ChunkIo::chain`]) reads one group, the tensors live at its first cut, and writes the
-/// tensors live at its last cut. A chunk of a graph-shaped plan reads one group per producer and writes only
-/// what later chunks read of it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ChunkIo {
-    /// The input groups, in instance order.
-    pub groups: Vec<InputGroup>,
-    /// The boundary-out tensors, in commitment order.
-    pub outputs: Vec<i64>,
-}
-
-impl ChunkIo {
-    /// The boundaries of slice `start..end` of a chain: `Model::slice_boundary`.
-    pub fn chain(model: &Model, start: usize, end: usize) -> Self {
-        let (ins, outs) = model.slice_boundary(start, end);
-        Self {
-            groups: vec![InputGroup {
-                model_inputs: start == 0,
-                tensors: ins,
-            }],
-            outputs: outs,
-        }
-    }
-
-    /// What chunk `c` of `plan` reads and writes: [`Self::chain`] for a chunk of a chain, else one group per
-    /// boundary it reads (`Plan::input_groups`) and the outputs the plan lists.
-    pub fn from_plan(
-        model: &Model,
-        plan: &dzk_format::run::Plan,
-        c: &dzk_format::run::ChunkPlan,
-    ) -> Self {
-        if c.sources.is_empty() {
-            return Self::chain(model, c.start, c.end);
-        }
-        Self {
-            groups: plan
-                .input_groups(c)
-                .into_iter()
-                .map(|(b, ts)| InputGroup {
-                    model_inputs: b == 0,
-                    tensors: ts.iter().map(|t| t.idx).collect(),
-                })
-                .collect(),
-            outputs: c.outputs.iter().map(|t| t.idx).collect(),
-        }
-    }
-
-    /// Every boundary-in tensor, group after group.
-    pub fn inputs(&self) -> Vec<i64> {
-        self.groups
-            .iter()
-            .flat_map(|g| g.tensors.iter().copied())
-            .collect()
-    }
-}
-
-/// The salts of a chunk's two commitments: private, uniformly random field elements chosen by the producer of
-/// each boundary.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct Salts {
-    /// Salt of the boundary-in commitment `h_in` (of a chain's chunk; see [`ChunkCircuit::with_group_inputs`]).
-    pub input: Fr,
-    /// Salt of the boundary-out commitment `h_out`.
-    pub output: Fr,
-}
-
-/// The configured chips and the instance column of a chunk circuit.
-#[derive(Clone, Debug)]
-pub struct ChunkConfig {
-    pub(crate) chips: Chips,
-    instance: Column<Instance>,
-}
 
 /// A slice `[start, end)` of a model as a circuit.
 ///
@@ -230,107 +57,6 @@ pub struct ChunkCircuit {
     commitments: bool,
     /// An attack on the matrix check of the `n`th product the chip proves (tests only; `None` in every run).
     tamper: Option<(usize, Tamper)>,
-}
-
-pub(crate) fn configure_chips(meta: &mut ConstraintSystem<Fr>, p: LayoutParams) -> ChunkConfig {
-    assert!(
-        p.advice >= 12,
-        "a chunk circuit needs at least 12 advice columns"
-    );
-    let adv: Vec<_> = (0..p.advice).map(|_| meta.advice_column()).collect();
-    for c in &adv {
-        meta.enable_equality(*c);
-    }
-    // The range chip's columns are its own: its checks advance separate row cursors beside the other chips.
-    let long: Vec<_> = (0..p.range_slots * (p.range_limbs + 1))
-        .map(|_| meta.advice_column())
-        .collect();
-    let short: Vec<_> = (0..p.short_slots).map(|_| meta.advice_column()).collect();
-    let range = RangeChip::construct(RangeChip::configure(
-        meta,
-        &long,
-        &short,
-        p.range_bits,
-        p.range_limbs,
-    ));
-    // Every chip on the shared columns takes whole rows of its own, so on any row at most one of their
-    // selectors is on: they can keep their constants in one pool of fixed columns (each gate and lookup is
-    // multiplied by its chip's selector, so a row's constants only ever meet that row's chip). The pool is as
-    // wide as the widest chip needs, not the sum of all of them.
-    let pool_len = [
-        DotChip::fixed_columns(p.advice - 1),
-        RescaleChip::fixed_columns(p.advice),
-        CmpChip::fixed_columns(p.advice),
-        ClampChip::fixed_columns(p.advice),
-        AffineChip::fixed_columns(p.advice),
-        if p.hash_lanes == 0 {
-            PoseidonChip::fixed_columns(p.advice)
-        } else {
-            0
-        },
-        1,
-    ]
-    .into_iter()
-    .max()
-    .unwrap_or(1);
-    let pool: Vec<_> = (0..pool_len).map(|_| meta.fixed_column()).collect();
-    let dot = DotChip::construct(DotChip::configure(
-        meta,
-        &adv[..p.advice - 1],
-        adv[p.advice - 1],
-        &pool,
-    ));
-    let rescale = RescaleChip::construct(RescaleChip::configure(
-        meta,
-        &adv,
-        &pool,
-        p.range_bits * p.range_limbs,
-    ));
-    let cmp = CmpChip::construct(CmpChip::configure(meta, &adv, &pool));
-    let clamp = ClampChip::construct(ClampChip::configure(meta, &adv, &pool));
-    let affine = AffineChip::construct(AffineChip::configure(meta, &adv, &pool));
-    let pack = PackChip::construct(PackChip::configure(meta, &adv));
-    let poseidon = if p.hash_lanes == 0 {
-        PoseidonChip::construct(PoseidonChip::configure(meta, &adv, &pool, false))
-    } else {
-        // Lanes on columns of their own run beside the other chips, so their constants get columns of their own.
-        let own: Vec<_> = (0..6 * p.hash_lanes)
-            .map(|_| meta.advice_column())
-            .collect();
-        let fixed: Vec<_> = (0..PoseidonChip::fixed_columns(own.len()))
-            .map(|_| meta.fixed_column())
-            .collect();
-        PoseidonChip::construct(PoseidonChip::configure(meta, &own, &fixed, true))
-    };
-    let func = (p.fn_slots > 0).then(|| {
-        let groups = p.fn_groups.max(1);
-        let bits: Vec<_> = (0..FnChip::bit_columns(p.fn_slots, groups))
-            .map(|_| meta.advice_column())
-            .collect();
-        FnChip::construct(FnChip::configure(
-            meta, &adv, &bits, pool[0], p.fn_slots, groups,
-        ))
-    });
-    let matcheck = (p.check_width > 0)
-        .then(|| MatCheckChip::construct(MatCheckChip::configure(meta, p.check_width)));
-    let instance = meta.instance_column();
-    meta.enable_equality(instance);
-    ChunkConfig {
-        chips: Chips {
-            range,
-            dot,
-            rescale,
-            cmp,
-            clamp,
-            affine,
-            pack,
-            poseidon,
-            func,
-            matcheck,
-            io: adv,
-        },
-        instance,
-    }
 }
 
 impl ChunkCircuit {
