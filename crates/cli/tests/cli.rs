@@ -632,6 +632,66 @@ fn partition_reports_rows_tables_and_resource_estimates_and_warns_about_memory()
     );
 }
 
+/// `--chunks N` with fewer chunks in the plan (MNIST: its first convolution split, so the chunk after the parts
+/// bounds the largest k): the note says why the other machines would not help, in text and in `--json`; a plan
+/// of exactly N chunks has no note.
+#[test]
+fn partition_says_why_it_uses_fewer_chunks_than_asked() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mnist = repo().join("../shared/models/zkml/mnist/model.msgpack");
+    let part = |n: &str, model: &Path, json: bool| {
+        let run = tmp.path().join(format!("{n}-{json}"));
+        let mut args = vec!["partition", s(model), "--chunks", n, "-o", s(&run)];
+        if json {
+            args.push("--json");
+        }
+        let o = dzk(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        o
+    };
+    let o = part("4", &mnist, true);
+    let v: Value = serde_json::from_str(&stdout(&o)).expect("json");
+    let chunks = v["chunks"].as_array().expect("chunks");
+    let k = chunks
+        .iter()
+        .map(|c| c["k"].as_u64().expect("k"))
+        .max()
+        .expect("k");
+    assert!(chunks.len() < 4, "{v}");
+    assert_eq!(v["chunks_asked"], 4);
+    let note = v["fewer_chunks"].as_str().expect("a note");
+    assert!(
+        note.starts_with(&format!(
+            "--chunks 4: {} chunks, the largest at k = {k}, and ",
+            chunks.len()
+        )),
+        "{note}"
+    );
+    // The plan at k − 1 takes more than 4 chunks (or none can be made): more machines would not help.
+    assert!(note.contains(&format!("within k = {}", k - 1)), "{note}");
+    assert!(
+        note.ends_with(&format!(
+            "{} more machine{} would not make the largest chunk smaller",
+            4 - chunks.len(),
+            if 4 - chunks.len() == 1 { "" } else { "s" }
+        )),
+        "{note}"
+    );
+    // The same note on stderr without --json.
+    let o = part("4", &mnist, false);
+    assert!(
+        stderr(&o).contains(&format!("note: {note}")),
+        "{}",
+        stderr(&o)
+    );
+    // Exactly the chunks asked: no note.
+    let o = part("2", &digits_model(), true);
+    let v: Value = serde_json::from_str(&stdout(&o)).expect("json");
+    assert_eq!(v["chunks"].as_array().expect("chunks").len(), 2);
+    assert!(v["fewer_chunks"].is_null(), "{v}");
+    assert!(!stderr(&o).contains("note:"), "{}", stderr(&o));
+}
+
 /// `dzk extract`: the digits CNN's layers after its convolution as a model of their own, their input file from
 /// the whole model's forward pass; proven and verified alone, they publish the whole model's outputs.
 #[test]

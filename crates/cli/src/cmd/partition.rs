@@ -120,6 +120,8 @@ impl PartitionCmd {
         } else {
             &folded.bytes
         };
+        // The model as given (folded), for the second look that `--chunks` may take below.
+        let (whole, whole_cost, whole_bytes) = (model.clone(), cost.clone(), sliced);
         let parted = partition(model, sliced, &name, cost, bound)
             .with_context(|| format!("partitioning {name}"))?;
         let (model, cost, cuts) = (parted.model.clone(), &parted.cost, &parted.cuts);
@@ -169,6 +171,21 @@ impl PartitionCmd {
                 parted.model.layers().len()
             );
         }
+        // Fewer chunks than asked: say why the other machines would not help.
+        let fewer = match self.chunks {
+            Some(n) if plan.chunks.len() < n => {
+                let k = plan.chunks.iter().map(|c| c.k).max().unwrap_or_default();
+                Some(fewer_note(n, plan.chunks.len(), k, || {
+                    partition(whole, whole_bytes, &name, whole_cost, Bound::MaxK(k - 1))
+                        .map(|p| p.cuts.len())
+                        .map_err(|e| e.to_string())
+                }))
+            }
+            _ => None,
+        };
+        if let Some(note) = &fewer {
+            eprintln!("note: {note}");
+        }
         std::fs::create_dir_all(&self.out)
             .with_context(|| format!("creating {}", self.out.display()))?;
         for (i, s) in slices.iter().enumerate() {
@@ -198,7 +215,8 @@ impl PartitionCmd {
             println!(
                 "{}",
                 json!({"run": self.out, "plan_digest": plan.digest(), "chunks": chunks, "visibility": plan.visibility,
-                    "folded_layers": plan.folded_layers, "split_layers": plan.split_layers})
+                    "folded_layers": plan.folded_layers, "split_layers": plan.split_layers,
+                    "chunks_asked": self.chunks, "fewer_chunks": fewer})
             );
         } else {
             for (c, z) in plan.chunks.iter().zip(&sizes) {
@@ -253,6 +271,39 @@ impl PartitionCmd {
         eprintln!("wrote {}", self.out.join("plan.dzk").display());
         Ok(())
     }
+}
+
+/// Why `--chunks n` gave `got` chunks, the largest at `k`: `smaller` is the plan at `k − 1` (its chunk count) or
+/// why there is none. The search takes the smallest largest `k` within `n` chunks, so the plan at `k − 1` needs
+/// more than `n` chunks or cannot be made, unless the search stopped at its smallest `k`.
+fn fewer_note(
+    n: usize,
+    got: usize,
+    k: u32,
+    smaller: impl FnOnce() -> Result<usize, String>,
+) -> String {
+    let why = if k == 0 {
+        "no chunk can be smaller".to_string()
+    } else {
+        match smaller() {
+            Ok(m) if m <= n => {
+                return format!(
+                    "--chunks {n}: {got} chunks, the largest at k = {k}, the smallest k that --chunks tries; \
+                     every chunk within k = {} takes {m} chunks (--max-k {})",
+                    k - 1,
+                    k - 1
+                )
+            }
+            Ok(m) => format!("every chunk within k = {} would take {m} chunks", k - 1),
+            Err(e) => format!("no plan has every chunk within k = {} ({e})", k - 1),
+        }
+    };
+    format!(
+        "--chunks {n}: {got} chunks, the largest at k = {k}, and {why}; {} more machine{} would not make the \
+         largest chunk smaller",
+        n - got,
+        if n - got == 1 { "" } else { "s" }
+    )
 }
 
 /// `0, 1, 2` — or the first few and a count, for long lists.
