@@ -287,16 +287,7 @@ impl Graph {
 
     /// The Merkle leaves of the run: each binds every input commitment of its chunk.
     pub fn leaves(&self) -> Vec<ChunkLeaf> {
-        let mut leaves: Vec<ChunkLeaf> = self.chunks[..2]
-            .iter()
-            .enumerate()
-            .map(|(i, c)| ChunkLeaf {
-                index: i as u64,
-                h_in: c.instances[0],
-                h_out: c.instances[1],
-                more_inputs: Vec::new(),
-            })
-            .collect();
+        let mut leaves = leaves(&self.chunks[..2]);
         leaves.push(ChunkLeaf {
             index: 2,
             h_in: self.join().instances[0],

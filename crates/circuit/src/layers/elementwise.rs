@@ -22,17 +22,9 @@ pub(super) fn mul<O: Ops>(
             // Two activations: the product, then round(p / sf).
             (None, None) => {
                 let (a, b) = broadcast_cells(&input(env, l, 0)?, &input(env, l, 1)?)?;
-                let prods = ops.affine(
-                    &a.cells
-                        .iter()
-                        .zip(&b.cells)
-                        .map(|(x, y)| (x.clone(), 0, Some((y.clone(), 0, 1)), 0))
-                        .collect::<Vec<_>>(),
-                )?;
-                let items: Vec<_> = prods.into_iter().map(|p| (p, 1, sf)).collect();
                 vec![CellTensor {
+                    cells: products_rescaled(ops, &a.cells, &b.cells, sf)?,
                     shape: a.shape,
-                    cells: ops.rescale(&items, Quotient::Check)?,
                 }]
             }
             // One constant operand: round(x·c / sf), with c as the rescale multiplier.
@@ -68,16 +60,9 @@ pub(super) fn square<O: Ops>(
 ) -> Result<Vec<CellTensor<O::C>>, Error> {
     let sf = model.scale();
     let x = input(env, l, 0)?;
-    let sq = ops.affine(
-        &x.cells
-            .iter()
-            .map(|c| (c.clone(), 0, Some((c.clone(), 0, 1)), 0))
-            .collect::<Vec<_>>(),
-    )?;
-    let items: Vec<_> = sq.into_iter().map(|p| (p, 1, sf)).collect();
     Ok(vec![CellTensor {
-        shape: x.shape.clone(),
-        cells: ops.rescale(&items, Quotient::Check)?,
+        cells: products_rescaled(ops, &x.cells, &x.cells, sf)?,
+        shape: x.shape,
     }])
 }
 
@@ -97,17 +82,27 @@ pub(super) fn squared_difference<O: Ops>(
             .map(|(x, y)| (x.clone(), 1, Some((y.clone(), -1, 0)), 0))
             .collect::<Vec<_>>(),
     )?;
-    let sq = ops.affine(
-        &diffs
-            .iter()
-            .map(|d| (d.clone(), 0, Some((d.clone(), 0, 1)), 0))
+    Ok(vec![CellTensor {
+        cells: products_rescaled(ops, &diffs, &diffs, sf)?,
+        shape: a.shape,
+    }])
+}
+
+/// `round(aᵢ·bᵢ / sf)` for each pair: the products (an affine row each), then a checked rescale.
+fn products_rescaled<O: Ops>(
+    ops: &mut O,
+    a: &[O::C],
+    b: &[O::C],
+    sf: i64,
+) -> Result<Vec<O::C>, Error> {
+    let prods = ops.affine(
+        &a.iter()
+            .zip(b)
+            .map(|(x, y)| (x.clone(), 0, Some((y.clone(), 0, 1)), 0))
             .collect::<Vec<_>>(),
     )?;
-    let items: Vec<_> = sq.into_iter().map(|p| (p, 1, sf)).collect();
-    Ok(vec![CellTensor {
-        shape: a.shape,
-        cells: ops.rescale(&items, Quotient::Check)?,
-    }])
+    let items: Vec<_> = prods.into_iter().map(|p| (p, 1, sf)).collect();
+    ops.rescale(&items, Quotient::Check)
 }
 
 /// Add (with its fused activation) or Sub, of two activations or an activation and a constant.
