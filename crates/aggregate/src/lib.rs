@@ -18,7 +18,7 @@ mod verify;
 
 pub use prove::{
     broken_copies, check_children, configure, keygen, prove_aggregate, prove_aggregate_with,
-    prove_unchecked, prove_unchecked_with, ChildKey, Keys,
+    prove_node, prove_unchecked, prove_unchecked_with, ChildKey, Keys,
 };
 pub use tree::{aggregate_tree, aggregate_tree_with, Step, TreeProof};
 pub use verify::{

@@ -214,6 +214,26 @@ pub fn check_children(
     Ok(())
 }
 
+/// One node from nothing but its children (in chunk order): the children checked ([`check_children`], before
+/// the keys' minutes), the node keyed from their keys, and proven with `transcript` and `backend`. The proving key
+/// is dropped on return; the proof carries its verifying key ([`Aggregated::vk`]).
+pub fn prove_node(
+    params: &ParamsKZG<Bn256>,
+    node: Node,
+    children: &[Child<'_>],
+    shape: &Shape,
+    transcript: Transcript,
+    backend: Backend,
+) -> Result<Aggregated, AggregateError> {
+    check_children(node, children, shape)?;
+    let keys_in: Vec<ChildKey<'_>> = children
+        .iter()
+        .map(|c| (c.vk, c.params, c.instances.len()))
+        .collect();
+    let keys = keygen(params, node, &keys_in, shape)?;
+    prove_unchecked_with(params, &keys, children, shape, transcript, backend)
+}
+
 /// [`prove_aggregate`] without the native checks: what a cheating aggregator could run. Tests use it to show
 /// that the circuit itself refuses broken links and bad child proofs (the proof it makes does not verify).
 #[doc(hidden)]
@@ -262,9 +282,9 @@ pub fn prove_unchecked_with(
     })
 }
 
-/// The aggregation circuit of `node` with configuration `config` and the witness laid out from `children`, checked by nothing. At
-/// [`CircuitBuilderStage::Prover`] it holds the witness alone (the constraints are the proving key's); at
-/// [`CircuitBuilderStage::Mock`] it also records the copy constraints, as keygen does.
+/// The aggregation circuit of `node` with configuration `config` and the witness laid out from `children`,
+/// checked by nothing. At [`CircuitBuilderStage::Prover`] it holds the witness alone (the constraints are the
+/// proving key's); at [`CircuitBuilderStage::Mock`] it also records the copy constraints, as keygen does.
 fn laid_out(
     stage: CircuitBuilderStage,
     params: &ParamsKZG<Bn256>,
@@ -283,8 +303,9 @@ fn laid_out(
 
 /// How many of the copy constraints (between two witness cells, or a witness cell and a constant) of `node`'s
 /// aggregation circuit with configuration `config` (from [`configure`], no keys needed) the witness that
-/// [`prove_unchecked`] would prove from `children` breaks: the circuit laid out as keygen lays it out, every recorded equality checked against the cells' values. A proof of a witness that breaks one cannot
-/// verify (the permutation argument); tests use this to show in seconds what a forged proof shows in minutes.
+/// [`prove_unchecked`] would prove from `children` breaks: the circuit laid out as keygen lays it out, every
+/// recorded equality checked against the cells' values. A proof of a witness that breaks one cannot verify (the
+/// permutation argument); tests use this to show in seconds what a forged proof shows in minutes.
 /// (Gates and lookups are not checked here: a forged proof, in `cargo xtask slow`, checks everything.)
 #[doc(hidden)]
 pub fn broken_copies(

@@ -1,13 +1,11 @@
 //! A tree of aggregations over a run, proven level by level.
 
-use halo2_proofs::halo2curves::bn256::{Bn256, G1Affine};
-use halo2_proofs::plonk::VerifyingKey;
+use halo2_proofs::halo2curves::bn256::Bn256;
 use halo2_proofs::poly::kzg::commitment::ParamsKZG;
 use snark_verifier_sdk::halo2::aggregation::AggregationConfigParams;
 
 use crate::{
-    check_children, keygen, prove_unchecked_with, tree, AggregateError, Aggregated, Backend, Child,
-    ChildKey, Node, Shape, Transcript,
+    prove_node, tree, AggregateError, Aggregated, Backend, Child, Node, Shape, Transcript,
 };
 
 /// A run aggregated through a tree ([`aggregate_tree`]): every node's proof, by level (bottom first) and node.
@@ -65,7 +63,7 @@ impl Step {
 }
 
 /// Aggregates a run's chunk proofs (in plan order) through the tree of [`tree`]`(chunks.len(), group)`: each node
-/// has its children checked natively ([`check_children`]), is keyed, proven and its proving key
+/// is proven by [`prove_node`] (its children checked natively first, then keyed and proven) and its proving key
 /// dropped before the next. `progress` is called before each node. Every proof uses the Poseidon transcript.
 pub fn aggregate_tree(
     params: &ParamsKZG<Bn256>,
@@ -98,8 +96,8 @@ pub fn aggregate_tree_with(
 ) -> Result<TreeProof, AggregateError> {
     let levels = tree(chunks.len(), group)?;
     let mut proofs: Vec<Vec<Aggregated>> = Vec::with_capacity(levels.len());
-    // The level below: its verifying keys and proofs (none while the children are the chunk proofs).
-    let mut below: Vec<(VerifyingKey<G1Affine>, Aggregated)> = Vec::new();
+    // The level below: its proofs, each with its verifying key (none while the children are the chunk proofs).
+    let mut below: Vec<Aggregated> = Vec::new();
     for (l, level) in levels.iter().enumerate() {
         let mut done = Vec::with_capacity(level.len());
         for (i, node) in level.iter().enumerate() {
@@ -118,30 +116,24 @@ pub fn aggregate_tree_with(
             } else {
                 below[kids]
                     .iter()
-                    .map(|(vk, a)| Child {
-                        vk,
+                    .map(|a| Child {
+                        vk: &a.vk,
                         params,
                         instances: a.instances.clone(),
                         proof: a.proof.clone(),
                     })
                     .collect()
             };
-            let ks: Vec<ChildKey<'_>> = children
-                .iter()
-                .map(|c| (c.vk, c.params, c.instances.len()))
-                .collect();
-            // A bad child or a broken link is refused before the keys' minutes, not after.
-            check_children(*node, &children, shape)?;
-            let keys = keygen(params, *node, &ks, shape)?;
             let transcript = if node.is_root() {
                 root
             } else {
                 Transcript::Poseidon
             };
-            let agg = prove_unchecked_with(params, &keys, &children, shape, transcript, backend)?;
-            done.push((keys.pk.get_vk().clone(), agg));
+            done.push(prove_node(
+                params, *node, &children, shape, transcript, backend,
+            )?);
         }
-        proofs.push(done.iter().map(|(_, a)| a.clone()).collect());
+        proofs.push(done.clone());
         below = done;
     }
     Ok(TreeProof {

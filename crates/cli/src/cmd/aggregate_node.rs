@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use dzk_aggregate::{Child, ChildKey, ConfigParams, Node, Transcript};
+use dzk_aggregate::{Child, ConfigParams, Node, Transcript};
 use dzk_format::run::NodeMeta;
 use dzk_format::{Envelope, Kind};
 use dzk_merkle::hex::{from_hex, to_hex};
@@ -273,10 +273,6 @@ impl AggregateNodeCmd {
                 })
                 .collect()
         };
-        let child_keys: Vec<ChildKey<'_>> = children
-            .iter()
-            .map(|c| (c.vk, c.params, c.instances.len()))
-            .collect();
         let transcript = if root && (self.evm || self.evm_calldata.is_some()) {
             Transcript::Keccak
         } else {
@@ -292,11 +288,9 @@ impl AggregateNodeCmd {
         ));
         let started = Instant::now();
         // A child that does not verify, or a broken link, is refused before the keys' minutes.
-        dzk_aggregate::check_children(node, &children, &shape(&t.plan))?;
-        let keys = dzk_aggregate::keygen(&t.params, node, &child_keys, &shape(&t.plan))?;
-        let agg = dzk_aggregate::prove_aggregate_with(
+        let agg = dzk_aggregate::prove_node(
             &t.params,
-            &keys,
+            node,
             &children,
             &shape(&t.plan),
             transcript,

@@ -121,7 +121,10 @@ impl PartitionCmd {
             &folded.bytes
         };
         // The model as given (folded), for the second look that `--chunks` may take below.
-        let (whole, whole_cost, whole_bytes) = (model.clone(), cost.clone(), sliced);
+        let whole = self
+            .chunks
+            .is_some()
+            .then(|| (model.clone(), cost.clone(), sliced));
         let parted = partition(model, sliced, &name, cost, bound)
             .with_context(|| format!("partitioning {name}"))?;
         let (model, cost, cuts) = (parted.model.clone(), &parted.cost, &parted.cuts);
@@ -172,8 +175,8 @@ impl PartitionCmd {
             );
         }
         // Fewer chunks than asked: say why the other machines would not help.
-        let fewer = match self.chunks {
-            Some(n) if plan.chunks.len() < n => {
+        let fewer = match (self.chunks, whole) {
+            (Some(n), Some((whole, whole_cost, whole_bytes))) if plan.chunks.len() < n => {
                 let k = plan.chunks.iter().map(|c| c.k).max().unwrap_or_default();
                 Some(fewer_note(n, plan.chunks.len(), k, || {
                     partition(whole, whole_bytes, &name, whole_cost, Bound::MaxK(k - 1))
