@@ -45,7 +45,8 @@ prove_on() {  # chunk host
   for b in ${READS[$i]//,/ }; do
     files+=("$WORK/boundaries/boundary-$b.dzk")
   done
-  if [ $((i + 1)) -lt "$C" ]; then
+  # (None for a chunk that states the model's outputs: the last, or a part of a split last layer.)
+  if [ -f "$WORK/boundaries/boundary-$((i + 1)).dzk" ]; then
     files+=("$WORK/boundaries/boundary-$((i + 1)).dzk")
   fi
   $SSH "$host" "mkdir -p $dir/run $dir/params $dir/boundaries"

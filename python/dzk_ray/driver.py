@@ -190,7 +190,9 @@ def prove_on_ray(
                 files[f"run/{name}"] = _read(run_dir / name)
         for b in reads[i]:
             files[f"boundary-{b}.dzk"] = _read(bdir / f"boundary-{b}.dzk")
-        if i + 1 < n:
+        # Its own output's boundary, made ahead (none for a chunk that states the model's outputs: the last,
+        # or a part of a split last layer).
+        if (bdir / f"boundary-{i + 1}.dzk").exists():
             files[f"boundary-{i + 1}.dzk"] = _read(bdir / f"boundary-{i + 1}.dzk")
         ref = _prove_chunk.options(**options).remote(i, files, binaries, str(attempts_dir) if attempts_dir else None,
                                                       backend, reads[i])

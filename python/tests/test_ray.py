@@ -124,6 +124,22 @@ def test_a_plan_with_a_split_layer_proves_on_ray(ray_cluster, dzk_bin, tmp_path)
     assert sorted(r.backends) == [0, 1, 2]
 
 
+HEAD = REPO / "testdata/models/wide_head.msgpack"
+HEAD_INPUT = REPO / "testdata/inputs/wide_head.msgpack"
+
+
+def test_a_split_last_layer_states_the_outputs_in_parts_on_ray(ray_cluster, dzk_bin, tmp_path):
+    # --max-k 11 splits the head, the model's last layer, into three parts that end the plan: each task states
+    # its share of the outputs (none has an output boundary to take along) and verify-all joins them.
+    r = prove_on_ray(model=HEAD, max_k=11, input_file=HEAD_INPUT, out_dir=tmp_path / "proofs",
+                     address=ray_cluster, dzk=dzk_bin)
+    assert r.verdict == "VALID", r.report
+    assert [c["reads"] for c in r.report["chunks"]] == [[0], [1], [1], [1]]
+    out = subprocess.run([dzk_bin, "forward", str(HEAD), str(HEAD_INPUT), "--json"], check=True,
+                         capture_output=True, text=True).stdout
+    assert r.report["public_outputs"] == json.loads(out)["outputs"][0]["data"]
+
+
 def test_shell_recipe_runs_a_plan_with_a_split_layer(dzk_bin, tmp_path):
     env = _ssh_stand_ins(dzk_bin, tmp_path, DZK_MAX_K="12")
     # Two hosts, three chunks: dealt in turn.

@@ -380,3 +380,81 @@ fn a_part_carrying_a_branching_run_proves_its_share_and_no_other() {
         );
     }
 }
+
+/// A part of a split last layer that states the model's outputs (`states_outputs`): its share is public, after
+/// `h_in` and an `h_out` over nothing, and bound to its cells: a changed value, another part's share or the
+/// share moved in the instances is rejected. Without `states_outputs` the same part hashes its share.
+#[test]
+fn a_part_that_states_the_outputs_binds_its_public_share() {
+    let model = serde_json::json!({
+        "global_sf": 64, "k": 12, "num_cols": 10, "inp_idxes": [0], "out_idxes": [3],
+        "tensors": [
+            {"idx": 1, "shape": [12, 8], "data": (0..96).map(|i| (i * 37 % 61) - 30).collect::<Vec<i64>>()},
+            {"idx": 2, "shape": [12], "data": (0..12).map(|i| (i * 13 % 41) - 20).collect::<Vec<i64>>()},
+        ],
+        "layers": [{
+            "layer_type": "FullyConnected", "params": [0], "inp_idxes": [0, 1, 2],
+            "inp_shapes": [[4, 8], [12, 8], [12]], "out_idxes": [3], "out_shapes": [[4, 12]], "mask": [],
+        }],
+    });
+    let bytes = rmp_serde::to_vec_named(&model).expect("encode");
+    let input = common::json_input(&serde_json::json!([
+        {"idx": 0, "shape": [4, 8], "data": (0..32).map(|i| (i * 29 % 97) - 48).collect::<Vec<i64>>()}
+    ]));
+    let s = Model::split_layers_file(&bytes, "head", &[(0, 2)]).expect("split");
+    let m = Arc::new(Model::from_msgpack(&s.bytes, "head").expect("load"));
+    let full = m.forward(&input).expect("forward");
+    let public = Visibility {
+        public_input: false,
+        public_output: true,
+    };
+    let part = |p: usize, states: bool| {
+        ChunkCircuit::new(m.clone(), p, p + 1, layout())
+            .expect("circuit")
+            .with_io(ChunkIo {
+                groups: vec![InputGroup {
+                    model_inputs: true,
+                    tensors: vec![0],
+                }],
+                outputs: m.layers()[p].outputs.clone(),
+            })
+            .expect("io")
+            .with_visibility(public)
+            .states_outputs(states)
+            .with_group_inputs(&input, &[Fr::from(7)], Fr::from(11))
+            .expect("witness")
+    };
+    let share = |p: usize| {
+        full.tensor(m.layers()[p].outputs[0])
+            .expect("share")
+            .data()
+            .to_vec()
+    };
+    let h_in = commit(Fr::from(7), input.get(0).expect("x").data()).expect("commit");
+    for p in 0..2 {
+        let c = part(p, true);
+        let mut want = vec![h_in, commit(Fr::from(11), &[]).expect("commit")];
+        want.extend(share(p).iter().map(|&v| fe::<Fr>(i128::from(v))));
+        assert_eq!(c.instances(), want.as_slice(), "part {p}'s instances");
+        assert_eq!(c.instance_len(), 2 + 24);
+        mock(&c, want.clone()).expect("the honest part");
+        let mut changed = want.clone();
+        changed[5] += Fr::from(1);
+        assert!(mock(&c, changed).is_err(), "a changed output accepted");
+        let mut other = want[..2].to_vec();
+        other.extend(share(1 - p).iter().map(|&v| fe::<Fr>(i128::from(v))));
+        assert!(mock(&c, other).is_err(), "the other part's share accepted");
+        let mut moved = want.clone();
+        moved.swap(2, 3);
+        assert!(
+            share(p)[0] == share(p)[1] || mock(&c, moved).is_err(),
+            "two outputs swapped accepted"
+        );
+        // Not stating the outputs, the same part commits to its share in h_out.
+        let hashed = part(p, false);
+        assert_eq!(
+            hashed.instances(),
+            [h_in, commit(Fr::from(11), &share(p)).expect("commit")].as_slice()
+        );
+    }
+}

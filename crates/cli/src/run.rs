@@ -35,8 +35,11 @@ pub fn write_plan(run: &Path, plan: &Plan) -> anyhow::Result<()> {
     let body = serde_json::to_vec_pretty(plan).context("encoding the plan")?;
     let mut env = Envelope::new(Kind::Plan, "json", body);
     env.header.plan_digest = Some(plan.digest());
-    // A graph-shaped plan under a major version of its own: a dzk that knows only chains refuses it.
-    let major = if plan.is_graph() {
+    // A graph-shaped plan under a major version of its own: a dzk that knows only chains refuses it; one whose
+    // outputs several chunks state under another, which a dzk that looks for them in the last chunk refuses.
+    let major = if plan.output_join.is_some() {
+        dzk_format::OUTPUT_PARTS_PLAN_MAJOR
+    } else if plan.is_graph() {
         dzk_format::GRAPH_PLAN_MAJOR
     } else {
         dzk_format::FORMAT_MAJOR

@@ -12,6 +12,10 @@ pub const FORMAT_MINOR: u16 = 0;
 /// boundaries): a dzk that knows only chains would misread such a plan, so it is written under a major version
 /// of its own, which those refuse. Chain plans stay at [`FORMAT_MAJOR`].
 pub const GRAPH_PLAN_MAJOR: u16 = 2;
+/// The major version of a plan whose model outputs several chunks state ([`crate::run::Plan::output_join`]): a
+/// dzk that knows only graphs would look for the outputs in the last chunk alone, so such a plan is written
+/// under a major version of its own, which those refuse.
+pub const OUTPUT_PARTS_PLAN_MAJOR: u16 = 3;
 
 const PREFIX: usize = 16;
 
@@ -157,8 +161,8 @@ impl Envelope {
         self.encode_as(FORMAT_MAJOR)
     }
 
-    /// The artifact's bytes under major version `major` ([`FORMAT_MAJOR`], or [`GRAPH_PLAN_MAJOR`] for a plan
-    /// whose chunks form a graph).
+    /// The artifact's bytes under major version `major` ([`FORMAT_MAJOR`], or for a plan [`GRAPH_PLAN_MAJOR`]
+    /// when its chunks form a graph and [`OUTPUT_PARTS_PLAN_MAJOR`] when several chunks state its outputs).
     pub fn encode_as(&self, major: u16) -> Vec<u8> {
         // A header of plain strings, numbers and JSON values always serializes.
         let header = serde_json::to_vec(&self.header).unwrap_or_default();
@@ -196,7 +200,8 @@ impl Envelope {
             });
         }
         let major = u16::from_le_bytes([bytes[8], bytes[9]]);
-        if major != FORMAT_MAJOR && !(found == Kind::Plan && major == GRAPH_PLAN_MAJOR) {
+        let plan_major = matches!(major, GRAPH_PLAN_MAJOR | OUTPUT_PARTS_PLAN_MAJOR);
+        if major != FORMAT_MAJOR && !(found == Kind::Plan && plan_major) {
             return Err(FormatError::UnsupportedVersion {
                 kind: found,
                 found: major,

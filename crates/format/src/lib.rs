@@ -6,5 +6,7 @@ mod envelope;
 mod error;
 pub mod run;
 
-pub use envelope::{Envelope, Header, Kind, FORMAT_MAJOR, FORMAT_MINOR, GRAPH_PLAN_MAJOR};
+pub use envelope::{
+    Envelope, Header, Kind, FORMAT_MAJOR, FORMAT_MINOR, GRAPH_PLAN_MAJOR, OUTPUT_PARTS_PLAN_MAJOR,
+};
 pub use error::FormatError;

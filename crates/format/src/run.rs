@@ -117,6 +117,17 @@ pub struct SplitSpec {
     pub tail: usize,
 }
 
+/// The model's outputs, stated by several chunks (see [`Plan::output_join`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputJoin {
+    /// The chunks whose outputs, concatenated along the last axis in this order, are the model's outputs: the
+    /// plan's last chunks, each writing one tensor (public instances, or its own `h_out` with committed
+    /// outputs).
+    pub chunks: Vec<u32>,
+    /// The model's output tensor they make up.
+    pub output: TensorSpec,
+}
+
 /// Whether the model's input and output are public or committed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct VisibilitySpec {
@@ -146,8 +157,14 @@ pub struct Plan {
     pub split_layers: Vec<SplitSpec>,
     /// Model input/output visibility.
     pub visibility: VisibilitySpec,
-    /// The chunks, in order; they cover `0..layers` exactly once.
+    /// The chunks, in order; they cover `0..layers` exactly once (`0..layers − 1` with [`Self::output_join`]).
     pub chunks: Vec<ChunkPlan>,
+    /// When the model's last layer is the concatenation of a split layer's parts (a classifier's or language
+    /// model's head too large for one chunk): the parts are the plan's last chunks and state the model's
+    /// outputs between them, and no chunk proves the concatenation, which only moves values. `None`: the last
+    /// chunk states the outputs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_join: Option<OutputJoin>,
     /// The identity of the SRS the keys were made with (`dzk_verifier::srs::srs_id`), once `dzk keygen` has
     /// run (not part of the plan digest).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -172,6 +189,57 @@ impl Plan {
         }
         let bytes = serde_json::to_vec(&p).unwrap_or_default();
         blake3::hash(&bytes).to_hex().to_string()
+    }
+
+    /// The layers the chunks cover: all of them, or all but the last when several chunks state the outputs
+    /// ([`Self::output_join`]).
+    pub fn covered_layers(&self) -> usize {
+        self.layers - usize::from(self.output_join.is_some())
+    }
+
+    /// The chunks that state the model's outputs, in the order they make them up: the parts of
+    /// [`Self::output_join`], or the last chunk.
+    pub fn output_chunks(&self) -> Vec<u32> {
+        match &self.output_join {
+            Some(j) => j.chunks.clone(),
+            None => vec![self.chunks.len().saturating_sub(1) as u32],
+        }
+    }
+
+    /// Whether chunk `i` states (some of) the model's outputs.
+    pub fn states_outputs(&self, i: u32) -> bool {
+        self.output_chunks().contains(&i)
+    }
+
+    /// The model's output values, flat in the output tensor's order, from the values each chunk of
+    /// [`Self::output_chunks`] states (in that order, each flat in its tensor's order): the one chunk's values,
+    /// or the parts' concatenated along the last axis. `None` when a part's count does not match the plan.
+    pub fn join_outputs<T: Clone>(&self, parts: &[Vec<T>]) -> Option<Vec<T>> {
+        let Some(j) = &self.output_join else {
+            return (parts.len() == 1).then(|| parts[0].clone());
+        };
+        let widths: Vec<usize> = j
+            .chunks
+            .iter()
+            .map(|&c| {
+                let o = &self.chunks.get(c as usize)?.outputs;
+                (o.len() == 1).then(|| o[0].shape.last().copied().unwrap_or(1))
+            })
+            .collect::<Option<_>>()?;
+        let width: usize = widths.iter().sum();
+        let rows = j.output.numel().checked_div(width)?;
+        if parts.len() != widths.len()
+            || parts.iter().zip(&widths).any(|(p, w)| p.len() != rows * w)
+        {
+            return None;
+        }
+        let mut out = Vec::with_capacity(rows * width);
+        for r in 0..rows {
+            for (p, &w) in parts.iter().zip(&widths) {
+                out.extend_from_slice(&p[r * w..(r + 1) * w]);
+            }
+        }
+        Some(out)
     }
 
     /// Whether some chunk reads other boundaries than its predecessor's (a graph-shaped plan).
@@ -274,19 +342,67 @@ impl Plan {
             }
             at = c.end;
         }
-        if at != self.layers {
+        if at != self.covered_layers() {
             return Err(format!(
-                "the chunks end at layer {at} but the model has {}",
-                self.layers
+                "the chunks end at layer {at} but the model has {}{}",
+                self.layers,
+                if self.output_join.is_some() {
+                    " (the last, the outputs' concatenation, left to the verifier)"
+                } else {
+                    ""
+                }
             ));
         }
+        if let Some(j) = &self.output_join {
+            self.check_output_join(j)?;
+        }
         if self.is_graph() {
-            let last = self.chunks.len() - 1;
-            for c in &self.chunks[..last] {
-                if self.readers(c.index + 1).is_empty() {
+            for c in &self.chunks {
+                if !self.states_outputs(c.index) && self.readers(c.index + 1).is_empty() {
                     return Err(format!("no chunk reads chunk {}'s outputs", c.index));
                 }
             }
+        }
+        Ok(())
+    }
+}
+
+impl Plan {
+    /// [`Plan::check`] of an output join: at least two chunks, the plan's last ones in order, each writing one
+    /// tensor that no chunk reads, of the output's shape but for its last axis, whose widths add up to the
+    /// output's.
+    fn check_output_join(&self, j: &OutputJoin) -> Result<(), String> {
+        let n = self.chunks.len() as u32;
+        let first = n.saturating_sub(j.chunks.len() as u32);
+        if j.chunks.len() < 2 || j.chunks != (first..n).collect::<Vec<_>>() {
+            return Err(format!(
+                "the chunks stating the outputs, {:?}, are not the plan's last two or more",
+                j.chunks
+            ));
+        }
+        let (lead, width) = j
+            .output
+            .shape
+            .split_at(j.output.shape.len().saturating_sub(1));
+        let mut sum = 0;
+        for &c in &j.chunks {
+            let outs = &self.chunks[c as usize].outputs;
+            let ok = outs.len() == 1
+                && outs[0].shape.len() == j.output.shape.len()
+                && outs[0].shape.starts_with(lead);
+            if !ok || !self.readers(c + 1).is_empty() {
+                return Err(format!(
+                    "chunk {c} states part of the outputs but does not write one tensor of their shape (but \
+                     for the last axis) that no chunk reads"
+                ));
+            }
+            sum += outs[0].shape.last().copied().unwrap_or(0);
+        }
+        if width != [sum] {
+            return Err(format!(
+                "the parts stating the outputs are {sum} wide along the last axis, the output {:?}",
+                j.output.shape
+            ));
         }
         Ok(())
     }

@@ -1,7 +1,9 @@
 //! The envelope: round trips, and every malformed file rejected with its own error (never a panic); the
 //! committed v1 fixture still decodes.
 
-use dzk_format::{Envelope, FormatError, Kind, FORMAT_MAJOR, GRAPH_PLAN_MAJOR};
+use dzk_format::{
+    Envelope, FormatError, Kind, FORMAT_MAJOR, GRAPH_PLAN_MAJOR, OUTPUT_PARTS_PLAN_MAJOR,
+};
 use proptest::prelude::*;
 
 fn sample() -> Envelope {
@@ -60,8 +62,9 @@ fn bad_version_says_what_to_do() {
     );
 }
 
-/// A plan whose chunks form a graph is written under major version 2: this dzk reads it, a dzk that reads only
-/// v1 refuses it (as this one refuses any other kind at v2), and v3 is refused.
+/// A plan whose chunks form a graph is written under major version 2 and one whose outputs several chunks state
+/// under 3: this dzk reads both, a dzk that reads only v1 refuses them (as this one refuses any other kind at v2
+/// or v3), and v4 is refused.
 #[test]
 fn a_graph_plan_has_a_major_version_of_its_own() {
     let mut plan = Envelope::new(Kind::Plan, "json", b"{}".to_vec());
@@ -71,8 +74,13 @@ fn a_graph_plan_has_a_major_version_of_its_own() {
     assert_eq!(Envelope::decode(&bytes, Kind::Plan), Ok(plan.clone()));
     let proof = Envelope::new(Kind::ChunkProof, "raw", vec![1, 2]).encode_as(GRAPH_PLAN_MAJOR);
     assert!(Envelope::decode(&proof, Kind::ChunkProof).is_err());
-    let v3 = plan.encode_as(GRAPH_PLAN_MAJOR + 1);
-    assert!(Envelope::decode(&v3, Kind::Plan).is_err());
+    let v3 = plan.encode_as(OUTPUT_PARTS_PLAN_MAJOR);
+    assert_eq!(Envelope::decode(&v3, Kind::Plan), Ok(plan.clone()));
+    let proof =
+        Envelope::new(Kind::ChunkProof, "raw", vec![1, 2]).encode_as(OUTPUT_PARTS_PLAN_MAJOR);
+    assert!(Envelope::decode(&proof, Kind::ChunkProof).is_err());
+    let v4 = plan.encode_as(OUTPUT_PARTS_PLAN_MAJOR + 1);
+    assert!(Envelope::decode(&v4, Kind::Plan).is_err());
 }
 
 #[test]

@@ -7,6 +7,10 @@
 //! and writes its share of the output; the chunk after the parts (it starts with the concatenation) reads that
 //! same boundary and every part's output. Every other chunk reads its predecessor's boundary, as in a chain.
 //!
+//! A split of the model's last layer (a classifier's or language model's head) ends the run with its parts when
+//! nothing but their concatenation is left: each part states its share of the model's outputs
+//! (`Plan::output_join`), and no chunk reads them all back (GPT-2's LM head writes 3.2 M values).
+//!
 //! `--chunks N` splits too: it takes the plan of the smallest `k` whose `--max-k` partition needs no more than
 //! `N` chunks, when that beats the best chain of exactly `N` chunks.
 
@@ -61,6 +65,24 @@ pub enum Role {
         /// Whether it reads boundary `first`.
         before: bool,
     },
+}
+
+/// The section whose concatenation is the model's last layer and writes its only output, when nothing else is
+/// live there: its parts can state the model's outputs themselves, with no chunk joining them
+/// (`dzk_format::run::Plan::output_join`).
+pub fn output_section<'a>(model: &Model, sections: &'a [Section]) -> Option<&'a Section> {
+    let n = model.layers().len();
+    let s = sections.iter().find(|s| s.join() + 1 == n)?;
+    let join = &model.layers()[s.join()];
+    let parts: Vec<i64> = (0..s.parts)
+        .map(|p| model.layers()[s.part(p).1 - 1].outputs[0])
+        .collect();
+    let mut live = model.live_at(s.join());
+    live.sort_unstable();
+    let mut wanted = parts.clone();
+    wanted.sort_unstable();
+    (model.outputs() == join.outputs.as_slice() && join.inputs == parts && live == wanted)
+        .then_some(s)
 }
 
 /// Each chunk's role, given the layer ranges `cuts` of `model` and the `sections` of its split layers.
@@ -380,7 +402,8 @@ fn unsplit(
 }
 
 /// Greedy chunks under `max_k` around the split layers' parts: each part is a chunk, the chunk after the parts
-/// starts at the concatenation, and no other chunk crosses a section. A chunk that reads several boundaries
+/// starts at the concatenation (none after the parts of [`output_section`]), and no other chunk crosses a
+/// section. A chunk that reads several boundaries
 /// (after the parts) is checked exactly, with its real inputs, and shortened until it fits.
 fn cut_around(
     model: &Arc<Model>,
@@ -392,9 +415,14 @@ fn cut_around(
     let layouts = CostModel::reference_layouts(model);
     let mut cuts: Vec<(usize, usize)> = Vec::new();
     let mut a = 0;
+    let last = output_section(model, sections).map(|s| s.start);
     while a < n {
         if let Some(s) = sections.iter().find(|s| s.start == a) {
             cuts.extend((0..s.parts).map(|p| s.part(p)));
+            if last == Some(s.start) {
+                // The parts state the model's outputs: no chunk joins them.
+                break;
+            }
             a = s.join();
             continue;
         }

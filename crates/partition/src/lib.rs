@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 use dzk_circuit::{ChunkCircuit, CircuitError, CostModel};
-use dzk_format::run::{ChunkPlan, LayoutSpec, Plan, TensorSpec, VisibilitySpec};
+use dzk_format::run::{ChunkPlan, LayoutSpec, OutputJoin, Plan, TensorSpec, VisibilitySpec};
 use dzk_ir::{IrError, Model, Section};
 
 mod graph;
-pub use graph::{chunk_io, partition, roles, sources, Partition, Role};
+pub use graph::{chunk_io, output_section, partition, roles, sources, Partition, Role};
 
 /// How to bound the chunks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -156,7 +156,8 @@ fn specs(model: &Model, idxs: &[i64]) -> Vec<TensorSpec> {
 
 /// The plan for `cuts`: each chunk's cheapest layout (with `k` at most `max_k` when given), its boundary tensors
 /// and its slice file's name and digest (from `slices`, the slice files' bytes in chunk order). `cost` is the
-/// model's [`CostModel`]; `sections` where the split layers' parts are (empty for a chain).
+/// model's [`CostModel`]; `sections` where the split layers' parts are (empty for a chain). When the cuts end with
+/// the parts of [`output_section`], they state the model's outputs ([`Plan::output_join`]).
 #[allow(clippy::too_many_arguments)]
 pub fn plan(
     model: &Arc<Model>,
@@ -221,6 +222,17 @@ pub fn plan(
             Vec::new(),
         ));
     }
+    // The parts of a split last layer that end the plan state the model's outputs.
+    let n = model.layers().len();
+    let output_join = output_section(model, sections)
+        .filter(|s| cuts.len() >= s.parts && cuts.last().is_some_and(|&(_, b)| b + 1 == n))
+        .and_then(|s| {
+            let first = cuts.len() - s.parts;
+            Some(OutputJoin {
+                chunks: (first..cuts.len()).map(|i| i as u32).collect(),
+                output: specs(model, model.outputs()).into_iter().next()?,
+            })
+        });
     Ok(Plan {
         model_file: model_file.into(),
         model_blake3: blake3::hash(model_bytes).to_hex().to_string(),
@@ -229,6 +241,7 @@ pub fn plan(
         split_layers: Vec::new(),
         visibility,
         chunks,
+        output_join,
         srs_id: None,
         aggregation_vks: Default::default(),
     })

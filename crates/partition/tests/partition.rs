@@ -151,3 +151,31 @@ fn impossible_requests_are_errors() {
         Err(PartitionError::TooBig { layer: 0, .. })
     ));
 }
+
+/// The parts of a split layer end the plan only when their concatenation is the model's last layer and writes
+/// its only output with nothing else live: the wide head's split does; the wide MLP's (its parts feed another
+/// layer, and its input is still needed) does not.
+#[test]
+fn only_a_split_last_layer_states_the_outputs_in_parts() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/models");
+    for (name, layer, ends) in [
+        ("wide_head.msgpack", 1, true),
+        ("wide_mlp.msgpack", 0, false),
+    ] {
+        let bytes = std::fs::read(root.join(name)).expect("model");
+        let at = [dzk_ir::SplitAt {
+            layer,
+            parts: 3,
+            tail: Model::from_msgpack(&bytes, name)
+                .expect("model")
+                .channel_tail(layer),
+        }];
+        let split = Model::split_layers_with_tails(&bytes, name, &at).expect("split");
+        let m = Model::from_msgpack(&split.bytes, name).expect("split model");
+        assert_eq!(
+            dzk_partition::output_section(&m, &split.sections).is_some(),
+            ends,
+            "{name}"
+        );
+    }
+}

@@ -26,8 +26,8 @@ use crate::{dev_setup, keygen, prove_chunk, ProverError};
 mod boundary;
 
 pub use boundary::{
-    boundary_file, boundary_file_at, read_boundary, read_model_input, read_next, salt_tag,
-    BoundaryIn,
+    boundary_file, boundary_file_at, model_outputs, read_boundary, read_model_input, read_next,
+    salt_tag, BoundaryIn,
 };
 
 /// Why a run step failed. Every message names what is wrong.
@@ -118,8 +118,11 @@ fn circuit(plan: &Plan, c: &ChunkPlan, model: Arc<Model>) -> Result<ChunkCircuit
         .with_visibility(Visibility {
             public_input: plan.visibility.public_input,
             public_output: plan.visibility.public_output,
-        });
-    if circuit.min_k() != c.k {
+        })
+        .states_outputs(plan.output_join.is_some() && plan.states_outputs(c.index));
+    // The plan's `k` was fitted with every boundary hashed; public inputs or outputs may take fewer rows, so a
+    // chunk may fit a smaller `k`, never need a larger one.
+    if circuit.min_k() > c.k {
         return Err(input(
             &c.slice_file,
             format!(
@@ -212,7 +215,8 @@ pub struct Proven {
 pub struct Prepared {
     /// The circuit, carrying its witness.
     pub circuit: ChunkCircuit,
-    /// The next chunk's boundary file (for the last chunk: the model outputs as a zkml tensor file).
+    /// The next chunk's boundary file (for a chunk that states the model's outputs: its outputs as a zkml tensor
+    /// file; [`model_outputs`] joins a split last layer's parts).
     pub next: Vec<u8>,
     /// Seconds the witness took.
     pub witness_s: f64,
@@ -302,10 +306,10 @@ pub fn prepare(
             }
         }
     }
-    let next = if (c.index as usize) + 1 < plan.chunks.len() {
-        boundary_file(plan, c, &outputs, salt_out)
-    } else {
+    let next = if plan.states_outputs(c.index) {
         outputs.to_msgpack()
+    } else {
+        boundary_file(plan, c, &outputs, salt_out)
     };
     Ok(Prepared {
         circuit,

@@ -181,7 +181,7 @@ pub fn instance_count(plan: &Plan, i: usize) -> usize {
     if reads.contains(&0) && plan.visibility.public_input {
         n += plan.boundary_tensors(0).map_or(0, total_values);
     }
-    if i + 1 == plan.chunks.len() && plan.visibility.public_output {
+    if plan.states_outputs(c.index) && plan.visibility.public_output {
         n += total_values(&c.outputs);
     }
     n
@@ -535,12 +535,25 @@ pub fn verify_all(
             ));
         }
     }
+    // The model's outputs: the last chunk's public values, or those of a split last layer's parts joined along
+    // the last axis (`Plan::output_join`; the verifier makes the concatenation no chunk proves).
     let public_outputs = if plan.visibility.public_output {
-        found.get(&(plan.chunks.len() as u32 - 1)).map(|ev| {
-            let last = plan.chunks.len() - 1;
-            let skip = instance_count(&plan, last) - total_values(&plan.chunks[last].outputs);
-            ev.instances.iter().skip(skip).map(signed).collect()
-        })
+        plan.output_chunks()
+            .iter()
+            .map(|&c| {
+                let ev = found.get(&c)?;
+                let skip = instance_count(&plan, c as usize)
+                    - total_values(&plan.chunks[c as usize].outputs);
+                Some(
+                    ev.instances
+                        .iter()
+                        .skip(skip)
+                        .map(signed)
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .collect::<Option<Vec<_>>>()
+            .and_then(|parts| plan.join_outputs(&parts))
     } else {
         None
     };

@@ -154,6 +154,7 @@ fn chunk_keys(
 /// records, not to rebuild one. `params` is set to the aggregation circuit's k once its configuration is known.
 pub(super) fn trusted_kit(kit: &Kit) -> anyhow::Result<Trusted> {
     let plan = read_plan(&kit.dir)?;
+    aggregatable(&plan, &kit.dir)?;
     let vs = kit.srs;
     Ok(Trusted {
         insecure: kit.manifest.insecure_dev_seed.is_some()
@@ -166,8 +167,24 @@ pub(super) fn trusted_kit(kit: &Kit) -> anyhow::Result<Trusted> {
     })
 }
 
+/// Refuses a plan whose outputs several chunks state (`Plan::output_join`): the aggregated statement takes the
+/// model's outputs from the last chunk alone.
+fn aggregatable(plan: &Plan, dir: &Path) -> anyhow::Result<()> {
+    if let Some(j) = &plan.output_join {
+        anyhow::bail!(
+            "{}: the model's outputs are stated by chunks {:?}, the parts of its split last layer; an aggregated \
+             proof states them from the last chunk alone, so this run cannot be aggregated (yet): `dzk verify-all` \
+             checks it",
+            dir.join("plan.dzk").display(),
+            j.chunks
+        );
+    }
+    Ok(())
+}
+
 pub(super) fn trusted(run: &Path, params_dir: &Path) -> anyhow::Result<Trusted> {
     let plan = read_plan(run)?;
+    aggregatable(&plan, run)?;
     let (info, params) =
         srs::load(params_dir).with_context(|| format!("reading {}", params_dir.display()))?;
     if params.k() < MIN_AGG_K {

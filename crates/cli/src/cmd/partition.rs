@@ -174,6 +174,16 @@ impl PartitionCmd {
                 parted.model.layers().len()
             );
         }
+        if let Some(j) = &plan.output_join {
+            eprintln!(
+                "the last layer's {} parts (chunks {}..={}) state the model's {} outputs between them and end the \
+                 plan: no chunk reads them back, the verifier joins them",
+                j.chunks.len(),
+                j.chunks.first().copied().unwrap_or_default(),
+                j.chunks.last().copied().unwrap_or_default(),
+                j.output.numel()
+            );
+        }
         // Fewer chunks than asked: say why the other machines would not help.
         let fewer = match (self.chunks, whole) {
             (Some(n), Some((whole, whole_cost, whole_bytes))) if plan.chunks.len() < n => {
@@ -219,6 +229,7 @@ impl PartitionCmd {
                 "{}",
                 json!({"run": self.out, "plan_digest": plan.digest(), "chunks": chunks, "visibility": plan.visibility,
                     "folded_layers": plan.folded_layers, "split_layers": plan.split_layers,
+                    "output_join": plan.output_join,
                     "chunks_asked": self.chunks, "fewer_chunks": fewer})
             );
         } else {
@@ -229,9 +240,14 @@ impl PartitionCmd {
                     (t, g) => format!(", function tables {t} in {g} groups of {}", z.per_group),
                 };
                 let reads = crate::run::reads_text(c);
+                let share = if plan.output_join.is_some() && plan.states_outputs(c.index) {
+                    " (its share of the model's outputs)"
+                } else {
+                    ""
+                };
                 println!(
                     "chunk {}: layers {}..{}, k = {}: {} of {} rows (layout {}, range table {}{tables}), {} values in{reads}, \
-                     {} out",
+                     {} out{share}",
                     c.index,
                     c.start,
                     c.end,

@@ -7,11 +7,12 @@ use anyhow::Context;
 use clap::Args;
 use dzk_backend::Backend;
 use dzk_format::run::{ChunkPlan, Plan};
+use dzk_ir::TensorFile;
 use dzk_merkle::hex::to_hex;
 use dzk_prover::run::{
-    chunk, chunk_vk, load_slice, memory_estimate, prepare, proof_is_valid, prove_chunk_run,
-    prove_prepared, read_boundary, read_model_input, read_next, read_pk, BoundaryIn, Phase,
-    Prepared, RunError,
+    chunk, chunk_vk, load_slice, memory_estimate, model_outputs, prepare, proof_is_valid,
+    prove_chunk_run, prove_prepared, read_boundary, read_model_input, read_next, read_pk,
+    BoundaryIn, Phase, Prepared, RunError,
 };
 use dzk_prover::Params;
 use dzk_verifier::audit::proof_name;
@@ -46,7 +47,8 @@ pub struct ProveChunkCmd {
     #[arg(short = 'o', long = "output", value_name = "PROOFS_DIR")]
     pub out: PathBuf,
     /// Write the next chunk's input here before proving starts (for the last chunk: the model's outputs as a
-    /// zkml tensor file). Private: it holds activations and their salt.
+    /// zkml tensor file; for a part of a split last layer, its share of them). Private: it holds activations
+    /// and their salt.
     #[arg(long, value_name = "FILE")]
     pub emit_output: Option<PathBuf>,
     /// The next chunk's boundary file made ahead by `dzk boundaries`: its salt becomes this chunk's output
@@ -143,7 +145,8 @@ impl ProveChunkCmd {
         let (_, params) = load_params(&self.params)?;
         let existing = self.out.join(proof_name(self.chunk));
         let emit_done = self.emit_output.as_ref().is_none_or(|p| p.exists());
-        let last = self.chunk as usize + 1 == plan.chunks.len();
+        // The last chunk, or a part of a split last layer: no chunk reads what it writes.
+        let last = plan.states_outputs(self.chunk);
         let valid = existing.exists() && {
             let p = downsized(&params, c.k, &self.params)?;
             std::fs::read(&existing).is_ok_and(|proof| {
@@ -278,14 +281,19 @@ impl ProveCmd {
         for c in &plan.chunks {
             pb.set_message(format!("chunk {}: witness and commitments", c.index));
             let p = witness(&self.run, &plan, c, &mut boundaries)?;
-            if (c.index as usize) + 1 == plan.chunks.len() {
-                if let Some(out) = &self.emit_output {
-                    write_atomic(out, &p.next)?;
-                }
-            }
             prepared.push((c.clone(), p));
         }
         pb.finish_and_clear();
+        if let Some(out) = &self.emit_output {
+            let parts = prepared
+                .iter()
+                .filter(|(c, _)| plan.states_outputs(c.index))
+                .map(|(c, p)| {
+                    TensorFile::from_msgpack(&p.next, &format!("chunk {}'s outputs", c.index))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            write_atomic(out, &model_outputs(&plan, &parts)?.to_msgpack())?;
+        }
         let peak = plan
             .chunks
             .iter()
@@ -387,7 +395,7 @@ fn witness(
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let p = prepare(plan, c, load_slice(c, &slice)?, &inputs, None)?;
-    if (c.index as usize) + 1 < plan.chunks.len() {
+    if !plan.states_outputs(c.index) {
         let b = read_next(plan, c, &p.next, &format!("chunk {}'s output", c.index))?;
         boundaries.insert(c.index + 1, b);
     }
@@ -423,18 +431,26 @@ impl BoundariesCmd {
         )?;
         let mut boundaries = BTreeMap::new();
         boundaries.insert(0, input);
+        let mut parts = Vec::new();
+        let mut written = vec![0u32];
         for c in &plan.chunks {
             let p = witness(&self.run, &plan, c, &mut boundaries)?;
-            if (c.index as usize) + 1 < plan.chunks.len() {
+            if plan.states_outputs(c.index) {
+                let what = format!("chunk {}'s outputs", c.index);
+                parts.push(TensorFile::from_msgpack(&p.next, &what)?);
+            } else {
                 let name = format!("boundary-{}.dzk", c.index + 1);
                 write_atomic(&self.out.join(&name), &p.next)?;
-            } else {
-                write_atomic(&self.out.join("outputs.msgpack"), &p.next)?;
+                written.push(c.index + 1);
             }
         }
+        write_atomic(
+            &self.out.join("outputs.msgpack"),
+            &model_outputs(&plan, &parts)?.to_msgpack(),
+        )?;
         eprintln!(
             "wrote boundary-0..{}.dzk and outputs.msgpack to {}",
-            plan.chunks.len() - 1,
+            written.last().copied().unwrap_or(0),
             self.out.display()
         );
         Ok(())

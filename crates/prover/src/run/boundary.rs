@@ -185,6 +185,39 @@ pub fn boundary_file_at(plan: &Plan, cut: u32, tensors: &TensorFile, salt: Fr) -
     env.encode()
 }
 
+/// The model's outputs as a zkml tensor file, from the outputs of the chunks that state them
+/// (`Plan::output_chunks`, in that order): the last chunk's own, or the parts' joined along the last axis into
+/// the output tensor of `Plan::output_join`.
+pub fn model_outputs(plan: &Plan, parts: &[TensorFile]) -> Result<TensorFile, RunError> {
+    let bad = |reason: String| input("plan.dzk", reason);
+    let Some(j) = &plan.output_join else {
+        return match parts {
+            [one] => Ok(one.clone()),
+            _ => Err(bad(format!("{} output files for one chunk", parts.len()))),
+        };
+    };
+    let values = j
+        .chunks
+        .iter()
+        .zip(parts)
+        .map(|(&c, f)| {
+            let spec = plan.chunks.get(c as usize).and_then(|c| c.outputs.first());
+            spec.and_then(|s| f.get(s.idx))
+                .map(|t| t.data().to_vec())
+                .ok_or_else(|| {
+                    bad(format!(
+                        "chunk {c}'s outputs lack the tensor the plan names"
+                    ))
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let data = plan
+        .join_outputs(&values)
+        .ok_or_else(|| bad("the parts' outputs do not make up the model's".into()))?;
+    let tensor = dzk_ir::Tensor::new(j.output.shape.clone(), data).map_err(bad)?;
+    TensorFile::new(vec![(j.output.idx, tensor)]).map_err(bad)
+}
+
 /// A salt's fingerprint for [`ProofMeta::salt_tags`](dzk_format::run::ProofMeta::salt_tags): the first 16 bytes
 /// of BLAKE3 over a domain tag and the salt. Publishing it reveals nothing usable about the salt (a 254-bit random
 /// value) and so nothing about the committed activations.
