@@ -118,6 +118,8 @@ fn a_split_last_layer_states_the_outputs_in_parts_and_wrong_parts_are_rejected()
         u16::from_le_bytes([bytes[8], bytes[9]]),
         dzk_format::OUTPUT_PARTS_PLAN_MAJOR
     );
+    let shown = ok(&["inspect", s(&run.join("plan.dzk"))]);
+    assert!(shown.contains("the model's 2048 outputs stated by chunks [1, 2, 3]"), "{shown}");
     // With room for the whole head, one chunk states the outputs, as before.
     let whole = dir.join("whole");
     ok(&["partition", s(&model()), "--max-k", "13", "-o", s(&whole)]);

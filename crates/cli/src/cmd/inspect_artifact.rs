@@ -69,9 +69,17 @@ pub fn describe(path: &Path, bytes: &[u8], kind: Kind) -> anyhow::Result<(Value,
                         .join(", ")
                 ));
             }
+            if let Some(j) = &plan.output_join {
+                lines.push(format!(
+                    "  the model's {} outputs stated by chunks {:?} (a split last layer's parts, joined along the \
+                     last axis by the verifier)",
+                    j.output.numel(),
+                    j.chunks
+                ));
+            }
             for c in &plan.chunks {
                 lines.push(format!(
-                    "  chunk {}: layers {}..{}, k = {}, {} rows, {} values in{}, {} out{}",
+                    "  chunk {}: layers {}..{}, k = {}, {} rows, {} values in{}, {} out{}{}",
                     c.index,
                     c.start,
                     c.end,
@@ -80,6 +88,11 @@ pub fn describe(path: &Path, bytes: &[u8], kind: Kind) -> anyhow::Result<(Value,
                     total_values(&c.inputs),
                     crate::run::reads_text(c),
                     total_values(&c.outputs),
+                    if plan.output_join.is_some() && plan.states_outputs(c.index) {
+                        " (its share of the outputs)"
+                    } else {
+                        ""
+                    },
                     if c.vk_blake3.is_some() { ", keyed" } else { "" }
                 ));
             }
@@ -89,7 +102,7 @@ pub fn describe(path: &Path, bytes: &[u8], kind: Kind) -> anyhow::Result<(Value,
                     "index": c.index, "layers": [c.start, c.end], "k": c.k, "rows": c.rows,
                     "vk_blake3": c.vk_blake3, "reads": c.reads(),
                 })).collect::<Vec<_>>(),
-                "split_layers": plan.split_layers,
+                "split_layers": plan.split_layers, "output_join": plan.output_join,
                 "srs_id": plan.srs_id, "digest": plan.digest(),
             });
         }
