@@ -129,12 +129,12 @@ HEAD_INPUT = REPO / "testdata/inputs/wide_head.msgpack"
 
 
 def test_a_split_last_layer_states_the_outputs_in_parts_on_ray(ray_cluster, dzk_bin, tmp_path):
-    # --max-k 11 splits the head, the model's last layer, into three parts that end the plan: each task states
+    # --max-k 10 splits the head, the model's last layer, into four parts that end the plan: each task states
     # its share of the outputs (none has an output boundary to take along) and verify-all joins them.
-    r = prove_on_ray(model=HEAD, max_k=11, input_file=HEAD_INPUT, out_dir=tmp_path / "proofs",
+    r = prove_on_ray(model=HEAD, max_k=10, input_file=HEAD_INPUT, out_dir=tmp_path / "proofs",
                      address=ray_cluster, dzk=dzk_bin)
     assert r.verdict == "VALID", r.report
-    assert [c["reads"] for c in r.report["chunks"]] == [[0], [1], [1], [1]]
+    assert [c["reads"] for c in r.report["chunks"]] == [[0], [1], [1], [1], [1]]
     out = subprocess.run([dzk_bin, "forward", str(HEAD), str(HEAD_INPUT), "--json"], check=True,
                          capture_output=True, text=True).stdout
     assert r.report["public_outputs"] == json.loads(out)["outputs"][0]["data"]

@@ -33,8 +33,9 @@ pub const MIN_RANGE_BITS: usize = 26;
 /// Boundary-in tensors are private witnesses (range-checked), weights are fixed columns, and the public
 /// instances are, in order: `h_in = Poseidon(TAG_ACT, salt_in, pack(B_in))` computed from the cells the layers
 /// read, `h_out = Poseidon(TAG_ACT, salt_out, pack(B_out))` computed from the cells they wrote, then the model
-/// inputs (first chunk) and outputs (last chunk, or a part of a split last layer: [`Self::states_outputs`]) that
-/// [`Visibility`] makes public, flattened in boundary order. Public tensors are left out of their side's hash.
+/// inputs (first chunk) and outputs (last chunk) that [`Visibility`] makes public, or the outputs a part of a split
+/// last layer states ([`ChunkIo::public_outputs`]), flattened in boundary order. Public tensors are left out of
+/// their side's hash.
 #[derive(Clone, Debug)]
 pub struct ChunkCircuit {
     pub(crate) model: Arc<Model>,
@@ -43,8 +44,6 @@ pub struct ChunkCircuit {
     io: Arc<ChunkIo>,
     pub(crate) params: LayoutParams,
     visibility: Visibility,
-    /// The chunk states the model's outputs though it ends before the model's last layer.
-    output_part: bool,
     /// Boundary-in values by tensor index; `None` for keygen.
     boundary: Option<Arc<BTreeMap<i64, Vec<i64>>>>,
     /// The input groups' salts and the output salt (with a witness only).
@@ -107,7 +106,6 @@ impl ChunkCircuit {
             io,
             params,
             visibility: Visibility::default(),
-            output_part: false,
             boundary: None,
             salts: None,
             public: Vec::new(),
@@ -197,15 +195,6 @@ impl ChunkCircuit {
         self
     }
 
-    /// Makes the chunk's outputs the model's (public under [`Visibility::public_output`]) though it ends before
-    /// the model's last layer: a part of a split last layer, whose concatenation, the model's last layer, the
-    /// verifier makes from the parts' outputs (`dzk_format::run::Plan::output_join`). Before
-    /// [`Self::with_inputs`].
-    pub fn states_outputs(mut self, yes: bool) -> Self {
-        self.output_part = yes;
-        self
-    }
-
     /// The visibility in effect.
     pub fn visibility(&self) -> Visibility {
         self.visibility
@@ -225,8 +214,8 @@ impl ChunkCircuit {
                     )
                 })
                 .collect(),
-            public_out: (self.end == self.model.layers().len() || self.output_part)
-                && self.visibility.public_output,
+            public_out: self.io.public_outputs
+                || (self.end == self.model.layers().len() && self.visibility.public_output),
         }
     }
 

@@ -46,6 +46,7 @@ fn part(m: &Arc<Model>, trace: &dzk_ir::Trace, at: usize, p: usize) -> ChunkCirc
             tensors: live.clone(),
         }],
         outputs: m.layers()[at + p].outputs.clone(),
+        public_outputs: false,
     };
     let given = TensorFile::new(
         live.iter()
@@ -164,6 +165,7 @@ fn the_chunk_after_the_parts_commits_to_each_boundary_it_reads() {
             },
         ],
         outputs: m.live_at(n),
+        public_outputs: false,
     };
     let mut given = vec![(0, input.get(0).expect("x").clone())];
     for y in [y0, y1] {
@@ -249,6 +251,7 @@ fn a_part_carrying_the_pooling_after_its_convolution_proves_its_pooled_share_and
                 tensors: m.live_at(0),
             }],
             outputs: m.layers()[b - 1].outputs.clone(),
+            public_outputs: false,
         };
         let c = ChunkCircuit::new(m.clone(), a, b, layout())
             .expect("circuit")
@@ -336,6 +339,7 @@ fn a_part_carrying_a_branching_run_proves_its_share_and_no_other() {
                 tensors: live.clone(),
             }],
             outputs: m.layers()[b - 1].outputs.clone(),
+            public_outputs: false,
         };
         let given = TensorFile::new(
             live.iter()
@@ -381,9 +385,9 @@ fn a_part_carrying_a_branching_run_proves_its_share_and_no_other() {
     }
 }
 
-/// A part of a split last layer that states the model's outputs (`states_outputs`): its share is public, after
-/// `h_in` and an `h_out` over nothing, and bound to its cells: a changed value, another part's share or the
-/// share moved in the instances is rejected. Without `states_outputs` the same part hashes its share.
+/// A part of a split last layer that states the model's outputs (`ChunkIo::public_outputs`): its share is
+/// public, after `h_in` and an `h_out` over nothing, and bound to its cells: a changed value, another part's
+/// share or the share moved in the instances is rejected. Without it the same part hashes its share.
 #[test]
 fn a_part_that_states_the_outputs_binds_its_public_share() {
     let model = serde_json::json!({
@@ -417,10 +421,10 @@ fn a_part_that_states_the_outputs_binds_its_public_share() {
                     tensors: vec![0],
                 }],
                 outputs: m.layers()[p].outputs.clone(),
+                public_outputs: states,
             })
             .expect("io")
             .with_visibility(public)
-            .states_outputs(states)
             .with_group_inputs(&input, &[Fr::from(7)], Fr::from(11))
             .expect("witness")
     };
@@ -450,7 +454,7 @@ fn a_part_that_states_the_outputs_binds_its_public_share() {
             share(p)[0] == share(p)[1] || mock(&c, moved).is_err(),
             "two outputs swapped accepted"
         );
-        // Not stating the outputs, the same part commits to its share in h_out.
+        // Its outputs not public, the same part commits to its share in h_out.
         let hashed = part(p, false);
         assert_eq!(
             hashed.instances(),

@@ -76,40 +76,40 @@ fn a_split_last_layer_states_the_outputs_in_parts_and_wrong_parts_are_rejected()
         dir.join("proofs"),
         dir.join("b"),
     );
-    // At --max-k 11 the head (16 → 512 over 4 tokens, with its reshape) needs 3 parts, and a chunk reading
+    // At --max-k 10 the head (16 → 512 over 4 tokens, with its reshape) needs 4 parts, and a chunk reading
     // their 2,048 values back would not fit: the parts end the plan.
     let o = dzk(&[
         "partition",
         s(&model()),
         "--max-k",
-        "11",
+        "10",
         "-o",
         s(&run),
         "--json",
     ]);
     assert!(o.status.success(), "{}", err(&o));
     assert!(
-        err(&o).contains("layer 1 and the 1 after it (channel by channel) in 3 parts"),
+        err(&o).contains("layer 1 and the 1 after it (channel by channel) in 4 parts"),
         "{}",
         err(&o)
     );
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("\"output_join\""), "{text}");
     let plan = dzk_verifier::audit::read_plan(&run).expect("plan");
-    assert_eq!(plan.chunks.len(), 4);
+    assert_eq!(plan.chunks.len(), 5);
     assert_eq!(
         plan.output_join,
         Some(OutputJoin {
-            chunks: vec![1, 2, 3],
+            chunks: vec![1, 2, 3, 4],
             output: TensorSpec {
                 idx: 12,
                 shape: vec![1, 4, 512],
             },
         })
     );
-    assert!(plan.chunks.iter().all(|c| c.k <= 11));
+    assert!(plan.chunks.iter().all(|c| c.k <= 10));
     assert_eq!(
-        plan.chunks[3].end + 1,
+        plan.chunks[4].end + 1,
         plan.layers,
         "no chunk proves the concatenation"
     );
@@ -119,7 +119,10 @@ fn a_split_last_layer_states_the_outputs_in_parts_and_wrong_parts_are_rejected()
         dzk_format::OUTPUT_PARTS_PLAN_MAJOR
     );
     let shown = ok(&["inspect", s(&run.join("plan.dzk"))]);
-    assert!(shown.contains("the model's 2048 outputs stated by chunks [1, 2, 3]"), "{shown}");
+    assert!(
+        shown.contains("the model's 2048 outputs stated by chunks [1, 2, 3, 4]"),
+        "{shown}"
+    );
     // With room for the whole head, one chunk states the outputs, as before.
     let whole = dir.join("whole");
     ok(&["partition", s(&model()), "--max-k", "13", "-o", s(&whole)]);
@@ -131,7 +134,7 @@ fn a_split_last_layer_states_the_outputs_in_parts_and_wrong_parts_are_rejected()
     ok(&["keygen", s(&run), "--params", s(&params)]);
     ok(&["boundaries", s(&run), "--input", s(&input()), "-o", s(&b)]);
     assert!(b.join("boundary-1.dzk").exists());
-    for i in 2..=4 {
+    for i in 2..=5 {
         assert!(
             !b.join(format!("boundary-{i}.dzk")).exists(),
             "boundary {i} has no reader"
@@ -144,7 +147,7 @@ fn a_split_last_layer_states_the_outputs_in_parts_and_wrong_parts_are_rejected()
         (t.shape(), t.data()),
         (&[1usize, 4, 512][..], want.as_slice())
     );
-    for i in (0..4u32).rev() {
+    for i in (0..5u32).rev() {
         let i = i.to_string();
         ok(&[
             "prove-chunk",
@@ -189,8 +192,8 @@ fn a_split_last_layer_states_the_outputs_in_parts_and_wrong_parts_are_rejected()
     // A missing part.
     let missing = dir.join("missing");
     copy_dir(&proofs, &missing);
-    std::fs::remove_file(missing.join("chunk-3.proof")).expect("rm");
-    rejected(&run, &params, &missing, "chunk 3: missing");
+    std::fs::remove_file(missing.join("chunk-4.proof")).expect("rm");
+    rejected(&run, &params, &missing, "chunk 4: missing");
     // A part with one public output changed: its proof does not verify.
     let changed = dir.join("changed");
     copy_dir(&proofs, &changed);
@@ -238,14 +241,14 @@ fn a_split_last_layer_states_the_outputs_in_parts_and_wrong_parts_are_rejected()
         &other,
         "cut 1: chunk 0's output commitment differs from chunk 3's input commitment",
     );
-    // A part from another run (the head in 5 parts).
-    let run10 = dir.join("run10");
-    ok(&["partition", s(&model()), "--max-k", "10", "-o", s(&run10)]);
-    ok(&["keygen", s(&run10), "--params", s(&params)]);
+    // A part from another run (the head in 2 parts).
+    let run11 = dir.join("run11");
+    ok(&["partition", s(&model()), "--max-k", "11", "-o", s(&run11)]);
+    ok(&["keygen", s(&run11), "--params", s(&params)]);
     let p10 = dir.join("p10");
     ok(&[
         "prove",
-        s(&run10),
+        s(&run11),
         "--input",
         s(&input()),
         "--params",
@@ -255,7 +258,7 @@ fn a_split_last_layer_states_the_outputs_in_parts_and_wrong_parts_are_rejected()
     ]);
     let foreign = dir.join("foreign");
     copy_dir(&proofs, &foreign);
-    std::fs::copy(p10.join("chunk-3.proof"), foreign.join("chunk-3.proof")).expect("cp");
+    std::fs::copy(p10.join("chunk-2.proof"), foreign.join("chunk-2.proof")).expect("cp");
     rejected(&run, &params, &foreign, "made for another plan");
     // Aggregation takes the outputs from the last chunk alone: it refuses such a run, before any key.
     let o = dzk(&[

@@ -135,6 +135,7 @@ pub fn chunk_io(model: &Model, cuts: &[(usize, usize)], roles: &[Role], i: usize
         Role::Part { first, .. } => ChunkIo {
             groups: vec![before(first)],
             outputs: model.layers()[b - 1].outputs.clone(),
+            public_outputs: false,
         },
         Role::Join {
             first,
@@ -156,12 +157,14 @@ pub fn chunk_io(model: &Model, cuts: &[(usize, usize)], roles: &[Role], i: usize
             ChunkIo {
                 groups,
                 outputs: model.live_at(b),
+                public_outputs: false,
             }
         }
     }
 }
 
-/// The partition for `bound` of `model` (whose file is `bytes`, named `file`; `cost` its cost model). Under
+/// The partition for `bound` of `model` (whose file is `bytes`, named `file`; `cost` its cost model; `public_output`
+/// whether the model's outputs are public, which the parts of a split last layer then state as instances). Under
 /// `MaxK(k)`, a layer that alone needs more than `2^k` rows is split into as few parts as fit, and the chunks
 /// are cut around the parts; a layer that cannot be split is an error naming it and why. Under `Chunks(n)`: the
 /// best chain of `n` chunks, unless splitting gives a smaller largest `k` within `n` chunks (then the split plan
@@ -172,10 +175,11 @@ pub fn partition(
     file: &str,
     cost: CostModel,
     bound: Bound,
+    public_output: bool,
 ) -> Result<Partition, PartitionError> {
     let n = model.layers().len();
     match bound {
-        Bound::MaxK(max_k) => within(model, bytes, file, cost, max_k),
+        Bound::MaxK(max_k) => within(model, bytes, file, cost, max_k, public_output),
         Bound::Chunks(chunks) => {
             let cuts = cut_with(&cost, n, bound)?;
             let mut best = unsplit(model.clone(), cost.clone(), cuts, None);
@@ -187,7 +191,7 @@ pub fn partition(
             // has fewer chunks, so the first that needs more ends the search).
             while k > MIN_SPLIT_K {
                 k -= 1;
-                match within(model.clone(), bytes, file, cost.clone(), k) {
+                match within(model.clone(), bytes, file, cost.clone(), k, public_output) {
                     Ok(p) if p.cuts.len() <= chunks => best = p,
                     _ => break,
                 }
@@ -242,6 +246,7 @@ fn within(
     file: &str,
     cost: CostModel,
     max_k: u32,
+    public_output: bool,
 ) -> Result<Partition, PartitionError> {
     let n = model.layers().len();
     match cut_with(&cost, n, Bound::MaxK(max_k)) {
@@ -285,6 +290,7 @@ fn within(
         a += 1 + tail;
     }
     // Split, check every part exactly, and give more parts to a layer whose parts do not fit yet.
+    let mut shrunk = false;
     loop {
         let at: Vec<SplitAt> = splits
             .iter()
@@ -298,9 +304,12 @@ fn within(
         let m = Arc::new(Model::from_msgpack(&split.bytes, file)?);
         let layouts = CostModel::reference_layouts(&m);
         let mut again = false;
+        let last = output_section(&m, &split.sections).map(|s| s.start);
         for (s, sec) in splits.iter_mut().zip(&split.sections) {
             let too_big = (0..sec.parts).any(|p| {
-                let io = part_io(&m, sec, p);
+                let mut io = part_io(&m, sec, p);
+                // The parts of a split last layer state the model's outputs: public instances when they are.
+                io.public_outputs = public_output && last == Some(sec.start);
                 let (pa, pb) = sec.part(p);
                 !fits(&m, (pa, pb), &io, &layouts, max_k)
             });
@@ -323,6 +332,18 @@ fn within(
         }
         if again {
             continue;
+        }
+        // The parts of a split last layer state the outputs as public instances, which takes fewer rows than the
+        // hashed boundary the first guess counted: the fewest parts that still fit (once).
+        if let (false, true, Some(start)) = (shrunk, public_output, last) {
+            shrunk = true;
+            if let Some(i) = split.sections.iter().position(|s| s.start == start) {
+                let fewest = fewest_output_parts(bytes, file, &splits[i], max_k)?;
+                if fewest < splits[i].parts {
+                    splits[i].parts = fewest;
+                    continue;
+                }
+            }
         }
         let cost = CostModel::new(&m)?;
         let cuts = cut_around(&m, &cost, &split.sections, max_k).map_err(|e| match e {
@@ -360,6 +381,52 @@ fn within(
     }
 }
 
+/// The fewest parts, at most `s.parts` (which fit), into which the split last layer `s` of the model in `bytes` fits
+/// `2^max_k` rows when its parts state the model's outputs as public instances: a binary search, each probe
+/// splitting that layer alone and fitting one of its largest parts (parts of equal width are the same circuit
+/// but for their constants).
+fn fewest_output_parts(
+    bytes: &[u8],
+    file: &str,
+    s: &SplitSpec,
+    max_k: u32,
+) -> Result<usize, PartitionError> {
+    let fits_in = |parts: usize| -> Result<bool, PartitionError> {
+        let at = SplitAt {
+            layer: s.layer,
+            parts,
+            tail: s.tail,
+        };
+        let split = Model::split_layers_with_tails(bytes, file, &[at])?;
+        let m = Arc::new(Model::from_msgpack(&split.bytes, file)?);
+        let Some(sec) = split.sections.first() else {
+            return Ok(false);
+        };
+        let layouts = CostModel::reference_layouts(&m);
+        let width = |p: usize| {
+            let (_, b) = sec.part(p);
+            m.tensor_shape(m.layers()[b - 1].outputs[0])
+                .and_then(|s| s.last().copied())
+                .unwrap_or(0)
+        };
+        let widest = (0..sec.parts).max_by_key(|&p| width(p)).unwrap_or(0);
+        let mut io = part_io(&m, sec, widest);
+        io.public_outputs = true;
+        Ok(fits(&m, sec.part(widest), &io, &layouts, max_k))
+    };
+    // `lo` parts do not fit (one: the layer was split because it does not), `hi` parts do.
+    let (mut lo, mut hi) = (1, s.parts);
+    while hi - lo > 1 {
+        let mid = (lo + hi) / 2;
+        if fits_in(mid)? {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    Ok(hi)
+}
+
 /// The index in the model given of layer `layer` of the split model (not a part or a concatenation).
 fn original_layer(sections: &[Section], layer: usize) -> usize {
     // A section stands for `len` layers of the model given and holds `parts · len + 1`.
@@ -380,6 +447,7 @@ fn part_io(model: &Model, sec: &Section, p: usize) -> ChunkIo {
             tensors: model.live_at(sec.start),
         }],
         outputs: model.layers()[b - 1].outputs.clone(),
+        public_outputs: false,
     }
 }
 

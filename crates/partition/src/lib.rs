@@ -170,12 +170,27 @@ pub fn plan(
     slices: &[Vec<u8>],
     max_k: Option<u32>,
 ) -> Result<Plan, PartitionError> {
+    // The parts of a split last layer that end the plan state the model's outputs.
+    let n = model.layers().len();
+    let output_join = output_section(model, sections)
+        .filter(|s| cuts.len() >= s.parts && cuts.last().is_some_and(|&(_, b)| b + 1 == n))
+        .and_then(|s| {
+            let first = cuts.len() - s.parts;
+            Some(OutputJoin {
+                chunks: (first..cuts.len()).map(|i| i as u32).collect(),
+                output: specs(model, model.outputs()).into_iter().next()?,
+            })
+        });
     let mut chunks = Vec::with_capacity(cuts.len());
     let roles = roles(model, cuts, sections);
     for (i, &(a, b)) in cuts.iter().enumerate() {
         if roles[i] != Role::Chain {
             // A chunk that reads several boundaries, or a part: fitted with its real inputs and outputs.
-            let io = chunk_io(model, cuts, &roles, i);
+            let mut io = chunk_io(model, cuts, &roles, i);
+            io.public_outputs = visibility.public_output
+                && output_join
+                    .as_ref()
+                    .is_some_and(|j| j.chunks.contains(&(i as u32)));
             let layouts = CostModel::reference_layouts(model);
             let c = if cost.need(a, b) > FULL_SEARCH_ROWS {
                 ChunkCircuit::best_of_io(model.clone(), a, b, &io, &layouts, max_k)?
@@ -222,17 +237,6 @@ pub fn plan(
             Vec::new(),
         ));
     }
-    // The parts of a split last layer that end the plan state the model's outputs.
-    let n = model.layers().len();
-    let output_join = output_section(model, sections)
-        .filter(|s| cuts.len() >= s.parts && cuts.last().is_some_and(|&(_, b)| b + 1 == n))
-        .and_then(|s| {
-            let first = cuts.len() - s.parts;
-            Some(OutputJoin {
-                chunks: (first..cuts.len()).map(|i| i as u32).collect(),
-                output: specs(model, model.outputs()).into_iter().next()?,
-            })
-        });
     Ok(Plan {
         model_file: model_file.into(),
         model_blake3: blake3::hash(model_bytes).to_hex().to_string(),

@@ -118,8 +118,7 @@ fn circuit(plan: &Plan, c: &ChunkPlan, model: Arc<Model>) -> Result<ChunkCircuit
         .with_visibility(Visibility {
             public_input: plan.visibility.public_input,
             public_output: plan.visibility.public_output,
-        })
-        .states_outputs(plan.output_join.is_some() && plan.states_outputs(c.index));
+        });
     // The plan's `k` was fitted with every boundary hashed; public inputs or outputs may take fewer rows, so a
     // chunk may fit a smaller `k`, never need a larger one.
     if circuit.min_k() > c.k {

@@ -207,6 +207,7 @@ impl Graph {
                 })
                 .collect(),
             outputs: model.live_at(n),
+            public_outputs: false,
         };
         let shares = TensorFile::new(
             part_layers
@@ -250,6 +251,7 @@ impl Graph {
                 tensors: self.model.live_at(0),
             }],
             outputs: vec![share],
+            public_outputs: false,
         };
         prove_io(
             params,

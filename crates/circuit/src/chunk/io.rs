@@ -37,6 +37,10 @@ pub struct ChunkIo {
     pub groups: Vec<InputGroup>,
     /// The boundary-out tensors, in commitment order.
     pub outputs: Vec<i64>,
+    /// The outputs are public instances, not hashed into `h_out`: a part of a split last layer that states its
+    /// share of the model's outputs when they are public (`dzk_format::run::Plan::output_join`). A chunk that
+    /// ends at the model's last layer takes them public from [`Visibility::public_output`] instead.
+    pub public_outputs: bool,
 }
 
 impl ChunkIo {
@@ -49,11 +53,13 @@ impl ChunkIo {
                 tensors: ins,
             }],
             outputs: outs,
+            public_outputs: false,
         }
     }
 
     /// What chunk `c` of `plan` reads and writes: [`Self::chain`] for a chunk of a chain, else one group per
-    /// boundary it reads (`Plan::input_groups`) and the outputs the plan lists.
+    /// boundary it reads (`Plan::input_groups`) and the outputs the plan lists, public when `c` states a share
+    /// of the model's public outputs.
     pub fn from_plan(
         model: &Model,
         plan: &dzk_format::run::Plan,
@@ -72,6 +78,9 @@ impl ChunkIo {
                 })
                 .collect(),
             outputs: c.outputs.iter().map(|t| t.idx).collect(),
+            public_outputs: plan.output_join.is_some()
+                && plan.states_outputs(c.index)
+                && plan.visibility.public_output,
         }
     }
 

@@ -125,7 +125,7 @@ impl PartitionCmd {
             .chunks
             .is_some()
             .then(|| (model.clone(), cost.clone(), sliced));
-        let parted = partition(model, sliced, &name, cost, bound)
+        let parted = partition(model, sliced, &name, cost, bound, !self.hashed_output)
             .with_context(|| format!("partitioning {name}"))?;
         let (model, cost, cuts) = (parted.model.clone(), &parted.cost, &parted.cuts);
         pb.set_message("writing slices");
@@ -189,9 +189,17 @@ impl PartitionCmd {
             (Some(n), Some((whole, whole_cost, whole_bytes))) if plan.chunks.len() < n => {
                 let k = plan.chunks.iter().map(|c| c.k).max().unwrap_or_default();
                 Some(fewer_note(n, plan.chunks.len(), k, || {
-                    partition(whole, whole_bytes, &name, whole_cost, Bound::MaxK(k - 1))
-                        .map(|p| p.cuts.len())
-                        .map_err(|e| e.to_string())
+                    let public = !self.hashed_output;
+                    partition(
+                        whole,
+                        whole_bytes,
+                        &name,
+                        whole_cost,
+                        Bound::MaxK(k - 1),
+                        public,
+                    )
+                    .map(|p| p.cuts.len())
+                    .map_err(|e| e.to_string())
                 }))
             }
             _ => None,
