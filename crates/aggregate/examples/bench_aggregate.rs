@@ -101,6 +101,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             public_inputs: 0,
             public_outputs: last - 2,
             reads: Vec::new(),
+            output_parts: Vec::new(),
         };
         let keys_in: Vec<ChildKey<'_>> = proven
             .iter()

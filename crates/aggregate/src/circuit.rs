@@ -78,7 +78,8 @@ pub(crate) fn circuit(
             node.children()
         )));
     }
-    if shape.is_graph() && (node.children_are_nodes() || !node.is_root()) {
+    let flat_only = shape.is_graph() || !shape.output_parts.is_empty();
+    if flat_only && (node.children_are_nodes() || !node.is_root()) {
         return Err(AggregateError::Shape(
             "a graph-shaped run (layers split across chunks) is aggregated by one node over every chunk, not \
              through a tree"
@@ -205,7 +206,15 @@ pub(crate) fn circuit(
         public.extend_from_slice(&first[at_extra..at_extra + shape.public_inputs]);
     }
     if range.end == node.chunks {
-        public.extend_from_slice(&last[last.len() - shape.public_outputs..]);
+        if node.children_are_nodes() || shape.output_parts.is_empty() {
+            public.extend_from_slice(&last[last.len() - shape.public_outputs..]);
+        } else {
+            // The parts of a split last layer, each its share (the last values of its instances), in order.
+            for (j, inst) in prev.iter().enumerate() {
+                let k = shape.outputs_of(node.first + j, node.chunks);
+                public.extend_from_slice(&inst[inst.len() - k..]);
+            }
+        }
     }
     c.builder.assigned_instances[0].extend(public);
     Ok(c)

@@ -18,7 +18,7 @@ mod verify;
 
 pub use prove::{
     broken_copies, check_children, configure, keygen, prove_aggregate, prove_aggregate_with,
-    prove_node, prove_unchecked, prove_unchecked_with, ChildKey, Keys,
+    prove_node, prove_unchecked, prove_unchecked_with, public_values, ChildKey, Keys,
 };
 pub use tree::{aggregate_tree, aggregate_tree_with, Step, TreeProof};
 pub use verify::{
@@ -50,16 +50,35 @@ pub enum AggregateError {
 pub struct Shape {
     /// Public model inputs (instances of chunk 0 after `h_in, h_out`).
     pub public_inputs: usize,
-    /// Public model outputs (the last instances of the last chunk).
+    /// Public model outputs (the last instances of the last chunk, or of the chunks [`Self::output_parts`] names).
     pub public_outputs: usize,
     /// For a graph-shaped run (layers split across chunks), the boundaries each chunk reads
     /// (`dzk_format::run::ChunkPlan::reads`: boundary `b ≥ 1` is chunk `b − 1`'s output, 0 the model's inputs), one
     /// input commitment each; empty for a chain, where chunk `i` reads boundary `i`. Only a flat aggregation (one
     /// node over every chunk) takes a graph.
     pub reads: Vec<Vec<u32>>,
+    /// When the parts of a split last layer state the model's outputs (`dzk_format::run::Plan::output_join`): the
+    /// public outputs of each, the run's last chunks in order (they add up to [`Self::public_outputs`], which the
+    /// aggregated proof states in that order, part after part). Empty: the last chunk states them all.
+    pub output_parts: Vec<usize>,
 }
 
 impl Shape {
+    /// The public model outputs chunk `c` of a run of `chunks` chunks carries (the last instances of its proof).
+    pub fn outputs_of(&self, c: usize, chunks: usize) -> usize {
+        if self.output_parts.is_empty() {
+            return if c + 1 == chunks {
+                self.public_outputs
+            } else {
+                0
+            };
+        }
+        let first = chunks.saturating_sub(self.output_parts.len());
+        c.checked_sub(first)
+            .and_then(|j| self.output_parts.get(j).copied())
+            .unwrap_or(0)
+    }
+
     /// The boundaries chunk `c` reads.
     pub fn reads_of(&self, c: usize) -> Vec<u32> {
         self.reads.get(c).cloned().unwrap_or_else(|| vec![c as u32])
@@ -162,11 +181,7 @@ impl Node {
                 } else {
                     0
                 }
-                + if first + 1 == self.chunks {
-                    shape.public_outputs
-                } else {
-                    0
-                }
+                + shape.outputs_of(first, self.chunks)
         }
     }
 }
@@ -322,6 +337,7 @@ mod tests {
             public_inputs: 3,
             public_outputs: 2,
             reads: Vec::new(),
+            output_parts: Vec::new(),
         };
         let t = tree(3, 2).expect("tree");
         // Chunk 0 carries the public inputs, chunk 2 the public outputs.

@@ -350,3 +350,23 @@ pub fn broken_copies(
     }
     Ok(broken)
 }
+
+/// The public values `node`'s aggregated proof would state for `children` ([`Aggregated::instances`]), from the
+/// circuit laid out with configuration `config` (from [`configure`]; no keys): what tests check of the
+/// statement's shape in seconds.
+#[doc(hidden)]
+pub fn public_values(
+    params: &ParamsKZG<Bn256>,
+    (node, config): (Node, AggregationConfigParams),
+    children: &[Child<'_>],
+    shape: &Shape,
+) -> Result<Vec<Fr>, AggregateError> {
+    let c = laid_out(
+        CircuitBuilderStage::Mock,
+        params,
+        (node, config),
+        children,
+        shape,
+    )?;
+    Ok(c.instances().concat())
+}

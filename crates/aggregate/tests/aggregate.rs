@@ -139,6 +139,7 @@ fn a_chain_with_a_broken_link_is_refused_and_its_witness_breaks_the_link() {
         public_inputs: 0,
         public_outputs: cs[1].instances.len() - 2,
         reads: Vec::new(),
+        output_parts: Vec::new(),
     };
     let node = Node::flat(2);
     let keys_in: Vec<_> = cs
@@ -171,4 +172,94 @@ fn a_chain_with_a_broken_link_is_refused_and_its_witness_breaks_the_link() {
         1,
         "the broken link's witness"
     );
+}
+
+/// A run whose last layer is split into parts that state the model's outputs (`Shape::output_parts`; the wide
+/// head of `testdata/`, its head in 2 parts after a chunk of the first layer): no keys needed. The children
+/// check, the honest witness breaks no copy constraint, and the node states every part's outputs, part after
+/// part, after `h_in` and the last part's `h_out`; a part whose outputs are miscounted or a tree over the parts
+/// is refused.
+#[test]
+fn parts_that_state_the_outputs_aggregate_with_every_share() {
+    use std::sync::Arc;
+
+    use dzk_circuit::{ChunkIo, InputGroup};
+    use dzk_ir::{Model, SplitAt};
+
+    let params = dev_setup(AGG_K, 7);
+    let bytes =
+        std::fs::read(common::repo().join("testdata/models/wide_head.msgpack")).expect("model");
+    let at = [SplitAt {
+        layer: 1,
+        parts: 2,
+        tail: 1,
+    }];
+    let split = Model::split_layers_with_tails(&bytes, "wide_head", &at).expect("split");
+    let m = Arc::new(Model::from_msgpack(&split.bytes, "wide_head").expect("load"));
+    let sec = split.sections[0];
+    assert_eq!(
+        sec.join() + 1,
+        m.layers().len(),
+        "the concatenation is the last layer"
+    );
+    let x = input("wide_head.msgpack");
+    let mut cs = vec![prove(&params, &m, (0, 1), &x)];
+    let h = boundary(&m, 1, &x);
+    for p in 0..2 {
+        let (a, b) = sec.part(p);
+        let io = ChunkIo {
+            groups: vec![InputGroup {
+                model_inputs: false,
+                tensors: m.live_at(sec.start),
+            }],
+            outputs: m.layers()[b - 1].outputs.clone(),
+            public_outputs: true,
+        };
+        // Chunk 0's output salt is 11 · 2 (`common::prove`).
+        cs.push(common::prove_io(
+            &params,
+            &m,
+            (a, b),
+            &io,
+            &h,
+            &[Fr::from(22)],
+            Fr::from(5),
+        ));
+    }
+    let shares: Vec<usize> = cs[1..].iter().map(|c| c.instances.len() - 2).collect();
+    assert_eq!(shares, [1024, 1024]);
+    let shape = &Shape {
+        public_inputs: 0,
+        public_outputs: 2048,
+        reads: vec![vec![0], vec![1], vec![1]],
+        output_parts: shares,
+    };
+    let node = Node::flat(3);
+    let keys_in: Vec<_> = cs
+        .iter()
+        .map(|c| (&c.vk, &c.params, c.instances.len()))
+        .collect();
+    let config = configure(&params, node, &keys_in, shape).expect("configuration");
+    check_children(node, &children(&cs), shape).expect("the honest run");
+    assert_eq!(
+        broken_copies(&params, (node, config), &children(&cs), shape).expect("laid out"),
+        0
+    );
+    let stated = dzk_aggregate::public_values(&params, (node, config), &children(&cs), shape)
+        .expect("laid out");
+    let mut want = vec![cs[0].instances[0], cs[2].instances[1]];
+    want.extend_from_slice(&cs[1].instances[2..]);
+    want.extend_from_slice(&cs[2].instances[2..]);
+    assert_eq!(stated.len(), ACCUMULATOR_LIMBS + 3 + 2048);
+    assert_eq!(&stated[ACCUMULATOR_LIMBS + 1..], want.as_slice());
+    // The outputs counted as the last chunk's alone: the parts do not have that many instances.
+    let wrong = &Shape {
+        output_parts: Vec::new(),
+        ..shape.clone()
+    };
+    let err = configure(&params, node, &keys_in, wrong).expect_err("miscounted outputs");
+    assert!(err.to_string().contains("instances"), "{err}");
+    // A tree over the parts is refused: a run whose parts state the outputs is aggregated by one node.
+    let t = dzk_aggregate::tree(3, 2).expect("tree");
+    assert!(configure(&params, t[0][0], &keys_in[..2], shape).is_err());
 }

@@ -47,6 +47,7 @@ fn three_chunks_aggregate_through_a_tree_and_attacks_at_its_root_do_not() {
         public_inputs: 0,
         public_outputs: cs[2].instances.len() - 2,
         reads: Vec::new(),
+        output_parts: Vec::new(),
     };
     lap("setup and chunk proofs");
 

@@ -382,7 +382,8 @@ fn within(
 }
 
 /// The fewest parts, at most `s.parts` (which fit), into which the split last layer `s` of the model in `bytes` fits
-/// `2^max_k` rows when its parts state the model's outputs as public instances: a binary search, each probe
+/// `2^max_k` rows when its parts state the model's outputs as public instances: a binary search (after one probe of
+/// a part fewer), each probe
 /// splitting that layer alone and fitting one of its largest parts (parts of equal width are the same circuit
 /// but for their constants).
 fn fewest_output_parts(
@@ -414,8 +415,13 @@ fn fewest_output_parts(
         io.public_outputs = true;
         Ok(fits(&m, sec.part(widest), &io, &layouts, max_k))
     };
+    // One part fewer first: where the outputs' hashing did not set the parts' size (a head whose work fills its
+    // parts, as GPT-2's does), that one probe ends the search.
+    if s.parts <= 2 || !fits_in(s.parts - 1)? {
+        return Ok(s.parts);
+    }
     // `lo` parts do not fit (one: the layer was split because it does not), `hi` parts do.
-    let (mut lo, mut hi) = (1, s.parts);
+    let (mut lo, mut hi) = (1, s.parts - 1);
     while hi - lo > 1 {
         let mid = (lo + hi) / 2;
         if fits_in(mid)? {

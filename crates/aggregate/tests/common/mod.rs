@@ -237,6 +237,7 @@ impl Graph {
             public_inputs: 0,
             public_outputs: join.instances.len() - 3,
             reads: vec![vec![0], vec![0], vec![1, 2]],
+            output_parts: Vec::new(),
         };
         g.chunks.push(join);
         g

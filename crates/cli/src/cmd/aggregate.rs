@@ -81,7 +81,6 @@ pub(super) fn transcript_of(body_encoding: &str) -> Option<Transcript> {
 
 /// What the aggregated statement exposes besides the chunks, from the plan.
 pub(super) fn shape(plan: &Plan) -> Shape {
-    let last = plan.chunks.len().saturating_sub(1);
     Shape {
         public_inputs: if plan.visibility.public_input {
             total_values(&plan.chunks[0].inputs)
@@ -89,7 +88,10 @@ pub(super) fn shape(plan: &Plan) -> Shape {
             0
         },
         public_outputs: if plan.visibility.public_output {
-            total_values(&plan.chunks[last].outputs)
+            plan.output_chunks()
+                .iter()
+                .map(|&c| total_values(&plan.chunks[c as usize].outputs))
+                .sum()
         } else {
             0
         },
@@ -98,6 +100,15 @@ pub(super) fn shape(plan: &Plan) -> Shape {
             plan.chunks.iter().map(|c| c.reads()).collect()
         } else {
             Vec::new()
+        },
+        // The parts of a split last layer, each stating its share.
+        output_parts: match (&plan.output_join, plan.visibility.public_output) {
+            (Some(j), true) => j
+                .chunks
+                .iter()
+                .map(|&c| total_values(&plan.chunks[c as usize].outputs))
+                .collect(),
+            _ => Vec::new(),
         },
     }
 }
@@ -154,7 +165,6 @@ fn chunk_keys(
 /// records, not to rebuild one. `params` is set to the aggregation circuit's k once its configuration is known.
 pub(super) fn trusted_kit(kit: &Kit) -> anyhow::Result<Trusted> {
     let plan = read_plan(&kit.dir)?;
-    aggregatable(&plan, &kit.dir)?;
     let vs = kit.srs;
     Ok(Trusted {
         insecure: kit.manifest.insecure_dev_seed.is_some()
@@ -167,24 +177,8 @@ pub(super) fn trusted_kit(kit: &Kit) -> anyhow::Result<Trusted> {
     })
 }
 
-/// Refuses a plan whose outputs several chunks state (`Plan::output_join`): the aggregated statement takes the
-/// model's outputs from the last chunk alone.
-fn aggregatable(plan: &Plan, dir: &Path) -> anyhow::Result<()> {
-    if let Some(j) = &plan.output_join {
-        anyhow::bail!(
-            "{}: the model's outputs are stated by chunks {:?}, the parts of its split last layer; an aggregated \
-             proof states them from the last chunk alone, so this run cannot be aggregated (yet): `dzk verify-all` \
-             checks it",
-            dir.join("plan.dzk").display(),
-            j.chunks
-        );
-    }
-    Ok(())
-}
-
 pub(super) fn trusted(run: &Path, params_dir: &Path) -> anyhow::Result<Trusted> {
     let plan = read_plan(run)?;
-    aggregatable(&plan, run)?;
     let (info, params) =
         srs::load(params_dir).with_context(|| format!("reading {}", params_dir.display()))?;
     if params.k() < MIN_AGG_K {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use dzk_aggregate::{ConfigParams, Shape, Transcript, ACCUMULATOR_LIMBS};
-use dzk_format::run::AggregateMeta;
+use dzk_format::run::{AggregateMeta, Plan};
 use dzk_format::{Envelope, Kind};
 use dzk_merkle::hex::{from_hex, to_hex};
 use dzk_verifier::audit::{read_plan, SrsSource};
@@ -67,6 +67,11 @@ fn cache_key(t: &Trusted, tree: &TreeShape, s: &Shape) -> anyhow::Result<String>
     }
     h.update(&(s.public_inputs as u64).to_le_bytes());
     h.update(&(s.public_outputs as u64).to_le_bytes());
+    // Which chunks state them (the parts of a split last layer, or the last chunk).
+    h.update(&(s.output_parts.len() as u64).to_le_bytes());
+    for n in &s.output_parts {
+        h.update(&(*n as u64).to_le_bytes());
+    }
     // The setup: its id fixes the secret, so every point of every size (the aggregation key's commitments among
     // them) follows from it and the configurations above.
     h.update(t.srs_id.as_bytes());
@@ -422,7 +427,11 @@ pub fn verify_aggregate(
     Ok(AggregateReport {
         root: to_hex(&root),
         public_inputs: rest[..s.public_inputs].iter().map(signed).collect(),
-        public_outputs: rest[s.public_inputs..].iter().map(signed).collect(),
+        // The parts' shares, part after part, joined into the model's outputs as `verify-all` does.
+        public_outputs: join_parts(&t.plan, &s, &rest[s.public_inputs..])
+            .iter()
+            .map(signed)
+            .collect(),
         insecure_setup: t.insecure,
         vk_source,
         transcript,
@@ -431,4 +440,24 @@ pub fn verify_aggregate(
         instances,
         proof: env.body,
     })
+}
+
+/// The model's outputs from the public outputs an aggregated proof states: as they are, or, when the parts of a
+/// split last layer state them (`shape.output_parts`), each part's share in turn, joined along the last axis.
+fn join_parts(plan: &Plan, s: &Shape, outputs: &[Fr]) -> Vec<Fr> {
+    if s.output_parts.is_empty() {
+        return outputs.to_vec();
+    }
+    let mut at = 0;
+    let parts: Vec<Vec<Fr>> = s
+        .output_parts
+        .iter()
+        .map(|&n| {
+            let p = outputs.get(at..at + n).unwrap_or_default().to_vec();
+            at += n;
+            p
+        })
+        .collect();
+    plan.join_outputs(&parts)
+        .unwrap_or_else(|| outputs.to_vec())
 }
