@@ -165,6 +165,23 @@ fn a_split_layer_proves_as_a_graph_and_every_broken_edge_is_rejected() {
     assert_eq!(code, 0, "{out}\n{e}");
     let report: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(report["verdict"], "valid", "{out}");
+    // `dzk verify` of the chunk after the parts names its three input commitments and its h_out.
+    let one = ok(&[
+        "verify",
+        s(&proofs.join("chunk-2.proof")),
+        "--run",
+        s(&g.run()),
+        "--params",
+        s(&g.params()),
+        "--json",
+    ]);
+    let one: serde_json::Value = serde_json::from_str(&one).expect("json");
+    assert_eq!(
+        one["h_in_groups"].as_array().map(Vec::len),
+        Some(3),
+        "{one}"
+    );
+    assert_eq!(one["h_out"], report["chunks"][2]["h_out"], "{one}\n{out}");
     // The outputs are the forward pass's of the model as given (before the split).
     let m = Model::load(&model()).expect("model");
     let want = m

@@ -112,8 +112,13 @@ pub fn describe(path: &Path, bytes: &[u8], kind: Kind) -> anyhow::Result<(Value,
                 "  k = {}, verifying key {}",
                 meta.k, meta.vk_blake3
             ));
-            if let (Some(i), Some(o)) = (meta.instances.first(), meta.instances.get(1)) {
+            // One input commitment per boundary read (`reads`; one for a chunk of a chain), then h_out.
+            let g = meta.reads.len().max(1);
+            if let (Some(i), Some(o)) = (meta.instances.first(), meta.instances.get(g)) {
                 lines.push(format!("  h_in  {i}"));
+                for more in meta.instances.get(1..g).unwrap_or_default() {
+                    lines.push(format!("        {more}"));
+                }
                 lines.push(format!("  h_out {o}"));
             }
             lines.push(format!(

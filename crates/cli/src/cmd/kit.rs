@@ -245,7 +245,12 @@ impl VerifyCmd {
             }
             check_chunk(&plan, i, &ev, &keys_dir, &vs)?
                 .map_err(|e| Rejected(format!("chunk {i}: {e}")))?;
-            Ok((ev.index, ev.instances.iter().map(to_hex).collect()))
+            // One input commitment per boundary the chunk reads, then h_out.
+            let g = plan.chunks[i].reads().len();
+            Ok((
+                ev.index,
+                ev.instances.iter().take(g + 1).map(to_hex).collect(),
+            ))
         })();
         if insecure {
             eprintln!(
@@ -258,14 +263,15 @@ impl VerifyCmd {
                     println!(
                         "{}",
                         json!({"verdict": "valid", "proof": self.proof, "chunk": index,
-                               "h_in": instances.first(), "h_out": instances.get(1),
+                               "h_in": instances.first(), "h_out": instances.last(),
+                               "h_in_groups": &instances[..instances.len().saturating_sub(1)],
                                "insecure_setup": insecure})
                     );
                 } else {
                     println!(
                         "chunk {index}: h_in {}, h_out {}",
                         instances.first().map_or("-", String::as_str),
-                        instances.get(1).map_or("-", String::as_str)
+                        instances.last().map_or("-", String::as_str)
                     );
                     println!("VALID");
                 }
