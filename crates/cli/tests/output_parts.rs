@@ -54,6 +54,21 @@ fn rejected(run: &Path, params: &Path, proofs: &Path, reason: &str) {
     assert!(!e.contains("panicked"), "{e}");
 }
 
+/// The public outputs a `verify-all --json` report states (numbers, or strings for values past 64 bits).
+fn stated_outputs(report: &serde_json::Value) -> Vec<i64> {
+    report["public_outputs"]
+        .as_array()
+        .expect("public outputs")
+        .iter()
+        .map(|x| {
+            x.as_str()
+                .and_then(|s| s.parse().ok())
+                .or(x.as_i64())
+                .expect("integer")
+        })
+        .collect()
+}
+
 /// The model's outputs as `dzk forward` computes them.
 fn forward_outputs() -> Vec<i64> {
     let o = dzk(&["forward", s(&model()), s(&input()), "--json"]);
@@ -167,17 +182,7 @@ fn a_split_last_layer_states_the_outputs_in_parts_and_wrong_parts_are_rejected()
     let (code, v, e) = verify(&run, &params, &proofs);
     assert_eq!(code, 0, "{v}\n{e}");
     assert_eq!(v["verdict"], "valid", "{v}");
-    let stated: Vec<i64> = v["public_outputs"]
-        .as_array()
-        .expect("public outputs")
-        .iter()
-        .map(|x| {
-            x.as_str()
-                .and_then(|s| s.parse().ok())
-                .or(x.as_i64())
-                .expect("integer")
-        })
-        .collect();
+    let stated = stated_outputs(&v);
     assert_eq!(
         stated, want,
         "the parts' shares, joined, are the model's outputs"
@@ -324,16 +329,6 @@ fn parts_that_state_the_outputs_aggregate_into_one_proof() {
     assert_eq!(agg["verdict"], "valid", "{agg}");
     assert_eq!(agg["root"], report["root"], "{agg}");
     assert_eq!(agg["public_outputs"], report["public_outputs"]);
-    let stated: Vec<i64> = agg["public_outputs"]
-        .as_array()
-        .expect("outputs")
-        .iter()
-        .map(|x| {
-            x.as_str()
-                .and_then(|s| s.parse().ok())
-                .or(x.as_i64())
-                .expect("integer")
-        })
-        .collect();
+    let stated = stated_outputs(&agg);
     assert_eq!(stated, forward_outputs());
 }
