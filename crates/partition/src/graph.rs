@@ -383,9 +383,8 @@ fn within(
 
 /// The fewest parts, at most `s.parts` (which fit), into which the split last layer `s` of the model in `bytes` fits
 /// `2^max_k` rows when its parts state the model's outputs as public instances: a binary search (after one probe of
-/// a part fewer), each probe
-/// splitting that layer alone and fitting one of its largest parts (parts of equal width are the same circuit
-/// but for their constants).
+/// a part fewer), each probe splitting that layer alone and fitting one of its widest parts (parts of equal width
+/// are the same circuit but for their constants).
 fn fewest_output_parts(
     bytes: &[u8],
     file: &str,
