@@ -266,6 +266,35 @@ fn a_split_last_layer_states_the_outputs_in_parts_and_wrong_parts_are_rejected()
     copy_dir(&proofs, &foreign);
     std::fs::copy(p10.join("chunk-2.proof"), foreign.join("chunk-2.proof")).expect("cp");
     rejected(&run, &params, &foreign, "made for another plan");
+    // With --hashed-output each part commits to its share in its own h_out: the run verifies, states no outputs.
+    let (hrun, hproofs) = (dir.join("hashed"), dir.join("hashed-proofs"));
+    ok(&[
+        "partition",
+        s(&model()),
+        "--max-k",
+        "10",
+        "--hashed-output",
+        "-o",
+        s(&hrun),
+    ]);
+    ok(&["keygen", s(&hrun), "--params", s(&params)]);
+    ok(&[
+        "prove",
+        s(&hrun),
+        "--input",
+        s(&input()),
+        "--params",
+        s(&params),
+        "-o",
+        s(&hproofs),
+    ]);
+    let (code, v, e) = verify(&hrun, &params, &hproofs);
+    assert_eq!(
+        (code, &v["verdict"]),
+        (0, &serde_json::json!("valid")),
+        "{v}\n{e}"
+    );
+    assert!(v["public_outputs"].is_null(), "{v}");
 }
 
 /// The wide head's run at `--max-k 11` (its head in 2 parts that state the outputs: 3 chunk proofs, what this

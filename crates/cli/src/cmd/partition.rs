@@ -177,11 +177,16 @@ impl PartitionCmd {
         if let Some(j) = &plan.output_join {
             eprintln!(
                 "the last layer's {} parts (chunks {}..={}) state the model's {} outputs between them and end the \
-                 plan: no chunk reads them back, the verifier joins them",
+                 plan: no chunk reads them back, {}",
                 j.chunks.len(),
                 j.chunks.first().copied().unwrap_or_default(),
                 j.chunks.last().copied().unwrap_or_default(),
-                j.output.numel()
+                j.output.numel(),
+                if plan.visibility.public_output {
+                    "each part's share is public and the verifier joins them"
+                } else {
+                    "each part commits to its share in its own h_out (--hashed-output)"
+                }
             );
         }
         // Fewer chunks than asked: say why the other machines would not help.
