@@ -81,20 +81,22 @@ pub(super) fn transcript_of(body_encoding: &str) -> Option<Transcript> {
 
 /// What the aggregated statement exposes besides the chunks, from the plan.
 pub(super) fn shape(plan: &Plan) -> Shape {
+    // The public outputs of each chunk that states them (the last, or a split last layer's parts), in order.
+    let outputs: Vec<usize> = if plan.visibility.public_output {
+        plan.output_chunks()
+            .iter()
+            .map(|&c| total_values(&plan.chunks[c as usize].outputs))
+            .collect()
+    } else {
+        Vec::new()
+    };
     Shape {
         public_inputs: if plan.visibility.public_input {
             total_values(&plan.chunks[0].inputs)
         } else {
             0
         },
-        public_outputs: if plan.visibility.public_output {
-            plan.output_chunks()
-                .iter()
-                .map(|&c| total_values(&plan.chunks[c as usize].outputs))
-                .sum()
-        } else {
-            0
-        },
+        public_outputs: outputs.iter().sum(),
         // A graph-shaped run: the edges the aggregation circuit constrains (one node over every chunk only).
         reads: if plan.is_graph() {
             plan.chunks.iter().map(|c| c.reads()).collect()
@@ -102,13 +104,10 @@ pub(super) fn shape(plan: &Plan) -> Shape {
             Vec::new()
         },
         // The parts of a split last layer, each stating its share.
-        output_parts: match (&plan.output_join, plan.visibility.public_output) {
-            (Some(j), true) => j
-                .chunks
-                .iter()
-                .map(|&c| total_values(&plan.chunks[c as usize].outputs))
-                .collect(),
-            _ => Vec::new(),
+        output_parts: if plan.output_join.is_some() {
+            outputs
+        } else {
+            Vec::new()
         },
     }
 }
