@@ -18,6 +18,9 @@ def main(argv=None) -> int:
     pr.add_argument("--chunks", type=int, help="number of chunks (with --model)")
     pr.add_argument("--max-k", type=int, help="instead of --chunks: every chunk within 2^K rows, layers too large "
                     "for that split across chunks (with --model)")
+    pr.add_argument("--max-memory", metavar="SIZE", help="instead of --chunks, alone or with --max-k: every chunk "
+                    "within SIZE to key and prove by dzk's estimate (16G is 16 GiB); each task then asks Ray for its "
+                    "chunk's estimated memory unless --memory-mib is given (with --model)")
     pr.add_argument("--run", type=Path, help="an existing, keyed run directory (instead of --model)")
     pr.add_argument("--params", type=Path, help="SRS directory (default with --model: an INSECURE dev setup)")
     pr.add_argument("--input", type=Path, required=True, help="the model's zkml input file")
@@ -58,11 +61,12 @@ def main(argv=None) -> int:
         print(f"root {r.root}")
         print(r.verdict)
         return 0 if r.verdict == "VALID" else 1
-    if a.run is None and (a.model is None or (a.chunks is None) == (a.max_k is None)):
-        p.error("give --model and one of --chunks or --max-k, or --run and --params")
+    if a.run is None and (a.model is None or (a.chunks is None) == (a.max_k is None and a.max_memory is None)):
+        p.error("give --model and either --chunks or --max-k and/or --max-memory, or --run and --params")
     try:
         r = prove_on_ray(
-            input_file=a.input, out_dir=a.output, model=a.model, chunks=a.chunks, max_k=a.max_k, run_dir=a.run,
+            input_file=a.input, out_dir=a.output, model=a.model, chunks=a.chunks, max_k=a.max_k,
+            max_memory=a.max_memory, run_dir=a.run,
             params_dir=a.params, address=a.address, num_cpus=a.num_cpus, memory_mib=a.memory_mib,
             num_gpus=a.num_gpus, max_retries=a.max_retries, dzk=a.dzk, backend=a.backend,
         )

@@ -126,12 +126,16 @@ def prove_on_ray(
     attempts_dir: Optional[Path] = None,
     backend: str = "auto",
     max_k: Optional[int] = None,
+    max_memory: Optional[str] = None,
 ) -> RunResult:
     """Proves a whole run on a Ray cluster and verifies it.
 
-    Either ``model`` and ``chunks`` or ``max_k`` (the driver partitions, with ``--max-k`` a layer too large for
-    the bound split across chunks, so the run is a graph; makes a dev SRS unless ``params_dir`` is given, and
-    the keys) or ``run_dir`` (already partitioned and keyed) with ``params_dir``. ``address`` joins an existing
+    Either ``model`` and ``chunks``, or ``max_k`` and/or ``max_memory`` (the driver partitions, with ``--max-k``
+    and ``--max-memory`` a layer too large for the bound split across chunks, so the run is a graph; makes a dev
+    SRS unless ``params_dir`` is given, and the keys) or ``run_dir`` (already partitioned and keyed) with
+    ``params_dir``. With ``max_memory`` (a size such as ``"16G"``) and no ``memory_mib``, each chunk's task asks
+    Ray for that chunk's estimated proving memory (``partition``'s estimate), so no worker is given more chunks
+    at once than its memory holds. ``address`` joins an existing
     cluster (``None`` starts a local one). Each chunk's task asks for ``num_cpus``, ``memory_mib`` and
     ``num_gpus``; failed tasks are retried up to ``max_retries`` times. ``backend`` is each task's ``dzk
     --backend``: with ``auto`` a task proves on its worker's GPU when ``dzk-gpu`` is beside ``dzk`` and the GPU is
@@ -142,18 +146,26 @@ def prove_on_ray(
         raise FileNotFoundError(f"no dzk binary at {dzk} (build it with `cargo build --release -p dzk-cli`)")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    # Each chunk's memory request to Ray, bytes, where the plan was cut by memory (else `memory_mib` for all).
+    chunk_memory: Dict[int, int] = {}
     work = out_dir / ".driver"
     work.mkdir(exist_ok=True)
 
     if run_dir is None:
-        if model is None or (chunks is None) == (max_k is None):
-            raise ValueError("give model and one of chunks or max_k, or run_dir")
+        if model is None or (chunks is None) == (max_k is None and max_memory is None):
+            raise ValueError("give model and either chunks or max_k and/or max_memory, or run_dir")
         run_dir = work / "run"
-        bound = ["--chunks", str(chunks)] if chunks is not None else ["--max-k", str(max_k)]
+        if chunks is not None:
+            bound = ["--chunks", str(chunks)]
+        else:
+            bound = (["--max-k", str(max_k)] if max_k is not None else []) + \
+                (["--max-memory", str(max_memory)] if max_memory is not None else [])
         progress(f"partition {model} ({' '.join(bound)})")
         # The driver's own run directory: partitioned and keyed afresh each time (--force replaces an earlier one).
         plan = json.loads(_dzk(dzk, "partition", str(model), *bound, "-o", str(run_dir), "--json",
                                "--force").stdout)
+        if max_memory is not None and not memory_mib:
+            chunk_memory = {c["index"]: c["estimate"]["prove_bytes"] for c in plan["chunks"]}
         if params_dir is None:
             k = max(c["k"] for c in plan["chunks"])
             params_dir = work / "params"
@@ -194,8 +206,11 @@ def prove_on_ray(
         # or a part of a split last layer).
         if (bdir / f"boundary-{i + 1}.dzk").exists():
             files[f"boundary-{i + 1}.dzk"] = _read(bdir / f"boundary-{i + 1}.dzk")
-        ref = _prove_chunk.options(**options).remote(i, files, binaries, str(attempts_dir) if attempts_dir else None,
-                                                      backend, reads[i])
+        task = dict(options)
+        if i in chunk_memory:
+            task["memory"] = chunk_memory[i]
+        ref = _prove_chunk.options(**task).remote(i, files, binaries, str(attempts_dir) if attempts_dir else None,
+                                                   backend, reads[i])
         pending[ref] = i
     progress(f"{n} chunk tasks submitted")
     done = 0

@@ -20,6 +20,7 @@ use crate::chunk::{bind, configure_chips, LayoutParams, Sides};
 use crate::fit::{choice_cost, fn_groups_for};
 use crate::layers::{has_products, lay_out, unsupported_layers, Boundary};
 use crate::ops::{Ops, RowCounter};
+use crate::resources::Limit;
 use crate::tables;
 use crate::CircuitError;
 use dzk_gadgets::lookup::FnChip;
@@ -107,9 +108,55 @@ impl CostModel {
         out
     }
 
+    /// Narrow layouts, for chunks bounded by memory: 12 shared columns, one long and one short range check per
+    /// row, Poseidon on the shared columns, one function slot and a matrix check of width 2 or none. They hold
+    /// less per row than [`Self::reference_layouts`], so at a given `k` they need about half the memory: under a
+    /// memory bound a chunk may take a larger `k` with fewer columns.
+    pub fn narrow_layouts(model: &Model) -> Vec<LayoutParams> {
+        let n = model.layers().len();
+        let looks_up = !tables::keys(model, 0, n).is_empty();
+        let checks: &[usize] = if has_products(model, 0, n) {
+            &[2, 0]
+        } else {
+            &[0]
+        };
+        let mut out = Vec::new();
+        for (range_bits, range_limbs) in [(13, 2), (9, 3)] {
+            for &check_width in checks {
+                out.push(LayoutParams {
+                    advice: 12,
+                    range_bits,
+                    range_limbs,
+                    range_slots: 1,
+                    short_slots: 1,
+                    hash_lanes: 0,
+                    fn_slots: usize::from(looks_up),
+                    fn_groups: 1,
+                    check_width,
+                });
+            }
+        }
+        out
+    }
+
+    /// The layouts a slice is weighed under for `limit`: the reference layouts, and the narrow ones too when
+    /// the limit bounds memory.
+    pub fn layouts_for(model: &Model, limit: Option<Limit>) -> Vec<LayoutParams> {
+        let mut out = Self::reference_layouts(model);
+        if limit.is_some_and(|l| l.max_bytes.is_some()) {
+            out.extend(Self::narrow_layouts(model));
+        }
+        out
+    }
+
     /// Counts the whole model once per reference layout. Fails first, and at once, with every layer that has
     /// no chip path.
     pub fn new(model: &Arc<Model>) -> Result<Self, CircuitError> {
+        Self::new_for(model, None)
+    }
+
+    /// [`Self::new`] under the layouts of [`Self::layouts_for`] `limit`.
+    pub fn new_for(model: &Arc<Model>, limit: Option<Limit>) -> Result<Self, CircuitError> {
         Self::check(model)?;
         let n = model.layers().len();
         let live: Vec<Vec<usize>> = (0..=n)
@@ -122,7 +169,7 @@ impl CostModel {
             })
             .collect();
         // The layouts' counts are independent: one thread per core, each counting its share in turn.
-        let layouts = Self::reference_layouts(model);
+        let layouts = Self::layouts_for(model, limit);
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .clamp(1, layouts.len().max(1));
@@ -225,15 +272,36 @@ impl CostModel {
             .unwrap_or(4)
     }
 
+    /// Whether slice `[a, b)` fits `limit` under one of the layouts.
+    pub fn fits(&self, a: usize, b: usize, limit: Limit) -> bool {
+        let tables = self.table_rows(a, b);
+        self.counts
+            .iter()
+            .any(|c| limit.allows(c.layout_for(a, b, tables), c.min_k(a, b, tables)))
+    }
+
+    /// The least memory slice `[a, b)` needs by [`crate::estimate`] ([`crate::Estimate::peak_bytes`]) among the
+    /// layouts, each at its smallest `k`.
+    pub fn least_bytes(&self, a: usize, b: usize) -> u64 {
+        let tables = self.table_rows(a, b);
+        self.counts
+            .iter()
+            .map(|c| {
+                crate::estimate(c.layout_for(a, b, tables), c.min_k(a, b, tables)).peak_bytes()
+            })
+            .min()
+            .unwrap_or(0)
+    }
+
     /// The cheapest reference layout for slice `[a, b)` by [`crate::ChunkCircuit::cost_estimate`] with a charge
     /// per committed polynomial (what [`crate::ChunkCircuit::fit`] minimises; ties to the
-    /// smaller `k`) among those whose `k` is at most `max_k`: `(layout, k, rows)`, exact for that layout, with
+    /// smaller `k`) among those that fit `limit`: `(layout, k, rows)`, exact for that layout, with
     /// no layout counted again.
     pub fn best_layout(
         &self,
         a: usize,
         b: usize,
-        max_k: Option<u32>,
+        limit: Option<Limit>,
     ) -> Option<(LayoutParams, u32, usize)> {
         let tables = self.table_rows(a, b);
         self.counts
@@ -245,7 +313,7 @@ impl CostModel {
                     c.rows(a, b),
                 )
             })
-            .filter(|&(_, k, _)| max_k.is_none_or(|m| k <= m))
+            .filter(|&(l, k, _)| limit.is_none_or(|m| m.allows(l, k)))
             .min_by_key(|&(l, k, _)| (choice_cost(l, k), k))
     }
 

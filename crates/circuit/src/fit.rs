@@ -2,7 +2,8 @@
 //! layout needs (its rows, its range table, each function-table group, its instances) and the proving cost
 //! the search minimises.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use dzk_gadgets::lookup::FnChip;
 use dzk_gadgets::Fr;
@@ -12,6 +13,7 @@ use halo2_proofs::plonk::ConstraintSystem;
 
 use crate::chunk::{configure_chips, ChunkCircuit, ChunkIo, LayoutParams, MIN_RANGE_BITS};
 use crate::layers::has_products;
+use crate::resources::Limit;
 use crate::tables;
 use crate::CircuitError;
 
@@ -61,16 +63,15 @@ impl ChunkCircuit {
         Self::fit_within(model, start, end, None)
     }
 
-    /// [`Self::fit`] among the layouts whose `k` is at most `max_k` (all of them for `None`). The reference
-    /// layout of [`crate::CostModel`] is among those searched, so a slice the cost model puts within `max_k`
-    /// always has one.
+    /// [`Self::fit`] among the layouts that fit `limit` (all of them for `None`). The reference layouts of
+    /// [`crate::CostModel`] are among those searched, so a slice the cost model puts within a limit always has one.
     pub fn fit_within(
         model: Arc<Model>,
         start: usize,
         end: usize,
-        max_k: Option<u32>,
+        limit: Option<Limit>,
     ) -> Result<Self, CircuitError> {
-        Self::fit_search(model, start, end, None, max_k)
+        Self::fit_search(model, start, end, None, limit)
     }
 
     /// [`Self::fit_within`] for a chunk that reads and writes `io` (a chunk of a graph-shaped plan).
@@ -79,13 +80,13 @@ impl ChunkCircuit {
         start: usize,
         end: usize,
         io: &ChunkIo,
-        max_k: Option<u32>,
+        limit: Option<Limit>,
     ) -> Result<Self, CircuitError> {
-        Self::fit_search(model, start, end, Some(io), max_k)
+        Self::fit_search(model, start, end, Some(io), limit)
     }
 
     /// The cheapest of `layouts` (each with the table groups its rows call for) for slice `start..end` reading
-    /// and writing `io`, among those whose `k` is at most `max_k`: for large chunks, where the full search of
+    /// and writing `io`, among those that fit `limit`: for large chunks, where the full search of
     /// [`Self::fit_within_io`] would count the chunk once per layout it tries.
     pub fn best_of_io(
         model: Arc<Model>,
@@ -93,12 +94,12 @@ impl ChunkCircuit {
         end: usize,
         io: &ChunkIo,
         layouts: &[LayoutParams],
-        max_k: Option<u32>,
+        limit: Option<Limit>,
     ) -> Result<Self, CircuitError> {
         let mut best: Option<(u64, u32, Self)> = None;
         for &params in layouts {
             let (cost, k, c) = Self::evaluate(&model, start, end, Some(io), params)?;
-            if max_k.is_none_or(|m| k <= m)
+            if limit.is_none_or(|l| l.allows(c.params, k))
                 && best
                     .as_ref()
                     .is_none_or(|(bc, bk, _)| (cost, k) < (*bc, *bk))
@@ -175,7 +176,7 @@ impl ChunkCircuit {
         start: usize,
         end: usize,
         io: Option<&ChunkIo>,
-        max_k: Option<u32>,
+        limit: Option<Limit>,
     ) -> Result<Self, CircuitError> {
         let mut best: Option<(u64, u32, Self)> = None;
         let fn_choices: &[usize] = if tables::keys(&model, start, end).is_empty() {
@@ -213,7 +214,7 @@ impl ChunkCircuit {
                         }
                         // Spread the tables over as many groups as it takes to keep them within the rows' k.
                         let (cost, k, c) = Self::evaluate(&model, start, end, io, params)?;
-                        let allowed = max_k.is_none_or(|m| k <= m);
+                        let allowed = limit.is_none_or(|l| l.allows(c.params, k));
                         if allowed
                             && best
                                 .as_ref()
@@ -303,12 +304,45 @@ pub(crate) fn choice_cost(p: LayoutParams, k: u32) -> u64 {
 
 /// [`ChunkCircuit::cost_estimate`] of a layout at `k`: it depends on the layout's columns alone.
 pub(crate) fn layout_cost(p: LayoutParams, k: u32) -> u64 {
+    (configured(p).cost_columns as u64) << k
+}
+
+/// What configuring layout `p` gives, once per layout per process: the partitioner asks for the same few
+/// layouts' shapes and costs for every slice it weighs, and each configuration builds the whole constraint
+/// system.
+#[derive(Clone, Copy)]
+struct Configured {
+    shape: LayoutShape,
+    /// The polynomials a proof commits to per row: see [`layout_cost`].
+    cost_columns: usize,
+}
+
+fn configured(p: LayoutParams) -> Configured {
+    static CACHE: OnceLock<Mutex<HashMap<LayoutParams, Configured>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(c) = cache.lock().ok().and_then(|m| m.get(&p).copied()) {
+        return c;
+    }
     let mut meta = ConstraintSystem::<Fr>::default();
     configure_chips(&mut meta, p);
     let lookups = p.range_slots * p.range_limbs + p.short_slots + p.fn_slots * p.fn_groups.max(1);
     let degree = meta.degree().max(3);
     let permutation = meta.permutation().get_columns().len().div_ceil(degree - 2);
-    ((p.advice_columns() + 3 * lookups + permutation + degree - 1) as u64) << k
+    let c = Configured {
+        shape: LayoutShape {
+            advice: meta.num_advice_columns(),
+            fixed: meta.num_fixed_columns(),
+            selectors: meta.num_selectors(),
+            permutation: meta.permutation().get_columns().len(),
+            lookups: meta.lookups().len(),
+            degree: meta.degree(),
+        },
+        cost_columns: p.advice_columns() + 3 * lookups + permutation + degree - 1,
+    };
+    if let Ok(mut m) = cache.lock() {
+        m.insert(p, c);
+    }
+    c
 }
 
 /// What a layout's constraint system holds, for estimates of keygen and proving resources.
@@ -330,16 +364,7 @@ pub struct LayoutShape {
 
 /// The shape of layout `p`'s constraint system.
 pub fn layout_shape(p: LayoutParams) -> LayoutShape {
-    let mut meta = ConstraintSystem::<Fr>::default();
-    configure_chips(&mut meta, p);
-    LayoutShape {
-        advice: meta.num_advice_columns(),
-        fixed: meta.num_fixed_columns(),
-        selectors: meta.num_selectors(),
-        permutation: meta.permutation().get_columns().len(),
-        lookups: meta.lookups().len(),
-        degree: meta.degree(),
-    }
+    configured(p).shape
 }
 
 /// [`ChunkCircuit::cost_estimate`] of layout `p` at `k`, without a circuit.

@@ -8,6 +8,7 @@ mod error;
 mod fit;
 mod layers;
 mod ops;
+mod resources;
 mod tables;
 
 pub use chunk::{
@@ -18,3 +19,4 @@ pub use error::CircuitError;
 pub use fit::{
     function_table_group_rows, layout_cost_at, layout_shape, LayoutShape, MAX_FN_GROUPS,
 };
+pub use resources::{bytes_text, estimate, Estimate, Limit};

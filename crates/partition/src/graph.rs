@@ -16,11 +16,11 @@
 
 use std::sync::Arc;
 
-use dzk_circuit::{ChunkCircuit, ChunkIo, CostModel, InputGroup};
+use dzk_circuit::{ChunkCircuit, ChunkIo, CostModel, InputGroup, Limit};
 use dzk_format::run::SplitSpec;
 use dzk_ir::{Model, Section, SplitAt};
 
-use crate::{cut_with, Bound, PartitionError};
+use crate::{cut_with, need_of, Bound, PartitionError};
 
 /// A partition under `--max-k`, with the layers that did not fit split.
 pub struct Partition {
@@ -36,11 +36,11 @@ pub struct Partition {
     pub splits: Vec<SplitSpec>,
     /// Where each split layer's parts are in [`Self::model`].
     pub sections: Vec<Section>,
-    /// The `k` every chunk was planned within, to give [`crate::plan`] (`--max-k`, or the `k` of a split plan
-    /// `--chunks` chose): the layout search then keeps each chunk within it, though a layout of fewer columns at
-    /// a larger `k` may cost less to aggregate. `None` for a chain under `--chunks`: each chunk takes the layout
-    /// that costs least.
-    pub max_k: Option<u32>,
+    /// The limit every chunk was planned within, to give [`crate::plan`] (`--max-k` and `--max-memory`, or the
+    /// `k` of a split plan `--chunks` chose): the layout search then keeps each chunk within it, though a layout
+    /// of fewer columns at a larger `k` may cost less to aggregate. `None` for a chain under `--chunks`: each
+    /// chunk takes the layout that costs least.
+    pub limit: Option<Limit>,
 }
 
 /// Where a chunk sits in a graph-shaped plan.
@@ -179,7 +179,10 @@ pub fn partition(
 ) -> Result<Partition, PartitionError> {
     let n = model.layers().len();
     match bound {
-        Bound::MaxK(max_k) => within(model, bytes, file, cost, max_k, public_output),
+        Bound::MaxK(_) | Bound::Within(_) => {
+            let limit = bound.limit().unwrap_or(Limit::k(0));
+            within(model, bytes, file, cost, limit, public_output)
+        }
         Bound::Chunks(chunks) => {
             let cuts = cut_with(&cost, n, bound)?;
             let mut best = unsplit(model.clone(), cost.clone(), cuts, None);
@@ -191,13 +194,20 @@ pub fn partition(
             // has fewer chunks, so the first that needs more ends the search).
             while k > MIN_SPLIT_K {
                 k -= 1;
-                match within(model.clone(), bytes, file, cost.clone(), k, public_output) {
+                match within(
+                    model.clone(),
+                    bytes,
+                    file,
+                    cost.clone(),
+                    Limit::k(k),
+                    public_output,
+                ) {
                     Ok(p) if p.cuts.len() <= chunks => best = p,
                     _ => break,
                 }
             }
             if best.sections.is_empty() {
-                best.max_k = None;
+                best.limit = None;
             }
             Ok(best)
         }
@@ -225,32 +235,60 @@ fn largest_k(p: &Partition) -> u32 {
         .unwrap_or(0)
 }
 
-/// Whether slice `a..b` of `model`, reading and writing `io`, fits `2^max_k` rows under one of `layouts` or,
-/// for a bound small enough that [`crate::plan`] searches every layout, under the layout that search finds.
+/// Whether slice `a..b` of `model`, reading and writing `io`, fits `limit` under one of `layouts` or, for a
+/// bound small enough that [`crate::plan`] searches every layout, under the layout that search finds.
 fn fits(
     model: &Arc<Model>,
     (a, b): (usize, usize),
     io: &ChunkIo,
     layouts: &[dzk_circuit::LayoutParams],
-    max_k: u32,
+    limit: Limit,
 ) -> bool {
-    ChunkCircuit::best_of_io(model.clone(), a, b, io, layouts, Some(max_k)).is_ok()
-        || ((1usize << max_k) <= crate::FULL_SEARCH_ROWS
-            && ChunkCircuit::fit_within_io(model.clone(), a, b, io, Some(max_k)).is_ok())
+    ChunkCircuit::best_of_io(model.clone(), a, b, io, layouts, Some(limit)).is_ok()
+        || ((1usize << limit.max_k) <= crate::FULL_SEARCH_ROWS
+            && ChunkCircuit::fit_within_io(model.clone(), a, b, io, Some(limit)).is_ok())
 }
 
-/// The partition under `--max-k max_k`: see [`partition`].
+/// The bound in words, for errors: "2^K rows", and the memory when bounded.
+fn bound_words(limit: Limit) -> String {
+    match limit.max_bytes {
+        Some(m) => format!(
+            "2^{} rows within {}",
+            limit.max_k,
+            dzk_circuit::bytes_text(m)
+        ),
+        None => format!("2^{} rows", limit.max_k),
+    }
+}
+
+/// A first guess at the parts slice `[a, b)` (a layer and its channel tail) takes under `limit`: its rows
+/// under the layout that needs the fewest parts, each part holding as many rows as that layout's largest `k`
+/// within the limit allows.
+fn parts_guess(cost: &CostModel, (a, b): (usize, usize), limit: Limit) -> usize {
+    if limit.max_bytes.is_none() {
+        return cost.need(a, b).div_ceil(1usize << limit.max_k);
+    }
+    (0..cost.layouts().len())
+        .filter_map(|i| {
+            let k = limit.largest_k(cost.layout_under(i, a, b))?;
+            Some(cost.rows(i, a, b).div_ceil(1usize << k))
+        })
+        .min()
+        .unwrap_or_else(|| cost.need(a, b).div_ceil(1usize << limit.max_k))
+}
+
+/// The partition within `limit` (`--max-k`, `--max-memory`): see [`partition`].
 fn within(
     model: Arc<Model>,
     bytes: &[u8],
     file: &str,
     cost: CostModel,
-    max_k: u32,
+    limit: Limit,
     public_output: bool,
 ) -> Result<Partition, PartitionError> {
     let n = model.layers().len();
-    match cut_with(&cost, n, Bound::MaxK(max_k)) {
-        Ok(cuts) => return Ok(unsplit(model, cost, cuts, Some(max_k))),
+    match cut_with(&cost, n, Bound::Within(limit)) {
+        Ok(cuts) => return Ok(unsplit(model, cost, cuts, Some(limit))),
         Err(PartitionError::TooBig { .. }) => {}
         Err(e) => return Err(e),
     }
@@ -262,26 +300,22 @@ fn within(
     let mut splits = Vec::new();
     let mut a = 0;
     while a < n {
-        if let Some(b) = (a + 1..=n).rev().find(|&b| cost.min_k(a, b) <= max_k) {
+        if let Some(b) = (a + 1..=n).rev().find(|&b| cost.fits(a, b, limit)) {
             a = b;
             continue;
         }
-        let need = cost.min_k(a, a + 1);
-        let limit = model
+        let need = need_of(&cost, (a, a + 1), limit);
+        let most = model
             .split_limit(a)
             .map_err(|reason| PartitionError::Unsplittable {
                 layer: a,
                 need,
-                max_k,
                 reason,
             })?;
         // Each part repeats the layer's input, so the parts' rows add up to more than the layer's: start from
         // the fewest parts the rows alone allow and add parts until each fits.
         let tail = model.channel_tail(a);
-        let parts = cost
-            .need(a, a + 1 + tail)
-            .div_ceil(1usize << max_k)
-            .clamp(2, limit);
+        let parts = parts_guess(&cost, (a, a + 1 + tail), limit).clamp(2, most);
         splits.push(SplitSpec {
             layer: a,
             parts,
@@ -302,7 +336,7 @@ fn within(
             .collect();
         let split = Model::split_layers_with_tails(bytes, file, &at)?;
         let m = Arc::new(Model::from_msgpack(&split.bytes, file)?);
-        let layouts = CostModel::reference_layouts(&m);
+        let layouts = CostModel::layouts_for(&m, Some(limit));
         let mut again = false;
         let last = output_section(&m, &split.sections).map(|s| s.start);
         for (s, sec) in splits.iter_mut().zip(&split.sections) {
@@ -311,22 +345,21 @@ fn within(
                 // The parts of a split last layer state the model's outputs: public instances when they are.
                 io.public_outputs = public_output && last == Some(sec.start);
                 let (pa, pb) = sec.part(p);
-                !fits(&m, (pa, pb), &io, &layouts, max_k)
+                !fits(&m, (pa, pb), &io, &layouts, limit)
             });
             if too_big {
-                let limit = model.split_limit(s.layer).unwrap_or(s.parts);
-                if s.parts >= limit {
+                let most = model.split_limit(s.layer).unwrap_or(s.parts);
+                if s.parts >= most {
                     return Err(PartitionError::Unsplittable {
                         layer: s.layer,
-                        need: cost.min_k(s.layer, s.layer + 1),
-                        max_k,
+                        need: need_of(&cost, (s.layer, s.layer + 1), limit),
                         reason: format!(
-                            "even one output channel per part needs more than 2^{max_k} rows (its input alone is \
-                             too large)"
+                            "even one output channel per part does not fit {} (its input alone is too large)",
+                            bound_words(limit)
                         ),
                     });
                 }
-                s.parts = (s.parts + s.parts.div_ceil(4)).min(limit);
+                s.parts = (s.parts + s.parts.div_ceil(4)).min(most);
                 again = true;
             }
         }
@@ -338,32 +371,30 @@ fn within(
         if let (false, true, Some(start)) = (shrunk, public_output, last) {
             shrunk = true;
             if let Some(i) = split.sections.iter().position(|s| s.start == start) {
-                let fewest = fewest_output_parts(bytes, file, &splits[i], max_k)?;
+                let fewest = fewest_output_parts(bytes, file, &splits[i], limit)?;
                 if fewest < splits[i].parts {
                     splits[i].parts = fewest;
                     continue;
                 }
             }
         }
-        let cost = CostModel::new(&m)?;
-        let cuts = cut_around(&m, &cost, &split.sections, max_k).map_err(|e| match e {
+        let cost = CostModel::new_for(&m, Some(limit))?;
+        let cuts = cut_around(&m, &cost, &split.sections, limit).map_err(|e| match e {
             // A layer index of the split model means nothing to the user: name the split layer instead.
-            PartitionError::TooBig { layer, need, max_k } => {
+            PartitionError::TooBig { layer, need } => {
                 match split.sections.iter().position(|s| s.join() == layer) {
                     Some(i) => PartitionError::Unsplittable {
                         layer: splits[i].layer,
                         need,
-                        max_k,
                         reason: format!(
                             "its parts fit, but the layer after it reads all of its {} output channels at once, \
-                             which needs k = {need}: a bound this small needs the layers after it split too",
+                             which needs {need}: a bound this small needs the layers after it split too",
                             model.split_limit(splits[i].layer).unwrap_or(0)
                         ),
                     },
                     None => PartitionError::TooBig {
                         layer: original_layer(&split.sections, layer),
                         need,
-                        max_k,
                     },
                 }
             }
@@ -376,20 +407,20 @@ fn within(
             cuts,
             splits,
             sections: split.sections,
-            max_k: Some(max_k),
+            limit: Some(limit),
         });
     }
 }
 
 /// The fewest parts, at most `s.parts` (which fit), into which the split last layer `s` of the model in `bytes` fits
-/// `2^max_k` rows when its parts state the model's outputs as public instances: a binary search (after one probe of
+/// `limit` when its parts state the model's outputs as public instances: a binary search (after one probe of
 /// a part fewer), each probe splitting that layer alone and fitting one of its widest parts (parts of equal width
 /// are the same circuit but for their constants).
 fn fewest_output_parts(
     bytes: &[u8],
     file: &str,
     s: &SplitSpec,
-    max_k: u32,
+    limit: Limit,
 ) -> Result<usize, PartitionError> {
     let fits_in = |parts: usize| -> Result<bool, PartitionError> {
         let at = SplitAt {
@@ -402,7 +433,7 @@ fn fewest_output_parts(
         let Some(sec) = split.sections.first() else {
             return Ok(false);
         };
-        let layouts = CostModel::reference_layouts(&m);
+        let layouts = CostModel::layouts_for(&m, Some(limit));
         let width = |p: usize| {
             let (_, b) = sec.part(p);
             m.tensor_shape(m.layers()[b - 1].outputs[0])
@@ -412,7 +443,7 @@ fn fewest_output_parts(
         let widest = (0..sec.parts).max_by_key(|&p| width(p)).unwrap_or(0);
         let mut io = part_io(&m, sec, widest);
         io.public_outputs = true;
-        Ok(fits(&m, sec.part(widest), &io, &layouts, max_k))
+        Ok(fits(&m, sec.part(widest), &io, &layouts, limit))
     };
     // One part fewer first: where the outputs' hashing did not set the parts' size (a head whose work fills its
     // parts, as GPT-2's does), that one probe ends the search.
@@ -456,12 +487,12 @@ fn part_io(model: &Model, sec: &Section, p: usize) -> ChunkIo {
     }
 }
 
-/// The chain `cuts`, planned within `max_k` (see [`Partition::max_k`]).
+/// The chain `cuts`, planned within `limit` (see [`Partition::limit`]).
 fn unsplit(
     model: Arc<Model>,
     cost: CostModel,
     cuts: Vec<(usize, usize)>,
-    max_k: Option<u32>,
+    limit: Option<Limit>,
 ) -> Partition {
     Partition {
         model,
@@ -470,11 +501,11 @@ fn unsplit(
         cuts,
         splits: Vec::new(),
         sections: Vec::new(),
-        max_k,
+        limit,
     }
 }
 
-/// Greedy chunks under `max_k` around the split layers' parts: each part is a chunk, the chunk after the parts
+/// Greedy chunks within `limit` around the split layers' parts: each part is a chunk, the chunk after the parts
 /// starts at the concatenation (none after the parts of [`output_section`]), and no other chunk crosses a
 /// section. A chunk that reads several boundaries
 /// (after the parts) is checked exactly, with its real inputs, and shortened until it fits.
@@ -482,10 +513,10 @@ fn cut_around(
     model: &Arc<Model>,
     cost: &CostModel,
     sections: &[Section],
-    max_k: u32,
+    limit: Limit,
 ) -> Result<Vec<(usize, usize)>, PartitionError> {
     let n = model.layers().len();
-    let layouts = CostModel::reference_layouts(model);
+    let layouts = CostModel::layouts_for(model, Some(limit));
     let mut cuts: Vec<(usize, usize)> = Vec::new();
     let mut a = 0;
     let last = output_section(model, sections).map(|s| s.start);
@@ -499,7 +530,7 @@ fn cut_around(
             a = s.join();
             continue;
         }
-        let limit = sections
+        let stop = sections
             .iter()
             .map(|s| s.start)
             .filter(|&st| st > a)
@@ -507,8 +538,8 @@ fn cut_around(
             .unwrap_or(n);
         let joins = sections.iter().any(|s| s.join() == a);
         let mut found = None;
-        for b in (a + 1..=limit).rev() {
-            if cost.min_k(a, b) > max_k {
+        for b in (a + 1..=stop).rev() {
+            if !cost.fits(a, b, limit) {
                 continue;
             }
             if joins {
@@ -516,7 +547,7 @@ fn cut_around(
                 trial.push((a, b));
                 let roles = roles(model, &trial, sections);
                 let io = chunk_io(model, &trial, &roles, trial.len() - 1);
-                if !fits(model, (a, b), &io, &layouts, max_k) {
+                if !fits(model, (a, b), &io, &layouts, limit) {
                     continue;
                 }
             }
@@ -526,8 +557,7 @@ fn cut_around(
         let Some(b) = found else {
             return Err(PartitionError::TooBig {
                 layer: a,
-                need: cost.min_k(a, a + 1).max(max_k + 1),
-                max_k,
+                need: need_of(cost, (a, a + 1), limit),
             });
         };
         cuts.push((a, b));

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use dzk_circuit::{ChunkCircuit, CircuitError, CostModel};
+use dzk_circuit::{ChunkCircuit, CircuitError, CostModel, Limit};
 use dzk_format::run::{ChunkPlan, LayoutSpec, OutputJoin, Plan, TensorSpec, VisibilitySpec};
 use dzk_ir::{IrError, Model, Section};
 
@@ -18,6 +18,70 @@ pub enum Bound {
     Chunks(usize),
     /// As few chunks as possible, each fitting `2^k` rows.
     MaxK(u32),
+    /// As few chunks as possible, each fitting the limit: `2^k` rows and, where given, a memory bound.
+    Within(Limit),
+}
+
+impl Bound {
+    /// The limit every chunk must fit (`None` for `Chunks`).
+    pub fn limit(&self) -> Option<Limit> {
+        match *self {
+            Bound::Chunks(_) => None,
+            Bound::MaxK(k) => Some(Limit::k(k)),
+            Bound::Within(l) => Some(l),
+        }
+    }
+}
+
+/// What a layer needs beyond the bound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    /// More rows than `2^max_k`.
+    Rows {
+        /// The `k` it needs.
+        need: u32,
+        /// The bound.
+        max_k: u32,
+    },
+    /// More memory than the bound by the estimate, at every `k` within it.
+    Memory {
+        /// The least it needs by the estimate, bytes.
+        need_bytes: u64,
+        /// The bound, bytes.
+        max_bytes: u64,
+    },
+}
+
+impl std::fmt::Display for Need {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Need::Rows { need, max_k } => write!(f, "k = {need}, more than --max-k {max_k}"),
+            Need::Memory {
+                need_bytes,
+                max_bytes,
+            } => write!(
+                f,
+                "about {} to key or prove by the estimate (under its narrowest layout), more than --max-memory {}",
+                dzk_circuit::bytes_text(need_bytes),
+                dzk_circuit::bytes_text(max_bytes)
+            ),
+        }
+    }
+}
+
+/// What slice `[a, b)` needs beyond `limit` (which it does not fit): more rows, or more memory.
+fn need_of(cost: &CostModel, (a, b): (usize, usize), limit: Limit) -> Need {
+    let need = cost.min_k(a, b);
+    match limit.max_bytes {
+        Some(max_bytes) if need <= limit.max_k => Need::Memory {
+            need_bytes: cost.least_bytes(a, b),
+            max_bytes,
+        },
+        _ => Need::Rows {
+            need: need.max(limit.max_k + 1),
+            max_k: limit.max_k,
+        },
+    }
 }
 
 /// Why a model cannot be partitioned as asked.
@@ -31,25 +95,21 @@ pub enum PartitionError {
         /// Layers in the model.
         layers: usize,
     },
-    /// A single layer needs more than `2^k` rows.
-    #[error("layer {layer} alone needs k = {need}, more than --max-k {max_k}")]
+    /// A single layer needs more than the bound: more than `2^k` rows, or more memory.
+    #[error("layer {layer} alone needs {need}")]
     TooBig {
         /// The layer.
         layer: usize,
-        /// The k it needs.
-        need: u32,
-        /// The bound.
-        max_k: u32,
+        /// What it needs.
+        need: Need,
     },
-    /// A single layer needs more than `2^k` rows and cannot be split into parts that fit.
-    #[error("layer {layer} alone needs k = {need}, more than --max-k {max_k}, and cannot be split: {reason}")]
+    /// A single layer needs more than the bound and cannot be split into parts that fit.
+    #[error("layer {layer} alone needs {need}, and cannot be split: {reason}")]
     Unsplittable {
         /// The layer.
         layer: usize,
-        /// The k it needs.
-        need: u32,
-        /// The bound.
-        max_k: u32,
+        /// What it needs.
+        need: Need,
         /// Why it cannot be split.
         reason: String,
     },
@@ -70,8 +130,9 @@ pub const FULL_SEARCH_ROWS: usize = 1 << 17;
 /// seconds). Fails at once, listing every layer that has no chip path.
 ///
 /// `Chunks(n)`: dynamic programming over the cut positions for the smallest largest chunk (rows, range and
-/// function tables and halo2's reserved rows together). `MaxK(k)`: greedily from the first layer, each chunk as
-/// long as fits `2^k` rows under a reference layout (so [`plan`] finds each a layout within `k`).
+/// function tables and halo2's reserved rows together). `MaxK(k)` and `Within(limit)`: greedily from the first
+/// layer, each chunk as long as fits under one of the cost model's layouts (so [`plan`] finds each a layout
+/// within the bound).
 pub fn cut(model: &Arc<Model>, bound: Bound) -> Result<Vec<(usize, usize)>, PartitionError> {
     let n = model.layers().len();
     if let Bound::Chunks(chunks) = bound {
@@ -79,7 +140,7 @@ pub fn cut(model: &Arc<Model>, bound: Bound) -> Result<Vec<(usize, usize)>, Part
             return Err(PartitionError::Count { chunks, layers: n });
         }
     }
-    cut_with(&CostModel::new(model)?, n, bound)
+    cut_with(&CostModel::new_for(model, bound.limit())?, n, bound)
 }
 
 /// [`cut`] with a cost model already made for the model's `n` layers (so [`plan`] can use it too).
@@ -124,17 +185,17 @@ pub fn cut_with(
             cuts.reverse();
             Ok(cuts)
         }
-        Bound::MaxK(max_k) => {
+        Bound::MaxK(_) | Bound::Within(_) => {
+            let limit = bound.limit().unwrap_or(Limit::k(0));
             // From each start, the furthest end whose slice fits (a slice can fit where a shorter one does not:
             // its boundary may be smaller).
             let mut cuts = Vec::new();
             let mut a = 0;
             while a < n {
-                let Some(b) = (a + 1..=n).rev().find(|&b| cost.min_k(a, b) <= max_k) else {
+                let Some(b) = (a + 1..=n).rev().find(|&b| cost.fits(a, b, limit)) else {
                     return Err(PartitionError::TooBig {
                         layer: a,
-                        need: cost.min_k(a, a + 1),
-                        max_k,
+                        need: need_of(cost, (a, a + 1), limit),
                     });
                 };
                 cuts.push((a, b));
@@ -154,7 +215,7 @@ fn specs(model: &Model, idxs: &[i64]) -> Vec<TensorSpec> {
         .collect()
 }
 
-/// The plan for `cuts`: each chunk's cheapest layout (with `k` at most `max_k` when given), its boundary tensors
+/// The plan for `cuts`: each chunk's cheapest layout (within `limit` when given), its boundary tensors
 /// and its slice file's name and digest (from `slices`, the slice files' bytes in chunk order). `cost` is the
 /// model's [`CostModel`]; `sections` where the split layers' parts are (empty for a chain). When the cuts end with
 /// the parts of [`output_section`], they state the model's outputs ([`Plan::output_join`]).
@@ -168,7 +229,7 @@ pub fn plan(
     sections: &[Section],
     visibility: VisibilitySpec,
     slices: &[Vec<u8>],
-    max_k: Option<u32>,
+    limit: Option<Limit>,
 ) -> Result<Plan, PartitionError> {
     // The parts of a split last layer that end the plan state the model's outputs.
     let n = model.layers().len();
@@ -191,13 +252,13 @@ pub fn plan(
                 && output_join
                     .as_ref()
                     .is_some_and(|j| j.chunks.contains(&(i as u32)));
-            let layouts = CostModel::reference_layouts(model);
+            let layouts = CostModel::layouts_for(model, limit);
             let c = if cost.need(a, b) > FULL_SEARCH_ROWS {
-                ChunkCircuit::best_of_io(model.clone(), a, b, &io, &layouts, max_k)?
+                ChunkCircuit::best_of_io(model.clone(), a, b, &io, &layouts, limit)?
             } else {
-                match ChunkCircuit::fit_within_io(model.clone(), a, b, &io, max_k) {
+                match ChunkCircuit::fit_within_io(model.clone(), a, b, &io, limit) {
                     Ok(c) => c,
-                    Err(_) => ChunkCircuit::best_of_io(model.clone(), a, b, &io, &layouts, max_k)?,
+                    Err(_) => ChunkCircuit::best_of_io(model.clone(), a, b, &io, &layouts, limit)?,
                 }
             };
             chunks.push(chunk_plan(
@@ -214,11 +275,11 @@ pub fn plan(
         // A large chunk takes the best reference layout, whose rows the cost model knows exactly: the full
         // search would count the chunk once per layout it tries (minutes for GPT-2), and at this size rows set
         // `k` whatever the range table. A small chunk gets the full search.
-        let (p, k, rows) = match cost.best_layout(a, b, max_k) {
+        let (p, k, rows) = match cost.best_layout(a, b, limit) {
             Some(best) if cost.need(a, b) > FULL_SEARCH_ROWS => best,
             // `fit` stops narrowing the range table once rows set `k`, so under a bound it can miss the one
             // narrow-table layout that fits; the cost model's reference layouts are the fallback.
-            best => match ChunkCircuit::fit_within(model.clone(), a, b, max_k) {
+            best => match ChunkCircuit::fit_within(model.clone(), a, b, limit) {
                 Ok(c) => {
                     let rows = c.rows();
                     (c.layout(), c.min_k(), rows)

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use dzk_circuit::{ChunkCircuit, CostModel};
+use dzk_circuit::{ChunkCircuit, CostModel, Limit};
 use dzk_ir::Model;
 use dzk_partition::{cut, Bound, PartitionError};
 
@@ -102,7 +102,7 @@ fn max_k_makes_the_fewest_chunks_that_fit() {
         // A bound the whole model meets: one chunk, and its layout is within the bound.
         assert_eq!(cut(&m, Bound::MaxK(whole)).expect("cut"), vec![(0, n)]);
         assert!(
-            ChunkCircuit::fit_within(m.clone(), 0, n, Some(whole))
+            ChunkCircuit::fit_within(m.clone(), 0, n, Some(Limit::k(whole)))
                 .expect("fit")
                 .min_k()
                 <= whole
@@ -124,7 +124,7 @@ fn max_k_makes_the_fewest_chunks_that_fit() {
         for &(a, b) in &cuts {
             assert!(cost.min_k(a, b) <= bound);
             // The plan's layout search finds a layout within the bound for every chunk.
-            let c = ChunkCircuit::fit_within(m.clone(), a, b, Some(bound)).expect("fit");
+            let c = ChunkCircuit::fit_within(m.clone(), a, b, Some(Limit::k(bound))).expect("fit");
             assert!(c.min_k() <= bound);
         }
         // Each chunk reaches as far as fits: no longer slice from its start fits.
@@ -133,6 +133,60 @@ fn max_k_makes_the_fewest_chunks_that_fit() {
         }
     }
     assert!(cut_up >= 1, "no model was cut into several chunks");
+}
+
+/// A memory bound: a slice fits exactly when one of the layouts, at its smallest `k`, needs no more than the bound
+/// by the estimate; the narrow layouts it brings need less than the reference ones at the same `k`; and a bound
+/// no layer meets is refused, saying so.
+#[test]
+fn a_memory_bound_holds_every_chunk_within_it_by_the_estimate() {
+    let m = mnist();
+    let n = m.layers().len();
+    let limit = |bytes| Limit {
+        max_k: 14,
+        max_bytes: Some(bytes),
+    };
+    let cost = CostModel::new_for(&m, Some(limit(1 << 40))).expect("cost model");
+    assert_eq!(
+        cost.layouts().len(),
+        CostModel::reference_layouts(&m).len() + CostModel::narrow_layouts(&m).len()
+    );
+    let least = cost.least_bytes(0, n);
+    assert!(cost.fits(0, n, limit(least)));
+    assert!(!cost.fits(0, n, limit(least - 1)));
+    assert!(!cost.fits(
+        0,
+        n,
+        Limit {
+            max_k: cost.min_k(0, n) - 1,
+            max_bytes: Some(1 << 40)
+        }
+    ));
+    // Narrow layouts hold fewer columns: less memory at the same k than any reference layout with a matrix
+    // check of the same kind (none, or one).
+    for narrow in CostModel::narrow_layouts(&m) {
+        for wide in CostModel::reference_layouts(&m) {
+            if (wide.check_width == 0) == (narrow.check_width == 0) {
+                let (a, b) = (
+                    dzk_circuit::estimate(narrow, 16).peak_bytes(),
+                    dzk_circuit::estimate(wide, 16).peak_bytes(),
+                );
+                assert!(a < b, "{narrow:?}: {a}, {wide:?}: {b}");
+            }
+        }
+        // The largest k within a bound is the last at which the estimate fits.
+        let l = limit(dzk_circuit::estimate(narrow, 12).peak_bytes());
+        assert_eq!(l.largest_k(narrow), Some(12));
+    }
+    match cut(&m, Bound::Within(limit(30 << 20))) {
+        Err(e @ PartitionError::TooBig { layer: 0, .. }) => {
+            assert!(
+                e.to_string().contains("more than --max-memory 30 MiB"),
+                "{e}"
+            )
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
 }
 
 #[test]

@@ -399,46 +399,12 @@ pub fn prove_chunk_run(
     prove_prepared(plan, c, prepared, params, pk, backend, phase)
 }
 
-/// Estimates of one chunk's keygen and proving resources, from its layout's constraint system and `k`.
-///
-/// Memory is bytes per row (`2^k` rows) by what halo2-axiom holds per cell: keygen about 216 B per fixed or
-/// selector cell (the assembly's `Assigned` values, then the fixed polynomials in two bases) and 139 B per
-/// permutation cell; proving 64 B per fixed, selector or permutation cell (the proving key) and 170 B per
-/// advice column or per lookup's three committed polynomials. Time is per unit of
-/// `ChunkCircuit::cost_estimate` (the polynomials a proof commits to times `2^k`) for proving and per fixed,
-/// selector or permutation cell for keygen. The constants were fitted to MNIST (k = 14) and the 2^17 softmax
-/// head (k = 16, 32 table groups) measured on a 2-core machine like CI's (docs/benchmarks.md, "Resource
-/// estimates"); memory holds within about 15% across the shipped models, time is for 2 cores.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Estimate {
-    /// Peak memory of `dzk keygen` for the chunk, bytes.
-    pub keygen_bytes: u64,
-    /// Peak memory of `dzk prove-chunk`, bytes.
-    pub prove_bytes: u64,
-    /// `dzk keygen` seconds on 2 cores.
-    pub keygen_s: f64,
-    /// `dzk prove-chunk`'s proving seconds on 2 cores.
-    pub prove_s: f64,
-}
+pub use dzk_circuit::Estimate;
 
-/// Bytes a process holds before any chunk (binary, SRS reading, tables).
-const BASE_BYTES: u64 = 20 << 20;
-
-/// See [`Estimate`].
+/// Chunk `c`'s estimated keygen and proving resources, from its layout's constraint system and `k`
+/// ([`dzk_circuit::estimate`]).
 pub fn estimate(c: &ChunkPlan) -> Estimate {
-    let layout = LayoutParams::from(&c.layout);
-    let s = dzk_circuit::layout_shape(layout);
-    let n = 1u64 << c.k;
-    let fixed = (s.fixed + s.selectors) as u64;
-    let perm = s.permutation as u64;
-    let committed = (s.advice + 3 * s.lookups) as u64;
-    let area = dzk_circuit::layout_cost_at(layout, c.k) as f64;
-    Estimate {
-        keygen_bytes: BASE_BYTES + n * (216 * fixed + 139 * perm),
-        prove_bytes: BASE_BYTES + n * (64 * (fixed + perm) + 170 * committed),
-        keygen_s: (n * (fixed + perm)) as f64 * 2.6e-6,
-        prove_s: area * 5.3e-6,
-    }
+    dzk_circuit::estimate(LayoutParams::from(&c.layout), c.k)
 }
 
 /// An upper bound of one chunk's proving memory in bytes ([`Estimate::prove_bytes`]), used to decide how many

@@ -15,7 +15,7 @@ use halo2_proofs::plonk::{Column, ConstraintSystem, Instance};
 use crate::ops::Chips;
 
 /// Column and table geometry of a chunk circuit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct LayoutParams {
     /// Advice columns, shared by every chip.
     pub advice: usize,

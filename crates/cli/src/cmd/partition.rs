@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use dzk_circuit::CostModel;
+use dzk_circuit::{CostModel, Limit};
 use dzk_format::run::{total_values, VisibilitySpec};
 use dzk_ir::Model;
 use dzk_partition::{partition, plan, slice_name, Bound};
@@ -20,11 +20,17 @@ pub struct PartitionCmd {
     pub model: PathBuf,
     /// Cut into at most this many chunks, the largest as small as the cost model allows: exactly this many as a
     /// chain, or fewer where splitting layers across chunks by output channels makes the largest smaller.
-    #[arg(long, conflicts_with = "max_k", required_unless_present = "max_k")]
+    #[arg(long, conflicts_with_all = ["max_k", "max_memory"], required_unless_present_any = ["max_k", "max_memory"])]
     pub chunks: Option<usize>,
     /// Cut into as few chunks as possible, each fitting 2^K rows.
     #[arg(long, value_name = "K")]
     pub max_k: Option<u32>,
+    /// Cut into as few chunks as possible, each needing at most SIZE to key and to prove by the estimate that
+    /// `partition` prints (binary units: 16G is 16 GiB; K, M, G or T, with or without "iB"). Chunks may then
+    /// take a larger k with fewer columns. With --max-k both bound every chunk; alone, k is bounded by the
+    /// largest SRS dzk reads.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_memory: Option<u64>,
     /// The run directory to write (plan.dzk and chunk-I.model.msgpack).
     #[arg(short = 'o', long = "output", value_name = "RUN_DIR")]
     pub out: PathBuf,
@@ -102,17 +108,21 @@ impl PartitionCmd {
             Model::from_msgpack(&folded.bytes, &name).context("loading the folded model")?
         };
         let model = std::sync::Arc::new(model);
-        let bound = match (self.chunks, self.max_k) {
-            (Some(n), _) => Bound::Chunks(n),
-            (None, Some(k)) => Bound::MaxK(k),
-            (None, None) => anyhow::bail!("give --chunks N or --max-k K"),
+        let bound = match (self.chunks, self.max_k, self.max_memory) {
+            (Some(n), _, _) => Bound::Chunks(n),
+            (None, Some(k), None) => Bound::MaxK(k),
+            (None, k, Some(m)) => Bound::Within(Limit {
+                max_k: k.unwrap_or(dzk_verifier::srs::MAX_K),
+                max_bytes: Some(m),
+            }),
+            (None, None, None) => anyhow::bail!("give --chunks N, --max-k K or --max-memory SIZE"),
         };
         // Fail fast, before any counting: every layer without a chip path, listed at once.
         CostModel::check(&model)
             .map_err(dzk_partition::PartitionError::from)
             .with_context(|| format!("partitioning {name}"))?;
         let pb = spinner("measuring every slice with the cost model");
-        let cost = CostModel::new(&model)
+        let cost = CostModel::new_for(&model, bound.limit())
             .map_err(dzk_partition::PartitionError::from)
             .with_context(|| format!("partitioning {name}"))?;
         let sliced = if folded.layers.is_empty() {
@@ -149,14 +159,18 @@ impl PartitionCmd {
             &parted.sections,
             visibility,
             &slices,
-            parted.max_k,
+            parted.limit,
         )?;
         plan.folded_layers = folded.layers;
         plan.split_layers = parted.splits.clone();
         if !parted.splits.is_empty() {
+            let memory = match self.max_memory {
+                Some(m) => format!(" and --max-memory {}", gib(m)),
+                None => String::new(),
+            };
             eprintln!(
-                "split {} layer(s) across chunks by output channels, so that every chunk fits 2^{} rows: {}; the \
-                 plan's layer ranges count the {} layers after the split",
+                "split {} layer(s) across chunks by output channels, so that every chunk fits 2^{} rows{memory}: {}; \
+                 the plan's layer ranges count the {} layers after the split",
                 parted.splits.len(),
                 plan.chunks.iter().map(|c| c.k).max().unwrap_or_default(),
                 parted
@@ -291,8 +305,8 @@ impl PartitionCmd {
                 if need > total {
                     eprintln!(
                         "warning: chunk {} needs about {} to key or prove by the estimate, more than this \
-                         machine's {}: give --max-k a smaller K or --chunks a larger N, or key and prove it \
-                         on a larger machine",
+                         machine's {}: give --max-memory, --max-k a smaller K or --chunks a larger N, or key \
+                         and prove it on a larger machine",
                         c.index,
                         gib(need),
                         gib(total)
@@ -393,12 +407,7 @@ fn estimate_json(c: &dzk_format::run::ChunkPlan) -> serde_json::Value {
 }
 
 fn gib(bytes: u64) -> String {
-    let g = bytes as f64 / f64::from(1u32 << 30);
-    if g >= 1.0 {
-        format!("{g:.1} GiB")
-    } else {
-        format!("{:.0} MiB", bytes as f64 / f64::from(1u32 << 20))
-    }
+    dzk_circuit::bytes_text(bytes)
 }
 
 fn secs(s: f64) -> String {
@@ -406,5 +415,53 @@ fn secs(s: f64) -> String {
         format!("{:.0} min", s / 60.0)
     } else {
         format!("{s:.1} s")
+    }
+}
+
+/// A memory size for `--max-memory`: a number of bytes, or one with K, M, G or T (binary: `16G` is 16 GiB),
+/// optionally followed by `iB` or `B`; a fraction is allowed (`1.5T`).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let lower = t.to_ascii_lowercase();
+    let body = lower
+        .strip_suffix("ib")
+        .or_else(|| lower.strip_suffix('b'))
+        .unwrap_or(&lower);
+    let (num, shift) = match body.chars().last() {
+        Some('k') => (&body[..body.len() - 1], 10),
+        Some('m') => (&body[..body.len() - 1], 20),
+        Some('g') => (&body[..body.len() - 1], 30),
+        Some('t') => (&body[..body.len() - 1], 40),
+        _ => (body, 0),
+    };
+    let bad =
+        || format!("{s:?} is not a memory size (give bytes, or a number with K, M, G or T: 16G)");
+    let x: f64 = num.trim().parse().map_err(|_| bad())?;
+    if !x.is_finite() || x <= 0.0 {
+        return Err(bad());
+    }
+    let bytes = x * (1u64 << shift) as f64;
+    if bytes >= u64::MAX as f64 {
+        return Err(bad());
+    }
+    Ok(bytes as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_parse_in_binary_units() {
+        assert_eq!(parse_size("16G"), Ok(16 << 30));
+        assert_eq!(parse_size("16GiB"), Ok(16 << 30));
+        assert_eq!(parse_size("16gb"), Ok(16 << 30));
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("1.5T"), Ok(3 << 39));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("100K"), Ok(100 << 10));
+        for bad in ["", "G", "-1G", "0", "lots", "16X", "nanG"] {
+            assert!(parse_size(bad).is_err(), "{bad:?} parsed");
+        }
     }
 }
