@@ -125,16 +125,16 @@ def test_a_plan_with_a_split_layer_proves_on_ray(ray_cluster, dzk_bin, tmp_path)
 
 
 def test_a_plan_cut_by_memory_proves_on_ray(ray_cluster, dzk_bin, tmp_path):
-    # --max-memory 50M splits the wide layer into three parts of k = 11 (its one chunk needs about 116 MiB by the
+    # --max-memory 60M splits the wide layer into three parts of k = 11 (its one chunk needs about 106 MiB by the
     # estimate): four tasks, each asking Ray for its chunk's estimated memory, the last reading four boundaries.
-    r = prove_on_ray(model=WIDE, max_memory="50M", input_file=WIDE_INPUT, out_dir=tmp_path / "proofs",
+    r = prove_on_ray(model=WIDE, max_memory="60M", input_file=WIDE_INPUT, out_dir=tmp_path / "proofs",
                      address=ray_cluster, dzk=dzk_bin)
     assert r.verdict == "VALID", r.report
     assert [c["reads"] for c in r.report["chunks"]] == [[0], [0], [0], [0, 1, 2, 3]]
     assert r.report["public_outputs"] == _wide_forward(dzk_bin)
     # Chunks and a memory bound together are refused before anything runs.
     with pytest.raises(ValueError):
-        prove_on_ray(model=WIDE, chunks=2, max_memory="50M", input_file=WIDE_INPUT, out_dir=tmp_path / "p2",
+        prove_on_ray(model=WIDE, chunks=2, max_memory="60M", input_file=WIDE_INPUT, out_dir=tmp_path / "p2",
                      address=ray_cluster, dzk=dzk_bin)
 
 

@@ -6,14 +6,15 @@ use crate::fit::{layout_cost, layout_shape};
 
 /// Estimates of one chunk's keygen and proving resources, from its layout's constraint system and `k`.
 ///
-/// Memory is bytes per row (`2^k` rows) by what halo2-axiom holds per cell: keygen about 216 B per fixed or
-/// selector cell (the assembly's `Assigned` values, then the fixed polynomials in two bases) and 139 B per
-/// permutation cell; proving 64 B per fixed, selector or permutation cell (the proving key) and 170 B per
-/// advice column or per lookup's three committed polynomials. Time is per unit of
+/// Memory is bytes per row (`2^k` rows), fitted (least squares of the relative error) to the peak RSS of eight
+/// chunks measured on a 2-core machine like CI's, from MNIST at k = 14 and the 2^17 softmax head (145 fixed
+/// columns) to GPT-2's chunks at k = 19 and 20, wide and narrow (docs/benchmarks.md, "Resource estimates"):
+/// keygen about 1,060 B a row, 229 B per fixed cell, 62 B per selector cell (halo2 combines selectors into
+/// fewer fixed columns) and 279 B per permutation cell; proving about 1,750 B a row, 97 B per fixed, selector
+/// or permutation cell (the proving key) and 88 B per advice column or per lookup's three committed
+/// polynomials. Every one of the eight is within 5% of its measurement. Time is per unit of
 /// [`crate::ChunkCircuit::cost_estimate`] (the polynomials a proof commits to times `2^k`) for proving and per
-/// fixed, selector or permutation cell for keygen. The constants were fitted to MNIST (k = 14) and the 2^17
-/// softmax head (k = 16, 32 table groups) measured on a 2-core machine like CI's (docs/benchmarks.md, "Resource
-/// estimates"); memory holds within about 15% across the shipped models, time is for 2 cores.
+/// fixed, selector or permutation cell for keygen, fitted to MNIST and the softmax head; time is for 2 cores.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Estimate {
     /// Peak memory of `dzk keygen` for the chunk, bytes.
@@ -45,8 +46,9 @@ pub fn estimate(p: LayoutParams, k: u32) -> Estimate {
     let committed = (s.advice + 3 * s.lookups) as u64;
     let area = layout_cost(p, k) as f64;
     Estimate {
-        keygen_bytes: BASE_BYTES + n * (216 * fixed + 139 * perm),
-        prove_bytes: BASE_BYTES + n * (64 * (fixed + perm) + 170 * committed),
+        keygen_bytes: BASE_BYTES
+            + n * (1060 + 229 * s.fixed as u64 + 62 * s.selectors as u64 + 279 * perm),
+        prove_bytes: BASE_BYTES + n * (1750 + 97 * (fixed + perm) + 88 * committed),
         keygen_s: (n * (fixed + perm)) as f64 * 2.6e-6,
         prove_s: area * 5.3e-6,
     }
