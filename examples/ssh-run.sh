@@ -10,7 +10,8 @@
 # use local stand-ins); DZK_REMOTE_BASE is where hosts keep their files (default /tmp/dzk-ssh-run).
 # DZK_MAX_K=K partitions with `--max-k K` instead (every chunk within 2^K rows, a layer too large for that split
 # across chunks): the plan then has as many chunks as it needs, dealt to the hosts in turn, and a chunk after a
-# split layer reads several boundary files, all of which its host gets.
+# split layer reads several boundary files, all of which its host gets. DZK_MAX_MEMORY=SIZE (alone or with
+# DZK_MAX_K) partitions with `--max-memory SIZE`: every chunk within SIZE to key and prove by dzk's estimate.
 set -euo pipefail
 [ $# -ge 3 ] || { echo "usage: $0 MODEL INPUT HOST [HOST ...]" >&2; exit 2; }
 MODEL=$1; INPUT=$2; shift 2; HOSTS=("$@"); N=${#HOSTS[@]}
@@ -19,11 +20,10 @@ DZK=${DZK:-dzk}; REMOTE_DZK=${DZK_REMOTE_BIN:-dzk}; BASE=${DZK_REMOTE_BASE:-/tmp
 WORK=${DZK_WORK:-$(mktemp -d)}
 mkdir -p "$WORK"
 
-if [ -n "${DZK_MAX_K:-}" ]; then
-  BOUND=(--max-k "$DZK_MAX_K")
-else
-  BOUND=(--chunks "$N")
-fi
+BOUND=()
+[ -n "${DZK_MAX_K:-}" ] && BOUND+=(--max-k "$DZK_MAX_K")
+[ -n "${DZK_MAX_MEMORY:-}" ] && BOUND+=(--max-memory "$DZK_MAX_MEMORY")
+[ ${#BOUND[@]} -gt 0 ] || BOUND=(--chunks "$N")
 $DZK partition "$MODEL" "${BOUND[@]}" -o "$WORK/run" --json --force > "$WORK/partition.json"
 # The boundaries each chunk reads, one line per chunk ("0", or "0,1,2" after a split layer).
 mapfile -t READS < <(grep -o '"reads":\[[0-9,]*\]' "$WORK/partition.json" | sed 's/.*\[\(.*\)\]/\1/')

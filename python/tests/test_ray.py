@@ -168,6 +168,17 @@ def test_shell_recipe_runs_a_plan_with_a_split_layer(dzk_bin, tmp_path):
     assert got0 == ["boundary-0.dzk", "boundary-1.dzk"]
 
 
+def test_shell_recipe_runs_a_plan_cut_by_memory(dzk_bin, tmp_path):
+    env = _ssh_stand_ins(dzk_bin, tmp_path, DZK_MAX_MEMORY="60M")
+    # Two hosts, four chunks (the wide layer in three parts within 60 MiB, and the chunk after them): dealt in turn.
+    p = subprocess.run(["bash", str(REPO / "examples/ssh-run.sh"), str(WIDE), str(WIDE_INPUT), "host-a", "host-b"],
+                       env=env, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert "VALID" in p.stdout
+    got = sorted(x.name for x in (tmp_path / "hosts/chunk-3/boundaries").iterdir())
+    assert got == ["boundary-0.dzk", "boundary-1.dzk", "boundary-2.dzk", "boundary-3.dzk"]
+
+
 def test_the_dzk_ray_command(ray_cluster, dzk_bin, tmp_path):
     p = subprocess.run(
         [sys.executable, "-m", "dzk_ray.cli", "prove", "--model", str(MODEL), "--chunks", "2",
