@@ -61,7 +61,7 @@ impl std::fmt::Display for Need {
                 max_bytes,
             } => write!(
                 f,
-                "about {} to key or prove by the estimate (under its narrowest layout), more than --max-memory {}",
+                "about {} to key or prove by the estimate under any layout, more than --max-memory {}",
                 dzk_circuit::bytes_text(need_bytes),
                 dzk_circuit::bytes_text(max_bytes)
             ),
