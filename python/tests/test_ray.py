@@ -154,13 +154,19 @@ def test_a_split_last_layer_states_the_outputs_in_parts_on_ray(ray_cluster, dzk_
     assert r.report["public_outputs"] == json.loads(out)["outputs"][0]["data"]
 
 
-def test_shell_recipe_runs_a_plan_with_a_split_layer(dzk_bin, tmp_path):
-    env = _ssh_stand_ins(dzk_bin, tmp_path, DZK_MAX_K="12")
-    # Two hosts, three chunks: dealt in turn.
+def _wide_on_two_stand_in_hosts(dzk_bin, tmp_path, **bound):
+    """examples/ssh-run.sh on the wide MLP over two stand-in hosts, partitioned under `bound` (its env vars): the
+    run must verify."""
+    env = _ssh_stand_ins(dzk_bin, tmp_path, **bound)
     p = subprocess.run(["bash", str(REPO / "examples/ssh-run.sh"), str(WIDE), str(WIDE_INPUT), "host-a", "host-b"],
                        env=env, capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     assert "VALID" in p.stdout
+
+
+def test_shell_recipe_runs_a_plan_with_a_split_layer(dzk_bin, tmp_path):
+    # Two hosts, three chunks: dealt in turn.
+    _wide_on_two_stand_in_hosts(dzk_bin, tmp_path, DZK_MAX_K="12")
     # The chunk after the parts got exactly the boundaries it reads and its own is the last: no --next file.
     got = sorted(x.name for x in (tmp_path / "hosts/chunk-2/boundaries").iterdir())
     assert got == ["boundary-0.dzk", "boundary-1.dzk", "boundary-2.dzk"]
@@ -169,12 +175,8 @@ def test_shell_recipe_runs_a_plan_with_a_split_layer(dzk_bin, tmp_path):
 
 
 def test_shell_recipe_runs_a_plan_cut_by_memory(dzk_bin, tmp_path):
-    env = _ssh_stand_ins(dzk_bin, tmp_path, DZK_MAX_MEMORY="60M")
     # Two hosts, four chunks (the wide layer in three parts within 60 MiB, and the chunk after them): dealt in turn.
-    p = subprocess.run(["bash", str(REPO / "examples/ssh-run.sh"), str(WIDE), str(WIDE_INPUT), "host-a", "host-b"],
-                       env=env, capture_output=True, text=True)
-    assert p.returncode == 0, p.stderr
-    assert "VALID" in p.stdout
+    _wide_on_two_stand_in_hosts(dzk_bin, tmp_path, DZK_MAX_MEMORY="60M")
     got = sorted(x.name for x in (tmp_path / "hosts/chunk-3/boundaries").iterdir())
     assert got == ["boundary-0.dzk", "boundary-1.dzk", "boundary-2.dzk", "boundary-3.dzk"]
 

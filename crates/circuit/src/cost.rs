@@ -49,6 +49,16 @@ struct Counted {
     reserved: usize,
 }
 
+/// Whether `model` looks functions up and whether it has matrix products: what sets a layout's function slots
+/// and matrix-check widths.
+fn kinds(model: &Model) -> (bool, bool) {
+    let n = model.layers().len();
+    (
+        !tables::keys(model, 0, n).is_empty(),
+        has_products(model, 0, n),
+    )
+}
+
 fn add(a: [usize; 5], b: [usize; 5]) -> [usize; 5] {
     std::array::from_fn(|i| a[i] + b[i])
 }
@@ -65,13 +75,8 @@ impl CostModel {
     /// [`crate::ChunkCircuit::fit`] searches each of these among others, so a slice always fits at least as well
     /// as the model says.
     pub fn reference_layouts(model: &Model) -> Vec<LayoutParams> {
-        let n = model.layers().len();
-        let looks_up = !tables::keys(model, 0, n).is_empty();
-        let checks: &[usize] = if has_products(model, 0, n) {
-            &[4, 0]
-        } else {
-            &[0]
-        };
+        let (looks_up, products) = kinds(model);
+        let checks: &[usize] = if products { &[4, 0] } else { &[0] };
         let mut out = Vec::new();
         // Wide boundaries (the chunk after a split layer reads all of its channels): more Poseidon lanes and
         // range checks per row, beside the other chips, so hashing and checking the boundary take fewer rows.
@@ -113,13 +118,8 @@ impl CostModel {
     /// less per row than [`Self::reference_layouts`], so at a given `k` they need about half the memory: under a
     /// memory bound a chunk may take a larger `k` with fewer columns.
     pub fn narrow_layouts(model: &Model) -> Vec<LayoutParams> {
-        let n = model.layers().len();
-        let looks_up = !tables::keys(model, 0, n).is_empty();
-        let checks: &[usize] = if has_products(model, 0, n) {
-            &[2, 0]
-        } else {
-            &[0]
-        };
+        let (looks_up, products) = kinds(model);
+        let checks: &[usize] = if products { &[2, 0] } else { &[0] };
         let mut out = Vec::new();
         for (range_bits, range_limbs) in [(13, 2), (9, 3)] {
             for &check_width in checks {
@@ -272,23 +272,33 @@ impl CostModel {
             .unwrap_or(4)
     }
 
+    /// Slice `[a, b)` under each layout: the layout with the table groups the slice takes, its smallest `k` and
+    /// its rows.
+    fn candidates(
+        &self,
+        a: usize,
+        b: usize,
+    ) -> impl Iterator<Item = (LayoutParams, u32, usize)> + '_ {
+        let tables = self.table_rows(a, b);
+        self.counts.iter().map(move |c| {
+            (
+                c.layout_for(a, b, tables),
+                c.min_k(a, b, tables),
+                c.rows(a, b),
+            )
+        })
+    }
+
     /// Whether slice `[a, b)` fits `limit` under one of the layouts.
     pub fn fits(&self, a: usize, b: usize, limit: Limit) -> bool {
-        let tables = self.table_rows(a, b);
-        self.counts
-            .iter()
-            .any(|c| limit.allows(c.layout_for(a, b, tables), c.min_k(a, b, tables)))
+        self.candidates(a, b).any(|(l, k, _)| limit.allows(l, k))
     }
 
     /// The least memory slice `[a, b)` needs by [`crate::estimate`] ([`crate::Estimate::peak_bytes`]) among the
     /// layouts, each at its smallest `k`.
     pub fn least_bytes(&self, a: usize, b: usize) -> u64 {
-        let tables = self.table_rows(a, b);
-        self.counts
-            .iter()
-            .map(|c| {
-                crate::estimate(c.layout_for(a, b, tables), c.min_k(a, b, tables)).peak_bytes()
-            })
+        self.candidates(a, b)
+            .map(|(l, k, _)| crate::estimate(l, k).peak_bytes())
             .min()
             .unwrap_or(0)
     }
@@ -303,16 +313,7 @@ impl CostModel {
         b: usize,
         limit: Option<Limit>,
     ) -> Option<(LayoutParams, u32, usize)> {
-        let tables = self.table_rows(a, b);
-        self.counts
-            .iter()
-            .map(|c| {
-                (
-                    c.layout_for(a, b, tables),
-                    c.min_k(a, b, tables),
-                    c.rows(a, b),
-                )
-            })
+        self.candidates(a, b)
             .filter(|&(l, k, _)| limit.is_none_or(|m| m.allows(l, k)))
             .min_by_key(|&(l, k, _)| (choice_cost(l, k), k))
     }

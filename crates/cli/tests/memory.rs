@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 mod common;
-use common::{dzk, err, ok, repo, s};
+use common::{dzk, err, forward_outputs, ok, repo, s, stated_outputs, verify};
 
 fn mnist() -> PathBuf {
     repo().join("../shared/models/zkml/mnist/model.msgpack")
@@ -78,34 +78,13 @@ fn max_memory_bounds_every_chunk_and_the_plan_proves() {
         "-o",
         s(&proofs),
     ]);
-    let o = dzk(&[
-        "verify-all",
-        s(&proofs),
-        "--run",
-        s(&run),
-        "--params",
-        s(&params),
-        "--json",
-    ]);
-    let report: Value = serde_json::from_slice(&o.stdout).expect("report");
-    assert_eq!(o.status.code(), Some(0), "{report}\n{}", err(&o));
+    let (code, report, e) = verify(&run, &params, &proofs);
+    assert_eq!(code, 0, "{report}\n{e}");
     assert_eq!(report["verdict"], "valid", "{report}");
-    let forward: Value =
-        serde_json::from_str(&ok(&["forward", s(&mnist()), s(&mnist_input()), "--json"]))
-            .expect("forward json");
-    let stated: Vec<i64> = report["public_outputs"]
-        .as_array()
-        .expect("public outputs")
-        .iter()
-        .map(|x| x.as_i64().expect("integer"))
-        .collect();
-    let want: Vec<i64> = forward["outputs"][0]["data"]
-        .as_array()
-        .expect("outputs")
-        .iter()
-        .map(|x| x.as_i64().expect("integer"))
-        .collect();
-    assert_eq!(stated, want);
+    assert_eq!(
+        stated_outputs(&report),
+        forward_outputs(&mnist(), &mnist_input())
+    );
 }
 
 #[test]

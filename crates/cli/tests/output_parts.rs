@@ -10,7 +10,7 @@ use dzk_format::{Envelope, Kind};
 use dzk_ir::TensorFile;
 
 mod common;
-use common::{dzk, err, ok, repo, s};
+use common::{dzk, err, ok, repo, s, stated_outputs, verify};
 
 fn model() -> PathBuf {
     repo().join("testdata/models/wide_head.msgpack")
@@ -30,20 +30,6 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-fn verify(run: &Path, params: &Path, proofs: &Path) -> (i32, serde_json::Value, String) {
-    let o = dzk(&[
-        "verify-all",
-        s(proofs),
-        "--run",
-        s(run),
-        "--params",
-        s(params),
-        "--json",
-    ]);
-    let v = serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null);
-    (o.status.code().unwrap_or(-1), v, err(&o))
-}
-
 fn rejected(run: &Path, params: &Path, proofs: &Path, reason: &str) {
     let (code, v, e) = verify(run, params, proofs);
     assert_eq!(code, 1, "expected a rejection saying {reason:?}: {v}\n{e}");
@@ -54,32 +40,9 @@ fn rejected(run: &Path, params: &Path, proofs: &Path, reason: &str) {
     assert!(!e.contains("panicked"), "{e}");
 }
 
-/// The public outputs a `verify-all --json` report states (numbers, or strings for values past 64 bits).
-fn stated_outputs(report: &serde_json::Value) -> Vec<i64> {
-    report["public_outputs"]
-        .as_array()
-        .expect("public outputs")
-        .iter()
-        .map(|x| {
-            x.as_str()
-                .and_then(|s| s.parse().ok())
-                .or(x.as_i64())
-                .expect("integer")
-        })
-        .collect()
-}
-
-/// The model's outputs as `dzk forward` computes them.
+/// The wide head's outputs as `dzk forward` computes them.
 fn forward_outputs() -> Vec<i64> {
-    let o = dzk(&["forward", s(&model()), s(&input()), "--json"]);
-    assert!(o.status.success(), "{}", err(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
-    v["outputs"][0]["data"]
-        .as_array()
-        .expect("outputs")
-        .iter()
-        .map(|x| x.as_i64().expect("integer"))
-        .collect()
+    common::forward_outputs(&model(), &input())
 }
 
 #[test]

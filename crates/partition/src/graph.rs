@@ -179,10 +179,8 @@ pub fn partition(
 ) -> Result<Partition, PartitionError> {
     let n = model.layers().len();
     match bound {
-        Bound::MaxK(_) | Bound::Within(_) => {
-            let limit = bound.limit().unwrap_or(Limit::k(0));
-            within(model, bytes, file, cost, limit, public_output)
-        }
+        Bound::MaxK(k) => within(model, bytes, file, cost, Limit::k(k), public_output),
+        Bound::Within(limit) => within(model, bytes, file, cost, limit, public_output),
         Bound::Chunks(chunks) => {
             let cuts = cut_with(&cost, n, bound)?;
             let mut best = unsplit(model.clone(), cost.clone(), cuts, None);

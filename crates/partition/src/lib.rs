@@ -185,25 +185,27 @@ pub fn cut_with(
             cuts.reverse();
             Ok(cuts)
         }
-        Bound::MaxK(_) | Bound::Within(_) => {
-            let limit = bound.limit().unwrap_or(Limit::k(0));
-            // From each start, the furthest end whose slice fits (a slice can fit where a shorter one does not:
-            // its boundary may be smaller).
-            let mut cuts = Vec::new();
-            let mut a = 0;
-            while a < n {
-                let Some(b) = (a + 1..=n).rev().find(|&b| cost.fits(a, b, limit)) else {
-                    return Err(PartitionError::TooBig {
-                        layer: a,
-                        need: need_of(cost, (a, a + 1), limit),
-                    });
-                };
-                cuts.push((a, b));
-                a = b;
-            }
-            Ok(cuts)
-        }
+        Bound::MaxK(k) => greedy(cost, n, Limit::k(k)),
+        Bound::Within(limit) => greedy(cost, n, limit),
     }
+}
+
+/// The chunks of [`cut_with`] within `limit`: from each start, the furthest end whose slice fits (a slice can fit
+/// where a shorter one does not: its boundary may be smaller).
+fn greedy(cost: &CostModel, n: usize, limit: Limit) -> Result<Vec<(usize, usize)>, PartitionError> {
+    let mut cuts = Vec::new();
+    let mut a = 0;
+    while a < n {
+        let Some(b) = (a + 1..=n).rev().find(|&b| cost.fits(a, b, limit)) else {
+            return Err(PartitionError::TooBig {
+                layer: a,
+                need: need_of(cost, (a, a + 1), limit),
+            });
+        };
+        cuts.push((a, b));
+        a = b;
+    }
+    Ok(cuts)
 }
 
 fn specs(model: &Model, idxs: &[i64]) -> Vec<TensorSpec> {

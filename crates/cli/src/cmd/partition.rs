@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use dzk_circuit::{CostModel, Limit};
+use dzk_circuit::{bytes_text, CostModel, Limit};
 use dzk_format::run::{total_values, VisibilitySpec};
 use dzk_ir::Model;
 use dzk_partition::{partition, plan, slice_name, Bound};
@@ -165,7 +165,7 @@ impl PartitionCmd {
         plan.split_layers = parted.splits.clone();
         if !parted.splits.is_empty() {
             let memory = match self.max_memory {
-                Some(m) => format!(" and --max-memory {}", gib(m)),
+                Some(m) => format!(" and --max-memory {}", bytes_text(m)),
                 None => String::new(),
             };
             eprintln!(
@@ -289,9 +289,9 @@ impl PartitionCmd {
                 let e = dzk_prover::run::estimate(c);
                 println!(
                     "  estimated on 2 cores: keygen {} in {}, prove {} in {}",
-                    gib(e.keygen_bytes),
+                    bytes_text(e.keygen_bytes),
                     secs(e.keygen_s),
-                    gib(e.prove_bytes),
+                    bytes_text(e.prove_bytes),
                     secs(e.prove_s)
                 );
             }
@@ -308,8 +308,8 @@ impl PartitionCmd {
                          machine's {}: give --max-memory, --max-k a smaller K or --chunks a larger N, or key \
                          and prove it on a larger machine",
                         c.index,
-                        gib(need),
-                        gib(total)
+                        bytes_text(need),
+                        bytes_text(total)
                     );
                 }
             }
@@ -404,10 +404,6 @@ fn estimate_json(c: &dzk_format::run::ChunkPlan) -> serde_json::Value {
     json!({"keygen_bytes": e.keygen_bytes, "prove_bytes": e.prove_bytes,
            "keygen_s": (e.keygen_s * 10.0).round() / 10.0, "prove_s": (e.prove_s * 10.0).round() / 10.0,
            "cores": 2})
-}
-
-fn gib(bytes: u64) -> String {
-    dzk_circuit::bytes_text(bytes)
 }
 
 fn secs(s: f64) -> String {

@@ -52,3 +52,47 @@ pub fn ok(args: &[&str]) -> String {
 pub fn err(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// `dzk verify-all PROOFS --run RUN --params PARAMS --json`: its exit code, its report (`Null` when it printed
+/// none) and its stderr.
+pub fn verify(run: &Path, params: &Path, proofs: &Path) -> (i32, serde_json::Value, String) {
+    let o = dzk(&[
+        "verify-all",
+        s(proofs),
+        "--run",
+        s(run),
+        "--params",
+        s(params),
+        "--json",
+    ]);
+    let v = serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null);
+    (o.status.code().unwrap_or(-1), v, err(&o))
+}
+
+/// The public outputs a `verify-all --json` report states (numbers, or strings for values past 64 bits).
+pub fn stated_outputs(report: &serde_json::Value) -> Vec<i64> {
+    report["public_outputs"]
+        .as_array()
+        .expect("public outputs")
+        .iter()
+        .map(|x| {
+            x.as_str()
+                .and_then(|s| s.parse().ok())
+                .or(x.as_i64())
+                .expect("integer")
+        })
+        .collect()
+}
+
+/// The first output of `model` on `input` as `dzk forward` computes it.
+pub fn forward_outputs(model: &Path, input: &Path) -> Vec<i64> {
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&["forward", s(model), s(input), "--json"]))
+            .expect("forward json");
+    v["outputs"][0]["data"]
+        .as_array()
+        .expect("outputs")
+        .iter()
+        .map(|x| x.as_i64().expect("integer"))
+        .collect()
+}
