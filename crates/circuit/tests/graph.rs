@@ -462,3 +462,95 @@ fn a_part_that_states_the_outputs_binds_its_public_share() {
         );
     }
 }
+
+/// A part of a split that reads the previous split's parts directly (`Model::split_layers_chained`): the tiny
+/// transformer's second MLP layer in 2 parts after the first (with its GELU) in 2. The part starts with its own
+/// copy of the concatenation and commits to each earlier part it reads, one input commitment each, in order:
+/// the honest part passes; the input commitments swapped, an earlier share with one value changed, the other
+/// part's output and an output value off by one are rejected.
+#[test]
+fn a_part_reading_the_previous_parts_commits_to_each_and_proves_its_share() {
+    let bytes =
+        std::fs::read(repo().join("testdata/models/tiny_transformer.msgpack")).expect("model");
+    let orig = Model::from_msgpack(&bytes, "tiny").expect("model");
+    let at = [(44, 10), (55, orig.channel_tail(55))].map(|(layer, tail)| dzk_ir::SplitAt {
+        layer,
+        parts: 2,
+        tail,
+    });
+    let s = Model::split_layers_chained(&bytes, "tiny", &at).expect("split");
+    let m = Arc::new(Model::from_msgpack(&s.bytes, "tiny").expect("load"));
+    let input =
+        TensorFile::load(&repo().join("testdata/inputs/tiny_transformer.msgpack")).expect("input");
+    let full = m.forward(&input).expect("forward");
+    assert_eq!(
+        full.outputs(),
+        orig.forward(&input).expect("forward").outputs()
+    );
+    let (s0, s1) = (s.sections[0], s.sections[1]);
+    assert!(s1.lead && !s0.joined);
+    let earlier: Vec<i64> = (0..2)
+        .map(|p| m.layers()[s0.part(p).1 - 1].outputs[0])
+        .collect();
+    let values = |t: i64| full.tensor(t).expect("tensor").data().to_vec();
+    let salts = [Fr::from(7), Fr::from(8)];
+    let share = |p: usize| values(m.layers()[s1.part(p).1 - 1].outputs[0]);
+    for p in 0..2 {
+        let (a, b) = s1.part(p);
+        assert_eq!(m.layers()[a].layer_type, "Concatenation");
+        let io = ChunkIo {
+            groups: earlier
+                .iter()
+                .map(|&t| InputGroup {
+                    model_inputs: false,
+                    tensors: vec![t],
+                })
+                .collect(),
+            outputs: m.layers()[b - 1].outputs.clone(),
+            public_outputs: false,
+        };
+        let given = TensorFile::new(
+            earlier
+                .iter()
+                .map(|&t| (t, full.tensor(t).expect("share").clone()))
+                .collect(),
+        )
+        .expect("inputs");
+        let salt = Fr::from(11 + p as u64);
+        let c = ChunkCircuit::new(m.clone(), a, b, layout())
+            .expect("circuit")
+            .with_io(io)
+            .expect("io")
+            .with_visibility(HASHED)
+            .with_group_inputs(&given, &salts, salt)
+            .expect("witness");
+        let want = vec![
+            commit(salts[0], &values(earlier[0])).expect("commit"),
+            commit(salts[1], &values(earlier[1])).expect("commit"),
+            commit(salt, &share(p)).expect("commit"),
+        ];
+        assert_eq!(c.instances(), want.as_slice());
+        mock(&c, want.clone()).expect("the honest part");
+        let mut swapped = want.clone();
+        swapped.swap(0, 1);
+        assert!(mock(&c, swapped).is_err(), "swapped inputs accepted");
+        let mut changed = values(earlier[1]);
+        changed[0] += 1;
+        let mut other_input = want.clone();
+        other_input[1] = commit(salts[1], &changed).expect("commit");
+        assert!(
+            mock(&c, other_input).is_err(),
+            "another earlier share accepted"
+        );
+        let mut off = share(p);
+        off[0] += 1;
+        for (what, claim) in [
+            ("the other share", share(1 - p)),
+            ("a value off by one", off),
+        ] {
+            let mut bad = want.clone();
+            bad[2] = commit(salt, &claim).expect("commit");
+            assert!(mock(&c, bad).is_err(), "{what} accepted");
+        }
+    }
+}

@@ -115,6 +115,11 @@ pub struct SplitSpec {
     /// written before parts carried any.
     #[serde(default)]
     pub tail: usize,
+    /// Its parts read the previous split's parts directly, each starting with its own copy of that split's
+    /// concatenation (`dzk_ir::Model::split_layers_chained`): the previous split then has no concatenation and no
+    /// chunk joins its parts. Written only when true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reads_parts: bool,
 }
 
 /// The model's outputs, stated by several chunks (see [`Plan::output_join`]).

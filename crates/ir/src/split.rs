@@ -27,12 +27,21 @@ pub struct Section {
     pub start: usize,
     /// How many parts; the concatenation is layer [`Self::join`].
     pub parts: usize,
-    /// Layers per part: the split layer's share and its tail's (1 without a tail).
+    /// Layers per part: the split layer's share and its tail's (1 without a tail), and the leading copy of the
+    /// previous section's concatenation when [`Self::lead`].
     pub len: usize,
+    /// Each part starts with its own copy of the previous section's concatenation: the split layer read only
+    /// that concatenation, so its parts read the previous section's parts directly
+    /// ([`Model::split_layers_chained`]).
+    pub lead: bool,
+    /// The parts are joined by a concatenation at [`Self::join`]; `false` when the next section's parts read
+    /// them directly (that section has [`Self::lead`]).
+    pub joined: bool,
 }
 
 impl Section {
-    /// The concatenation's layer index (one past the last part's last layer).
+    /// One past the last part's last layer: the concatenation's layer index when [`Self::joined`], else the
+    /// next section's first layer.
     pub fn join(&self) -> usize {
         self.start + self.parts * self.len
     }
@@ -232,6 +241,46 @@ impl Model {
         file: &str,
         splits: &[SplitAt],
     ) -> Result<Split, IrError> {
+        Self::split_layers_inner(bytes, file, splits, false)
+    }
+
+    /// [`Self::split_layers_with_tails`], and where a split layer comes right after another split's tail and
+    /// reads nothing but that split's concatenation (no other layer reads it, and it is not a model output), the
+    /// concatenation is not a layer of its own: each part of the later split starts with its own copy of it
+    /// (reading the earlier split's parts, writing a new tensor its split layer reads), so a chunk holding a
+    /// later part reads the earlier parts directly and no chunk only joins them. The copies compute the same
+    /// values, so the forward pass is still the original's.
+    pub fn split_layers_chained(
+        bytes: &[u8],
+        file: &str,
+        splits: &[SplitAt],
+    ) -> Result<Split, IrError> {
+        Self::split_layers_inner(bytes, file, splits, true)
+    }
+
+    /// Whether the split of layer `next` can read the parts of the split of layer `index` with `tail` tail layers
+    /// directly (see [`Self::split_layers_chained`]).
+    fn reads_only_join(&self, index: usize, tail: usize, next: usize) -> bool {
+        let (Some(last), Some(l)) = (self.layers.get(index + tail), self.layers.get(next)) else {
+            return false;
+        };
+        let Some(&t) = last.outputs.first() else {
+            return false;
+        };
+        next == index + tail + 1
+            && l.inputs.first() == Some(&t)
+            && !self.outputs.contains(&t)
+            && self.layers.iter().enumerate().all(|(i, r)| {
+                !r.inputs.contains(&t) || (i == next && r.inputs[1..].iter().all(|&x| x != t))
+            })
+    }
+
+    fn split_layers_inner(
+        bytes: &[u8],
+        file: &str,
+        splits: &[SplitAt],
+        chained: bool,
+    ) -> Result<Split, IrError> {
         let fail = |reason: String| IrError::Model {
             file: file.into(),
             reason,
@@ -288,7 +337,9 @@ impl Model {
         let values: BTreeMap<i64, WireTensor> =
             wire.tensors.iter().map(|t| (t.idx, t.clone())).collect();
         let mut layers = Vec::with_capacity(wire.layers.len() + splits.len() * 3);
-        let mut sections = Vec::new();
+        let mut sections: Vec<Section> = Vec::new();
+        // The concatenation of the previous split, when the next split's parts each start with a copy of it.
+        let mut pending: Option<WireLayer> = None;
         let mut skip = 0;
         for (index, l) in wire.layers.iter().enumerate() {
             if skip > 0 {
@@ -301,6 +352,11 @@ impl Model {
                 continue;
             };
             skip = tail;
+            let lead = pending.take();
+            // Whether the next split reads this one's parts directly: then no concatenation here.
+            let feeds = chained
+                && by_layer.contains_key(&(index + tail + 1))
+                && model.reads_only_join(index, tail, index + tail + 1);
             let w = &values[&l.inp_idxes[1]];
             let channels = w.shape[0] as usize;
             let per_channel = w.data.len() / channels.max(1);
@@ -308,7 +364,9 @@ impl Model {
             sections.push(Section {
                 start: layers.len(),
                 parts,
-                len: 1 + tail,
+                len: 1 + tail + usize::from(lead.is_some()),
+                lead: lead.is_some(),
+                joined: !feeds,
             });
             let tails = &wire.layers[index + 1..=index + tail];
             let last = tails.last().unwrap_or(l);
@@ -342,7 +400,16 @@ impl Model {
                     shape: w_shape.clone(),
                     data: w.data[lo * per_channel..hi * per_channel].to_vec(),
                 });
-                let mut inp_idxes = vec![l.inp_idxes[0], wi];
+                let mut input = l.inp_idxes[0];
+                if let Some(join) = &lead {
+                    // This part's own copy of the previous split's concatenation.
+                    input = fresh.next();
+                    layers.push(WireLayer {
+                        out_idxes: vec![input],
+                        ..join.clone()
+                    });
+                }
+                let mut inp_idxes = vec![input, wi];
                 let mut inp_shapes = vec![l.inp_shapes[0].clone(), w_shape];
                 if let Some(b) = bias {
                     let (bi, b_shape) = share(b, &mut wire.tensors, &mut fresh);
@@ -414,7 +481,7 @@ impl Model {
                 outs.push(y);
                 out_shapes.push(y_shape);
             }
-            layers.push(WireLayer {
+            let join = WireLayer {
                 layer_type: "Concatenation".into(),
                 params: vec![-1],
                 inp_idxes: outs,
@@ -423,7 +490,12 @@ impl Model {
                 out_shapes: last.out_shapes.clone(),
                 mask: Vec::new(),
                 implementation: None,
-            });
+            };
+            if feeds {
+                pending = Some(join);
+            } else {
+                layers.push(join);
+            }
         }
         wire.layers = layers;
         let bytes = rmp_serde::to_vec_named(&wire)

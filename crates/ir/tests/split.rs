@@ -168,3 +168,121 @@ fn layers_that_cannot_be_split_are_refused_with_the_reason() {
         assert!(e.contains(needle) && e.contains("m.msgpack"), "{e}");
     }
 }
+
+/// Splits chained: a split layer right after another split's tail that reads only its concatenation gets that
+/// concatenation copied into each of its parts (which then read the earlier parts directly), and the forward
+/// pass is still the original's. MNIST's second convolution reads the first's pooled and scaled channels; the
+/// tiny transformer's second MLP layer reads the first's GELU.
+#[test]
+fn chained_splits_read_the_previous_parts_and_compute_what_the_original_does() {
+    for (model_path, input_path, first, second) in [
+        (
+            repo().join("../shared/models/zkml/mnist/model.msgpack"),
+            repo().join("../shared/models/zkml/mnist/inp.msgpack"),
+            0,
+            4,
+        ),
+        (
+            repo().join("testdata/models/tiny_transformer.msgpack"),
+            repo().join("testdata/inputs/tiny_transformer.msgpack"),
+            44,
+            55,
+        ),
+    ] {
+        let bytes = std::fs::read(&model_path).expect("model");
+        let model = Model::from_msgpack(&bytes, "m.msgpack").expect("load");
+        let input = TensorFile::load(&input_path).expect("input");
+        let want = outputs(&model, &input);
+        let tail = model.channel_tail(first);
+        assert_eq!(first + tail + 1, second, "{}", model_path.display());
+        for (p0, p1) in [(2, 2), (2, 3), (3, 2)] {
+            let at = [
+                SplitAt {
+                    layer: first,
+                    parts: p0,
+                    tail,
+                },
+                SplitAt {
+                    layer: second,
+                    parts: p1,
+                    tail: model.channel_tail(second),
+                },
+            ];
+            let split = Model::split_layers_chained(&bytes, "m.msgpack", &at).expect("split");
+            let m = Model::from_msgpack(&split.bytes, "m.msgpack").expect("load split");
+            let (s0, s1) = (split.sections[0], split.sections[1]);
+            assert!(!s0.joined && !s0.lead && s1.lead && s1.joined);
+            assert_eq!(s0.join(), s1.start, "no concatenation between the parts");
+            assert_eq!(s1.len, 2 + at[1].tail);
+            let earlier: Vec<i64> = (0..p0)
+                .map(|p| m.layers()[s0.part(p).1 - 1].outputs[0])
+                .collect();
+            let mut copies = Vec::new();
+            for p in 0..p1 {
+                let lead = &m.layers()[s1.part(p).0];
+                assert_eq!(lead.layer_type, "Concatenation");
+                assert_eq!(
+                    lead.inputs, earlier,
+                    "part {p} joins the earlier parts itself"
+                );
+                assert_eq!(m.layers()[s1.part(p).0 + 1].inputs[0], lead.outputs[0]);
+                copies.push(lead.outputs[0]);
+            }
+            copies.dedup();
+            assert_eq!(copies.len(), p1, "each part writes its own copy");
+            assert_eq!(m.layers()[s1.join()].layer_type, "Concatenation");
+            assert_eq!(
+                m.layers().len(),
+                model.layers().len() + p0 * s0.len - s0.len + p1 * s1.len + 1 - (s1.len - 1)
+            );
+            assert_eq!(
+                outputs(&m, &input),
+                want,
+                "{} in {p0} and {p1} parts",
+                model_path.display()
+            );
+            // Without chaining, the same splits keep both concatenations.
+            let plain = Model::split_layers_with_tails(&bytes, "m.msgpack", &at).expect("split");
+            assert!(plain.sections.iter().all(|s| s.joined && !s.lead));
+            assert_ne!(plain.bytes, split.bytes);
+        }
+    }
+}
+
+/// Splits that are not adjacent, or whose concatenation is read by another layer too, are not chained.
+#[test]
+fn splits_are_chained_only_where_the_later_reads_nothing_but_the_concatenation() {
+    let bytes =
+        std::fs::read(repo().join("../shared/models/zkml/mnist/model.msgpack")).expect("model");
+    // Layers 0 and 4 split without their tails: layer 4 does not read layer 0's output.
+    let at = [
+        SplitAt {
+            layer: 0,
+            parts: 2,
+            tail: 0,
+        },
+        SplitAt {
+            layer: 4,
+            parts: 2,
+            tail: 0,
+        },
+    ];
+    let chained = Model::split_layers_chained(&bytes, "m.msgpack", &at).expect("split");
+    let plain = Model::split_layers_with_tails(&bytes, "m.msgpack", &at).expect("split");
+    assert_eq!(chained, plain);
+    // The wide MLP: its wide layer's output is read by layer 1 alone (the model's input is read again later,
+    // which does not matter): splitting both chains them.
+    let bytes = std::fs::read(repo().join("testdata/models/wide_mlp.msgpack")).expect("model");
+    let model = Model::from_msgpack(&bytes, "m.msgpack").expect("load");
+    assert_eq!(model.layers()[1].inputs[0], model.layers()[0].outputs[0]);
+    let at = [0, 1].map(|layer| SplitAt {
+        layer,
+        parts: 2,
+        tail: 0,
+    });
+    let split = Model::split_layers_chained(&bytes, "m.msgpack", &at).expect("split");
+    assert!(!split.sections[0].joined && split.sections[1].lead);
+    let input = TensorFile::load(&repo().join("testdata/inputs/wide_mlp.msgpack")).expect("input");
+    let m = Model::from_msgpack(&split.bytes, "m.msgpack").expect("load split");
+    assert_eq!(outputs(&m, &input), outputs(&model, &input));
+}

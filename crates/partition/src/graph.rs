@@ -7,6 +7,12 @@
 //! and writes its share of the output; the chunk after the parts (it starts with the concatenation) reads that
 //! same boundary and every part's output. Every other chunk reads its predecessor's boundary, as in a chain.
 //!
+//! Where a split layer comes right after another split's parts and reads nothing but their concatenation (a
+//! transformer MLP's second layer after the first with its GELU), no chunk joins the first parts: each part of
+//! the second split starts with its own copy of the concatenation and reads the first split's parts' boundaries
+//! directly (`dzk_ir::Model::split_layers_chained`). The chunk after the second split's parts then reads what is
+//! still needed from before the first split (a residual) from the boundary before the first split's parts.
+//!
 //! A split of the model's last layer (a classifier's or language model's head) ends the run with its parts when
 //! nothing but their concatenation is left: each part states its share of the model's outputs
 //! (`Plan::output_join`), and no chunk reads them all back (GPT-2's LM head writes 3.2 M values).
@@ -48,22 +54,27 @@ pub struct Partition {
 pub enum Role {
     /// A chunk of the chain: it reads its predecessor's boundary.
     Chain,
-    /// Part `part` of the split layer whose parts start at chunk `first` (it reads boundary `first`).
+    /// Part `part` of the split layer whose parts start at chunk `first`: it reads boundaries `from..=first`,
+    /// which is boundary `first` alone (what the chunk before the parts wrote), or for a split whose parts read
+    /// the previous split's parts directly ([`Section::lead`]), every one of those parts' boundaries.
     Part {
         /// The first part's chunk index.
         first: u32,
         /// Which part.
         part: usize,
+        /// The first boundary it reads.
+        from: u32,
     },
     /// The chunk after a split layer's `parts` parts, which start at chunk `first`: it reads every part's
-    /// boundary, and boundary `first` too where a tensor of it is still needed after the parts (a residual).
+    /// boundary, and boundary `before` too where a tensor live before the parts (before the first of a run of
+    /// splits whose parts read each other's) is still needed after them (a residual).
     Join {
         /// The first part's chunk index.
         first: u32,
         /// The parts.
         parts: usize,
-        /// Whether it reads boundary `first`.
-        before: bool,
+        /// The boundary before the parts that it reads, if any.
+        before: Option<u32>,
     },
 }
 
@@ -72,7 +83,7 @@ pub enum Role {
 /// (`dzk_format::run::Plan::output_join`).
 pub fn output_section<'a>(model: &Model, sections: &'a [Section]) -> Option<&'a Section> {
     let n = model.layers().len();
-    let s = sections.iter().find(|s| s.join() + 1 == n)?;
+    let s = sections.iter().find(|s| s.joined && s.join() + 1 == n)?;
     let join = &model.layers()[s.join()];
     let parts: Vec<i64> = (0..s.parts)
         .map(|p| model.layers()[s.part(p).1 - 1].outputs[0])
@@ -88,24 +99,49 @@ pub fn output_section<'a>(model: &Model, sections: &'a [Section]) -> Option<&'a 
 /// Each chunk's role, given the layer ranges `cuts` of `model` and the `sections` of its split layers.
 pub fn roles(model: &Model, cuts: &[(usize, usize)], sections: &[Section]) -> Vec<Role> {
     let mut roles = vec![Role::Chain; cuts.len()];
+    // Of the run of sections whose parts read each other's: the first section's start and its first chunk.
+    let mut root: Option<(usize, u32)> = None;
+    let mut previous: Option<u32> = None;
     for s in sections {
         let Some(first) = cuts.iter().position(|&(a, _)| a == s.start) else {
+            root = None;
+            previous = None;
             continue;
         };
+        let first = first as u32;
+        let from = match (s.lead, previous) {
+            (true, Some(pf)) => pf + 1,
+            _ => first,
+        }
+        .min(first);
+        if !s.lead || root.is_none() {
+            root = Some((s.start, first));
+        }
         for p in 0..s.parts {
-            roles[first + p] = Role::Part {
-                first: first as u32,
+            roles[first as usize + p] = Role::Part {
+                first,
                 part: p,
+                from,
             };
         }
-        if let Some(r) = roles.get_mut(first + s.parts) {
+        previous = Some(first);
+        if !s.joined {
+            continue;
+        }
+        if let (Some(r), Some((start, b0))) = (roles.get_mut(first as usize + s.parts), root) {
             let after = model.live_at(s.join());
             *r = Role::Join {
-                first: first as u32,
+                first,
                 parts: s.parts,
-                before: model.live_at(s.start).iter().any(|t| after.contains(t)),
+                before: model
+                    .live_at(start)
+                    .iter()
+                    .any(|t| after.contains(t))
+                    .then_some(b0),
             };
         }
+        root = None;
+        previous = None;
     }
     roles
 }
@@ -114,12 +150,15 @@ pub fn roles(model: &Model, cuts: &[(usize, usize)], sections: &[Section]) -> Ve
 pub fn sources(role: Role) -> Vec<u32> {
     match role {
         Role::Chain => Vec::new(),
-        Role::Part { first, .. } => vec![first],
+        Role::Part { first, from, .. } => (from..=first).collect(),
         Role::Join {
             first,
             parts,
             before,
-        } => (first + u32::from(!before)..=first + parts as u32).collect(),
+        } => before
+            .into_iter()
+            .chain(first + 1..=first + parts as u32)
+            .collect(),
     }
 }
 
@@ -130,10 +169,19 @@ pub fn chunk_io(model: &Model, cuts: &[(usize, usize)], roles: &[Role], i: usize
         model_inputs: first == 0,
         tensors: model.live_at(cuts[first as usize].0),
     };
+    // Boundary `c + 1`: part `c`'s output.
+    let part_output = |c: u32| InputGroup {
+        model_inputs: false,
+        tensors: model.layers()[cuts[c as usize].1 - 1].outputs.clone(),
+    };
     match roles[i] {
         Role::Chain => ChunkIo::chain(model, a, b),
-        Role::Part { first, .. } => ChunkIo {
-            groups: vec![before(first)],
+        Role::Part { first, from, .. } => ChunkIo {
+            groups: if from == first {
+                vec![before(first)]
+            } else {
+                (from - 1..first).map(part_output).collect()
+            },
             outputs: model.layers()[b - 1].outputs.clone(),
             public_outputs: false,
         },
@@ -141,25 +189,15 @@ pub fn chunk_io(model: &Model, cuts: &[(usize, usize)], roles: &[Role], i: usize
             first,
             parts,
             before: reads_before,
-        } => {
-            let mut groups = if reads_before {
-                vec![before(first)]
-            } else {
-                Vec::new()
-            };
-            for p in 0..parts {
-                let (_, pb) = cuts[first as usize + p];
-                groups.push(InputGroup {
-                    model_inputs: false,
-                    tensors: model.layers()[pb - 1].outputs.clone(),
-                });
-            }
-            ChunkIo {
-                groups,
-                outputs: model.live_at(b),
-                public_outputs: false,
-            }
-        }
+        } => ChunkIo {
+            groups: reads_before
+                .map(before)
+                .into_iter()
+                .chain((first..first + parts as u32).map(part_output))
+                .collect(),
+            outputs: model.live_at(b),
+            public_outputs: false,
+        },
     }
 }
 
@@ -318,6 +356,7 @@ fn within(
             layer: a,
             parts,
             tail,
+            reads_parts: false,
         });
         a += 1 + tail;
     }
@@ -332,7 +371,7 @@ fn within(
                 tail: s.tail,
             })
             .collect();
-        let split = Model::split_layers_with_tails(bytes, file, &at)?;
+        let split = Model::split_layers_chained(bytes, file, &at)?;
         let m = Arc::new(Model::from_msgpack(&split.bytes, file)?);
         let layouts = CostModel::layouts_for(&m, Some(limit));
         let mut again = false;
@@ -380,7 +419,11 @@ fn within(
         let cuts = cut_around(&m, &cost, &split.sections, limit).map_err(|e| match e {
             // A layer index of the split model means nothing to the user: name the split layer instead.
             PartitionError::TooBig { layer, need } => {
-                match split.sections.iter().position(|s| s.join() == layer) {
+                match split
+                    .sections
+                    .iter()
+                    .position(|s| s.joined && s.join() == layer)
+                {
                     Some(i) => PartitionError::Unsplittable {
                         layer: splits[i].layer,
                         need,
@@ -398,6 +441,9 @@ fn within(
             }
             e => e,
         })?;
+        for (s, sec) in splits.iter_mut().zip(&split.sections) {
+            s.reads_parts = sec.lead;
+        }
         return Ok(Partition {
             model: m,
             bytes: Some(split.bytes),
@@ -463,23 +509,37 @@ fn fewest_output_parts(
 
 /// The index in the model given of layer `layer` of the split model (not a part or a concatenation).
 fn original_layer(sections: &[Section], layer: usize) -> usize {
-    // A section stands for `len` layers of the model given and holds `parts · len + 1`.
+    // A section stands for `len` layers of the model given (`len − 1` with a leading copy of the previous
+    // section's concatenation) and holds `parts · len`, and its concatenation when joined.
     let added: usize = sections
         .iter()
         .filter(|s| s.join() < layer)
-        .map(|s| s.parts * s.len + 1 - s.len)
+        .map(|s| s.parts * s.len + usize::from(s.joined) + usize::from(s.lead) - s.len)
         .sum();
     layer - added
 }
 
-/// What part `p` of section `sec` reads (the tensors live before the split layer) and writes (its share).
+/// What part `p` of section `sec` reads (the tensors live before the split layer, or with [`Section::lead`]
+/// each of the previous section's parts' outputs, one boundary each) and writes (its share).
 fn part_io(model: &Model, sec: &Section, p: usize) -> ChunkIo {
-    let (_, b) = sec.part(p);
-    ChunkIo {
-        groups: vec![InputGroup {
+    let (a, b) = sec.part(p);
+    let groups = if sec.lead {
+        model.layers()[a]
+            .inputs
+            .iter()
+            .map(|&t| InputGroup {
+                model_inputs: false,
+                tensors: vec![t],
+            })
+            .collect()
+    } else {
+        vec![InputGroup {
             model_inputs: sec.start == 0,
             tensors: model.live_at(sec.start),
-        }],
+        }]
+    };
+    ChunkIo {
+        groups,
         outputs: model.layers()[b - 1].outputs.clone(),
         public_outputs: false,
     }
@@ -534,7 +594,7 @@ fn cut_around(
             .filter(|&st| st > a)
             .min()
             .unwrap_or(n);
-        let joins = sections.iter().any(|s| s.join() == a);
+        let joins = sections.iter().any(|s| s.joined && s.join() == a);
         let mut found = None;
         for b in (a + 1..=stop).rev() {
             if !cost.fits(a, b, limit) {

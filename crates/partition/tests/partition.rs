@@ -233,3 +233,71 @@ fn only_a_split_last_layer_states_the_outputs_in_parts() {
         );
     }
 }
+
+/// MNIST at `--max-k 11`: both convolutions are split (each with its pooling and per-channel scale), and the
+/// second's parts read the first's parts directly (no chunk only joins them): each reads every part of the
+/// first, the chunk after the second's parts reads those alone, every chunk fits `2^11` rows, and the plan's
+/// edges check. Without the chaining the chunk joining the first convolution's parts did not fit `2^11` at all.
+#[test]
+fn consecutive_splits_read_each_others_parts() {
+    let m = mnist();
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/models/zkml/mnist/model.msgpack");
+    let bytes = std::fs::read(&p).expect("mnist");
+    let cost = CostModel::new(&m).expect("cost model");
+    let parted =
+        dzk_partition::partition(m, &bytes, "mnist", cost, Bound::MaxK(11), false).expect("plan");
+    assert_eq!(parted.splits.len(), 2, "{:?}", parted.splits);
+    assert!(!parted.splits[0].reads_parts && parted.splits[1].reads_parts);
+    let (s0, s1) = (parted.sections[0], parted.sections[1]);
+    assert!(!s0.joined && s1.lead && s1.joined);
+    let roles = dzk_partition::roles(&parted.model, &parted.cuts, &parted.sections);
+    let first_parts: Vec<u32> = (1..=s0.parts as u32).collect();
+    for p in 0..s1.parts {
+        let i = s0.parts + p;
+        assert_eq!(parted.cuts[i], s1.part(p));
+        assert_eq!(
+            dzk_partition::sources(roles[i]),
+            first_parts,
+            "part {p} of the second split reads every part of the first"
+        );
+        // Its io: one group per part of the first, each that part's pooled output.
+        let io = dzk_partition::chunk_io(&parted.model, &parted.cuts, &roles, i);
+        assert_eq!(io.groups.len(), s0.parts);
+    }
+    let join = s0.parts + s1.parts;
+    assert_eq!(
+        dzk_partition::sources(roles[join]),
+        ((s0.parts + 1) as u32..=join as u32).collect::<Vec<_>>(),
+        "the chunk after the second split reads its parts alone (nothing from before is live)"
+    );
+    // No chunk is a concatenation alone.
+    for &(a, b) in &parted.cuts {
+        assert!(
+            !(b == a + 1 && parted.model.layers()[a].layer_type == "Concatenation"),
+            "chunk {a}..{b} only joins"
+        );
+    }
+    let vis = dzk_format::run::VisibilitySpec {
+        public_input: false,
+        public_output: false,
+    };
+    let plan = dzk_partition::plan(
+        &parted.model,
+        &parted.cost,
+        "mnist",
+        &bytes,
+        &parted.cuts,
+        &parted.sections,
+        vis,
+        &[],
+        parted.limit,
+    )
+    .expect("plan");
+    plan.check().expect("the plan's edges check");
+    assert!(
+        plan.chunks.iter().all(|c| c.k <= 11),
+        "{:?}",
+        plan.chunks.iter().map(|c| c.k).collect::<Vec<_>>()
+    );
+}

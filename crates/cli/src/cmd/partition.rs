@@ -176,12 +176,18 @@ impl PartitionCmd {
                 parted
                     .splits
                     .iter()
-                    .map(|s| match s.tail {
-                        0 => format!("layer {} in {} parts", s.layer, s.parts),
-                        t => format!(
-                            "layer {} and the {t} after it (channel by channel) in {} parts",
-                            s.layer, s.parts
-                        ),
+                    .map(|s| {
+                        let what = match s.tail {
+                            0 => format!("layer {} in {} parts", s.layer, s.parts),
+                            t => format!(
+                                "layer {} and the {t} after it (channel by channel) in {} parts",
+                                s.layer, s.parts
+                            ),
+                        };
+                        match s.reads_parts {
+                            true => format!("{what} (each reading the previous split's parts)"),
+                            false => what,
+                        }
                     })
                     .collect::<Vec<_>>()
                     .join(", "),
