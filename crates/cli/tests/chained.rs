@@ -3,14 +3,15 @@
 //! the model's outputs; a chained part proven from other values than a part of the first split wrote is rejected
 //! on that edge.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use dzk_format::{Envelope, Kind};
-use dzk_ir::TensorFile;
 use serde_json::Value;
 
 mod common;
-use common::{dzk, err, forward_outputs, ok, repo, s, stated_outputs, verify};
+use common::{
+    change_a_boundary_value, copy_dir, dzk, err, forward_outputs, ok, repo, s, stated_outputs,
+    verify,
+};
 
 fn mnist() -> PathBuf {
     repo().join("../shared/models/zkml/mnist/model.msgpack")
@@ -18,35 +19,6 @@ fn mnist() -> PathBuf {
 
 fn mnist_input() -> PathBuf {
     repo().join("../shared/models/zkml/mnist/inp.msgpack")
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("read_dir") {
-        let e = e.expect("entry");
-        if e.path().is_file() {
-            std::fs::copy(e.path(), to.join(e.file_name())).expect("copy");
-        }
-    }
-}
-
-/// Boundary file `f` with its first value changed, its salt and header kept.
-fn tamper(f: &Path) {
-    let env = Envelope::decode(&std::fs::read(f).expect("read"), Kind::Boundary).expect("boundary");
-    let t = TensorFile::from_msgpack(&env.body, "b").expect("tensors");
-    let (idx, first) = t.tensors()[0].clone();
-    let mut data = first.data().to_vec();
-    data[0] += 1;
-    let changed = TensorFile::new(vec![(
-        idx,
-        dzk_ir::Tensor::new(first.shape().to_vec(), data).expect("tensor"),
-    )])
-    .expect("file");
-    let mut env2 = Envelope::new(Kind::Boundary, "zkml-msgpack", changed.to_msgpack());
-    env2.header.plan_digest = env.header.plan_digest.clone();
-    env2.header.chunk_index = env.header.chunk_index;
-    env2.header.params = env.header.params.clone();
-    std::fs::write(f, env2.encode()).expect("write");
 }
 
 #[test]
@@ -128,7 +100,7 @@ fn consecutive_splits_prove_with_parts_reading_parts_and_each_edge_is_checked() 
     // value changed, its salt kept): it proves (it cannot tell), but that edge's commitments differ.
     let tampered = dir.join("tampered-b");
     copy_dir(&b, &tampered);
-    tamper(&tampered.join("boundary-1.dzk"));
+    change_a_boundary_value(&tampered.join("boundary-1.dzk"));
     let other = dir.join("other-values");
     copy_dir(&proofs, &other);
     let chained = first.to_string();

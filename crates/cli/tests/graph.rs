@@ -6,11 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use dzk_format::run::Plan;
-use dzk_format::{Envelope, Kind};
 use dzk_ir::{Model, TensorFile};
 
 mod common;
-use common::{dzk, err, ok, repo, s};
+use common::{change_a_boundary_value, copy_dir, dzk, err, ok, repo, s, verify};
 
 fn model() -> PathBuf {
     repo().join("testdata/models/wide_mlp.msgpack")
@@ -64,21 +63,8 @@ impl Graph {
         dzk(&a)
     }
 
-    fn verify(&self, proofs: &Path) -> (i32, String, String) {
-        let o = dzk(&[
-            "verify-all",
-            s(proofs),
-            "--run",
-            s(&self.run()),
-            "--params",
-            s(&self.params()),
-            "--json",
-        ]);
-        (
-            o.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-            err(&o),
-        )
+    fn verify(&self, proofs: &Path) -> (i32, serde_json::Value, String) {
+        verify(&self.run(), &self.params(), proofs)
     }
 
     fn rejected(&self, proofs: &Path, reason: &str) {
@@ -92,16 +78,6 @@ impl Graph {
             "the rejection does not say {reason:?}: {e}"
         );
         assert!(!e.contains("panicked"), "{e}");
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("read_dir") {
-        let e = e.expect("entry");
-        if e.path().is_file() {
-            std::fs::copy(e.path(), to.join(e.file_name())).expect("copy");
-        }
     }
 }
 
@@ -161,10 +137,9 @@ fn a_split_layer_proves_as_a_graph_and_every_broken_edge_is_rejected() {
         dzk_format::GRAPH_PLAN_MAJOR
     );
     let proofs = g.dir.join("proofs");
-    let (code, out, e) = g.verify(&proofs);
-    assert_eq!(code, 0, "{out}\n{e}");
-    let report: serde_json::Value = serde_json::from_str(&out).expect("json");
-    assert_eq!(report["verdict"], "valid", "{out}");
+    let (code, report, e) = g.verify(&proofs);
+    assert_eq!(code, 0, "{report}\n{e}");
+    assert_eq!(report["verdict"], "valid", "{report}");
     // `dzk verify` of the chunk after the parts names its three input commitments and its h_out.
     let one = ok(&[
         "verify",
@@ -181,7 +156,10 @@ fn a_split_layer_proves_as_a_graph_and_every_broken_edge_is_rejected() {
         Some(3),
         "{one}"
     );
-    assert_eq!(one["h_out"], report["chunks"][2]["h_out"], "{one}\n{out}");
+    assert_eq!(
+        one["h_out"], report["chunks"][2]["h_out"],
+        "{one}\n{report}"
+    );
     // The outputs are the forward pass's of the model as given (before the split).
     let m = Model::load(&model()).expect("model");
     let want = m
@@ -297,23 +275,7 @@ fn a_split_layer_proves_as_a_graph_and_every_broken_edge_is_rejected() {
     // changed (its salt kept) proves (the join chunk cannot tell), but its input commitment is not part 0's.
     let tampered_b = g.dir.join("tampered-b");
     copy_dir(&g.dir.join("b"), &tampered_b);
-    let f = tampered_b.join("boundary-1.dzk");
-    let env =
-        Envelope::decode(&std::fs::read(&f).expect("read"), Kind::Boundary).expect("boundary");
-    let t = TensorFile::from_msgpack(&env.body, "b").expect("tensors");
-    let (idx, first) = t.tensors()[0].clone();
-    let mut data = first.data().to_vec();
-    data[0] += 1;
-    let changed = TensorFile::new(vec![(
-        idx,
-        dzk_ir::Tensor::new(first.shape().to_vec(), data).expect("tensor"),
-    )])
-    .expect("file");
-    let mut env2 = Envelope::new(Kind::Boundary, "zkml-msgpack", changed.to_msgpack());
-    env2.header.plan_digest = env.header.plan_digest.clone();
-    env2.header.chunk_index = env.header.chunk_index;
-    env2.header.params = env.header.params.clone();
-    std::fs::write(&f, env2.encode()).expect("write");
+    change_a_boundary_value(&tampered_b.join("boundary-1.dzk"));
     let other_values = g.dir.join("other-values");
     copy_dir(&proofs, &other_values);
     std::fs::remove_file(other_values.join("chunk-2.proof")).expect("rm");

@@ -10,7 +10,7 @@ use dzk_format::{Envelope, Kind};
 use dzk_ir::TensorFile;
 
 mod common;
-use common::{dzk, err, ok, repo, s, stated_outputs, verify};
+use common::{copy_dir, dzk, err, ok, repo, s, stated_outputs, verify};
 
 fn model() -> PathBuf {
     repo().join("testdata/models/wide_head.msgpack")
@@ -18,16 +18,6 @@ fn model() -> PathBuf {
 
 fn input() -> PathBuf {
     repo().join("testdata/inputs/wide_head.msgpack")
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("read_dir") {
-        let e = e.expect("entry");
-        if e.path().is_file() {
-            std::fs::copy(e.path(), to.join(e.file_name())).expect("copy");
-        }
-    }
 }
 
 fn rejected(run: &Path, params: &Path, proofs: &Path, reason: &str) {

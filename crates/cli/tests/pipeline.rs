@@ -9,7 +9,7 @@ use dzk_format::{Envelope, Kind};
 use dzk_ir::{Model, TensorFile};
 
 mod common;
-use common::{digits_input, digits_model, dzk, ok, repo, s};
+use common::{copy_dir, digits_input, digits_model, dzk, ok, repo, s};
 
 /// A run directory, an SRS, a proofs directory.
 struct Run {
@@ -202,14 +202,6 @@ fn mnist_in_one_chunk_and_split_across_chunks_proves_and_verifies() {
             report["public_outputs"],
             serde_json::json!([-5312, -8056, -8186, -1669, -4260, 6614, -5131, -6862, -3047, -805])
         );
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("read dir") {
-        let e = e.expect("entry");
-        std::fs::copy(e.path(), to.join(e.file_name())).expect("copy");
     }
 }
 
@@ -1051,6 +1043,38 @@ fn a_layer_of_constants_is_folded_and_the_model_proves_with_its_outputs_unchange
     let input = digits_input(2);
     let out = r.prove_all(&input, &r.proofs());
     assert_eq!(out, forward(&digits_model(), &input));
+    assert_eq!(out, forward(&model, &input));
+    assert_valid(&r);
+}
+
+/// zkml's exports of CLIP and GPT-2 compute a reshape's target shape from an activation (a `Noop` keeping its
+/// first values). Nothing the model outputs depends on those values, but a chunk holding such a layer reads the
+/// whole activation: `partition` leaves it out, the reshape reads a constant of its declared shape, and the model
+/// proves with the outputs of the model given.
+#[test]
+fn layers_computing_only_a_reshapes_shape_are_left_out_and_the_model_proves() {
+    // The digits CNN with its flattening reshape's shape operand (tensor 7) computed from the pooled activation.
+    let mut v: serde_json::Value =
+        rmp_serde::from_slice(&std::fs::read(digits_model()).expect("read")).expect("decode");
+    let layers = v["layers"].as_array_mut().expect("layers");
+    assert_eq!(layers[2]["layer_type"], "Reshape");
+    assert_eq!(layers[2]["inp_idxes"], serde_json::json!([9, 7]));
+    layers[2]["inp_idxes"] = serde_json::json!([9, 903]);
+    layers.insert(
+        2,
+        serde_json::json!({"layer_type": "Noop", "params": [0], "inp_idxes": [9],
+            "inp_shapes": [[1, 3, 3, 6]], "out_idxes": [903], "out_shapes": [[2]], "mask": []}),
+    );
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let model = tmp.path().join("digits-shape.msgpack");
+    std::fs::write(&model, rmp_serde::to_vec_named(&v).expect("encode")).expect("write");
+    let input = digits_input(2);
+    assert_eq!(forward(&model, &input), forward(&digits_model(), &input));
+    let r = Run::new(&model, 2);
+    let plan = dzk_verifier::audit::read_plan(&r.run()).expect("plan");
+    assert_eq!(plan.folded_layers, vec![2]);
+    assert_eq!(plan.layers, 5);
+    let out = r.prove_all(&input, &r.proofs());
     assert_eq!(out, forward(&model, &input));
     assert_valid(&r);
 }

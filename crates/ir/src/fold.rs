@@ -1,8 +1,16 @@
-//! Constant folding: a layer that reads only constants computes a constant.
+//! Constant folding: a layer that reads only constants computes a constant; and a layer whose values reach no
+//! output computes nothing the statement needs.
 //!
 //! zkml's exports hold such layers (GPT-2's first layer adds two constant tensors). They have no place in a
 //! circuit, which proves what is computed from the inputs: [`Model::fold_constants_file`] computes them once, with
 //! the forward pass's own code, and writes their outputs into the model as constants.
+//!
+//! zkml's exports also compute reshapes' target shapes from activations (CLIP: a `Noop` that keeps the first
+//! values of a `[1, 77, 3072]` activation, then `Noop`s, a `Concatenation` and a `Pack` of them, read as a
+//! `Reshape`'s shape operand). A reshape takes its declared output shape and ignores that operand's values, as a
+//! `Noop` ignores every input but the one it passes, so those layers reach no output; but a chunk holding one reads
+//! the whole activation it starts from. [`Model::fold_constants_file`] leaves them out too: a reshape's shape
+//! operand they wrote becomes a constant holding the declared shape, a `Noop`'s ignored operand a constant of zeros.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -14,19 +22,57 @@ use crate::{IrError, Model};
 pub struct Folded {
     /// The model file with the folded layers' outputs among its constants and the layers left out.
     pub bytes: Vec<u8>,
-    /// The folded layers, by their index in the file given, in order.
+    /// The layers taken out (folded into constants, or left out because no output depends on their values), by
+    /// their index in the file given, in order.
     pub layers: Vec<usize>,
+    /// Those of [`Self::layers`] left out because no output depends on their values (see the module docs).
+    pub unused: Vec<usize>,
 }
 
 impl Model {
-    /// Whether some layer reads only constants with values, so that [`Self::fold_constants_file`] would fold it.
+    /// Whether some layer reads only constants with values, or no output depends on some layer's values, so that
+    /// [`Self::fold_constants_file`] would take it out.
     pub fn has_foldable_layers(&self) -> bool {
+        let none_folded = BTreeSet::new();
         self.layers.iter().any(|l| {
             l.inputs
                 .iter()
                 .all(|i| self.tensors.get(i).is_some_and(|t| t.data.is_some()))
                 && !l.outputs.iter().any(|o| self.outputs.contains(o))
-        })
+        }) || !self.unused_layers(&none_folded).is_empty()
+    }
+
+    /// Whether operand `i` of layer `l` is one whose values the layer ignores: a reshape's shape operand (the
+    /// declared output shape is what counts), or an operand a `Noop` does not pass.
+    fn ignores_operand(l: &crate::Layer, i: usize) -> bool {
+        match l.op {
+            crate::Op::Reshape => i > 0,
+            crate::Op::Noop { pass } => i != pass,
+            _ => false,
+        }
+    }
+
+    /// The layers (not in `folded`) none of whose outputs any model output depends on: walking back from the
+    /// outputs, a layer's operands count unless it ignores them ([`Self::ignores_operand`]).
+    fn unused_layers(&self, folded: &BTreeSet<usize>) -> Vec<usize> {
+        let mut needed: BTreeSet<i64> = self.outputs.iter().copied().collect();
+        let mut unused = Vec::new();
+        for (index, l) in self.layers.iter().enumerate().rev() {
+            if folded.contains(&index) {
+                continue;
+            }
+            if !l.outputs.iter().any(|o| needed.contains(o)) {
+                unused.push(index);
+                continue;
+            }
+            for (i, t) in l.inputs.iter().enumerate() {
+                if !Self::ignores_operand(l, i) {
+                    needed.insert(*t);
+                }
+            }
+        }
+        unused.reverse();
+        unused
     }
 
     /// Folds every layer whose operands are all constants (after earlier folds), in file order: its outputs
@@ -77,21 +123,69 @@ impl Model {
                 computed.insert(o, t);
             }
         }
-        if folded.is_empty() {
+        let unused = model.unused_layers(&folded.iter().copied().collect());
+        if folded.is_empty() && unused.is_empty() {
             return Ok(Folded {
                 bytes: bytes.to_vec(),
                 layers: folded,
+                unused,
             });
         }
+        // The tensors the left-out layers wrote: a kept layer reads them only as operands it ignores, which
+        // become constants (a reshape's the declared shape, any other zeros of the declared shape).
+        let dropped: BTreeSet<i64> = unused
+            .iter()
+            .flat_map(|&i| model.layers[i].outputs.iter().copied())
+            .collect();
+        let mut next_idx = wire
+            .tensors
+            .iter()
+            .map(|t| t.idx)
+            .chain(wire.inp_idxes.iter().copied())
+            .chain(
+                wire.layers
+                    .iter()
+                    .flat_map(|l| l.inp_idxes.iter().chain(&l.out_idxes).copied()),
+            )
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let mut stand_ins = Vec::new();
         // Only outputs that some kept layer reads become constants; a folded layer's output read by nothing
         // else is dropped with it.
         let kept: Vec<_> = wire
             .layers
             .iter()
             .enumerate()
-            .filter(|(i, _)| folded.binary_search(i).is_err())
-            .map(|(_, l)| l.clone())
+            .filter(|(i, _)| folded.binary_search(i).is_err() && unused.binary_search(i).is_err())
+            .map(|(index, l)| {
+                let mut l = l.clone();
+                for i in 0..l.inp_idxes.len() {
+                    if !dropped.contains(&l.inp_idxes[i]) {
+                        continue;
+                    }
+                    let shape = l.inp_shapes.get(i).cloned().unwrap_or_default();
+                    let n: i64 = shape.iter().product();
+                    let data = match (&model.layers[index].op, l.out_shapes.first()) {
+                        (crate::Op::Reshape, Some(out)) if i == 1 && n == out.len() as i64 => {
+                            out.clone()
+                        }
+                        _ => vec![0; n.max(0) as usize],
+                    };
+                    stand_ins.push(WireTensor {
+                        idx: next_idx,
+                        shape,
+                        data,
+                    });
+                    l.inp_idxes[i] = next_idx;
+                    next_idx += 1;
+                }
+                l
+            })
             .collect();
+        wire.tensors.extend(stand_ins);
+        let mut folded: Vec<usize> = folded.into_iter().chain(unused.iter().copied()).collect();
+        folded.sort_unstable();
         let read: BTreeSet<i64> = kept
             .iter()
             .flat_map(|l| l.inp_idxes.iter().copied())
@@ -117,6 +211,7 @@ impl Model {
         Ok(Folded {
             bytes,
             layers: folded,
+            unused,
         })
     }
 }

@@ -96,3 +96,83 @@ fn constant_layers_fold_and_the_forward_pass_is_unchanged() {
         assert_eq!(again.bytes, folded.bytes);
     }
 }
+
+/// A reshape whose shape operand is computed from an activation (zkml's exports of CLIP and GPT-2 keep the first
+/// values of an activation with a `Noop` and read them as the shape): the layers computing it reach no output,
+/// so folding leaves them out (and a layer nothing reads), the reshape reads a constant holding its declared
+/// shape, and the forward pass does not change. A `Noop`'s passed operand still counts.
+#[test]
+fn layers_whose_values_reach_no_output_are_left_out() {
+    let with_shapes = |ins: &[i64], shapes: Vec<Vec<i64>>, out_shape: Vec<i64>, mut l: WL| {
+        l.inp_idxes = ins.to_vec();
+        l.inp_shapes = shapes;
+        l.out_shapes = vec![out_shape];
+        l
+    };
+    let layers = vec![
+        layer("Mul", &[], &[0, 0], 20),
+        // The "shape": the first value of 20, then passed on by a Noop that ignores its second operand.
+        with_shapes(
+            &[20],
+            vec![vec![2]],
+            vec![1],
+            layer("Noop", &[0], &[20], 21),
+        ),
+        with_shapes(
+            &[21, 20],
+            vec![vec![1], vec![2]],
+            vec![1],
+            layer("Noop", &[0], &[21, 20], 22),
+        ),
+        with_shapes(
+            &[20, 22],
+            vec![vec![2], vec![1]],
+            vec![2],
+            layer("Reshape", &[], &[20, 22], 23),
+        ),
+        // A Noop whose passed operand is needed: kept.
+        with_shapes(
+            &[23, 21],
+            vec![vec![2], vec![1]],
+            vec![2],
+            layer("Noop", &[0], &[23, 21], 24),
+        ),
+        layer("Add", &[0], &[24, 10], 25),
+        // Read by nothing.
+        layer("Sub", &[], &[25, 11], 26),
+    ];
+    let wm = WM {
+        global_sf: 4,
+        k: 16,
+        num_cols: 10,
+        inp_idxes: vec![0],
+        out_idxes: vec![25],
+        tensors: vec![constant(10, [1, -2]), constant(11, [3, 4])],
+        layers,
+    };
+    let bytes = rmp_serde::to_vec_named(&wm).expect("encode");
+    let original = Model::from_msgpack(&bytes, "m.msgpack").expect("load");
+    assert!(original.has_foldable_layers());
+    let folded = Model::fold_constants_file(&bytes, "m.msgpack").expect("fold");
+    assert_eq!(folded.unused, vec![1, 2, 6]);
+    assert_eq!(folded.layers, vec![1, 2, 6]);
+    let m = Model::from_msgpack(&folded.bytes, "m.msgpack").expect("load folded");
+    let types: Vec<&str> = m.layers().iter().map(|l| l.layer_type.as_str()).collect();
+    assert_eq!(types, vec!["Mul", "Reshape", "Noop", "Add"]);
+    // The reshape's shape and the kept Noop's ignored operand are constants now.
+    let shape = m.layers()[1].inputs[1];
+    assert_eq!(
+        m.tensors()[&shape].data.as_ref().expect("values").data(),
+        &[2]
+    );
+    let ignored = m.layers()[2].inputs[1];
+    assert_eq!(
+        m.tensors()[&ignored].data.as_ref().expect("values").data(),
+        &[0]
+    );
+    for x in [[0, 0], [7, -3], [-100, 99], [5, 6]] {
+        assert_eq!(outputs(&m, x), outputs(&original, x), "input {x:?}");
+    }
+    // Nothing is left to take out.
+    assert!(!m.has_foldable_layers());
+}

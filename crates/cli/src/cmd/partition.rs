@@ -93,16 +93,37 @@ impl PartitionCmd {
             dzk_ir::Folded {
                 bytes: Vec::new(),
                 layers: Vec::new(),
+                unused: Vec::new(),
             }
         };
         let model = if folded.layers.is_empty() {
             model
         } else {
+            let constant: Vec<usize> = folded
+                .layers
+                .iter()
+                .copied()
+                .filter(|l| !folded.unused.contains(l))
+                .collect();
+            let mut what = Vec::new();
+            if !constant.is_empty() {
+                what.push(format!(
+                    "folded {} layer(s) whose operands are all constants into constants (model layers {})",
+                    constant.len(),
+                    list_indices(&constant)
+                ));
+            }
+            if !folded.unused.is_empty() {
+                what.push(format!(
+                    "left out {} layer(s) whose values no output depends on (reshapes' shapes computed from \
+                     activations; model layers {})",
+                    folded.unused.len(),
+                    list_indices(&folded.unused)
+                ));
+            }
             eprintln!(
-                "folded {} layer(s) whose operands are all constants into constants (model layers {}); the \
-                 plan's layer ranges count the {} layers left",
-                folded.layers.len(),
-                list_indices(&folded.layers),
+                "{}; the plan's layer ranges count the {} layers left",
+                what.join("; "),
                 model.layers().len() - folded.layers.len()
             );
             Model::from_msgpack(&folded.bytes, &name).context("loading the folded model")?

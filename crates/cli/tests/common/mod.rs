@@ -96,3 +96,36 @@ pub fn forward_outputs(model: &Path, input: &Path) -> Vec<i64> {
         .map(|x| x.as_i64().expect("integer"))
         .collect()
 }
+
+/// Copies the files (not the folders) of `from` into `to`, which it makes.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read_dir") {
+        let e = e.expect("entry");
+        if e.path().is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).expect("copy");
+        }
+    }
+}
+
+/// Rewrites boundary file `f` with its first tensor's first value changed, its salt and header kept: what a
+/// consumer proven "from other values than its producer wrote" reads.
+pub fn change_a_boundary_value(f: &Path) {
+    use dzk_format::{Envelope, Kind};
+    use dzk_ir::TensorFile;
+    let env = Envelope::decode(&std::fs::read(f).expect("read"), Kind::Boundary).expect("boundary");
+    let t = TensorFile::from_msgpack(&env.body, "b").expect("tensors");
+    let (idx, first) = t.tensors()[0].clone();
+    let mut data = first.data().to_vec();
+    data[0] += 1;
+    let changed = TensorFile::new(vec![(
+        idx,
+        dzk_ir::Tensor::new(first.shape().to_vec(), data).expect("tensor"),
+    )])
+    .expect("file");
+    let mut env2 = Envelope::new(Kind::Boundary, "zkml-msgpack", changed.to_msgpack());
+    env2.header.plan_digest = env.header.plan_digest.clone();
+    env2.header.chunk_index = env.header.chunk_index;
+    env2.header.params = env.header.params.clone();
+    std::fs::write(f, env2.encode()).expect("write");
+}
