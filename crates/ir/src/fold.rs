@@ -52,10 +52,27 @@ impl Model {
         }
     }
 
-    /// The layers (not in `folded`) none of whose outputs any model output depends on: walking back from the
-    /// outputs, a layer's operands count unless it ignores them ([`Self::ignores_operand`]).
+    /// The layers (not in `folded`) whose outputs are read, but only where the value is ignored
+    /// ([`Self::ignores_operand`]) or by such layers: walking back from the model's outputs and from every tensor
+    /// no layer reads (a layer nothing reads at all is kept, as zkml wrote it), a layer's operands count unless it
+    /// ignores them.
     fn unused_layers(&self, folded: &BTreeSet<usize>) -> Vec<usize> {
-        let mut needed: BTreeSet<i64> = self.outputs.iter().copied().collect();
+        let read: BTreeSet<i64> = self
+            .layers
+            .iter()
+            .flat_map(|l| l.inputs.iter().copied())
+            .collect();
+        let mut needed: BTreeSet<i64> = self
+            .outputs
+            .iter()
+            .copied()
+            .chain(
+                self.layers
+                    .iter()
+                    .flat_map(|l| l.outputs.iter().copied())
+                    .filter(|o| !read.contains(o)),
+            )
+            .collect();
         let mut unused = Vec::new();
         for (index, l) in self.layers.iter().enumerate().rev() {
             if folded.contains(&index) {

@@ -99,8 +99,8 @@ fn constant_layers_fold_and_the_forward_pass_is_unchanged() {
 
 /// A reshape whose shape operand is computed from an activation (zkml's exports of CLIP and GPT-2 keep the first
 /// values of an activation with a `Noop` and read them as the shape): the layers computing it reach no output,
-/// so folding leaves them out (and a layer nothing reads), the reshape reads a constant holding its declared
-/// shape, and the forward pass does not change. A `Noop`'s passed operand still counts.
+/// so folding leaves them out, the reshape reads a constant holding its declared shape, and the forward pass does
+/// not change. A `Noop`'s passed operand still counts; a layer nothing reads at all stays (and what it reads).
 #[test]
 fn layers_whose_values_reach_no_output_are_left_out() {
     let with_shapes = |ins: &[i64], shapes: Vec<Vec<i64>>, out_shape: Vec<i64>, mut l: WL| {
@@ -138,7 +138,7 @@ fn layers_whose_values_reach_no_output_are_left_out() {
             layer("Noop", &[0], &[23, 21], 24),
         ),
         layer("Add", &[0], &[24, 10], 25),
-        // Read by nothing.
+        // Read by nothing: kept.
         layer("Sub", &[], &[25, 11], 26),
     ];
     let wm = WM {
@@ -154,11 +154,11 @@ fn layers_whose_values_reach_no_output_are_left_out() {
     let original = Model::from_msgpack(&bytes, "m.msgpack").expect("load");
     assert!(original.has_foldable_layers());
     let folded = Model::fold_constants_file(&bytes, "m.msgpack").expect("fold");
-    assert_eq!(folded.unused, vec![1, 2, 6]);
-    assert_eq!(folded.layers, vec![1, 2, 6]);
+    assert_eq!(folded.unused, vec![1, 2]);
+    assert_eq!(folded.layers, vec![1, 2]);
     let m = Model::from_msgpack(&folded.bytes, "m.msgpack").expect("load folded");
     let types: Vec<&str> = m.layers().iter().map(|l| l.layer_type.as_str()).collect();
-    assert_eq!(types, vec!["Mul", "Reshape", "Noop", "Add"]);
+    assert_eq!(types, vec!["Mul", "Reshape", "Noop", "Add", "Sub"]);
     // The reshape's shape and the kept Noop's ignored operand are constants now.
     let shape = m.layers()[1].inputs[1];
     assert_eq!(

@@ -139,8 +139,10 @@ impl PartitionCmd {
             (None, None, None) => anyhow::bail!("give --chunks N, --max-k K or --max-memory SIZE"),
         };
         // Fail fast, before any counting: every layer without a chip path, listed at once.
+        // Errors name layers by their index in the file given, not in the folded model.
+        let taken = folded.layers.clone();
         CostModel::check(&model)
-            .map_err(dzk_partition::PartitionError::from)
+            .map_err(|e| dzk_partition::PartitionError::from(in_file_circuit(e, &taken)))
             .with_context(|| format!("partitioning {name}"))?;
         let pb = spinner("measuring every slice with the cost model");
         let cost = CostModel::new_for(&model, bound.limit())
@@ -157,6 +159,7 @@ impl PartitionCmd {
             .is_some()
             .then(|| (model.clone(), cost.clone(), sliced));
         let parted = partition(model, sliced, &name, cost, bound, !self.hashed_output)
+            .map_err(|e| in_file(e, &taken))
             .with_context(|| format!("partitioning {name}"))?;
         let (model, cost, cuts) = (parted.model.clone(), &parted.cost, &parted.cuts);
         pb.set_message("writing slices");
@@ -470,6 +473,61 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     Ok(bytes as u64)
 }
 
+/// The index in the file given of layer `i` of the model left after taking out the layers `taken` (sorted).
+fn file_index(taken: &[usize], i: usize) -> usize {
+    let mut at = i;
+    for &t in taken {
+        if t <= at {
+            at += 1;
+        } else {
+            break;
+        }
+    }
+    at
+}
+
+/// `e` with its layers named by their index in the file given.
+fn in_file_circuit(e: dzk_circuit::CircuitError, taken: &[usize]) -> dzk_circuit::CircuitError {
+    use dzk_circuit::CircuitError as C;
+    match e {
+        C::Unsupported {
+            index,
+            layer_type,
+            reason,
+        } => C::Unsupported {
+            index: file_index(taken, index),
+            layer_type,
+            reason,
+        },
+        C::UnsupportedLayers(all) => {
+            C::UnsupportedLayers(all.into_iter().map(|e| in_file_circuit(e, taken)).collect())
+        }
+        e => e,
+    }
+}
+
+/// `e` with its layer named by its index in the file given.
+fn in_file(e: dzk_partition::PartitionError, taken: &[usize]) -> dzk_partition::PartitionError {
+    use dzk_partition::PartitionError as P;
+    match e {
+        P::TooBig { layer, need } => P::TooBig {
+            layer: file_index(taken, layer),
+            need,
+        },
+        P::Unsplittable {
+            layer,
+            need,
+            reason,
+        } => P::Unsplittable {
+            layer: file_index(taken, layer),
+            need,
+            reason,
+        },
+        P::Circuit(c) => P::Circuit(in_file_circuit(c, taken)),
+        e => e,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_size;
@@ -486,5 +544,14 @@ mod tests {
         for bad in ["", "G", "-1G", "0", "lots", "16X", "nanG"] {
             assert!(parse_size(bad).is_err(), "{bad:?} parsed");
         }
+    }
+
+    #[test]
+    fn a_layer_of_the_folded_model_is_named_by_its_index_in_the_file() {
+        // Layers 1, 2 and 5 of the file taken out: the folded model's 0, 1, 2, 3 are the file's 0, 3, 4, 6.
+        let taken = [1, 2, 5];
+        let got: Vec<usize> = (0..4).map(|i| super::file_index(&taken, i)).collect();
+        assert_eq!(got, vec![0, 3, 4, 6]);
+        assert_eq!(super::file_index(&[], 7), 7);
     }
 }
