@@ -154,19 +154,7 @@ impl Model {
             .iter()
             .flat_map(|&i| model.layers[i].outputs.iter().copied())
             .collect();
-        let mut next_idx = wire
-            .tensors
-            .iter()
-            .map(|t| t.idx)
-            .chain(wire.inp_idxes.iter().copied())
-            .chain(
-                wire.layers
-                    .iter()
-                    .flat_map(|l| l.inp_idxes.iter().chain(&l.out_idxes).copied()),
-            )
-            .max()
-            .unwrap_or(0)
-            + 1;
+        let mut next_idx = wire.fresh_idx();
         let mut stand_ins = Vec::new();
         // Only outputs that some kept layer reads become constants; a folded layer's output read by nothing
         // else is dropped with it.

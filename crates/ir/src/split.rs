@@ -320,19 +320,7 @@ impl Model {
         if ends.windows(2).any(|w| w[1].0 <= w[0].1) {
             return Err(fail("a split layer lies in the tail of another".into()));
         }
-        let next_idx = wire
-            .tensors
-            .iter()
-            .map(|t| t.idx)
-            .chain(wire.inp_idxes.iter().copied())
-            .chain(
-                wire.layers
-                    .iter()
-                    .flat_map(|l| l.inp_idxes.iter().chain(&l.out_idxes).copied()),
-            )
-            .max()
-            .unwrap_or(0)
-            + 1;
+        let next_idx = wire.fresh_idx();
         let mut fresh = Fresh(next_idx);
         let values: BTreeMap<i64, WireTensor> =
             wire.tensors.iter().map(|t| (t.idx, t.clone())).collect();

@@ -42,6 +42,25 @@ pub(crate) struct WireModel {
     pub layers: Vec<WireLayer>,
 }
 
+impl WireModel {
+    /// One past the largest tensor index the file uses (constants, inputs, every layer's operands and outputs):
+    /// the first index free for a new tensor.
+    pub(crate) fn fresh_idx(&self) -> i64 {
+        self.tensors
+            .iter()
+            .map(|t| t.idx)
+            .chain(self.inp_idxes.iter().copied())
+            .chain(
+                self.layers
+                    .iter()
+                    .flat_map(|l| l.inp_idxes.iter().chain(&l.out_idxes).copied()),
+            )
+            .max()
+            .unwrap_or(0)
+            + 1
+    }
+}
+
 /// Reads a file, naming it in the error.
 pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, IrError> {
     std::fs::read(path).map_err(|error| IrError::Io {
