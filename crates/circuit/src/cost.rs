@@ -139,12 +139,49 @@ impl CostModel {
         out
     }
 
-    /// The layouts a slice is weighed under for `limit`: the reference layouts, and the narrow ones too when
-    /// the limit bounds memory.
+    /// The layouts a slice is weighed under for `limit`: the reference layouts, the wide ones under any
+    /// bound, and the narrow ones too when the limit bounds memory.
     pub fn layouts_for(model: &Model, limit: Option<Limit>) -> Vec<LayoutParams> {
         let mut out = Self::reference_layouts(model);
         if limit.is_some_and(|l| l.max_bytes.is_some()) {
             out.extend(Self::narrow_layouts(model));
+        }
+        if limit.is_some() {
+            out.extend(Self::wide_layouts(model));
+        }
+        out
+    }
+
+    /// Wide layouts, for chunks bounded in rows: 24, 32 or 48 shared columns (2, 3 or 4 packing slots per
+    /// row), 6 to 12 long and 4 to 8 short range checks per row, 12 to 24 Poseidon lanes and 4 function slots.
+    /// A transformer's layer that reads and writes its whole residual stream (GPT-2's `[1, 64, 768]`) spends
+    /// most of its rows hashing and range-checking its boundaries, which no cut shrinks: with the reference
+    /// layouts such a layer alone needs `k = 18`, with these `k = 16` (at three to four times the columns, so
+    /// about the same proving area). The layout search weighs them by that area, so they are taken only where
+    /// a bound calls for them.
+    pub fn wide_layouts(model: &Model) -> Vec<LayoutParams> {
+        let (looks_up, products) = kinds(model);
+        let checks: &[usize] = if products { &[4, 0] } else { &[0] };
+        let mut out = Vec::new();
+        for (advice, range_slots, short_slots, hash_lanes, fn_slots) in [
+            (24, 6, 4, 12, 2),
+            (32, 8, 4, 16, 3),
+            (48, 12, 8, 24, 4),
+            (64, 16, 8, 24, 5),
+        ] {
+            for &check_width in checks {
+                out.push(LayoutParams {
+                    advice,
+                    range_bits: 13,
+                    range_limbs: 2,
+                    range_slots,
+                    short_slots,
+                    hash_lanes,
+                    fn_slots: if looks_up { fn_slots } else { 0 },
+                    fn_groups: 1,
+                    check_width,
+                });
+            }
         }
         out
     }

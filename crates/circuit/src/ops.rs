@@ -221,10 +221,10 @@ impl Ops for RowCounter<'_> {
         self.chips.range.max_bits()
     }
     fn commit(&mut self, _: Fr, cells: &[()], _: Value<Fr>) -> Result<(), Error> {
-        self.rows.take(PackChip::rows_for(cells.len()));
+        self.rows.take(self.chips.pack.rows_for(cells.len()));
         self.chips
             .poseidon
-            .reserve(&mut self.rows, PackChip::rows_for(cells.len()));
+            .reserve(&mut self.rows, PackChip::elements(cells.len()));
         Ok(())
     }
     fn inputs(&mut self, values: &[Value<i128>]) -> Result<Vec<()>, Error> {

@@ -31,6 +31,26 @@ fn every_layout_has_degree_at_most_five_without_the_cap() {
             }
         }
     }
+    // The wide layouts (several packing slots a row, many lanes, slots and function slots).
+    for advice in [24, 48, 64] {
+        for fn_groups in [1, 32] {
+            for check_width in [0, 4] {
+                let p = LayoutParams {
+                    advice,
+                    range_slots: 16,
+                    short_slots: 8,
+                    hash_lanes: 24,
+                    fn_slots: advice / 12,
+                    fn_groups,
+                    check_width,
+                    ..LayoutParams::default()
+                };
+                let mut cs = ConstraintSystem::<Fr>::default();
+                ChunkCircuit::configure_with_params(&mut cs, p);
+                assert!(cs.degree() <= 5, "{p:?}: degree {}", cs.degree());
+            }
+        }
+    }
     // The check itself can fail: a degree-6 lookup input is seen.
     std::env::set_var("MAX_DEGREE", "64");
     let mut cs = ConstraintSystem::<Fr>::default();

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use dzk_circuit::{ChunkCircuit, LayoutParams};
+use dzk_circuit::{ChunkCircuit, CostModel, LayoutParams, Limit};
 use dzk_gadgets::matcheck::Tamper;
 use dzk_gadgets::Fr;
 use dzk_ir::{Model, TensorFile};
@@ -69,6 +69,54 @@ fn tiny_transformer_in_three_chunks_chains() {
         let c = witness(with_checks(&model, a, b), &file);
         assert_proves_forward(&model, &c, &file, 0);
         file = c.boundary_outputs().expect("outputs").clone();
+    }
+}
+
+#[test]
+fn wide_layouts_prove_the_forward_outputs_and_the_cost_model_counts_them_exactly() {
+    let (model, input) = tiny();
+    let n = model.layers().len();
+    let wide = CostModel::wide_layouts(&model);
+    assert!(!wide.is_empty());
+    for p in &wide {
+        assert!(p.advice >= 20, "{p:?} packs two elements a row at least");
+    }
+    // The narrowest (two packing slots a row, a matrix-check chip) and the widest (six, dot products): in
+    // three chunks that chain, the honest witness proves the forward pass and a changed commitment fails.
+    let cuts = [(0, 19), (19, 35), (35, n)];
+    let ends = [wide[0], wide[wide.len() - 1]];
+    assert!(ends[0].check_width > 0 && ends[1].check_width == 0);
+    for p in &ends {
+        let mut file = input.clone();
+        for (a, b) in cuts {
+            let c = ChunkCircuit::new(model.clone(), a, b, *p).expect("supported");
+            let c = witness(c, &file);
+            assert_proves_forward(&model, &c, &file, 0);
+            file = c.boundary_outputs().expect("outputs").clone();
+        }
+    }
+    // A bounded cost model counts the wide layouts too, exactly: its rows of every slice equal the circuit's.
+    let cost = CostModel::new_for(&model, Some(Limit::k(16))).expect("cost model");
+    let layouts = cost.layouts();
+    for p in &wide {
+        assert!(layouts.contains(p), "{p:?} counted under a bound");
+    }
+    for (i, layout) in layouts.iter().enumerate() {
+        if !wide.contains(layout) {
+            continue;
+        }
+        for a in (0..n).step_by(5) {
+            for b in (a + 1..=n).step_by(7) {
+                let c = ChunkCircuit::new(model.clone(), a, b, cost.layout_under(i, a, b))
+                    .expect("circuit");
+                assert_eq!(cost.rows(i, a, b), c.rows(), "{layout:?} rows of {a}..{b}");
+                assert_eq!(
+                    cost.min_k_under(i, a, b),
+                    c.min_k(),
+                    "{layout:?} k of {a}..{b}"
+                );
+            }
+        }
     }
 }
 

@@ -31,8 +31,9 @@
 //! chip 228).
 //!
 //! # Packing chip
-//! One row per element: advice `v₀..v₈` and `out`, and a selector per group size `n`:
-//! `out = Σᵢ₍ᵢ<ₙ₎ (vᵢ + 2²⁷)·2²⁸ⁱ`. Injectivity needs every `vᵢ` in `[-2²⁷, 2²⁷)`: the caller range-checks the
+//! One slot per element: advice `v₀..v₈` and `out`, and a selector per group size `n`:
+//! `out = Σᵢ₍ᵢ<ₙ₎ (vᵢ + 2²⁷)·2²⁸ⁱ`. Slots sit side by side, one per 10 columns the chip is given (a row of a
+//! 48-column layout packs 4 elements). Injectivity needs every `vᵢ` in `[-2²⁷, 2²⁷)`: the caller range-checks the
 //! cells it packs (the chunk circuit does, with the range chip).
 
 use dzk_merkle::poseidon::{Spec, ROUNDS, R_F, R_P};
@@ -509,13 +510,19 @@ impl PoseidonChip {
     }
 }
 
-/// Columns of the packing chip.
+/// The columns of one packing slot: nine values and their packed element, with a selector per group size.
 #[derive(Clone, Debug)]
-pub struct PackConfig {
+struct PackSlot {
     v: [Column<Advice>; PACK_PER_ELEMENT],
     out: Column<Advice>,
     /// `q[n - 1]` packs `n` values.
     q: [Selector; PACK_PER_ELEMENT],
+}
+
+/// Columns of the packing chip: one slot per 10 columns it was given.
+#[derive(Clone, Debug)]
+pub struct PackConfig {
+    slots: Vec<PackSlot>,
 }
 
 /// The packing chip.
@@ -525,14 +532,23 @@ pub struct PackChip {
 }
 
 impl PackChip {
-    /// Configures over the first 10 of `columns`.
+    /// Configures one slot over each 10 of `columns` (the columns left over after the last full slot are not used):
+    /// a row packs as many elements as it has slots.
     ///
-    /// Side effects: enables equality on those columns; adds 9 selectors.
+    /// Side effects: enables equality on the columns it uses; adds 9 selectors per slot.
     pub fn configure(meta: &mut ConstraintSystem<Fr>, columns: &[Column<Advice>]) -> PackConfig {
         assert!(
             columns.len() > PACK_PER_ELEMENT,
             "the packing chip needs 10 advice columns"
         );
+        let slots = columns
+            .chunks_exact(PACK_PER_ELEMENT + 1)
+            .map(|cols| Self::configure_slot(meta, cols))
+            .collect();
+        PackConfig { slots }
+    }
+
+    fn configure_slot(meta: &mut ConstraintSystem<Fr>, columns: &[Column<Advice>]) -> PackSlot {
         let v: [Column<Advice>; PACK_PER_ELEMENT] = std::array::from_fn(|i| columns[i]);
         let out = columns[PACK_PER_ELEMENT];
         for c in v.iter().chain([&out]) {
@@ -555,7 +571,7 @@ impl PackChip {
                 vec![q * (out - sum)]
             });
         }
-        PackConfig { v, out, q }
+        PackSlot { v, out, q }
     }
 
     /// The chip for a configuration.
@@ -563,9 +579,19 @@ impl PackChip {
         Self { config }
     }
 
-    /// Rows for packing `n` values.
-    pub fn rows_for(n: usize) -> usize {
+    /// Elements packed per row.
+    pub fn slots(&self) -> usize {
+        self.config.slots.len()
+    }
+
+    /// The packed elements `n` values make.
+    pub fn elements(n: usize) -> usize {
         n.div_ceil(PACK_PER_ELEMENT)
+    }
+
+    /// Rows for packing `n` values: element `e` sits in slot `e % slots` of row `e / slots`.
+    pub fn rows_for(&self, n: usize) -> usize {
+        Self::elements(n).div_ceil(self.slots())
     }
 
     /// Packs `values` (each already range-checked into `[-2²⁷, 2²⁷)` by the caller), copying each cell.
@@ -590,28 +616,32 @@ impl PackChip {
         if values.is_empty() {
             return Ok(Vec::new());
         }
-        let base = rows.take(Self::rows_for(values.len()));
+        let base = rows.take(self.rows_for(values.len()));
+        let slots = self.slots();
         layouter.assign_region(
             || "pack",
             |mut region| {
                 values
                     .chunks(PACK_PER_ELEMENT)
                     .enumerate()
-                    .map(|(r, group)| self.assign_row(&mut region, base + r, r, group, fault))
+                    .map(|(e, group)| {
+                        let slot = &self.config.slots[e % slots];
+                        Self::assign_element(&mut region, slot, base + e / slots, e, group, fault)
+                    })
                     .collect()
             },
         )
     }
 
-    fn assign_row(
-        &self,
+    fn assign_element(
         region: &mut Region<'_, Fr>,
+        slot: &PackSlot,
         row: usize,
         index: usize,
         group: &[AssignedInt],
         fault: Option<(usize, i128)>,
     ) -> Result<AssignedFe, Error> {
-        self.config.q[group.len() - 1].enable(region, row)?;
+        slot.q[group.len() - 1].enable(region, row)?;
         let mut acc = Value::known(Fr::ZERO);
         let shift = Fr::from(2).pow_vartime([PACK_BITS as u64]);
         let mut w = Fr::ONE;
@@ -622,7 +652,7 @@ impl PackChip {
                 _ => 0,
             };
             let val = v.value.map(|x| x + delta);
-            let cell = region.assign_advice(self.config.v[i], row, val.map(fe::<Fr>));
+            let cell = region.assign_advice(slot.v[i], row, val.map(fe::<Fr>));
             region.constrain_equal(cell.cell(), v.cell);
             acc = acc
                 .zip(val)
@@ -632,7 +662,7 @@ impl PackChip {
         if let Some((usize::MAX, d)) = fault {
             acc = acc.map(|a| a + fe::<Fr>(d));
         }
-        let out = region.assign_advice(self.config.out, row, acc);
+        let out = region.assign_advice(slot.out, row, acc);
         Ok(AssignedFe {
             cell: out.cell(),
             value: acc,

@@ -34,6 +34,8 @@ enum Attack {
     None,
     /// The copy of activation 3 in the packing row differs from the activation's own cell.
     PackCopy,
+    /// The same for activation 12, in the second element (the second slot of a row when the chip has two).
+    PackCopySecond,
     /// The packed element is not the weighted sum of its values.
     PackOutput,
     /// A state cell in the middle of a full round.
@@ -66,27 +68,33 @@ struct HashCircuit {
     tamper: bool,
     /// The Poseidon chip on columns of its own (its own row cursor) rather than the shared ones.
     own_columns: bool,
+    /// 20 shared columns instead of 12: two packing slots per row.
+    wide: bool,
 }
 
 impl Circuit<Fr> for HashCircuit {
     type Config = Cfg;
     type FloorPlanner = SimpleFloorPlanner;
-    type Params = bool;
+    type Params = (bool, bool);
 
     fn without_witnesses(&self) -> Self {
         self.clone()
     }
 
-    fn params(&self) -> bool {
-        self.own_columns
+    fn params(&self) -> (bool, bool) {
+        (self.own_columns, self.wide)
     }
 
     fn configure(meta: &mut ConstraintSystem<Fr>) -> Cfg {
-        Self::configure_with_params(meta, false)
+        Self::configure_with_params(meta, (false, false))
     }
 
-    fn configure_with_params(meta: &mut ConstraintSystem<Fr>, own_columns: bool) -> Cfg {
-        let cols: Vec<_> = (0..12).map(|_| meta.advice_column()).collect();
+    fn configure_with_params(
+        meta: &mut ConstraintSystem<Fr>,
+        (own_columns, wide): (bool, bool),
+    ) -> Cfg {
+        let shared = if wide { 20 } else { 12 };
+        let cols: Vec<_> = (0..shared).map(|_| meta.advice_column()).collect();
         let long: Vec<_> = (0..LIMBS + 1).map(|_| meta.advice_column()).collect();
         let short = vec![meta.advice_column()];
         let range = RangeChip::configure(meta, &long, &short, BITS, LIMBS);
@@ -184,6 +192,8 @@ impl Circuit<Fr> for HashCircuit {
         )?;
         let pack_fault = if f(Attack::PackCopy) {
             Some((3, 1))
+        } else if f(Attack::PackCopySecond) {
+            Some((12, 1))
         } else if f(Attack::PackOutput) {
             Some((usize::MAX, 1))
         } else {
@@ -251,17 +261,25 @@ fn chip_equals_native_commitment_on_random_inputs() {
             attack: Attack::None,
             tamper: false,
             own_columns: false,
+            wide: false,
         };
         let want = commit(salt, &values).expect("in range");
         assert_eq!(verify(&c, want), Ok(()), "n={n}");
         assert!(verify(&c, want + Fr::ONE).is_err(), "n={n}: another digest");
-        // The same with the chip on one lane of its own columns, beside the other chips.
+        // The same with the chip on one lane of its own columns, beside the other chips, and with two
+        // packing slots per row.
         let own = HashCircuit {
             own_columns: true,
-            ..c
+            ..c.clone()
         };
         assert_eq!(verify(&own, want), Ok(()), "n={n}, own columns");
         assert!(verify(&own, want + Fr::ONE).is_err(), "n={n}, own columns");
+        let wide = HashCircuit { wide: true, ..c };
+        assert_eq!(verify(&wide, want), Ok(()), "n={n}, two packing slots");
+        assert!(
+            verify(&wide, want + Fr::ONE).is_err(),
+            "n={n}, two packing slots"
+        );
     }
 }
 
@@ -274,6 +292,7 @@ fn tampering_with_an_activation_or_the_salt_changes_the_digest() {
         attack: Attack::None,
         tamper: false,
         own_columns: false,
+        wide: false,
     };
     let mut other = values.clone();
     other[7] += 1;
@@ -293,6 +312,7 @@ fn witness_attacks_are_rejected() {
     let want = commit(salt, &values).expect("in range");
     for attack in [
         Attack::PackCopy,
+        Attack::PackCopySecond,
         Attack::PackOutput,
         Attack::FullRoundState,
         Attack::FullRoundHelper,
@@ -310,13 +330,22 @@ fn witness_attacks_are_rejected() {
             attack,
             tamper: false,
             own_columns: false,
+            wide: false,
         };
-        for own_columns in [false, true] {
+        for (own_columns, wide) in [(false, false), (true, false), (false, true)] {
             c.own_columns = own_columns;
+            c.wide = wide;
             c.tamper = false;
-            assert_eq!(verify(&c, want), Ok(()), "honest twin of {attack:?}");
+            assert_eq!(
+                verify(&c, want),
+                Ok(()),
+                "honest twin of {attack:?}, wide {wide}"
+            );
             c.tamper = true;
-            assert!(verify(&c, want).is_err(), "attack {attack:?} accepted");
+            assert!(
+                verify(&c, want).is_err(),
+                "attack {attack:?} accepted, wide {wide}"
+            );
         }
     }
 }
@@ -340,6 +369,7 @@ fn a_value_outside_the_packing_range_is_rejected() {
         attack: Attack::PackingBound,
         tamper: false,
         own_columns: false,
+        wide: false,
     };
     assert_eq!(verify(&c, target), Ok(()));
     // Attack: the circuit holds [2^27, 5, -3] (the fault sets the first value) and claims the same digest.
@@ -358,5 +388,13 @@ fn rows_are_pinned() {
     assert_eq!(p.rows_for(0), 39);
     assert_eq!(p.rows_for(1), 39);
     assert_eq!(p.rows_for(2), 58);
-    assert_eq!(PackChip::rows_for(19), 3);
+    let pack = PackChip::construct(cfg.pack);
+    assert_eq!((pack.slots(), pack.rows_for(19)), (1, 3));
+    let mut meta = ConstraintSystem::<Fr>::default();
+    let wide =
+        PackChip::construct(HashCircuit::configure_with_params(&mut meta, (false, true)).pack);
+    assert_eq!(
+        (wide.slots(), wide.rows_for(19), wide.rows_for(45)),
+        (2, 2, 3)
+    );
 }

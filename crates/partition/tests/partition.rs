@@ -135,8 +135,8 @@ fn max_k_makes_the_fewest_chunks_that_fit() {
     assert!(cut_up >= 1, "no model was cut into several chunks");
 }
 
-/// A memory bound: a slice fits exactly when one of the layouts, at its smallest `k`, needs no more than the bound
-/// by the estimate; the narrow layouts it brings need less than the reference ones at the same `k`; and a bound
+/// A memory bound: a slice fits exactly when one of the layouts (reference, wide and narrow), at its smallest `k`,
+/// needs no more than the bound by the estimate; the narrow layouts it brings need less than the reference ones at the same `k`; and a bound
 /// no layer meets is refused, saying so.
 #[test]
 fn a_memory_bound_holds_every_chunk_within_it_by_the_estimate() {
@@ -149,7 +149,9 @@ fn a_memory_bound_holds_every_chunk_within_it_by_the_estimate() {
     let cost = CostModel::new_for(&m, Some(limit(1 << 40))).expect("cost model");
     assert_eq!(
         cost.layouts().len(),
-        CostModel::reference_layouts(&m).len() + CostModel::narrow_layouts(&m).len()
+        CostModel::reference_layouts(&m).len()
+            + CostModel::narrow_layouts(&m).len()
+            + CostModel::wide_layouts(&m).len()
     );
     let least = cost.least_bytes(0, n);
     assert!(cost.fits(0, n, limit(least)));
