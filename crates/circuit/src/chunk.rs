@@ -21,7 +21,7 @@ use crate::CircuitError;
 mod config;
 mod io;
 
-pub(crate) use config::configure_chips;
+pub(crate) use config::{configure_chips, counting_config};
 pub use config::{ChunkConfig, LayoutParams};
 pub use io::{ChunkIo, InputGroup, Salts, Visibility};
 
@@ -397,10 +397,9 @@ impl ChunkCircuit {
 
     /// Runs the layout with the row counter: `(rows, (matrix checks, of them activation products), cursors)`.
     fn count(&self) -> (usize, (usize, usize), [usize; 5]) {
-        let mut meta = ConstraintSystem::<Fr>::default();
-        let config = configure_chips(&mut meta, self.params);
+        let config = counting_config(self.params);
         let mut counter = RowCounter {
-            chips: &config.chips,
+            chips: &config.0.chips,
             rows: Rows::new(),
             checks: 0,
             cell_checks: 0,

@@ -11,7 +11,9 @@ use dzk_ir::Model;
 use dzk_merkle::PACK_BITS;
 use halo2_proofs::plonk::ConstraintSystem;
 
-use crate::chunk::{configure_chips, ChunkCircuit, ChunkIo, LayoutParams, MIN_RANGE_BITS};
+use crate::chunk::{
+    configure_chips, counting_config, ChunkCircuit, ChunkIo, LayoutParams, MIN_RANGE_BITS,
+};
 use crate::layers::has_products;
 use crate::resources::Limit;
 use crate::tables;
@@ -267,9 +269,7 @@ impl ChunkCircuit {
 
     /// Rows halo2 reserves at the end of the circuit (blinding factors and one more).
     fn reserved(&self) -> usize {
-        let mut meta = ConstraintSystem::<Fr>::default();
-        configure_chips(&mut meta, self.params);
-        meta.blinding_factors() + 1
+        counting_config(self.params).1
     }
 
     /// The rows everything but the function tables needs, given the layout's `rows`, reserved rows included.

@@ -358,12 +358,16 @@ fn long_steps_report_progress_as_plain_lines_when_stderr_is_not_a_terminal() {
     assert!(o.status.success(), "{err}");
     // The test reads stderr through a pipe, where indicatif draws nothing: each step is one line instead.
     let steps: Vec<&str> = err.lines().filter(|l| l.starts_with("[00:")).collect();
-    assert_eq!(steps.len(), 2, "{err}");
+    assert_eq!(steps.len(), 3, "{err}");
     assert!(
         steps[0].ends_with("] measuring every slice with the cost model"),
         "{err}"
     );
     assert!(steps[1].ends_with("] writing slices"), "{err}");
+    assert!(
+        steps[2].contains("] fitting the layout of each of ") && steps[2].ends_with(" chunks"),
+        "{err}"
+    );
 }
 
 /// The tiny transformer as a zkml config: every weight's values dropped, its input listed among the tensors

@@ -1,5 +1,8 @@
 //! A chunk circuit's geometry (`LayoutParams`) and the chips configured on it.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
 use dzk_gadgets::affine::AffineChip;
 use dzk_gadgets::clamp::ClampChip;
 use dzk_gadgets::cmp::CmpChip;
@@ -94,6 +97,26 @@ impl From<&dzk_format::run::LayoutSpec> for LayoutParams {
 pub struct ChunkConfig {
     pub(crate) chips: Chips,
     pub(crate) instance: Column<Instance>,
+}
+
+/// Layout `p`'s chips and the rows halo2 reserves at the end of its circuit (blinding factors and one more), once
+/// per layout per process: counting rows needs the chips' geometry alone, and the layout search counts a chunk under
+/// dozens of layouts, each of which would otherwise configure a whole constraint system (the wide layouts' take
+/// milliseconds).
+pub(crate) fn counting_config(p: LayoutParams) -> Arc<(ChunkConfig, usize)> {
+    type Configs = HashMap<LayoutParams, Arc<(ChunkConfig, usize)>>;
+    static CACHE: OnceLock<Mutex<Configs>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(c) = cache.lock().ok().and_then(|m| m.get(&p).cloned()) {
+        return c;
+    }
+    let mut meta = ConstraintSystem::<Fr>::default();
+    let config = configure_chips(&mut meta, p);
+    let c = Arc::new((config, meta.blinding_factors() + 1));
+    if let Ok(mut m) = cache.lock() {
+        m.insert(p, c.clone());
+    }
+    c
 }
 
 pub(crate) fn configure_chips(meta: &mut ConstraintSystem<Fr>, p: LayoutParams) -> ChunkConfig {

@@ -169,6 +169,10 @@ impl PartitionCmd {
             public_input: self.public_input,
             public_output: !self.hashed_output,
         };
+        pb.set_message(format!(
+            "fitting the layout of each of {} chunks",
+            cuts.len()
+        ));
         let file_name = self
             .model
             .file_name()
