@@ -30,6 +30,11 @@ use dzk_gadgets::lookup::FnChip;
 #[derive(Clone, Debug)]
 pub struct CostModel {
     counts: Vec<Counted>,
+    /// Whether each count is of one of [`CostModel::wide_layouts`].
+    wide: Vec<bool>,
+    /// How many layers before `l` fit no other layout under the bound alone (`n + 1` entries): a slice may take a
+    /// wide layout only when it holds one of them.
+    stuck: Vec<usize>,
     /// For each function table the model uses: its rows and how many layers before `l` use it (the same under
     /// every layout).
     tables: Vec<(usize, Vec<usize>)>,
@@ -48,6 +53,11 @@ struct Counted {
     /// Rows halo2 reserves (blinding factors and one more).
     reserved: usize,
 }
+
+/// The most memory (by [`crate::estimate`]) a wide layout may need at a bound's `k` to be weighed under it: the
+/// 16 GiB machine class dzk's figures are measured on. Wider layouts at larger `k` would need more per chunk than
+/// the bound means to allow, and the reference layouts hold every layer the wide ones could from `k = 18` on.
+pub const WIDE_LAYOUT_MEMORY: u64 = 16 << 30;
 
 /// Whether `model` looks functions up and whether it has matrix products: what sets a layout's function slots
 /// and matrix-check widths.
@@ -139,20 +149,26 @@ impl CostModel {
         out
     }
 
-    /// The layouts a slice is weighed under for `limit`: the reference layouts, the wide ones under any
-    /// bound, and the narrow ones too when the limit bounds memory.
+    /// The layouts a slice is weighed under for `limit`: the reference layouts, the narrow ones too when the
+    /// limit bounds memory, and under a bound the wide ones whose estimated memory at the bound's `k` is at most
+    /// [`WIDE_LAYOUT_MEMORY`] (all of them at `k = 16`, none from `k = 19`).
     pub fn layouts_for(model: &Model, limit: Option<Limit>) -> Vec<LayoutParams> {
         let mut out = Self::reference_layouts(model);
         if limit.is_some_and(|l| l.max_bytes.is_some()) {
             out.extend(Self::narrow_layouts(model));
         }
-        if limit.is_some() {
-            out.extend(Self::wide_layouts(model));
+        if let Some(l) = limit {
+            out.extend(
+                Self::wide_layouts(model)
+                    .into_iter()
+                    .filter(|&p| crate::estimate(p, l.max_k).peak_bytes() <= WIDE_LAYOUT_MEMORY),
+            );
         }
         out
     }
 
-    /// Wide layouts, for chunks bounded in rows: 24, 32 or 48 shared columns (2, 3 or 4 packing slots per
+    /// Wide layouts, for chunks bounded in rows (a slice takes one only when it holds a layer that fits no other
+    /// layout alone, see [`Self::fits`]): 24, 32 or 48 shared columns (2, 3 or 4 packing slots per
     /// row), 6 to 12 long and 4 to 8 short range checks per row, 12 to 24 Poseidon lanes and 4 function slots.
     /// A transformer's layer that reads and writes its whole residual stream (GPT-2's `[1, 64, 768]`) spends
     /// most of its rows hashing and range-checking its boundaries, which no cut shrinks: with the reference
@@ -247,7 +263,27 @@ impl CostModel {
                 (tables::key_rows(key, model), count)
             })
             .collect();
-        Ok(Self { counts, tables })
+        let wide_set = Self::wide_layouts(model);
+        let wide: Vec<bool> = counts
+            .iter()
+            .map(|c| wide_set.contains(&c.layout))
+            .collect();
+        let mut cost = Self {
+            counts,
+            wide,
+            stuck: vec![0; n + 1],
+            tables,
+        };
+        if let Some(limit) = limit {
+            for l in 0..n {
+                let tables = cost.table_rows(l, l + 1);
+                let fits = cost.counts.iter().zip(&cost.wide).any(|(c, &w)| {
+                    !w && limit.allows(c.layout_for(l, l + 1, tables), c.min_k(l, l + 1, tables))
+                });
+                cost.stuck[l + 1] = cost.stuck[l] + usize::from(!fits);
+            }
+        }
+        Ok(cost)
     }
 
     /// Checks that every layer of the model has a chip path (microseconds per layer); the error lists every one
@@ -292,8 +328,7 @@ impl CostModel {
     /// function tables and its instances, plus halo2's reserved rows.
     pub fn need(&self, a: usize, b: usize) -> usize {
         let tables = self.table_rows(a, b);
-        self.counts
-            .iter()
+        self.weighed(a, b)
             .map(|c| c.need(a, b, tables))
             .min()
             .unwrap_or(0)
@@ -302,8 +337,7 @@ impl CostModel {
     /// The smallest `k` of slice `[a, b)` among the reference layouts.
     pub fn min_k(&self, a: usize, b: usize) -> u32 {
         let tables = self.table_rows(a, b);
-        self.counts
-            .iter()
+        self.weighed(a, b)
             .map(|c| c.min_k(a, b, tables))
             .min()
             .unwrap_or(4)
@@ -317,13 +351,26 @@ impl CostModel {
         b: usize,
     ) -> impl Iterator<Item = (LayoutParams, u32, usize)> + '_ {
         let tables = self.table_rows(a, b);
-        self.counts.iter().map(move |c| {
+        self.weighed(a, b).map(move |c| {
             (
                 c.layout_for(a, b, tables),
                 c.min_k(a, b, tables),
                 c.rows(a, b),
             )
         })
+    }
+
+    /// The counts slice `[a, b)` is weighed under: every layout's but the wide ones', which only a slice holding a
+    /// layer that fits no other layout alone takes. So the wide layouts make chunks possible where nothing else
+    /// does, and never merge chunks that fit narrower layouts into fewer, wider ones (which would need more memory
+    /// per chunk for the same bound).
+    fn weighed(&self, a: usize, b: usize) -> impl Iterator<Item = &Counted> + '_ {
+        let stuck = self.stuck[b] > self.stuck[a];
+        self.counts
+            .iter()
+            .zip(&self.wide)
+            .filter(move |&(_, &w)| !w || stuck)
+            .map(|(c, _)| c)
     }
 
     /// Whether slice `[a, b)` fits `limit` under one of the layouts.

@@ -14,7 +14,7 @@ mod tables;
 pub use chunk::{
     ChunkCircuit, ChunkConfig, ChunkIo, InputGroup, LayoutParams, Salts, Visibility, MIN_RANGE_BITS,
 };
-pub use cost::CostModel;
+pub use cost::{CostModel, WIDE_LAYOUT_MEMORY};
 pub use error::CircuitError;
 pub use fit::{
     function_table_group_rows, layout_cost_at, layout_shape, LayoutShape, MAX_FN_GROUPS,

@@ -92,6 +92,65 @@ fn fc_chain() -> Arc<Model> {
     )
 }
 
+/// A residual stream of `[1, 64, 768]`, as GPT-2's: each layer adds the previous output to the stream, so every
+/// cut holds two such tensors (98,304 values to hash in and out).
+fn stream() -> Arc<Model> {
+    use serde_json::json;
+    let shape = [1, 64, 768];
+    let layers: Vec<_> = (0..3i64)
+        .map(|i| {
+            json!({"layer_type": "Add", "params": [], "inp_idxes": [10 + i, 0],
+                "inp_shapes": [shape, shape], "out_idxes": [11 + i], "out_shapes": [shape], "mask": []})
+        })
+        .collect();
+    let m = json!({"global_sf": 16, "k": 12, "num_cols": 6, "inp_idxes": [0, 10], "out_idxes": [13],
+        "tensors": [], "layers": layers});
+    Arc::new(
+        Model::from_msgpack(
+            &rmp_serde::to_vec_named(&m).expect("encode"),
+            "stream.msgpack",
+        )
+        .expect("model"),
+    )
+}
+
+/// Wide layouts hold a layer that fits nothing else (a residual stream's layer within `2^16` rows), and never
+/// take a slice that narrower layouts hold: a bound where every layer fits them plans as it did without them.
+#[test]
+fn wide_layouts_hold_only_what_fits_nothing_else() {
+    let m = stream();
+    let n = m.layers().len();
+    let wide = CostModel::wide_layouts(&m);
+    let limit = Limit::k(16);
+    let cost = CostModel::new_for(&m, Some(limit)).expect("cost model");
+    let plain = CostModel::new_for(&m, None).expect("cost model");
+    // Without the wide layouts no layer fits 2^16 rows alone.
+    assert!((0..n).all(|l| !plain.fits(l, l + 1, limit)));
+    let cuts = cut(&m, Bound::MaxK(16)).expect("cut");
+    for &(a, b) in &cuts {
+        let (layout, k, _) = cost.best_layout(a, b, Some(limit)).expect("fits");
+        assert!(
+            k <= 16 && wide.contains(&layout),
+            "{a}..{b}: {layout:?} at k = {k}"
+        );
+    }
+    // Twice the bound's rows: the reference layouts hold the model, so no slice is weighed under a wide one.
+    let (loose, k) = (Limit::k(18), 18);
+    let cost = CostModel::new_for(&m, Some(loose)).expect("cost model");
+    assert!(cost.layouts().iter().any(|l| wide.contains(l)), "counted");
+    for a in 0..n {
+        for b in a + 1..=n {
+            if let Some((layout, _, _)) = cost.best_layout(a, b, Some(loose)) {
+                assert!(!wide.contains(&layout), "{a}..{b} at k = {k}: {layout:?}");
+            }
+        }
+    }
+    assert_eq!(
+        cut(&m, Bound::MaxK(18)).expect("cut"),
+        dzk_partition::cut_with(&plain, n, Bound::MaxK(18)).expect("cut")
+    );
+}
+
 #[test]
 fn max_k_makes_the_fewest_chunks_that_fit() {
     let mut cut_up = 0;
