@@ -151,7 +151,7 @@ impl CostModel {
 
     /// The layouts a slice is weighed under for `limit`: the reference layouts, the narrow ones too when the
     /// limit bounds memory, and under a bound the wide ones whose estimated memory at the bound's `k` is at most
-    /// [`WIDE_LAYOUT_MEMORY`] (all of them at `k = 16`, none from `k = 19`).
+    /// [`WIDE_LAYOUT_MEMORY`] (all of them at `k = 16` and `17`, the 24-column ones at `18`, none from `19`).
     pub fn layouts_for(model: &Model, limit: Option<Limit>) -> Vec<LayoutParams> {
         let mut out = Self::reference_layouts(model);
         if limit.is_some_and(|l| l.max_bytes.is_some()) {
