@@ -7,6 +7,13 @@ use dzk_circuit::{ChunkCircuit, LayoutParams};
 use dzk_gadgets::Fr;
 use halo2_proofs::plonk::{Circuit, ConstraintSystem};
 
+/// Configures layout `p` and checks its degree (with the cap lifted by the caller).
+fn assert_degree_at_most_five(p: LayoutParams) {
+    let mut cs = ConstraintSystem::<Fr>::default();
+    ChunkCircuit::configure_with_params(&mut cs, p);
+    assert!(cs.degree() <= 5, "{p:?}: degree {}", cs.degree());
+}
+
 #[test]
 fn every_layout_has_degree_at_most_five_without_the_cap() {
     std::env::set_var("MAX_DEGREE", "64");
@@ -23,9 +30,7 @@ fn every_layout_has_degree_at_most_five_without_the_cap() {
                             check_width,
                             ..LayoutParams::default()
                         };
-                        let mut cs = ConstraintSystem::<Fr>::default();
-                        ChunkCircuit::configure_with_params(&mut cs, p);
-                        assert!(cs.degree() <= 5, "{p:?}: degree {}", cs.degree());
+                        assert_degree_at_most_five(p);
                     }
                 }
             }
@@ -45,9 +50,7 @@ fn every_layout_has_degree_at_most_five_without_the_cap() {
                     check_width,
                     ..LayoutParams::default()
                 };
-                let mut cs = ConstraintSystem::<Fr>::default();
-                ChunkCircuit::configure_with_params(&mut cs, p);
-                assert!(cs.degree() <= 5, "{p:?}: degree {}", cs.degree());
+                assert_degree_at_most_five(p);
             }
         }
     }
