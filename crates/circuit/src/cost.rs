@@ -167,14 +167,14 @@ impl CostModel {
         out
     }
 
-    /// Wide layouts, for chunks bounded in rows (a slice takes one only when it holds a layer that fits no other
-    /// layout alone, see [`Self::fits`]): 24, 32 or 48 shared columns (2, 3 or 4 packing slots per
-    /// row), 6 to 12 long and 4 to 8 short range checks per row, 12 to 24 Poseidon lanes and 4 function slots.
-    /// A transformer's layer that reads and writes its whole residual stream (GPT-2's `[1, 64, 768]`) spends
-    /// most of its rows hashing and range-checking its boundaries, which no cut shrinks: with the reference
-    /// layouts such a layer alone needs `k = 18`, with these `k = 16` (at three to four times the columns, so
-    /// about the same proving area). The layout search weighs them by that area, so they are taken only where
-    /// a bound calls for them.
+    /// Wide layouts, for chunks bounded in rows: 24, 32, 48 or 64 shared columns (2 to 6 packing slots per
+    /// row), 6 to 16 long and 4 to 8 short range checks per row, 12 to 24 Poseidon lanes and 2 to 5 function
+    /// slots. A transformer's layer that reads and writes its whole residual stream (GPT-2's `[1, 64, 768]`)
+    /// spends most of its rows hashing and range-checking its boundaries, which no cut shrinks: with the
+    /// reference layouts such a layer alone needs `k = 18`, with these `k = 16` (at three to four times the
+    /// columns, so about the same proving area). A slice takes one only when it holds a layer that fits no
+    /// other layout alone (see [`Self::fits`]), and [`Self::layouts_for`] weighs only those within
+    /// [`WIDE_LAYOUT_MEMORY`] at the bound's `k`.
     pub fn wide_layouts(model: &Model) -> Vec<LayoutParams> {
         let (looks_up, products) = kinds(model);
         let checks: &[usize] = if products { &[4, 0] } else { &[0] };
