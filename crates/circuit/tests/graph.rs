@@ -554,3 +554,105 @@ fn a_part_reading_the_previous_parts_commits_to_each_and_proves_its_share() {
         }
     }
 }
+
+/// A part of a softmax split by rows: the tiny transformer's second attention softmax (`[1, 4, 4]`, rows along
+/// axis 1) in 2 parts. Each part slices its 2 rows of the input it reads whole (its input commitment covers the
+/// boundary before the softmax) and proves their softmax: the honest part passes; the other part's rows, the
+/// unnormalised input rows and a value off by one as its output, and an input changed in its own rows or in the
+/// other part's, are rejected.
+#[test]
+fn a_part_of_a_softmax_split_by_rows_proves_its_rows_and_no_other() {
+    let bytes =
+        std::fs::read(repo().join("testdata/models/tiny_transformer.msgpack")).expect("model");
+    let orig = Model::from_msgpack(&bytes, "tiny").expect("model");
+    assert_eq!(orig.layers()[27].layer_type, "Softmax");
+    assert!(orig.splits_by_rows(27));
+    let s = Model::split_layers_file(&bytes, "tiny", &[(27, 2)]).expect("split");
+    let m = Arc::new(Model::from_msgpack(&s.bytes, "tiny").expect("load"));
+    let input =
+        TensorFile::load(&repo().join("testdata/inputs/tiny_transformer.msgpack")).expect("input");
+    let full = m.forward(&input).expect("forward");
+    assert_eq!(
+        full.outputs(),
+        orig.forward(&input).expect("forward").outputs()
+    );
+    let sec = s.sections[0];
+    assert!(sec.sliced);
+    let live = m.live_at(sec.start);
+    let value = |t: i64| full.tensor(t).expect("tensor").data().to_vec();
+    let share = |p: usize| value(m.layers()[sec.part(p).1 - 1].outputs[0]);
+    let x = m.layers()[sec.start].inputs[0];
+    assert!(
+        live.contains(&x),
+        "the part reads the softmax input from the boundary"
+    );
+    // The softmax looks its exponentials up: a layout with function slots.
+    let with_functions = LayoutParams {
+        fn_slots: 2,
+        ..layout()
+    };
+    let circuit = |p: usize, given: &[(i64, dzk_ir::Tensor)]| {
+        let (a, b) = sec.part(p);
+        let io = ChunkIo {
+            groups: vec![InputGroup {
+                model_inputs: false,
+                tensors: live.clone(),
+            }],
+            outputs: m.layers()[b - 1].outputs.clone(),
+            public_outputs: false,
+        };
+        ChunkCircuit::new(m.clone(), a, b, with_functions)
+            .expect("circuit")
+            .with_io(io)
+            .expect("io")
+            .with_visibility(HASHED)
+            .with_group_inputs(
+                &TensorFile::new(given.to_vec()).expect("inputs"),
+                &[Fr::from(7)],
+                Fr::from(11 + p as u64),
+            )
+    };
+    let honest: Vec<(i64, dzk_ir::Tensor)> = live
+        .iter()
+        .map(|&t| (t, full.tensor(t).expect("live").clone()))
+        .collect();
+    let flat: Vec<i64> = live.iter().flat_map(|&t| value(t)).collect();
+    for p in 0..2 {
+        let c = circuit(p, &honest).expect("witness");
+        let salt = Fr::from(11 + p as u64);
+        let want = vec![
+            commit(Fr::from(7), &flat).expect("commit"),
+            commit(salt, &share(p)).expect("commit"),
+        ];
+        let rows = value(m.layers()[sec.part(p).0].outputs[0]);
+        let mut off = share(p);
+        off[5] += 1;
+        proves_its_share_alone(
+            &c,
+            &want,
+            salt,
+            [
+                ("the other part's rows", share(1 - p)),
+                ("its input rows unnormalised", rows),
+                ("a value off by one", off),
+            ],
+        );
+        // Proven from other inputs than the boundary holds: one value of its own rows (row 2p of axis 1,
+        // flat index 8p), or of the other part's (flat index 8(1 − p)), changed. The witness is the part's
+        // honest softmax of what it was given; the commitment to the true boundary rejects it.
+        for at in [8 * p, 8 * (1 - p)] {
+            let mut given = honest.clone();
+            let i = given.iter().position(|(t, _)| *t == x).expect("x given");
+            let mut data = given[i].1.data().to_vec();
+            data[at] += 3;
+            given[i].1 = dzk_ir::Tensor::new(given[i].1.shape().to_vec(), data).expect("tensor");
+            let bad = circuit(p, &given).expect("witness");
+            let mut claimed = want.clone();
+            claimed[1] = bad.instances()[1];
+            assert!(
+                mock(&bad, claimed).is_err(),
+                "part {p} proven from an input changed at {at} accepted"
+            );
+        }
+    }
+}

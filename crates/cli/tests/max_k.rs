@@ -1,7 +1,7 @@
 //! `partition --max-k K` answers with a plan whose every chunk fits `2^K` rows for the shipped models and the
-//! synthesised transformers, from the smallest `K` each reaches today (issue 20 asks for 16 and up; CLIP stops at 16
-//! on its attention softmax, `[12, 77, 77]` beside the residual stream, which needs softmax split by rows). About
-//! 45 minutes on a 2-core machine: run by `cargo xtask slow`.
+//! synthesised transformers, from the smallest `K` each reaches today (issue 20 asks for 16 and up: every one does;
+//! CLIP at 16 splits its attention softmaxes by rows). About an hour on a 2-core machine: run by
+//! `cargo xtask slow`.
 
 use std::path::Path;
 
@@ -55,7 +55,7 @@ fn every_model_partitions_within_every_bound_it_reaches() {
     }
     for (name, input, from) in [
         ("twitter", "inp1.msgpack", 16),
-        ("clip", "inp.msgpack", 17),
+        ("clip", "inp.msgpack", 16),
         ("gpt-2", "inp.msgpack", 16),
     ] {
         let model = d.join(format!("{name}.msgpack"));
@@ -72,24 +72,6 @@ fn every_model_partitions_within_every_bound_it_reaches() {
         for k in from..=20 {
             fits(&model, k, &d.join(format!("{name}-{k}")));
             std::fs::remove_dir_all(d.join(format!("{name}-{k}"))).expect("rm");
-        }
-        if name == "clip" {
-            // Below the bound it reaches: refused, naming the layer that alone does not fit.
-            let o = dzk(&[
-                "partition",
-                s(&model),
-                "--max-k",
-                "16",
-                "-o",
-                s(&d.join("clip-16")),
-            ]);
-            assert_eq!(o.status.code(), Some(2), "{}", err(&o));
-            assert!(
-                err(&o).contains("alone needs k = 17") && err(&o).contains("Softmax"),
-                "{}",
-                err(&o)
-            );
-            assert!(!d.join("clip-16").join("plan.dzk").exists());
         }
     }
 }

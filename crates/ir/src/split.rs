@@ -14,8 +14,13 @@
 //! applies them to its own channels, with the constants' share of those channels, and the concatenation joins the
 //! last of them. Each of those layers computes every output channel from that channel alone, so this too is exact,
 //! and the next chunk reads the (often smaller) pooled output instead of the layer's.
+//!
+//! A softmax is split by rows instead ([`rows`]): each part slices its rows of the input and a concatenation
+//! along that axis joins them.
 
 use std::collections::BTreeMap;
+
+mod rows;
 
 use crate::zkml::{decode, WireLayer, WireModel, WireTensor};
 use crate::{ConvKind, IrError, Model, Op};
@@ -28,7 +33,7 @@ pub struct Section {
     /// How many parts; the concatenation is layer [`Self::join`].
     pub parts: usize,
     /// Layers per part: the split layer's share and its tail's (1 without a tail), and the leading copy of the
-    /// previous section's concatenation when [`Self::lead`].
+    /// previous section's concatenation when [`Self::lead`], or the leading slice when [`Self::sliced`].
     pub len: usize,
     /// Each part starts with its own copy of the previous section's concatenation: the split layer read only
     /// that concatenation, so its parts read the previous section's parts directly
@@ -37,6 +42,9 @@ pub struct Section {
     /// The parts are joined by a concatenation at [`Self::join`]; `false` when the next section's parts read
     /// them directly (that section has [`Self::lead`]).
     pub joined: bool,
+    /// The layer is split by rows ([`Model::splits_by_rows`]): each part starts with a `Slice` of its rows of
+    /// the input, and the concatenation joins the parts along that axis.
+    pub sliced: bool,
 }
 
 impl Section {
@@ -44,6 +52,11 @@ impl Section {
     /// next section's first layer.
     pub fn join(&self) -> usize {
         self.start + self.parts * self.len
+    }
+
+    /// How many layers of the model given the section stands for: the split layer and its tail.
+    pub fn original_layers(&self) -> usize {
+        self.len - usize::from(self.lead) - usize::from(self.sliced)
     }
 
     /// Part `p`'s layers `(start, end)`.
@@ -75,9 +88,9 @@ pub struct Split {
 }
 
 impl Model {
-    /// The most parts layer `index` can be split into (its output channels), or why it cannot be split: only
-    /// convolutions (not depthwise) and fully connected layers whose weights (and bias) are constants with
-    /// values split.
+    /// The most parts layer `index` can be split into (its output channels, or for a softmax its rows), or why it
+    /// cannot be split: only convolutions (not depthwise) and fully connected layers whose weights (and bias)
+    /// are constants with values split by output channels, and softmaxes by rows ([`Self::splits_by_rows`]).
     pub fn split_limit(&self, index: usize) -> Result<usize, String> {
         let l = self
             .layers
@@ -94,6 +107,11 @@ impl Model {
                     Some(t) => t.shape().first().copied().unwrap_or(0),
                     None => return Err("its weights are not constants of the model".into()),
                 }
+            }
+            Op::Softmax { .. } => {
+                return self.row_axis(index).map(|(_, rows)| rows).ok_or_else(|| {
+                    "its input has no axis before the last with more than one row".into()
+                })
             }
             _ => return Err(format!("{} layers are not split (yet)", l.layer_type)),
         };
@@ -131,7 +149,8 @@ impl Model {
         let Some(&channels) = head.output_shapes.first().and_then(|s| s.last()) else {
             return 0;
         };
-        if head.outputs.len() != 1 {
+        // A softmax is split by rows: its parts carry nothing after it.
+        if head.outputs.len() != 1 || matches!(head.op, Op::Softmax { .. }) {
             return 0;
         }
         let mut inside: Vec<i64> = vec![head.outputs[0]];
@@ -340,11 +359,30 @@ impl Model {
                 continue;
             };
             skip = tail;
+            if let Some(axis) = model.row_axis(index) {
+                // No previous split feeds a row split (see `feeds`), and it feeds none.
+                sections.push(Section {
+                    start: layers.len(),
+                    parts,
+                    len: 2,
+                    lead: false,
+                    joined: true,
+                    sliced: true,
+                });
+                layers.extend(
+                    rows::split_softmax(l, axis, parts, &mut fresh)
+                        .map_err(|e| fail(format!("layer {index}: {e}")))?,
+                );
+                continue;
+            }
             let lead = pending.take();
-            // Whether the next split reads this one's parts directly: then no concatenation here.
+            // Whether the next split reads this one's parts directly: then no concatenation here. Only a split
+            // by output channels reads another's parts.
+            let next = index + tail + 1;
             let feeds = chained
-                && by_layer.contains_key(&(index + tail + 1))
-                && model.reads_only_join(index, tail, index + tail + 1);
+                && by_layer.contains_key(&next)
+                && model.row_axis(next).is_none()
+                && model.reads_only_join(index, tail, next);
             let w = &values[&l.inp_idxes[1]];
             let channels = w.shape[0] as usize;
             let per_channel = w.data.len() / channels.max(1);
@@ -355,6 +393,7 @@ impl Model {
                 len: 1 + tail + usize::from(lead.is_some()),
                 lead: lead.is_some(),
                 joined: !feeds,
+                sliced: false,
             });
             let tails = &wire.layers[index + 1..=index + tail];
             let last = tails.last().unwrap_or(l);

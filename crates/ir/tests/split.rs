@@ -33,9 +33,13 @@ fn check_model(model_path: PathBuf, input_path: PathBuf) {
             let split =
                 Model::split_layers_file(&bytes, "m.msgpack", &[(l, parts)]).expect("split");
             let m = Model::from_msgpack(&split.bytes, "m.msgpack").expect("load split");
-            assert_eq!(m.layers().len(), model.layers().len() + parts);
             assert_eq!(split.sections.len(), 1);
-            assert_eq!(split.sections[0].start, l);
+            let sec = split.sections[0];
+            // A split by output channels is one layer per part, a softmax's by rows a slice and a softmax.
+            assert_eq!(sec.len, if model.splits_by_rows(l) { 2 } else { 1 });
+            assert_eq!(sec.sliced, model.splits_by_rows(l));
+            assert_eq!(m.layers().len(), model.layers().len() + parts * sec.len);
+            assert_eq!(sec.start, l);
             assert_eq!(
                 m.layers()[split.sections[0].join()].layer_type,
                 "Concatenation"
@@ -89,14 +93,16 @@ fn check_model(model_path: PathBuf, input_path: PathBuf) {
     let all: Vec<(usize, usize)> = splittable.iter().map(|&(l, _)| (l, 2)).collect();
     let split = Model::split_layers_file(&bytes, "m.msgpack", &all).expect("split all");
     let m = Model::from_msgpack(&split.bytes, "m.msgpack").expect("load split");
+    let mut shift = 0;
     for (i, s) in split.sections.iter().enumerate() {
-        assert_eq!(s.start, all[i].0 + 2 * i);
+        assert_eq!(s.start, all[i].0 + shift);
+        shift += s.parts * s.len + 1 - s.original_layers();
     }
     assert_eq!(outputs(&m, &input), want);
 }
 
 #[test]
-fn split_convolutions_and_fully_connected_layers_compute_what_the_original_does() {
+fn split_convolutions_fully_connected_layers_and_softmaxes_compute_what_the_original_does() {
     check_model(
         repo().join("../shared/models/zkml/mnist/model.msgpack"),
         repo().join("../shared/models/zkml/mnist/inp.msgpack"),
@@ -285,4 +291,90 @@ fn splits_are_chained_only_where_the_later_reads_nothing_but_the_concatenation()
     let input = TensorFile::load(&repo().join("testdata/inputs/wide_mlp.msgpack")).expect("input");
     let m = Model::from_msgpack(&split.bytes, "m.msgpack").expect("load split");
     assert_eq!(outputs(&m, &input), outputs(&model, &input));
+}
+
+/// A softmax over `[3, 4, 5]` with `mask` (as zkml writes it: rank, shape, values; empty for none), its input
+/// and the model.
+fn masked_softmax(mask: &[i64]) -> (Vec<u8>, Model, TensorFile) {
+    let mut w = dzk_ir::ModelWriter::new(1 << 8, 12);
+    let x = w.input(&[3, 4, 5]);
+    let y = w.layer("Softmax", mask.to_vec(), &[x], &[vec![3, 4, 5]]);
+    w.set_outputs(y);
+    let (bytes, model) = w.finish("softmax.msgpack").expect("model");
+    let values: Vec<i64> = (0..60).map(|i| (i * 37 % 23 - 11) * 40).collect();
+    let input = TensorFile::new(vec![(
+        x,
+        dzk_ir::Tensor::new(vec![3, 4, 5], values).expect("tensor"),
+    )])
+    .expect("input");
+    (bytes, model, input)
+}
+
+/// A softmax splits by rows along its first axis of more than one row: each part slices its rows and takes their
+/// softmax, a concatenation along that axis joins them, and the outputs are the original's, with no mask, a mask
+/// that broadcasts along the split axis (kept as it is) and one that varies along it (sliced per part).
+#[test]
+fn a_softmax_split_by_rows_computes_what_the_original_does_under_every_mask() {
+    let along: Vec<i64> = [
+        vec![3, 3, 1, 5],
+        (0..15).map(|i| i64::from(i % 4 == 1)).collect(),
+    ]
+    .concat();
+    let across: Vec<i64> = [
+        vec![2, 4, 5],
+        (0..20).map(|i| i64::from(i % 3 == 0)).collect(),
+    ]
+    .concat();
+    for mask in [Vec::new(), across, along] {
+        let (bytes, model, input) = masked_softmax(&mask);
+        assert!(model.splits_by_rows(0));
+        assert_eq!(model.split_limit(0), Ok(3));
+        assert_eq!(model.channel_tail(0), 0, "a row split carries nothing");
+        let want = outputs(&model, &input);
+        for parts in [2, 3] {
+            let split =
+                Model::split_layers_file(&bytes, "m.msgpack", &[(0, parts)]).expect("split");
+            let m = Model::from_msgpack(&split.bytes, "m.msgpack").expect("load split");
+            let sec = split.sections[0];
+            assert_eq!(
+                (sec.parts, sec.len, sec.sliced, sec.original_layers()),
+                (parts, 2, true, 1)
+            );
+            for p in 0..parts {
+                let (a, b) = sec.part(p);
+                let types: Vec<&str> = m.layers()[a..b]
+                    .iter()
+                    .map(|l| l.layer_type.as_str())
+                    .collect();
+                assert_eq!(types, ["Slice", "Softmax"]);
+            }
+            let join = &m.layers()[sec.join()];
+            assert_eq!(join.op, dzk_ir::Op::Concatenation { axis: 0 });
+            assert_eq!(outputs(&m, &input), want, "mask {mask:?} in {parts} parts");
+        }
+        // More parts than rows, or a part carrying the layer after it, are refused.
+        let e = Model::split_layers_file(&bytes, "m.msgpack", &[(0, 4)]).expect_err("too many");
+        assert!(e.to_string().contains("2 to 3"), "{e}");
+    }
+    // Rows along the first axis of more than one: a leading axis of one is passed over.
+    let mut w = dzk_ir::ModelWriter::new(1 << 8, 12);
+    let x = w.input(&[1, 2, 3]);
+    let y = w.layer("Softmax", Vec::new(), &[x], &[vec![1, 2, 3]]);
+    w.set_outputs(y);
+    let (bytes, model) = w.finish("s.msgpack").expect("model");
+    assert_eq!(model.split_limit(0), Ok(2));
+    let split = Model::split_layers_file(&bytes, "m.msgpack", &[(0, 2)]).expect("split");
+    let m = Model::from_msgpack(&split.bytes, "m.msgpack").expect("load split");
+    assert_eq!(
+        m.layers()[split.sections[0].join()].op,
+        dzk_ir::Op::Concatenation { axis: 1 }
+    );
+    // A softmax of one row is not split.
+    let mut w = dzk_ir::ModelWriter::new(1 << 8, 12);
+    let x = w.input(&[1, 1, 3]);
+    let y = w.layer("Softmax", Vec::new(), &[x], &[vec![1, 1, 3]]);
+    w.set_outputs(y);
+    let (_, model) = w.finish("s.msgpack").expect("model");
+    let e = model.split_limit(0).expect_err("one row");
+    assert!(e.contains("more than one row"), "{e}");
 }

@@ -2,7 +2,8 @@
 //!
 //! A layer that alone needs more than `2^k` rows is split by output channels
 //! (`dzk_ir::Model::split_layers_with_tails`) into parts that each fit, each part carrying the layers after it
-//! that act channel by channel (pooling, per-channel scales). The run is then a graph: each part is a chunk of
+//! that act channel by channel (pooling, per-channel scales); a softmax is split by rows, each part slicing its
+//! rows of the input (`dzk_ir::Model::splits_by_rows`). The run is then a graph: each part is a chunk of
 //! its own that reads the boundary before the split layer (what the chunk before wrote, or the model's inputs)
 //! and writes its share of the output; the chunk after the parts (it starts with the concatenation) reads that
 //! same boundary and every part's output. Every other chunk reads its predecessor's boundary, as in a chain.
@@ -80,10 +81,13 @@ pub enum Role {
 
 /// The section whose concatenation is the model's last layer and writes its only output, when nothing else is
 /// live there: its parts can state the model's outputs themselves, with no chunk joining them
-/// (`dzk_format::run::Plan::output_join`).
+/// (`dzk_format::run::Plan::output_join`, whose parts the verifier joins along the last axis: a split by rows,
+/// joined along another, keeps its concatenation in a chunk of its own).
 pub fn output_section<'a>(model: &Model, sections: &'a [Section]) -> Option<&'a Section> {
     let n = model.layers().len();
-    let s = sections.iter().find(|s| s.joined && s.join() + 1 == n)?;
+    let s = sections
+        .iter()
+        .find(|s| s.joined && !s.sliced && s.join() + 1 == n)?;
     let join = &model.layers()[s.join()];
     let parts: Vec<i64> = (0..s.parts)
         .map(|p| model.layers()[s.part(p).1 - 1].outputs[0])
@@ -391,7 +395,12 @@ fn within(
                         layer: s.layer,
                         need: need_of(&cost, (s.layer, s.layer + 1), limit),
                         reason: format!(
-                            "even one output channel per part does not fit {} (its input alone is too large)",
+                            "even one {} per part does not fit {} (its input alone is too large)",
+                            if model.splits_by_rows(s.layer) {
+                                "row"
+                            } else {
+                                "output channel"
+                            },
                             bound_words(limit)
                         ),
                     });
@@ -416,7 +425,7 @@ fn within(
             }
         }
         let cost = CostModel::new_for(&m, Some(limit))?;
-        let cuts = cut_around(&m, &cost, &split.sections, limit).map_err(|e| match e {
+        let cuts = cut_around(&m, &cost, &split.sections, limit, public_output).map_err(|e| match e {
             // A layer index of the split model means nothing to the user: name the split layer instead.
             PartitionError::TooBig { layer, need } => {
                 match split
@@ -428,9 +437,10 @@ fn within(
                         layer: splits[i].layer,
                         need,
                         reason: format!(
-                            "its parts fit, but the layer after it reads all of its {} output channels at once, \
-                             which needs {need}: a bound this small needs the layers after it split too",
-                            model.split_limit(splits[i].layer).unwrap_or(0)
+                            "its parts fit, but the layer after it reads all of its {} {} at once, which needs \
+                             {need}: a bound this small needs the layers after it split too",
+                            model.split_limit(splits[i].layer).unwrap_or(0),
+                            if model.splits_by_rows(splits[i].layer) { "rows" } else { "output channels" }
                         ),
                     },
                     None => PartitionError::TooBig {
@@ -478,11 +488,11 @@ fn fewest_output_parts(
             return Ok(false);
         };
         let layouts = CostModel::layouts_for(&m, Some(limit));
+        // A part's share of the output: its channels, or its rows for a split by rows.
         let width = |p: usize| {
             let (_, b) = sec.part(p);
             m.tensor_shape(m.layers()[b - 1].outputs[0])
-                .and_then(|s| s.last().copied())
-                .unwrap_or(0)
+                .map_or(0, |s| s.iter().product::<usize>())
         };
         let widest = (0..sec.parts).max_by_key(|&p| width(p)).unwrap_or(0);
         let mut io = part_io(&m, sec, widest);
@@ -509,12 +519,12 @@ fn fewest_output_parts(
 
 /// The index in the model given of layer `layer` of the split model (not a part or a concatenation).
 fn original_layer(sections: &[Section], layer: usize) -> usize {
-    // A section stands for `len` layers of the model given (`len − 1` with a leading copy of the previous
-    // section's concatenation) and holds `parts · len`, and its concatenation when joined.
+    // A section stands for its split layer and tail in the model given and holds `parts · len` layers, and its
+    // concatenation when joined.
     let added: usize = sections
         .iter()
         .filter(|s| s.join() < layer)
-        .map(|s| s.parts * s.len + usize::from(s.joined) + usize::from(s.lead) - s.len)
+        .map(|s| s.parts * s.len + usize::from(s.joined) - s.original_layers())
         .sum();
     layer - added
 }
@@ -566,12 +576,14 @@ fn unsplit(
 /// Greedy chunks within `limit` around the split layers' parts: each part is a chunk, the chunk after the parts
 /// starts at the concatenation (none after the parts of [`output_section`]), and no other chunk crosses a
 /// section. A chunk that reads several boundaries
-/// (after the parts) is checked exactly, with its real inputs, and shortened until it fits.
+/// (after the parts) is checked exactly, with its real inputs and outputs (public instances when it ends the
+/// model and `public_output`), and shortened until it fits.
 fn cut_around(
     model: &Arc<Model>,
     cost: &CostModel,
     sections: &[Section],
     limit: Limit,
+    public_output: bool,
 ) -> Result<Vec<(usize, usize)>, PartitionError> {
     let n = model.layers().len();
     let layouts = CostModel::layouts_for(model, Some(limit));
@@ -604,7 +616,8 @@ fn cut_around(
                 let mut trial = cuts.clone();
                 trial.push((a, b));
                 let roles = roles(model, &trial, sections);
-                let io = chunk_io(model, &trial, &roles, trial.len() - 1);
+                let mut io = chunk_io(model, &trial, &roles, trial.len() - 1);
+                io.public_outputs = public_output && b == n;
                 if !fits(model, (a, b), &io, &layouts, limit) {
                     continue;
                 }

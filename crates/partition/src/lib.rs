@@ -248,12 +248,14 @@ pub fn plan(
     let roles = roles(model, cuts, sections);
     for (i, &(a, b)) in cuts.iter().enumerate() {
         if roles[i] != Role::Chain {
-            // A chunk that reads several boundaries, or a part: fitted with its real inputs and outputs.
+            // A chunk that reads several boundaries, or a part: fitted with its real inputs and outputs (public
+            // instances for a part that states its share of them, or a chunk that ends the model).
             let mut io = chunk_io(model, cuts, &roles, i);
             io.public_outputs = visibility.public_output
-                && output_join
-                    .as_ref()
-                    .is_some_and(|j| j.chunks.contains(&(i as u32)));
+                && (b == n
+                    || output_join
+                        .as_ref()
+                        .is_some_and(|j| j.chunks.contains(&(i as u32))));
             let layouts = CostModel::layouts_for(model, limit);
             let c = if cost.need(a, b) > FULL_SEARCH_ROWS {
                 ChunkCircuit::best_of_io(model.clone(), a, b, &io, &layouts, limit)?

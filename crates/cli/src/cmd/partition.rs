@@ -19,7 +19,8 @@ pub struct PartitionCmd {
     /// The zkml model file.
     pub model: PathBuf,
     /// Cut into at most this many chunks, the largest as small as the cost model allows: exactly this many as a
-    /// chain, or fewer where splitting layers across chunks by output channels makes the largest smaller.
+    /// chain, or fewer where splitting layers across chunks (by output channels, a softmax by rows) makes the
+    /// largest smaller.
     #[arg(long, conflicts_with_all = ["max_k", "max_memory"], required_unless_present_any = ["max_k", "max_memory"])]
     pub chunks: Option<usize>,
     /// Cut into as few chunks as possible, each fitting 2^K rows.
@@ -197,15 +198,20 @@ impl PartitionCmd {
                 None => String::new(),
             };
             eprintln!(
-                "split {} layer(s) across chunks by output channels, so that every chunk fits 2^{} rows{memory}: {}; \
+                "split {} layer(s) across chunks (by output channels, a softmax by rows), so that every chunk fits \
+                 2^{} rows{memory}: {}; \
                  the plan's layer ranges count the {} layers after the split",
                 parted.splits.len(),
                 plan.chunks.iter().map(|c| c.k).max().unwrap_or_default(),
                 parted
                     .splits
                     .iter()
-                    .map(|s| {
+                    .zip(&parted.sections)
+                    .map(|(s, sec)| {
                         let what = match s.tail {
+                            0 if sec.sliced => {
+                                format!("layer {} (a softmax, by rows) in {} parts", s.layer, s.parts)
+                            }
                             0 => format!("layer {} in {} parts", s.layer, s.parts),
                             t => format!(
                                 "layer {} and the {t} after it (channel by channel) in {} parts",
