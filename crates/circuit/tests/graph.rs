@@ -31,6 +31,35 @@ fn layout() -> LayoutParams {
     }
 }
 
+/// The tiny transformer with the layers of `at` split (`chained`: `Model::split_layers_chained`), and the forward
+/// pass of its shipped input through the split model, checked equal to the original's outputs. `at` is given
+/// the original model to read tails from.
+fn tiny_split(
+    at: impl FnOnce(&Model) -> Vec<dzk_ir::SplitAt>,
+    chained: bool,
+) -> (Arc<Model>, dzk_ir::Trace, Vec<dzk_ir::Section>) {
+    let bytes =
+        std::fs::read(repo().join("testdata/models/tiny_transformer.msgpack")).expect("model");
+    let orig = Model::from_msgpack(&bytes, "tiny").expect("model");
+    let at = at(&orig);
+    let s = if chained {
+        Model::split_layers_chained(&bytes, "tiny", &at)
+    } else {
+        Model::split_layers_with_tails(&bytes, "tiny", &at)
+    }
+    .expect("split");
+    let m = Arc::new(Model::from_msgpack(&s.bytes, "tiny").expect("load"));
+    let input =
+        TensorFile::load(&repo().join("testdata/inputs/tiny_transformer.msgpack")).expect("input");
+    let full = m.forward(&input).expect("forward");
+    assert_eq!(
+        full.outputs(),
+        orig.forward(&input).expect("forward").outputs(),
+        "the split model computes the original's outputs"
+    );
+    (m, full, s.sections)
+}
+
 const HASHED: Visibility = Visibility {
     public_input: false,
     public_output: true,
@@ -303,25 +332,18 @@ fn a_part_carrying_a_branching_run_proves_its_share_and_no_other() {
     // The tiny transformer's MLP: the first fully connected layer (16 channels) and the 10 layers after it
     // (a reshape, then GELU as products of the activation with itself and constants, tanh and sums, reading the
     // reshaped output three times), in 2 parts of 8 channels; each part computes GELU of its own channels.
-    let bytes =
-        std::fs::read(repo().join("testdata/models/tiny_transformer.msgpack")).expect("model");
-    let orig = Model::from_msgpack(&bytes, "tiny").expect("model");
-    assert_eq!(orig.channel_tail(44), 10);
-    let at = [dzk_ir::SplitAt {
-        layer: 44,
-        parts: 2,
-        tail: 10,
-    }];
-    let s = Model::split_layers_with_tails(&bytes, "tiny", &at).expect("split");
-    let m = Arc::new(Model::from_msgpack(&s.bytes, "tiny").expect("load"));
-    let input =
-        TensorFile::load(&repo().join("testdata/inputs/tiny_transformer.msgpack")).expect("input");
-    let full = m.forward(&input).expect("forward");
-    assert_eq!(
-        full.outputs(),
-        orig.forward(&input).expect("forward").outputs()
+    let (m, full, sections) = tiny_split(
+        |orig| {
+            assert_eq!(orig.channel_tail(44), 10);
+            vec![dzk_ir::SplitAt {
+                layer: 44,
+                parts: 2,
+                tail: 10,
+            }]
+        },
+        false,
     );
-    let sec = s.sections[0];
+    let sec = sections[0];
     let share = |p: usize| {
         let (_, b) = sec.part(p);
         full.tensor(m.layers()[b - 1].outputs[0])
@@ -470,24 +492,19 @@ fn a_part_that_states_the_outputs_binds_its_public_share() {
 /// part's output and an output value off by one are rejected.
 #[test]
 fn a_part_reading_the_previous_parts_commits_to_each_and_proves_its_share() {
-    let bytes =
-        std::fs::read(repo().join("testdata/models/tiny_transformer.msgpack")).expect("model");
-    let orig = Model::from_msgpack(&bytes, "tiny").expect("model");
-    let at = [(44, 10), (55, orig.channel_tail(55))].map(|(layer, tail)| dzk_ir::SplitAt {
-        layer,
-        parts: 2,
-        tail,
-    });
-    let s = Model::split_layers_chained(&bytes, "tiny", &at).expect("split");
-    let m = Arc::new(Model::from_msgpack(&s.bytes, "tiny").expect("load"));
-    let input =
-        TensorFile::load(&repo().join("testdata/inputs/tiny_transformer.msgpack")).expect("input");
-    let full = m.forward(&input).expect("forward");
-    assert_eq!(
-        full.outputs(),
-        orig.forward(&input).expect("forward").outputs()
+    let (m, full, sections) = tiny_split(
+        |orig| {
+            [(44, 10), (55, orig.channel_tail(55))]
+                .map(|(layer, tail)| dzk_ir::SplitAt {
+                    layer,
+                    parts: 2,
+                    tail,
+                })
+                .to_vec()
+        },
+        true,
     );
-    let (s0, s1) = (s.sections[0], s.sections[1]);
+    let (s0, s1) = (sections[0], sections[1]);
     assert!(s1.lead && !s0.joined);
     let earlier: Vec<i64> = (0..2)
         .map(|p| m.layers()[s0.part(p).1 - 1].outputs[0])
@@ -562,21 +579,19 @@ fn a_part_reading_the_previous_parts_commits_to_each_and_proves_its_share() {
 /// other part's, are rejected.
 #[test]
 fn a_part_of_a_softmax_split_by_rows_proves_its_rows_and_no_other() {
-    let bytes =
-        std::fs::read(repo().join("testdata/models/tiny_transformer.msgpack")).expect("model");
-    let orig = Model::from_msgpack(&bytes, "tiny").expect("model");
-    assert_eq!(orig.layers()[27].layer_type, "Softmax");
-    assert!(orig.splits_by_rows(27));
-    let s = Model::split_layers_file(&bytes, "tiny", &[(27, 2)]).expect("split");
-    let m = Arc::new(Model::from_msgpack(&s.bytes, "tiny").expect("load"));
-    let input =
-        TensorFile::load(&repo().join("testdata/inputs/tiny_transformer.msgpack")).expect("input");
-    let full = m.forward(&input).expect("forward");
-    assert_eq!(
-        full.outputs(),
-        orig.forward(&input).expect("forward").outputs()
+    let (m, full, sections) = tiny_split(
+        |orig| {
+            assert_eq!(orig.layers()[27].layer_type, "Softmax");
+            assert!(orig.splits_by_rows(27));
+            vec![dzk_ir::SplitAt {
+                layer: 27,
+                parts: 2,
+                tail: 0,
+            }]
+        },
+        false,
     );
-    let sec = s.sections[0];
+    let sec = sections[0];
     assert!(sec.sliced);
     let live = m.live_at(sec.start);
     let value = |t: i64| full.tensor(t).expect("tensor").data().to_vec();

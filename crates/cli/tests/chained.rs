@@ -9,8 +9,8 @@ use serde_json::Value;
 
 mod common;
 use common::{
-    change_a_boundary_value, copy_dir, dzk, err, forward_outputs, ok, repo, s, stated_outputs,
-    verify,
+    assert_valid_with_outputs, change_a_boundary_value, copy_dir, dzk, err, ok, prove_each_chunk,
+    repo, s, verify,
 };
 
 fn mnist() -> PathBuf {
@@ -74,27 +74,8 @@ fn consecutive_splits_prove_with_parts_reading_parts_and_each_edge_is_checked() 
         "-o",
         s(&b),
     ]);
-    for i in 0..chunks.len() {
-        ok(&[
-            "prove-chunk",
-            s(&run),
-            "--chunk",
-            &i.to_string(),
-            "--boundaries",
-            s(&b),
-            "--params",
-            s(&params),
-            "-o",
-            s(&proofs),
-        ]);
-    }
-    let (code, report, e) = verify(&run, &params, &proofs);
-    assert_eq!(code, 0, "{report}\n{e}");
-    assert_eq!(report["verdict"], "valid", "{report}");
-    assert_eq!(
-        stated_outputs(&report),
-        forward_outputs(&mnist(), &mnist_input())
-    );
+    prove_each_chunk(&run, &b, &params, &proofs, chunks.len());
+    assert_valid_with_outputs(&run, &params, &proofs, (&mnist(), &mnist_input()));
 
     // The first chained part proven from other values than part 0 of the first split wrote (boundary 1 with a
     // value changed, its salt kept): it proves (it cannot tell), but that edge's commitments differ.

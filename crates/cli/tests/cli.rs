@@ -8,7 +8,7 @@ use dzk_ir::TensorFile;
 use serde_json::Value;
 
 mod common;
-use common::{digits_input, digits_model, dzk, repo, s};
+use common::{chunk_reads, digits_input, digits_model, dzk, repo, s};
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -550,24 +550,19 @@ fn max_k_splits_a_layer_too_large_for_the_bound() {
     // Each part reads one boundary (the one before the split layer); the chunk after the parts reads every
     // part's, and the one before only where a tensor of it is still needed after the parts.
     let parts = splits[0]["parts"].as_u64().expect("parts") as usize;
-    let reads = |c: &Value| -> Vec<u64> {
-        c["reads"]
-            .as_array()
-            .expect("reads")
-            .iter()
-            .map(|b| b.as_u64().expect("boundary"))
-            .collect()
-    };
     let first = (0..chunks.len() - parts)
-        .find(|&i| (i..i + parts).all(|j| reads(&chunks[j]) == vec![i as u64]))
+        .find(|&i| (i..i + parts).all(|j| chunk_reads(&chunks[j]) == vec![i as u64]))
         .expect("the parts") as u64;
     let part_outputs: Vec<u64> = (first + 1..=first + parts as u64).collect();
-    let join = reads(&chunks[first as usize + parts]);
+    let join = chunk_reads(&chunks[first as usize + parts]);
     assert!(
         join == part_outputs || join == [vec![first], part_outputs.clone()].concat(),
         "{join:?}"
     );
-    let readers = chunks.iter().filter(|c| reads(c).contains(&first)).count();
+    let readers = chunks
+        .iter()
+        .filter(|c| chunk_reads(c).contains(&first))
+        .count();
     assert_eq!(readers, parts + usize::from(join.contains(&first)), "{v}");
     // Every edge holds the same tensors on both sides.
     let plan = dzk_verifier::audit::read_plan(&tmp.path().join("run")).expect("plan");

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 mod common;
-use common::{dzk, err, forward_outputs, ok, repo, s, stated_outputs, verify};
+use common::{assert_valid_with_outputs, dzk, err, ok, repo, s};
 
 fn mnist() -> PathBuf {
     repo().join("../shared/models/zkml/mnist/model.msgpack")
@@ -78,13 +78,7 @@ fn max_memory_bounds_every_chunk_and_the_plan_proves() {
         "-o",
         s(&proofs),
     ]);
-    let (code, report, e) = verify(&run, &params, &proofs);
-    assert_eq!(code, 0, "{report}\n{e}");
-    assert_eq!(report["verdict"], "valid", "{report}");
-    assert_eq!(
-        stated_outputs(&report),
-        forward_outputs(&mnist(), &mnist_input())
-    );
+    assert_valid_with_outputs(&run, &params, &proofs, (&mnist(), &mnist_input()));
 }
 
 #[test]

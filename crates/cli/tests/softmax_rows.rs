@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 
 mod common;
-use common::{dzk, err, forward_outputs, ok, s, stated_outputs, verify};
+use common::{
+    assert_valid_with_outputs, chunk_reads, dzk, err, forward_outputs, ok, prove_each_chunk, s,
+};
 
 /// Softmax over `[8, 32, 96]` (masked per head along the last axis), then (`head`) a reshape to `[256, 96]` and a
 /// fully connected layer to 4 outputs, with its input: written to `dir`.
@@ -76,21 +78,13 @@ fn partition(model: &Path, run: &Path, extra: &[&str]) -> Value {
         assert!(c["k"].as_u64().expect("k") <= 14, "{c}");
         assert!(c["rows"].as_u64().expect("rows") <= 1 << 14, "{c}");
     }
-    let reads = |c: &Value| -> Vec<u64> {
-        c["reads"]
-            .as_array()
-            .expect("reads")
-            .iter()
-            .map(|b| b.as_u64().expect("boundary"))
-            .collect()
-    };
     for c in &chunks[..parts] {
-        assert_eq!(reads(c), [0], "a part reads the model's input: {c}");
+        assert_eq!(chunk_reads(c), [0], "a part reads the model's input: {c}");
     }
     assert!(v["output_join"].is_null(), "{v}");
     let every: Vec<u64> = (1..=parts as u64).collect();
     assert_eq!(
-        reads(&chunks[parts]),
+        chunk_reads(&chunks[parts]),
         every,
         "the chunk after reads every part"
     );
@@ -158,22 +152,7 @@ fn a_softmax_split_by_rows_proves_and_verifies() {
     ok(&["setup", "--k", "14", "-o", s(&params)]);
     ok(&["keygen", s(&run), "--params", s(&params)]);
     ok(&["boundaries", s(&run), "--input", s(&input), "-o", s(&b)]);
-    for i in 0..v["chunks"].as_array().expect("chunks").len() {
-        ok(&[
-            "prove-chunk",
-            s(&run),
-            "--chunk",
-            &i.to_string(),
-            "--boundaries",
-            s(&b),
-            "--params",
-            s(&params),
-            "-o",
-            s(&proofs),
-        ]);
-    }
-    let (code, report, e) = verify(&run, &params, &proofs);
-    assert_eq!(code, 0, "{report}\n{e}");
-    assert_eq!(report["verdict"], "valid", "{report}");
-    assert_eq!(stated_outputs(&report), forward_outputs(&model, &input));
+    let chunks = v["chunks"].as_array().expect("chunks").len();
+    prove_each_chunk(&run, &b, &params, &proofs, chunks);
+    assert_valid_with_outputs(&run, &params, &proofs, (&model, &input));
 }

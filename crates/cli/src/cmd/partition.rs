@@ -197,9 +197,13 @@ impl PartitionCmd {
                 Some(m) => format!(" and --max-memory {}", bytes_text(m)),
                 None => String::new(),
             };
+            let how = if parted.sections.iter().any(|s| s.sliced) {
+                "by output channels, a softmax by rows"
+            } else {
+                "by output channels"
+            };
             eprintln!(
-                "split {} layer(s) across chunks (by output channels, a softmax by rows), so that every chunk fits \
-                 2^{} rows{memory}: {}; \
+                "split {} layer(s) across chunks {how}, so that every chunk fits 2^{} rows{memory}: {}; \
                  the plan's layer ranges count the {} layers after the split",
                 parted.splits.len(),
                 plan.chunks.iter().map(|c| c.k).max().unwrap_or_default(),

@@ -69,6 +69,48 @@ pub fn verify(run: &Path, params: &Path, proofs: &Path) -> (i32, serde_json::Val
     (o.status.code().unwrap_or(-1), v, err(&o))
 }
 
+/// `dzk prove-chunk` for each of chunks `0..chunks` of `run` from `dzk boundaries`' files in `b`, into `proofs`, as
+/// separate machines would.
+pub fn prove_each_chunk(run: &Path, b: &Path, params: &Path, proofs: &Path, chunks: usize) {
+    for i in 0..chunks {
+        ok(&[
+            "prove-chunk",
+            s(run),
+            "--chunk",
+            &i.to_string(),
+            "--boundaries",
+            s(b),
+            "--params",
+            s(params),
+            "-o",
+            s(proofs),
+        ]);
+    }
+}
+
+/// `dzk verify-all` of `proofs` says VALID (exit 0) and states `dzk forward`'s outputs of `model` on `input`.
+pub fn assert_valid_with_outputs(
+    run: &Path,
+    params: &Path,
+    proofs: &Path,
+    (model, input): (&Path, &Path),
+) {
+    let (code, report, e) = verify(run, params, proofs);
+    assert_eq!(code, 0, "{report}\n{e}");
+    assert_eq!(report["verdict"], "valid", "{report}");
+    assert_eq!(stated_outputs(&report), forward_outputs(model, input));
+}
+
+/// The boundaries a chunk of `partition --json`'s `chunks` reads.
+pub fn chunk_reads(c: &serde_json::Value) -> Vec<u64> {
+    c["reads"]
+        .as_array()
+        .expect("reads")
+        .iter()
+        .map(|b| b.as_u64().expect("boundary"))
+        .collect()
+}
+
 /// The public outputs a `verify-all --json` report states (numbers, or strings for values past 64 bits).
 pub fn stated_outputs(report: &serde_json::Value) -> Vec<i64> {
     report["public_outputs"]
