@@ -124,7 +124,7 @@ fn a_softmax_too_large_for_the_bound_is_split_by_rows_and_its_boundaries_give_th
         assert_eq!(got, forward_outputs(&model, &input), "head: {head}");
     }
     // With the softmax's outputs public, the chunk that joins its parts would state 24,576 values: more
-    // instances than 2^14 rows hold, so `partition` refuses (the planned `k` counts them).
+    // instances than 2^14 rows hold, so `partition` refuses (the planned `k` counts them) and says what helps.
     let dir = dir.join("last");
     let o = dzk(&[
         "partition",
@@ -135,7 +135,13 @@ fn a_softmax_too_large_for_the_bound_is_split_by_rows_and_its_boundaries_give_th
         s(&dir.join("public")),
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", err(&o));
-    assert!(err(&o).contains("needs k = 15"), "{}", err(&o));
+    assert!(
+        err(&o)
+            .contains("states the model's 24576 outputs as public instances, which needs k = 15")
+            && err(&o).contains("--hashed-output commits to them instead"),
+        "{}",
+        err(&o)
+    );
     assert!(!dir.join("public").join("plan.dzk").exists());
 }
 

@@ -433,6 +433,21 @@ fn within(
                     .iter()
                     .position(|s| s.joined && s.join() == layer)
                 {
+                    Some(i) if public_output && layer + 1 == m.layers().len() => {
+                        PartitionError::Unsplittable {
+                            layer: splits[i].layer,
+                            need,
+                            reason: format!(
+                                "its parts fit, but the chunk that joins them states the model's {} outputs as \
+                                 public instances, which needs {need}: --hashed-output commits to them instead",
+                                m.outputs()
+                                    .iter()
+                                    .filter_map(|&t| m.tensor_shape(t))
+                                    .map(|s| s.iter().product::<usize>())
+                                    .sum::<usize>()
+                            ),
+                        }
+                    }
                     Some(i) => PartitionError::Unsplittable {
                         layer: splits[i].layer,
                         need,
