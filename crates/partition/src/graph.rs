@@ -396,11 +396,7 @@ fn within(
                         need: need_of(&cost, (s.layer, s.layer + 1), limit),
                         reason: format!(
                             "even one {} per part does not fit {} (its input alone is too large)",
-                            if model.splits_by_rows(s.layer) {
-                                "row"
-                            } else {
-                                "output channel"
-                            },
+                            model.split_unit(s.layer),
                             bound_words(limit)
                         ),
                     });
@@ -452,10 +448,10 @@ fn within(
                         layer: splits[i].layer,
                         need,
                         reason: format!(
-                            "its parts fit, but the layer after it reads all of its {} {} at once, which needs \
+                            "its parts fit, but the layer after it reads all of its {} {}s at once, which needs \
                              {need}: a bound this small needs the layers after it split too",
                             model.split_limit(splits[i].layer).unwrap_or(0),
-                            if model.splits_by_rows(splits[i].layer) { "rows" } else { "output channels" }
+                            model.split_unit(splits[i].layer)
                         ),
                     },
                     None => PartitionError::TooBig {
@@ -503,11 +499,11 @@ fn fewest_output_parts(
             return Ok(false);
         };
         let layouts = CostModel::layouts_for(&m, Some(limit));
-        // A part's share of the output: its channels, or its rows for a split by rows.
         let width = |p: usize| {
             let (_, b) = sec.part(p);
             m.tensor_shape(m.layers()[b - 1].outputs[0])
-                .map_or(0, |s| s.iter().product::<usize>())
+                .and_then(|s| s.last().copied())
+                .unwrap_or(0)
         };
         let widest = (0..sec.parts).max_by_key(|&p| width(p)).unwrap_or(0);
         let mut io = part_io(&m, sec, widest);

@@ -35,6 +35,16 @@ impl Model {
     pub fn splits_by_rows(&self, index: usize) -> bool {
         self.row_axis(index).is_some()
     }
+
+    /// What one part of layer `index`'s split holds at least: a "row" of a softmax split by rows, else an
+    /// "output channel".
+    pub fn split_unit(&self, index: usize) -> &'static str {
+        if self.splits_by_rows(index) {
+            "row"
+        } else {
+            "output channel"
+        }
+    }
 }
 
 /// The layers of softmax `l` split into `parts` along `axis` (of `rows` rows): per part a `Slice` of its rows
