@@ -16,7 +16,7 @@ use dzk_ir::Model;
 use halo2_proofs::circuit::Value;
 use halo2_proofs::plonk::ConstraintSystem;
 
-use crate::chunk::{bind, configure_chips, LayoutParams, Sides};
+use crate::chunk::{bind, configure_chips, LayoutParams, Sides, Visibility};
 use crate::fit::{choice_cost, fn_groups_for};
 use crate::layers::{has_products, lay_out, unsupported_layers, Boundary};
 use crate::ops::{Ops, RowCounter};
@@ -52,6 +52,12 @@ struct Counted {
     outs: Vec<[usize; 5]>,
     /// Rows halo2 reserves (blinding factors and one more).
     reserved: usize,
+    /// The model's layers.
+    n: usize,
+    /// Instances the model's inputs take in a slice starting at cut 0 (0 when they are hashed).
+    public_in: usize,
+    /// Instances the model's outputs take in a slice ending at the last cut (0 when they are hashed).
+    public_out: usize,
 }
 
 /// The most memory (by [`crate::estimate`]) a wide layout may need at a bound's `k` to be weighed under it: the
@@ -202,14 +208,20 @@ impl CostModel {
         out
     }
 
-    /// Counts the whole model once per reference layout. Fails first, and at once, with every layer that has
-    /// no chip path.
+    /// Counts the whole model once per reference layout, its inputs and outputs hashed
+    /// ([`Visibility::default`]). Fails first, and at once, with every layer that has no chip path.
     pub fn new(model: &Arc<Model>) -> Result<Self, CircuitError> {
-        Self::new_for(model, None)
+        Self::new_for(model, None, Visibility::default())
     }
 
-    /// [`Self::new`] under the layouts of [`Self::layouts_for`] `limit`.
-    pub fn new_for(model: &Arc<Model>, limit: Option<Limit>) -> Result<Self, CircuitError> {
+    /// [`Self::new`] under the layouts of [`Self::layouts_for`] `limit`, with the model's inputs and outputs
+    /// public as `visibility` makes them (the slices that start at the first cut or end at the last are then
+    /// counted as a chunk that states them is proven: an instance per value instead of a hash).
+    pub fn new_for(
+        model: &Arc<Model>,
+        limit: Option<Limit>,
+        visibility: Visibility,
+    ) -> Result<Self, CircuitError> {
         Self::check(model)?;
         let n = model.layers().len();
         let live: Vec<Vec<usize>> = (0..=n)
@@ -235,7 +247,7 @@ impl CostModel {
                     s.spawn(move || {
                         share
                             .iter()
-                            .map(|&layout| Counted::new(model, layout, live))
+                            .map(|&layout| Counted::new(model, layout, live, visibility))
                             .collect::<Result<Vec<_>, _>>()
                     })
                 })
@@ -402,6 +414,20 @@ impl CostModel {
             .min_by_key(|&(l, k, _)| (choice_cost(l, k), k))
     }
 
+    /// The model's inputs and outputs that are public instances (as the visibility the model was counted under
+    /// makes them): `(inputs, outputs)` values, 0 for a hashed side. A chunk that states them needs at least as
+    /// many usable rows, whatever its layout.
+    pub fn public_values(&self) -> (usize, usize) {
+        self.counts
+            .first()
+            .map_or((0, 0), |c| (c.public_in, c.public_out))
+    }
+
+    /// The fewest rows halo2 reserves (blinding factors and one more) under any of the layouts.
+    pub fn reserved_rows(&self) -> usize {
+        self.counts.iter().map(|c| c.reserved).min().unwrap_or(0)
+    }
+
     /// The smallest `k` of slice `[a, b)` under layout `i`: [`crate::ChunkCircuit::min_k`] for
     /// [`Self::layout_under`].
     pub fn min_k_under(&self, i: usize, a: usize, b: usize) -> u32 {
@@ -416,11 +442,13 @@ impl CostModel {
 }
 
 impl Counted {
-    /// Counts `model` under `layout`; `live[c]` lists the sizes of the tensors live at cut `c`.
+    /// Counts `model` under `layout`; `live[c]` lists the sizes of the tensors live at cut `c`; the model's
+    /// inputs (at cut 0) and outputs (at cut `n`) are public as `visibility` makes them.
     fn new(
         model: &Arc<Model>,
         layout: LayoutParams,
         live: &[Vec<usize>],
+        visibility: Visibility,
     ) -> Result<Self, CircuitError> {
         let n = model.layers().len();
         let mut meta = ConstraintSystem::<Fr>::default();
@@ -465,36 +493,54 @@ impl Counted {
         let mut out_seen: HashMap<usize, [usize; 5]> = HashMap::new();
         let mut ins = Vec::with_capacity(n + 1);
         let mut outs = Vec::with_capacity(n + 1);
-        for sizes in live {
-            // `bind` commits both sides; each count below holds one empty commitment of the other side, which
-            // `minus_empty` takes off.
+        // `bind` commits both sides; each count below holds one empty commitment of the other side, which
+        // `minus_empty` takes off. A public side is laid out as a chunk that states it is (its commitment empty).
+        let count_in = |sizes: &[usize], public: bool| -> Result<[usize; 5], CircuitError> {
+            let mut i = counter(None);
+            let b = Boundary {
+                ins: input_cells(&mut i, sizes)?,
+                outs: Vec::new(),
+            };
+            let sides = Sides {
+                groups: vec![(sizes.len(), public)],
+                public_out: false,
+            };
+            bind(&mut i, &b, &sides, Value::unknown())
+                .map_err(|e| CircuitError::Layout(e.to_string()))?;
+            Ok(minus_empty(i.rows.cursors()))
+        };
+        let count_out = |total: usize, public: bool| -> Result<[usize; 5], CircuitError> {
+            let mut o = counter(None);
+            let b = Boundary {
+                ins: Vec::new(),
+                outs: vec![(0, vec![(); total])],
+            };
+            let sides = Sides {
+                public_out: public,
+                ..Sides::private(0)
+            };
+            bind(&mut o, &b, &sides, Value::unknown())
+                .map_err(|e| CircuitError::Layout(e.to_string()))?;
+            Ok(minus_empty(o.rows.cursors()))
+        };
+        for (cut, sizes) in live.iter().enumerate() {
+            let public_in = cut == 0 && visibility.public_input;
             let i = match in_seen.get(sizes.as_slice()) {
-                Some(c) => *c,
-                None => {
-                    let mut i = counter(None);
-                    let b = Boundary {
-                        ins: input_cells(&mut i, sizes)?,
-                        outs: Vec::new(),
-                    };
-                    bind(&mut i, &b, &Sides::private(sizes.len()), Value::unknown())
-                        .map_err(|e| CircuitError::Layout(e.to_string()))?;
-                    let c = minus_empty(i.rows.cursors());
+                Some(c) if !public_in => *c,
+                _ if public_in => count_in(sizes, true)?,
+                _ => {
+                    let c = count_in(sizes, false)?;
                     in_seen.insert(sizes, c);
                     c
                 }
             };
             let total: usize = sizes.iter().sum();
+            let public_out = cut == n && visibility.public_output;
             let o = match out_seen.get(&total) {
-                Some(c) => *c,
-                None => {
-                    let mut o = counter(None);
-                    let b = Boundary {
-                        ins: Vec::new(),
-                        outs: vec![(0, vec![(); total])],
-                    };
-                    bind(&mut o, &b, &Sides::private(0), Value::unknown())
-                        .map_err(|e| CircuitError::Layout(e.to_string()))?;
-                    let c = minus_empty(o.rows.cursors());
+                Some(c) if !public_out => *c,
+                _ if public_out => count_out(total, true)?,
+                _ => {
+                    let c = count_out(total, false)?;
                     out_seen.insert(total, c);
                     c
                 }
@@ -502,13 +548,27 @@ impl Counted {
             ins.push(i);
             outs.push(o);
         }
+        let total = |cut: usize| live.get(cut).map_or(0, |s| s.iter().sum());
         Ok(Self {
             layout,
             prefix,
             ins,
             outs,
             reserved,
+            n,
+            public_in: if visibility.public_input { total(0) } else { 0 },
+            public_out: if visibility.public_output {
+                total(n)
+            } else {
+                0
+            },
         })
+    }
+
+    /// The instances of slice `[a, b)` (a chunk of a chain): its two commitments and the model's inputs or
+    /// outputs it states publicly.
+    fn instances(&self, a: usize, b: usize) -> usize {
+        2 + if a == 0 { self.public_in } else { 0 } + if b == self.n { self.public_out } else { 0 }
     }
 
     fn rows(&self, a: usize, b: usize) -> usize {
@@ -518,7 +578,10 @@ impl Counted {
 
     /// The rows everything but the function tables needs in slice `[a, b)`, reserved rows included.
     fn other_need(&self, a: usize, b: usize) -> usize {
-        self.rows(a, b).max(1 << self.layout.range_bits).max(2) + self.reserved
+        self.rows(a, b)
+            .max(1 << self.layout.range_bits)
+            .max(self.instances(a, b))
+            + self.reserved
     }
 
     /// This layout with the table groups slice `[a, b)` takes, given its function tables' rows (in one group).

@@ -12,7 +12,8 @@ use dzk_merkle::PACK_BITS;
 use halo2_proofs::plonk::ConstraintSystem;
 
 use crate::chunk::{
-    configure_chips, counting_config, ChunkCircuit, ChunkIo, LayoutParams, MIN_RANGE_BITS,
+    configure_chips, counting_config, ChunkCircuit, ChunkIo, LayoutParams, Visibility,
+    MIN_RANGE_BITS,
 };
 use crate::layers::has_products;
 use crate::resources::Limit;
@@ -67,40 +68,45 @@ impl ChunkCircuit {
 
     /// [`Self::fit`] among the layouts that fit `limit` (all of them for `None`). The reference layouts of
     /// [`crate::CostModel`] are among those searched, so a slice the cost model puts within a limit always has one.
+    /// The model's inputs and outputs are hashed ([`Visibility::default`]); [`Self::fit_within_io`] fits a chunk
+    /// as a plan proves it.
     pub fn fit_within(
         model: Arc<Model>,
         start: usize,
         end: usize,
         limit: Option<Limit>,
     ) -> Result<Self, CircuitError> {
-        Self::fit_search(model, start, end, None, limit)
+        Self::fit_search(model, start, end, None, Visibility::default(), limit)
     }
 
-    /// [`Self::fit_within`] for a chunk that reads and writes `io` (a chunk of a graph-shaped plan).
+    /// [`Self::fit_within`] for a chunk that reads and writes `io` (for a chunk of a chain, [`ChunkIo::chain`]),
+    /// with the model's inputs and outputs public as `visibility` makes them: a public side is an instance per
+    /// value, not a hash, so it changes the rows (and the instances must fit the usable rows too).
     pub fn fit_within_io(
         model: Arc<Model>,
         start: usize,
         end: usize,
         io: &ChunkIo,
+        visibility: Visibility,
         limit: Option<Limit>,
     ) -> Result<Self, CircuitError> {
-        Self::fit_search(model, start, end, Some(io), limit)
+        Self::fit_search(model, start, end, Some(io), visibility, limit)
     }
 
     /// The cheapest of `layouts` (each with the table groups its rows call for) for slice `start..end` reading
-    /// and writing `io`, among those that fit `limit`: for large chunks, where the full search of
-    /// [`Self::fit_within_io`] would count the chunk once per layout it tries.
+    /// and writing `io` under `visibility`, among those that fit `limit`: for large chunks, where the full search
+    /// of [`Self::fit_within_io`] would count the chunk once per layout it tries.
     pub fn best_of_io(
         model: Arc<Model>,
         start: usize,
         end: usize,
-        io: &ChunkIo,
+        (io, visibility): (&ChunkIo, Visibility),
         layouts: &[LayoutParams],
         limit: Option<Limit>,
     ) -> Result<Self, CircuitError> {
         let mut best: Option<(u64, u32, Self)> = None;
         for &params in layouts {
-            let (cost, k, c) = Self::evaluate(&model, start, end, Some(io), params)?;
+            let (cost, k, c) = Self::evaluate(&model, start, end, (Some(io), visibility), params)?;
             if limit.is_none_or(|l| l.allows(c.params, k))
                 && best
                     .as_ref()
@@ -116,18 +122,18 @@ impl ChunkCircuit {
         })
     }
 
-    /// The smallest `k` of slice `start..end` reading and writing `io` under any of `layouts` (which the
-    /// layout search need not choose: it may prefer fewer columns at a larger `k`).
+    /// The smallest `k` of slice `start..end` reading and writing `io` under `visibility` and any of `layouts`
+    /// (which the layout search need not choose: it may prefer fewer columns at a larger `k`).
     pub fn smallest_k_of_io(
         model: Arc<Model>,
         start: usize,
         end: usize,
-        io: &ChunkIo,
+        (io, visibility): (&ChunkIo, Visibility),
         layouts: &[LayoutParams],
     ) -> Result<u32, CircuitError> {
         let mut best = None;
         for &params in layouts {
-            let (_, k, _) = Self::evaluate(&model, start, end, Some(io), params)?;
+            let (_, k, _) = Self::evaluate(&model, start, end, (Some(io), visibility), params)?;
             best = Some(best.map_or(k, |b: u32| b.min(k)));
         }
         best.ok_or(CircuitError::BadSlice {
@@ -137,17 +143,17 @@ impl ChunkCircuit {
         })
     }
 
-    /// Layout `params` for the slice (with `io` when given), its function tables spread over as many groups as
-    /// it takes to keep them within the rows' `k`: `(cost, k, circuit)`.
+    /// Layout `params` for the slice (with `io` when given) under `visibility`, its function tables spread over
+    /// as many groups as it takes to keep them within the rows' `k`: `(cost, k, circuit)`.
     fn evaluate(
         model: &Arc<Model>,
         start: usize,
         end: usize,
-        io: Option<&ChunkIo>,
+        (io, visibility): (Option<&ChunkIo>, Visibility),
         params: LayoutParams,
     ) -> Result<(u64, u32, Self), CircuitError> {
         let make = |params: LayoutParams| -> Result<Self, CircuitError> {
-            let c = Self::new(model.clone(), start, end, params)?;
+            let c = Self::new(model.clone(), start, end, params)?.with_visibility(visibility);
             match io {
                 Some(io) => c.with_io(io.clone()),
                 None => Ok(c),
@@ -178,6 +184,7 @@ impl ChunkCircuit {
         start: usize,
         end: usize,
         io: Option<&ChunkIo>,
+        visibility: Visibility,
         limit: Option<Limit>,
     ) -> Result<Self, CircuitError> {
         let mut best: Option<(u64, u32, Self)> = None;
@@ -215,7 +222,8 @@ impl ChunkCircuit {
                             continue;
                         }
                         // Spread the tables over as many groups as it takes to keep them within the rows' k.
-                        let (cost, k, c) = Self::evaluate(&model, start, end, io, params)?;
+                        let (cost, k, c) =
+                            Self::evaluate(&model, start, end, (io, visibility), params)?;
                         let allowed = limit.is_none_or(|l| l.allows(c.params, k));
                         if allowed
                             && best

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use dzk_circuit::{ChunkCircuit, CostModel, LayoutParams, Limit};
+use dzk_circuit::{ChunkCircuit, CostModel, LayoutParams, Limit, Visibility};
 use dzk_gadgets::matcheck::Tamper;
 use dzk_gadgets::Fr;
 use dzk_ir::{Model, TensorFile};
@@ -96,7 +96,8 @@ fn wide_layouts_prove_the_forward_outputs_and_the_cost_model_counts_them_exactly
         }
     }
     // A bounded cost model counts the wide layouts too, exactly: its rows of every slice equal the circuit's.
-    let cost = CostModel::new_for(&model, Some(Limit::k(16))).expect("cost model");
+    let cost =
+        CostModel::new_for(&model, Some(Limit::k(16)), Visibility::default()).expect("cost model");
     let layouts = cost.layouts();
     for p in &wide {
         assert!(layouts.contains(p), "{p:?} counted under a bound");

@@ -23,7 +23,7 @@
 
 use std::sync::Arc;
 
-use dzk_circuit::{ChunkCircuit, ChunkIo, CostModel, InputGroup, Limit};
+use dzk_circuit::{ChunkCircuit, ChunkIo, CostModel, InputGroup, Limit, Visibility};
 use dzk_format::run::SplitSpec;
 use dzk_ir::{Model, Section, SplitAt};
 
@@ -205,8 +205,9 @@ pub fn chunk_io(model: &Model, cuts: &[(usize, usize)], roles: &[Role], i: usize
     }
 }
 
-/// The partition for `bound` of `model` (whose file is `bytes`, named `file`; `cost` its cost model; `public_output`
-/// whether the model's outputs are public, which the parts of a split last layer then state as instances). Under
+/// The partition for `bound` of `model` (whose file is `bytes`, named `file`; `cost` its cost model, made for
+/// `visibility`: which of the model's inputs and outputs are public, as every chunk is then fitted; the parts of a
+/// split last layer state public outputs as instances). Under
 /// `MaxK(k)`, a layer that alone needs more than `2^k` rows is split into as few parts as fit, and the chunks
 /// are cut around the parts; a layer that cannot be split is an error naming it and why. Under `Chunks(n)`: the
 /// best chain of `n` chunks, unless splitting gives a smaller largest `k` within `n` chunks (then the split plan
@@ -217,19 +218,19 @@ pub fn partition(
     file: &str,
     cost: CostModel,
     bound: Bound,
-    public_output: bool,
+    visibility: Visibility,
 ) -> Result<Partition, PartitionError> {
     let n = model.layers().len();
     match bound {
-        Bound::MaxK(k) => within(model, bytes, file, cost, Limit::k(k), public_output),
-        Bound::Within(limit) => within(model, bytes, file, cost, limit, public_output),
+        Bound::MaxK(k) => within(model, bytes, file, cost, Limit::k(k), visibility),
+        Bound::Within(limit) => within(model, bytes, file, cost, limit, visibility),
         Bound::Chunks(chunks) => {
             let cuts = cut_with(&cost, n, bound)?;
             let mut best = unsplit(model.clone(), cost.clone(), cuts, None);
             if chunks < 2 {
                 return Ok(best);
             }
-            let mut k = largest_k(&best);
+            let mut k = largest_k(&best, visibility);
             // Each smaller k while its plan still fits in `chunks` chunks (a plan under a smaller bound never
             // has fewer chunks, so the first that needs more ends the search).
             while k > MIN_SPLIT_K {
@@ -240,7 +241,7 @@ pub fn partition(
                     file,
                     cost.clone(),
                     Limit::k(k),
-                    public_output,
+                    visibility,
                 ) {
                     Ok(p) if p.cuts.len() <= chunks => best = p,
                     _ => break,
@@ -259,7 +260,7 @@ const MIN_SPLIT_K: u32 = 10;
 
 /// The largest chunk `k` of partition `p` (exact for a chunk that reads several boundaries or is a part, the cost
 /// model's for a chunk of the chain).
-fn largest_k(p: &Partition) -> u32 {
+fn largest_k(p: &Partition, visibility: Visibility) -> u32 {
     let roles = roles(&p.model, &p.cuts, &p.sections);
     let layouts = CostModel::reference_layouts(&p.model);
     (0..p.cuts.len())
@@ -269,24 +270,27 @@ fn largest_k(p: &Partition) -> u32 {
                 return p.cost.min_k(a, b);
             }
             let io = chunk_io(&p.model, &p.cuts, &roles, i);
-            ChunkCircuit::smallest_k_of_io(p.model.clone(), a, b, &io, &layouts).unwrap_or(u32::MAX)
+            ChunkCircuit::smallest_k_of_io(p.model.clone(), a, b, (&io, visibility), &layouts)
+                .unwrap_or(u32::MAX)
         })
         .max()
         .unwrap_or(0)
 }
 
-/// Whether slice `a..b` of `model`, reading and writing `io`, fits `limit` under one of `layouts` or, for a
-/// bound small enough that [`crate::plan`] searches every layout, under the layout that search finds.
+/// Whether slice `a..b` of `model`, reading and writing `io` under `visibility`, fits `limit` under one of
+/// `layouts` or, for a bound small enough that [`crate::plan`] searches every layout, under the layout that
+/// search finds.
 fn fits(
     model: &Arc<Model>,
     (a, b): (usize, usize),
-    io: &ChunkIo,
+    (io, visibility): (&ChunkIo, Visibility),
     layouts: &[dzk_circuit::LayoutParams],
     limit: Limit,
 ) -> bool {
-    ChunkCircuit::best_of_io(model.clone(), a, b, io, layouts, Some(limit)).is_ok()
+    ChunkCircuit::best_of_io(model.clone(), a, b, (io, visibility), layouts, Some(limit)).is_ok()
         || ((1usize << limit.max_k) <= crate::FULL_SEARCH_ROWS
-            && ChunkCircuit::fit_within_io(model.clone(), a, b, io, Some(limit)).is_ok())
+            && ChunkCircuit::fit_within_io(model.clone(), a, b, io, visibility, Some(limit))
+                .is_ok())
 }
 
 /// The bound in words, for errors: "2^K rows", and the memory when bounded.
@@ -324,9 +328,30 @@ fn within(
     file: &str,
     cost: CostModel,
     limit: Limit,
-    public_output: bool,
+    visibility: Visibility,
 ) -> Result<Partition, PartitionError> {
+    let public_output = visibility.public_output;
     let n = model.layers().len();
+    // Public model inputs that outnumber the rows: every chunk that reads them (the first, or each part of a
+    // split first layer) states them all, so none fits. Public outputs can be shared out between the parts of a
+    // split last layer; only when that layer cannot be split are too many of them refused like this (below).
+    let (public_in, public_out) = cost.public_values();
+    let room = (1usize << limit.max_k).saturating_sub(cost.reserved_rows() + 2);
+    let too_many = |side: &'static str, values: usize, hint: &'static str| {
+        (values > room).then_some(PartitionError::PublicTooLarge {
+            side,
+            values,
+            max_k: limit.max_k,
+            hint,
+        })
+    };
+    if let Some(e) = too_many(
+        "inputs",
+        public_in,
+        "leave out --public-input to commit to them instead",
+    ) {
+        return Err(e);
+    }
     match cut_with(&cost, n, Bound::Within(limit)) {
         Ok(cuts) => return Ok(unsplit(model, cost, cuts, Some(limit))),
         Err(PartitionError::TooBig { .. }) => {}
@@ -345,13 +370,21 @@ fn within(
             continue;
         }
         let need = need_of(&cost, (a, a + 1), limit);
-        let most = model
-            .split_limit(a)
-            .map_err(|reason| PartitionError::Unsplittable {
-                layer: a,
-                need,
-                reason,
-            })?;
+        let most = model.split_limit(a).map_err(|reason| {
+            let last = a + 1 == n;
+            match too_many(
+                "outputs",
+                public_out,
+                "--hashed-output commits to them instead",
+            ) {
+                Some(e) if last => e,
+                _ => PartitionError::Unsplittable {
+                    layer: a,
+                    need,
+                    reason,
+                },
+            }
+        })?;
         // Each part repeats the layer's input, so the parts' rows add up to more than the layer's: start from
         // the fewest parts the rows alone allow and add parts until each fits.
         let tail = model.channel_tail(a);
@@ -386,7 +419,7 @@ fn within(
                 // The parts of a split last layer state the model's outputs: public instances when they are.
                 io.public_outputs = public_output && last == Some(sec.start);
                 let (pa, pb) = sec.part(p);
-                !fits(&m, (pa, pb), &io, &layouts, limit)
+                !fits(&m, (pa, pb), (&io, visibility), &layouts, limit)
             });
             if too_big {
                 let most = model.split_limit(s.layer).unwrap_or(s.parts);
@@ -413,15 +446,15 @@ fn within(
         if let (false, true, Some(start)) = (shrunk, public_output, last) {
             shrunk = true;
             if let Some(i) = split.sections.iter().position(|s| s.start == start) {
-                let fewest = fewest_output_parts(bytes, file, &splits[i], limit)?;
+                let fewest = fewest_output_parts(bytes, file, &splits[i], limit, visibility)?;
                 if fewest < splits[i].parts {
                     splits[i].parts = fewest;
                     continue;
                 }
             }
         }
-        let cost = CostModel::new_for(&m, Some(limit))?;
-        let cuts = cut_around(&m, &cost, &split.sections, limit, public_output).map_err(|e| match e {
+        let cost = CostModel::new_for(&m, Some(limit), visibility)?;
+        let cuts = cut_around(&m, &cost, &split.sections, limit, visibility).map_err(|e| match e {
             // A layer index of the split model means nothing to the user: name the split layer instead.
             PartitionError::TooBig { layer, need } => {
                 match split
@@ -486,6 +519,7 @@ fn fewest_output_parts(
     file: &str,
     s: &SplitSpec,
     limit: Limit,
+    visibility: Visibility,
 ) -> Result<usize, PartitionError> {
     let fits_in = |parts: usize| -> Result<bool, PartitionError> {
         let at = SplitAt {
@@ -508,7 +542,13 @@ fn fewest_output_parts(
         let widest = (0..sec.parts).max_by_key(|&p| width(p)).unwrap_or(0);
         let mut io = part_io(&m, sec, widest);
         io.public_outputs = true;
-        Ok(fits(&m, sec.part(widest), &io, &layouts, limit))
+        Ok(fits(
+            &m,
+            sec.part(widest),
+            (&io, visibility),
+            &layouts,
+            limit,
+        ))
     };
     // One part fewer first: where the outputs' hashing did not set the parts' size (a head whose work fills its
     // parts, as GPT-2's does), that one probe ends the search.
@@ -587,14 +627,14 @@ fn unsplit(
 /// Greedy chunks within `limit` around the split layers' parts: each part is a chunk, the chunk after the parts
 /// starts at the concatenation (none after the parts of [`output_section`]), and no other chunk crosses a
 /// section. A chunk that reads several boundaries
-/// (after the parts) is checked exactly, with its real inputs and outputs (public instances when it ends the
-/// model and `public_output`), and shortened until it fits.
+/// (after the parts) is checked exactly, with its real inputs and outputs (the model's public as `visibility`
+/// makes them), and shortened until it fits.
 fn cut_around(
     model: &Arc<Model>,
     cost: &CostModel,
     sections: &[Section],
     limit: Limit,
-    public_output: bool,
+    visibility: Visibility,
 ) -> Result<Vec<(usize, usize)>, PartitionError> {
     let n = model.layers().len();
     let layouts = CostModel::layouts_for(model, Some(limit));
@@ -627,9 +667,8 @@ fn cut_around(
                 let mut trial = cuts.clone();
                 trial.push((a, b));
                 let roles = roles(model, &trial, sections);
-                let mut io = chunk_io(model, &trial, &roles, trial.len() - 1);
-                io.public_outputs = public_output && b == n;
-                if !fits(model, (a, b), &io, &layouts, limit) {
+                let io = chunk_io(model, &trial, &roles, trial.len() - 1);
+                if !fits(model, (a, b), (&io, visibility), &layouts, limit) {
                     continue;
                 }
             }

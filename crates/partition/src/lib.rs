@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use dzk_circuit::{ChunkCircuit, CircuitError, CostModel, Limit};
+use dzk_circuit::{ChunkCircuit, ChunkIo, CircuitError, CostModel, Limit, Visibility};
 use dzk_format::run::{ChunkPlan, LayoutSpec, OutputJoin, Plan, TensorSpec, VisibilitySpec};
 use dzk_ir::{IrError, Model, Section};
 
@@ -113,6 +113,21 @@ pub enum PartitionError {
         /// Why it cannot be split.
         reason: String,
     },
+    /// The model's inputs or outputs are public instances, one row each, more than the bound's rows hold.
+    #[error(
+        "the model's {values} {side} are public instances, one row each, more than 2^{max_k} rows hold \
+         (with the two commitments and halo2's reserved rows): {hint}"
+    )]
+    PublicTooLarge {
+        /// "inputs" or "outputs".
+        side: &'static str,
+        /// How many values.
+        values: usize,
+        /// The bound.
+        max_k: u32,
+        /// What to do instead.
+        hint: &'static str,
+    },
     /// The circuit cannot be built.
     #[error(transparent)]
     Circuit(#[from] CircuitError),
@@ -132,7 +147,7 @@ pub const FULL_SEARCH_ROWS: usize = 1 << 17;
 /// `Chunks(n)`: dynamic programming over the cut positions for the smallest largest chunk (rows, range and
 /// function tables and halo2's reserved rows together). `MaxK(k)` and `Within(limit)`: greedily from the first
 /// layer, each chunk as long as fits under one of the cost model's layouts (so [`plan`] finds each a layout
-/// within the bound).
+/// within the bound). The model's inputs and outputs are counted hashed ([`Visibility::default`]).
 pub fn cut(model: &Arc<Model>, bound: Bound) -> Result<Vec<(usize, usize)>, PartitionError> {
     let n = model.layers().len();
     if let Bound::Chunks(chunks) = bound {
@@ -140,7 +155,11 @@ pub fn cut(model: &Arc<Model>, bound: Bound) -> Result<Vec<(usize, usize)>, Part
             return Err(PartitionError::Count { chunks, layers: n });
         }
     }
-    cut_with(&CostModel::new_for(model, bound.limit())?, n, bound)
+    cut_with(
+        &CostModel::new_for(model, bound.limit(), Visibility::default())?,
+        n,
+        bound,
+    )
 }
 
 /// [`cut`] with a cost model already made for the model's `n` layers (so [`plan`] can use it too).
@@ -219,8 +238,10 @@ fn specs(model: &Model, idxs: &[i64]) -> Vec<TensorSpec> {
 
 /// The plan for `cuts`: each chunk's cheapest layout (within `limit` when given), its boundary tensors
 /// and its slice file's name and digest (from `slices`, the slice files' bytes in chunk order). `cost` is the
-/// model's [`CostModel`]; `sections` where the split layers' parts are (empty for a chain). When the cuts end with
-/// the parts of [`output_section`], they state the model's outputs ([`Plan::output_join`]).
+/// model's [`CostModel`] (made for `visibility`); `sections` where the split layers' parts are (empty for a
+/// chain). When the cuts end with the parts of [`output_section`], they state the model's outputs
+/// ([`Plan::output_join`]). Every chunk is fitted as it is proven: its model inputs and outputs public as
+/// `visibility` makes them.
 #[allow(clippy::too_many_arguments)]
 pub fn plan(
     model: &Arc<Model>,
@@ -246,23 +267,28 @@ pub fn plan(
         });
     let mut chunks = Vec::with_capacity(cuts.len());
     let roles = roles(model, cuts, sections);
+    let vis = Visibility {
+        public_input: visibility.public_input,
+        public_output: visibility.public_output,
+    };
     for (i, &(a, b)) in cuts.iter().enumerate() {
         if roles[i] != Role::Chain {
             // A chunk that reads several boundaries, or a part: fitted with its real inputs and outputs (public
-            // instances for a part that states its share of them, or a chunk that ends the model).
+            // instances for a part that states its share of them).
             let mut io = chunk_io(model, cuts, &roles, i);
             io.public_outputs = visibility.public_output
-                && (b == n
-                    || output_join
-                        .as_ref()
-                        .is_some_and(|j| j.chunks.contains(&(i as u32))));
+                && output_join
+                    .as_ref()
+                    .is_some_and(|j| j.chunks.contains(&(i as u32)));
             let layouts = CostModel::layouts_for(model, limit);
             let c = if cost.need(a, b) > FULL_SEARCH_ROWS {
-                ChunkCircuit::best_of_io(model.clone(), a, b, &io, &layouts, limit)?
+                ChunkCircuit::best_of_io(model.clone(), a, b, (&io, vis), &layouts, limit)?
             } else {
-                match ChunkCircuit::fit_within_io(model.clone(), a, b, &io, limit) {
+                match ChunkCircuit::fit_within_io(model.clone(), a, b, &io, vis, limit) {
                     Ok(c) => c,
-                    Err(_) => ChunkCircuit::best_of_io(model.clone(), a, b, &io, &layouts, limit)?,
+                    Err(_) => {
+                        ChunkCircuit::best_of_io(model.clone(), a, b, (&io, vis), &layouts, limit)?
+                    }
                 }
             };
             chunks.push(chunk_plan(
@@ -283,7 +309,14 @@ pub fn plan(
             Some(best) if cost.need(a, b) > FULL_SEARCH_ROWS => best,
             // `fit` stops narrowing the range table once rows set `k`, so under a bound it can miss the one
             // narrow-table layout that fits; the cost model's reference layouts are the fallback.
-            best => match ChunkCircuit::fit_within(model.clone(), a, b, limit) {
+            best => match ChunkCircuit::fit_within_io(
+                model.clone(),
+                a,
+                b,
+                &ChunkIo::chain(model, a, b),
+                vis,
+                limit,
+            ) {
                 Ok(c) => {
                     let rows = c.rows();
                     (c.layout(), c.min_k(), rows)

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use dzk_circuit::{ChunkCircuit, CostModel, Limit};
+use dzk_circuit::{ChunkCircuit, CostModel, Limit, Visibility};
 use dzk_ir::Model;
 use dzk_partition::{cut, Bound, PartitionError};
 
@@ -122,8 +122,8 @@ fn wide_layouts_hold_only_what_fits_nothing_else() {
     let n = m.layers().len();
     let wide = CostModel::wide_layouts(&m);
     let limit = Limit::k(16);
-    let cost = CostModel::new_for(&m, Some(limit)).expect("cost model");
-    let plain = CostModel::new_for(&m, None).expect("cost model");
+    let cost = CostModel::new_for(&m, Some(limit), Visibility::default()).expect("cost model");
+    let plain = CostModel::new_for(&m, None, Visibility::default()).expect("cost model");
     // Without the wide layouts no layer fits 2^16 rows alone.
     assert!((0..n).all(|l| !plain.fits(l, l + 1, limit)));
     let cuts = cut(&m, Bound::MaxK(16)).expect("cut");
@@ -136,7 +136,7 @@ fn wide_layouts_hold_only_what_fits_nothing_else() {
     }
     // Twice the bound's rows: the reference layouts hold the model, so no slice is weighed under a wide one.
     let (loose, k) = (Limit::k(18), 18);
-    let cost = CostModel::new_for(&m, Some(loose)).expect("cost model");
+    let cost = CostModel::new_for(&m, Some(loose), Visibility::default()).expect("cost model");
     assert!(cost.layouts().iter().any(|l| wide.contains(l)), "counted");
     for a in 0..n {
         for b in a + 1..=n {
@@ -205,7 +205,8 @@ fn a_memory_bound_holds_every_chunk_within_it_by_the_estimate() {
         max_k: 14,
         max_bytes: Some(bytes),
     };
-    let cost = CostModel::new_for(&m, Some(limit(1 << 40))).expect("cost model");
+    let cost =
+        CostModel::new_for(&m, Some(limit(1 << 40)), Visibility::default()).expect("cost model");
     assert_eq!(
         cost.layouts().len(),
         CostModel::reference_layouts(&m).len()
@@ -306,8 +307,15 @@ fn consecutive_splits_read_each_others_parts() {
         .join("../../../shared/models/zkml/mnist/model.msgpack");
     let bytes = std::fs::read(&p).expect("mnist");
     let cost = CostModel::new(&m).expect("cost model");
-    let parted =
-        dzk_partition::partition(m, &bytes, "mnist", cost, Bound::MaxK(11), false).expect("plan");
+    let parted = dzk_partition::partition(
+        m,
+        &bytes,
+        "mnist",
+        cost,
+        Bound::MaxK(11),
+        Visibility::default(),
+    )
+    .expect("plan");
     assert_eq!(parted.splits.len(), 2, "{:?}", parted.splits);
     assert!(!parted.splits[0].reads_parts && parted.splits[1].reads_parts);
     let (s0, s1) = (parted.sections[0], parted.sections[1]);

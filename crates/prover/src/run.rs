@@ -119,8 +119,9 @@ fn circuit(plan: &Plan, c: &ChunkPlan, model: Arc<Model>) -> Result<ChunkCircuit
             public_input: plan.visibility.public_input,
             public_output: plan.visibility.public_output,
         });
-    // The plan's `k` was fitted with every boundary hashed; public inputs or outputs may take fewer rows, so a
-    // chunk may fit a smaller `k`, never need a larger one.
+    // The plan's `k` was fitted as the chunk is proven, its public sides included; a plan of a dzk before that
+    // fitted every boundary hashed, and public inputs or outputs may take fewer rows, so a chunk may fit a
+    // smaller `k`, never need a larger one.
     if circuit.min_k() > c.k {
         return Err(input(
             &c.slice_file,

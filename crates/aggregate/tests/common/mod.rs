@@ -140,14 +140,15 @@ pub fn prove_io(
     ins: &[Fr],
     out: Fr,
 ) -> Chunk {
-    let c = ChunkCircuit::fit_within_io(m.clone(), a, b, io, None)
+    let vis = Visibility {
+        public_input: false,
+        public_output: true,
+    };
+    let c = ChunkCircuit::fit_within_io(m.clone(), a, b, io, vis, None)
         .expect("fit")
         .with_io(io.clone())
         .expect("io")
-        .with_visibility(Visibility {
-            public_input: false,
-            public_output: true,
-        })
+        .with_visibility(vis)
         .with_group_inputs(given, ins, out)
         .expect("witness");
     prove_circuit(params, c)

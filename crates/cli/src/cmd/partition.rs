@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use dzk_circuit::{bytes_text, CostModel, Limit};
+use dzk_circuit::{bytes_text, CostModel, Limit, Visibility};
 use dzk_format::run::{total_values, VisibilitySpec};
 use dzk_ir::Model;
 use dzk_partition::{partition, plan, slice_name, Bound};
@@ -145,8 +145,13 @@ impl PartitionCmd {
         CostModel::check(&model)
             .map_err(|e| dzk_partition::PartitionError::from(in_file_circuit(e, &taken)))
             .with_context(|| format!("partitioning {name}"))?;
+        // Every chunk is counted and fitted as it will be proven: the model's inputs and outputs public or hashed.
+        let public = Visibility {
+            public_input: self.public_input,
+            public_output: !self.hashed_output,
+        };
         let pb = spinner("measuring every slice with the cost model");
-        let cost = CostModel::new_for(&model, bound.limit())
+        let cost = CostModel::new_for(&model, bound.limit(), public)
             .map_err(dzk_partition::PartitionError::from)
             .with_context(|| format!("partitioning {name}"))?;
         let sliced = if folded.layers.is_empty() {
@@ -159,7 +164,7 @@ impl PartitionCmd {
             .chunks
             .is_some()
             .then(|| (model.clone(), cost.clone(), sliced));
-        let parted = partition(model, sliced, &name, cost, bound, !self.hashed_output)
+        let parted = partition(model, sliced, &name, cost, bound, public)
             .map_err(|e| in_file(e, &taken))
             .with_context(|| format!("partitioning {name}"))?;
         let (model, cost, cuts) = (parted.model.clone(), &parted.cost, &parted.cuts);
@@ -252,7 +257,6 @@ impl PartitionCmd {
             (Some(n), Some((whole, whole_cost, whole_bytes))) if plan.chunks.len() < n => {
                 let k = plan.chunks.iter().map(|c| c.k).max().unwrap_or_default();
                 Some(fewer_note(n, plan.chunks.len(), k, || {
-                    let public = !self.hashed_output;
                     partition(
                         whole,
                         whole_bytes,
