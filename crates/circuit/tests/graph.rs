@@ -671,3 +671,106 @@ fn a_part_of_a_softmax_split_by_rows_proves_its_rows_and_no_other() {
         }
     }
 }
+
+/// The tiny transformer's attention product `A·Bᵀ` (layer 25, `[1, 4, 4]` by `[1, 4, 4]`: one batch, so split by
+/// `A`'s rows, `B` read whole) and its residual sum (layer 33, two activations `[1, 4, 8]`, split by position
+/// along axis 1), each in 2 parts of 2 rows. Each part reads the whole boundary before the layer (its input
+/// commitment covers it) and proves its rows: the honest part passes; the other part's rows, its rows in
+/// reverse order and a value off by one as its output, and the part proven from an input changed in its own
+/// rows or in the other part's, are rejected.
+#[test]
+fn a_part_of_a_batched_product_or_an_element_wise_layer_split_by_rows_proves_its_rows_alone() {
+    for (layer, kind) in [(25, "BatchMatMul"), (33, "Add")] {
+        let (m, full, sections) = tiny_split(
+            |orig| {
+                assert_eq!(orig.layers()[layer].layer_type, kind);
+                assert_eq!(orig.split_limit(layer), Ok(4), "rows along axis 1");
+                vec![dzk_ir::SplitAt {
+                    layer,
+                    parts: 2,
+                    tail: 0,
+                }]
+            },
+            false,
+        );
+        let sec = sections[0];
+        assert!(sec.sliced);
+        let live = m.live_at(sec.start);
+        let value = |t: i64| full.tensor(t).expect("tensor").data().to_vec();
+        let share = |p: usize| value(m.layers()[sec.part(p).1 - 1].outputs[0]);
+        // The first operand, read from the boundary and sliced by every part.
+        let x = m.layers()[sec.start].inputs[0];
+        assert!(
+            live.contains(&x),
+            "{kind}: the parts read the operand from the boundary"
+        );
+        let half = value(x).len() / 2;
+        let circuit = |p: usize, given: &[(i64, dzk_ir::Tensor)]| {
+            let (a, b) = sec.part(p);
+            let io = ChunkIo {
+                groups: vec![InputGroup {
+                    model_inputs: false,
+                    tensors: live.clone(),
+                }],
+                outputs: m.layers()[b - 1].outputs.clone(),
+                public_outputs: false,
+            };
+            ChunkCircuit::new(m.clone(), a, b, layout())
+                .expect("circuit")
+                .with_io(io)
+                .expect("io")
+                .with_visibility(HASHED)
+                .with_group_inputs(
+                    &TensorFile::new(given.to_vec()).expect("inputs"),
+                    &[Fr::from(7)],
+                    Fr::from(11 + p as u64),
+                )
+        };
+        let honest: Vec<(i64, dzk_ir::Tensor)> = live
+            .iter()
+            .map(|&t| (t, full.tensor(t).expect("live").clone()))
+            .collect();
+        let flat: Vec<i64> = live.iter().flat_map(|&t| value(t)).collect();
+        for p in 0..2 {
+            let c = circuit(p, &honest).expect("witness");
+            let salt = Fr::from(11 + p as u64);
+            let want = vec![
+                commit(Fr::from(7), &flat).expect("commit"),
+                commit(salt, &share(p)).expect("commit"),
+            ];
+            assert_ne!(share(p), share(1 - p), "{kind}: the parts' rows differ");
+            let mut off = share(p);
+            off[3] += 1;
+            let mut reversed = share(p);
+            reversed.reverse();
+            assert_ne!(reversed, share(p));
+            proves_its_share_alone(
+                &c,
+                &want,
+                salt,
+                [
+                    ("the other part's rows", share(1 - p)),
+                    ("its rows in reverse order", reversed),
+                    ("a value off by one", off),
+                ],
+            );
+            // Proven from an operand changed in its own rows (the first half of axis 1 for part 0) or in the
+            // other part's: the commitment to the true boundary rejects it.
+            for at in [half * p, half * (1 - p)] {
+                let mut given = honest.clone();
+                let i = given.iter().position(|(t, _)| *t == x).expect("x given");
+                let mut data = given[i].1.data().to_vec();
+                data[at] += 3;
+                given[i].1 =
+                    dzk_ir::Tensor::new(given[i].1.shape().to_vec(), data).expect("tensor");
+                let bad = circuit(p, &given).expect("witness");
+                let mut claimed = want.clone();
+                claimed[1] = bad.instances()[1];
+                assert!(
+                    mock(&bad, claimed).is_err(),
+                    "{kind}: part {p} proven from an input changed at {at} accepted"
+                );
+            }
+        }
+    }
+}

@@ -1,7 +1,8 @@
 //! A softmax too large for the bound, split by rows: `partition --max-k 14` cuts an attention-sized softmax
 //! (`[8, 32, 96]`, a mask that differs per head) into parts that each slice their heads' rows of the input, and
 //! the chunk after them reads every part. The plan's chunks fit the bound and `dzk boundaries` gives the model's
-//! outputs; proving and verifying the whole run (about 4 minutes on 2 cores) is in `cargo xtask slow`.
+//! outputs; proving and verifying the whole run (about 4 minutes on 2 cores) is in `cargo xtask slow`. An
+//! element-wise layer splits by position the same way, and is refused with the reason where it cannot.
 
 use std::path::{Path, PathBuf};
 
@@ -124,7 +125,8 @@ fn a_softmax_too_large_for_the_bound_is_split_by_rows_and_its_boundaries_give_th
         assert_eq!(got, forward_outputs(&model, &input), "head: {head}");
     }
     // With the softmax's outputs public, the chunk that joins its parts would state 24,576 values: more
-    // instances than 2^14 rows hold, so `partition` refuses (the planned `k` counts them) and says what helps.
+    // instances than 2^14 rows hold (a row split's parts never share the outputs out), so `partition` refuses
+    // and says what helps.
     let dir = dir.join("last");
     let o = dzk(&[
         "partition",
@@ -136,9 +138,9 @@ fn a_softmax_too_large_for_the_bound_is_split_by_rows_and_its_boundaries_give_th
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", err(&o));
     assert!(
-        err(&o)
-            .contains("states the model's 24576 outputs as public instances, which needs k = 15")
-            && err(&o).contains("--hashed-output commits to them instead"),
+        err(&o).contains(
+            "the model's 24576 outputs are public instances, one row each, more than 2^14 rows"
+        ) && err(&o).contains("--hashed-output commits to them instead"),
         "{}",
         err(&o)
     );
@@ -161,4 +163,41 @@ fn a_softmax_split_by_rows_proves_and_verifies() {
     let chunks = v["chunks"].as_array().expect("chunks").len();
     prove_each_chunk(&run, &b, &params, &proofs, chunks);
     assert_valid_with_outputs(&run, &params, &proofs, (&model, &input));
+}
+
+/// An element-wise layer too large for the bound is split by position like a softmax by rows, but each part
+/// still reads (and hashes) the whole input before it: where even one position per part does not fit,
+/// `partition` says so, naming the unit and the cause, and writes no plan.
+#[test]
+fn an_element_wise_layer_whose_input_alone_is_too_large_is_refused_with_the_reason() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    // 8,192 values: hashing them alone fills 2^13 rows.
+    let shape = [8usize, 32, 32];
+    let m = json!({"global_sf": 64, "k": 14, "num_cols": 6, "inp_idxes": [0], "out_idxes": [1], "tensors": [],
+        "layers": [{"layer_type": "Tanh", "params": [], "inp_idxes": [0], "inp_shapes": [shape],
+                    "out_idxes": [1], "out_shapes": [shape], "mask": []}]});
+    let model = dir.join("tanh.msgpack");
+    std::fs::write(&model, rmp_serde::to_vec_named(&m).expect("encode")).expect("write");
+    let run = dir.join("run");
+    let o = dzk(&[
+        "partition",
+        s(&model),
+        "--max-k",
+        "13",
+        "--hashed-output",
+        "-o",
+        s(&run),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(
+        err(&o).contains("layer 0 alone needs k = 14")
+            && err(&o).contains(
+                "cannot be split: even one position per part does not fit 2^13 rows (its input alone is \
+                 too large)"
+            ),
+        "{}",
+        err(&o)
+    );
+    assert!(!run.join("plan.dzk").exists());
 }

@@ -15,8 +15,8 @@
 //! last of them. Each of those layers computes every output channel from that channel alone, so this too is exact,
 //! and the next chunk reads the (often smaller) pooled output instead of the layer's.
 //!
-//! A softmax is split by rows instead ([`rows`]): each part slices its rows of the input and a concatenation
-//! along that axis joins them.
+//! A softmax, a batched product of two activations and an element-wise layer are split by rows instead
+//! ([`rows`]): each part slices its rows of the operands and a concatenation along that axis joins them.
 
 use std::collections::BTreeMap;
 
@@ -33,7 +33,8 @@ pub struct Section {
     /// How many parts; the concatenation is layer [`Self::join`].
     pub parts: usize,
     /// Layers per part: the split layer's share and its tail's (1 without a tail), and the leading copy of the
-    /// previous section's concatenation when [`Self::lead`], or the leading slice when [`Self::sliced`].
+    /// previous section's concatenation when [`Self::lead`], or the leading slices (one per operand that varies
+    /// along the split axis and is not a constant) when [`Self::sliced`].
     pub len: usize,
     /// Each part starts with its own copy of the previous section's concatenation: the split layer read only
     /// that concatenation, so its parts read the previous section's parts directly
@@ -43,7 +44,7 @@ pub struct Section {
     /// them directly (that section has [`Self::lead`]).
     pub joined: bool,
     /// The layer is split by rows ([`Model::splits_by_rows`]): each part starts with a `Slice` of its rows of
-    /// the input, and the concatenation joins the parts along that axis.
+    /// each operand that varies along the split axis, and the concatenation joins the parts along that axis.
     pub sliced: bool,
 }
 
@@ -56,7 +57,11 @@ impl Section {
 
     /// How many layers of the model given the section stands for: the split layer and its tail.
     pub fn original_layers(&self) -> usize {
-        self.len - usize::from(self.lead) - usize::from(self.sliced)
+        if self.sliced {
+            1
+        } else {
+            self.len - usize::from(self.lead)
+        }
     }
 
     /// Part `p`'s layers `(start, end)`.
@@ -88,9 +93,10 @@ pub struct Split {
 }
 
 impl Model {
-    /// The most parts layer `index` can be split into (its output channels, or for a softmax its rows), or why it
-    /// cannot be split: only convolutions (not depthwise) and fully connected layers whose weights (and bias)
-    /// are constants with values split by output channels, and softmaxes by rows ([`Self::splits_by_rows`]).
+    /// The most parts layer `index` can be split into (its output channels, or for a split by rows its rows), or
+    /// why it cannot be split: convolutions (not depthwise) and fully connected layers whose weights (and bias)
+    /// are constants split by output channels; softmaxes, batched products and element-wise layers by rows
+    /// ([`Self::splits_by_rows`]).
     pub fn split_limit(&self, index: usize) -> Result<usize, String> {
         let l = self
             .layers
@@ -108,12 +114,24 @@ impl Model {
                     None => return Err("its weights are not constants of the model".into()),
                 }
             }
-            Op::Softmax { .. } => {
-                return self.row_axis(index).map(|(_, rows)| rows).ok_or_else(|| {
-                    "its input has no axis before the last with more than one row".into()
-                })
+            _ => {
+                if let Some((_, rows)) = self.row_axis(index) {
+                    return Ok(rows);
+                }
+                return Err(match l.op {
+                    Op::Softmax { .. } => {
+                        "its input has no axis before the last with more than one row".into()
+                    }
+                    Op::BatchMatMul { .. } => {
+                        "its first operand has neither more than one batch nor more than one row"
+                            .into()
+                    }
+                    _ if rows::splits_by_position(&l.op) => {
+                        "its operands do not broadcast to its output, or it has one position".into()
+                    }
+                    _ => format!("{} layers are not split (yet)", l.layer_type),
+                });
             }
-            _ => return Err(format!("{} layers are not split (yet)", l.layer_type)),
         };
         if let Some(b) = l.inputs.get(2) {
             match self.tensors.get(b).and_then(|t| t.data.as_ref()) {
@@ -149,8 +167,8 @@ impl Model {
         let Some(&channels) = head.output_shapes.first().and_then(|s| s.last()) else {
             return 0;
         };
-        // A softmax is split by rows: its parts carry nothing after it.
-        if head.outputs.len() != 1 || matches!(head.op, Op::Softmax { .. }) {
+        // A layer split by rows: its parts carry nothing after it.
+        if head.outputs.len() != 1 || self.splits_by_rows(index) {
             return 0;
         }
         let mut inside: Vec<i64> = vec![head.outputs[0]];
@@ -361,18 +379,23 @@ impl Model {
             skip = tail;
             if let Some(axis) = model.row_axis(index) {
                 // No previous split feeds a row split (see `feeds`), and it feeds none.
+                let (parted, len) = rows::split_rows(
+                    (&model, index, l),
+                    axis,
+                    parts,
+                    &values,
+                    (&mut wire.tensors, &mut fresh),
+                )
+                .map_err(|e| fail(format!("layer {index}: {e}")))?;
                 sections.push(Section {
                     start: layers.len(),
                     parts,
-                    len: 2,
+                    len,
                     lead: false,
                     joined: true,
                     sliced: true,
                 });
-                layers.extend(
-                    rows::split_softmax(l, axis, parts, &mut fresh)
-                        .map_err(|e| fail(format!("layer {index}: {e}")))?,
-                );
+                layers.extend(parted);
                 continue;
             }
             let lead = pending.take();

@@ -35,8 +35,23 @@ fn check_model(model_path: PathBuf, input_path: PathBuf) {
             let m = Model::from_msgpack(&split.bytes, "m.msgpack").expect("load split");
             assert_eq!(split.sections.len(), 1);
             let sec = split.sections[0];
-            // A split by output channels is one layer per part, a softmax's by rows a slice and a softmax.
-            assert_eq!(sec.len, if model.splits_by_rows(l) { 2 } else { 1 });
+            // A split by output channels is one layer per part; by rows a slice of each operand that varies
+            // along the axis and is not a constant (a constant's share is a new constant), and the layer.
+            let sliced_operands = m.layers()[sec.start..sec.start + sec.len]
+                .iter()
+                .filter(|x| x.layer_type == "Slice")
+                .count();
+            assert_eq!(
+                sec.len,
+                1 + sliced_operands,
+                "layer {l} ({})",
+                model.layers()[l].layer_type
+            );
+            if model.splits_by_rows(l) {
+                assert!(sliced_operands >= 1 || model.layers()[l].inputs.len() > 1);
+            } else {
+                assert_eq!(sec.len, 1);
+            }
             assert_eq!(sec.sliced, model.splits_by_rows(l));
             assert_eq!(m.layers().len(), model.layers().len() + parts * sec.len);
             assert_eq!(sec.start, l);
@@ -377,4 +392,166 @@ fn a_softmax_split_by_rows_computes_what_the_original_does_under_every_mask() {
     let (_, model) = w.finish("s.msgpack").expect("model");
     let e = model.split_limit(0).expect_err("one row");
     assert!(e.contains("more than one row"), "{e}");
+}
+
+/// A tensor's index and values.
+type Named = (i64, Vec<i64>);
+
+/// Splits layer `l` of the model in `bytes` into `parts` and checks the split model: its forward pass gives `want`,
+/// each part holds `slices` slices then the layer, and the join concatenates along `axis`.
+fn check_row_split(
+    (bytes, input, want): (&[u8], &TensorFile, &[Named]),
+    l: usize,
+    parts: usize,
+    (slices, axis): (usize, i64),
+) {
+    let split = Model::split_layers_file(bytes, "m.msgpack", &[(l, parts)]).expect("split");
+    let m = Model::from_msgpack(&split.bytes, "m.msgpack").expect("load split");
+    let sec = split.sections[0];
+    assert_eq!(
+        (sec.parts, sec.len, sec.sliced, sec.original_layers()),
+        (parts, 1 + slices, true, 1),
+        "layer {l} in {parts} parts"
+    );
+    for p in 0..parts {
+        let (a, b) = sec.part(p);
+        let types: Vec<&str> = m.layers()[a..b]
+            .iter()
+            .map(|x| x.layer_type.as_str())
+            .collect();
+        assert!(types[..slices].iter().all(|&t| t == "Slice"), "{types:?}");
+    }
+    assert_eq!(
+        m.layers()[sec.join()].op,
+        dzk_ir::Op::Concatenation { axis }
+    );
+    assert_eq!(
+        outputs(&m, input),
+        want,
+        "layer {l} ({}) in {parts} parts",
+        m.layers()[sec.part(0).1 - 1].layer_type
+    );
+}
+
+/// A batched product of two activations splits by batch (both operands sliced) or, with one batch, by the
+/// first operand's rows (the second read whole, given as it is or transposed); the outputs are the original's.
+#[test]
+fn a_batched_product_split_by_batch_or_rows_computes_what_the_original_does() {
+    let value = |n: usize, seed: i64| -> Vec<i64> {
+        (0..n as i64)
+            .map(|i| ((i * 29 + seed) % 41 - 20) * 7)
+            .collect()
+    };
+    // (A's shape, B's shape, adj_y, output shape, rows, slices per part, axis)
+    let cases = [
+        ([3, 4, 5], [3, 5, 2], 0, vec![3, 4, 2], 3, 2, 0),
+        ([1, 4, 5], [1, 5, 2], 0, vec![1, 4, 2], 4, 1, 1),
+        ([1, 6, 5], [1, 3, 5], 1, vec![1, 6, 3], 6, 1, 1),
+    ];
+    for (a_shape, b_shape, adj_y, out, rows, slices, axis) in cases {
+        let mut w = dzk_ir::ModelWriter::new(1 << 8, 12);
+        let a = w.input(&a_shape);
+        let b = w.input(&b_shape);
+        let y = w.layer("BatchMatMul", vec![0, adj_y], &[a, b], &[out]);
+        w.set_outputs(y);
+        let (bytes, model) = w.finish("bmm.msgpack").expect("model");
+        assert!(model.splits_by_rows(0));
+        assert_eq!(model.split_unit(0), "row");
+        assert_eq!(model.split_limit(0), Ok(rows));
+        let input = TensorFile::new(vec![
+            (
+                a,
+                dzk_ir::Tensor::new(a_shape.to_vec(), value(a_shape.iter().product(), 3))
+                    .expect("a"),
+            ),
+            (
+                b,
+                dzk_ir::Tensor::new(b_shape.to_vec(), value(b_shape.iter().product(), 11))
+                    .expect("b"),
+            ),
+        ])
+        .expect("input");
+        let want = outputs(&model, &input);
+        for parts in [2, 3, rows] {
+            check_row_split((&bytes, &input, &want), 0, parts, (slices, axis));
+        }
+    }
+    // One batch of one row: nothing to split.
+    let mut w = dzk_ir::ModelWriter::new(1 << 8, 12);
+    let a = w.input(&[1, 1, 5]);
+    let b = w.input(&[1, 5, 2]);
+    let y = w.layer("BatchMatMul", vec![0, 0], &[a, b], &[vec![1, 1, 2]]);
+    w.set_outputs(y);
+    let (_, model) = w.finish("bmm.msgpack").expect("model");
+    let e = model.split_limit(0).expect_err("one row");
+    assert!(
+        e.contains("neither more than one batch nor more than one row"),
+        "{e}"
+    );
+}
+
+/// An element-wise layer splits by position along its output's first axis of more than one: an operand that
+/// varies along it is sliced (a constant one replaced by its share), one that broadcasts along it is read whole;
+/// the outputs are the original's.
+#[test]
+fn an_element_wise_layer_split_by_position_computes_what_the_original_does() {
+    let mut w = dzk_ir::ModelWriter::new(1 << 8, 12);
+    let x = w.input(&[4, 6]);
+    let row = w.input(&[1, 6]);
+    let full = w.constant(
+        &dzk_ir::Tensor::new(vec![4, 6], (0..24).map(|i| i * 13 % 17 - 8).collect())
+            .expect("constant"),
+    );
+    let per_col =
+        w.constant(&dzk_ir::Tensor::new(vec![6], vec![3, -2, 5, 0, 1, -4]).expect("constant"));
+    // Layer 0: x + full (a constant that varies: its share); 1: · row (an activation that broadcasts: whole);
+    // 2: − per_col (a constant that broadcasts: as it is); 3: its square; 4: (· x, two activations sliced).
+    let s0 = w.layer("Add", vec![0], &[x, full], &[vec![4, 6]]);
+    let s1 = w.layer("Mul", Vec::new(), &[s0[0], row], &[vec![4, 6]]);
+    let s2 = w.layer("Sub", Vec::new(), &[s1[0], per_col], &[vec![4, 6]]);
+    let s3 = w.layer("Square", Vec::new(), &[s2[0]], &[vec![4, 6]]);
+    let s4 = w.layer("Mul", Vec::new(), &[s3[0], x], &[vec![4, 6]]);
+    w.set_outputs(s4);
+    let (bytes, model) = w.finish("ew.msgpack").expect("model");
+    let data = |n: i64, seed: i64| {
+        (0..n)
+            .map(|i| (i * 31 + seed) % 29 - 14)
+            .collect::<Vec<_>>()
+    };
+    let input = TensorFile::new(vec![
+        (x, dzk_ir::Tensor::new(vec![4, 6], data(24, 5)).expect("x")),
+        (
+            row,
+            dzk_ir::Tensor::new(vec![1, 6], data(6, 9)).expect("row"),
+        ),
+    ])
+    .expect("input");
+    let want = outputs(&model, &input);
+    // Slices per part: x (not the constant), s0 (not row), s1, s2, s3 and x.
+    for (l, slices) in [(0, 1), (1, 1), (2, 1), (3, 1), (4, 2)] {
+        assert!(model.splits_by_rows(l), "layer {l}");
+        assert_eq!(model.split_unit(l), "position");
+        assert_eq!(model.split_limit(l), Ok(4));
+        assert_eq!(model.channel_tail(l), 0);
+        for parts in [2, 3, 4] {
+            check_row_split((&bytes, &input, &want), l, parts, (slices, 0));
+        }
+    }
+    // Along the last axis when the others hold one position.
+    let mut w = dzk_ir::ModelWriter::new(1 << 8, 12);
+    let x = w.input(&[1, 6]);
+    let c = w.constant(&dzk_ir::Tensor::new(vec![6], vec![1, 2, 3, 4, 5, 6]).expect("c"));
+    let y = w.layer("Add", vec![0], &[x, c], &[vec![1, 6]]);
+    w.set_outputs(y);
+    let (bytes, model) = w.finish("ew.msgpack").expect("model");
+    assert_eq!(model.split_limit(0), Ok(6));
+    let input = TensorFile::new(vec![(
+        x,
+        dzk_ir::Tensor::new(vec![1, 6], data(6, 2)).expect("x"),
+    )])
+    .expect("input");
+    let want = outputs(&model, &input);
+    for parts in [2, 6] {
+        check_row_split((&bytes, &input, &want), 0, parts, (1, 1));
+    }
 }

@@ -19,8 +19,8 @@ pub struct PartitionCmd {
     /// The zkml model file.
     pub model: PathBuf,
     /// Cut into at most this many chunks, the largest as small as the cost model allows: exactly this many as a
-    /// chain, or fewer where splitting layers across chunks (by output channels, a softmax by rows) makes the
-    /// largest smaller.
+    /// chain, or fewer where splitting layers across chunks (by output channels, or a softmax, batched product or
+    /// element-wise layer by rows) makes the largest smaller.
     #[arg(long, conflicts_with_all = ["max_k", "max_memory"], required_unless_present_any = ["max_k", "max_memory"])]
     pub chunks: Option<usize>,
     /// Cut into as few chunks as possible, each fitting 2^K rows.
@@ -203,7 +203,7 @@ impl PartitionCmd {
                 None => String::new(),
             };
             let how = if parted.sections.iter().any(|s| s.sliced) {
-                "by output channels, a softmax by rows"
+                "by output channels or by rows"
             } else {
                 "by output channels"
             };
@@ -219,7 +219,12 @@ impl PartitionCmd {
                     .map(|(s, sec)| {
                         let what = match s.tail {
                             0 if sec.sliced => {
-                                format!("layer {} (a softmax, by rows) in {} parts", s.layer, s.parts)
+                                let ty = &parted.model.layers()[sec.part(0).1 - 1].layer_type;
+                                let by = match ty.as_str() {
+                                    "Softmax" | "BatchMatMul" => "rows",
+                                    _ => "position",
+                                };
+                                format!("layer {} (a {ty}, by {by}) in {} parts", s.layer, s.parts)
                             }
                             0 => format!("layer {} in {} parts", s.layer, s.parts),
                             t => format!(
