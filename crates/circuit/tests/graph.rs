@@ -606,34 +606,13 @@ fn a_part_of_a_softmax_split_by_rows_proves_its_rows_and_no_other() {
         fn_slots: 2,
         ..layout()
     };
-    let circuit = |p: usize, given: &[(i64, dzk_ir::Tensor)]| {
-        let (a, b) = sec.part(p);
-        let io = ChunkIo {
-            groups: vec![InputGroup {
-                model_inputs: false,
-                tensors: live.clone(),
-            }],
-            outputs: m.layers()[b - 1].outputs.clone(),
-            public_outputs: false,
-        };
-        ChunkCircuit::new(m.clone(), a, b, with_functions)
-            .expect("circuit")
-            .with_io(io)
-            .expect("io")
-            .with_visibility(HASHED)
-            .with_group_inputs(
-                &TensorFile::new(given.to_vec()).expect("inputs"),
-                &[Fr::from(7)],
-                Fr::from(11 + p as u64),
-            )
-    };
     let honest: Vec<(i64, dzk_ir::Tensor)> = live
         .iter()
         .map(|&t| (t, full.tensor(t).expect("live").clone()))
         .collect();
     let flat: Vec<i64> = live.iter().flat_map(|&t| value(t)).collect();
     for p in 0..2 {
-        let c = circuit(p, &honest).expect("witness");
+        let c = row_part((&m, &sec, with_functions), p, &honest).expect("witness");
         let salt = Fr::from(11 + p as u64);
         let want = vec![
             commit(Fr::from(7), &flat).expect("commit"),
@@ -655,20 +634,65 @@ fn a_part_of_a_softmax_split_by_rows_proves_its_rows_and_no_other() {
         // Proven from other inputs than the boundary holds: one value of its own rows (row 2p of axis 1,
         // flat index 8p), or of the other part's (flat index 8(1 − p)), changed. The witness is the part's
         // honest softmax of what it was given; the commitment to the true boundary rejects it.
-        for at in [8 * p, 8 * (1 - p)] {
-            let mut given = honest.clone();
-            let i = given.iter().position(|(t, _)| *t == x).expect("x given");
-            let mut data = given[i].1.data().to_vec();
-            data[at] += 3;
-            given[i].1 = dzk_ir::Tensor::new(given[i].1.shape().to_vec(), data).expect("tensor");
-            let bad = circuit(p, &given).expect("witness");
-            let mut claimed = want.clone();
-            claimed[1] = bad.instances()[1];
-            assert!(
-                mock(&bad, claimed).is_err(),
-                "part {p} proven from an input changed at {at} accepted"
-            );
-        }
+        rejects_a_changed_operand(
+            (&m, &sec, with_functions),
+            p,
+            (&honest, x),
+            [8 * p, 8 * (1 - p)],
+            &want,
+        );
+    }
+}
+
+/// Part `p` of the row split `sec` of `m` under `params`: reading the whole boundary before the split (one group,
+/// input salt 7) from `given`, committing to its share of the output under salt `11 + p`.
+fn row_part(
+    (m, sec, params): (&Arc<Model>, &dzk_ir::Section, LayoutParams),
+    p: usize,
+    given: &[(i64, dzk_ir::Tensor)],
+) -> Result<ChunkCircuit, dzk_circuit::CircuitError> {
+    let (a, b) = sec.part(p);
+    let io = ChunkIo {
+        groups: vec![InputGroup {
+            model_inputs: false,
+            tensors: m.live_at(sec.start),
+        }],
+        outputs: m.layers()[b - 1].outputs.clone(),
+        public_outputs: false,
+    };
+    ChunkCircuit::new(m.clone(), a, b, params)?
+        .with_io(io)?
+        .with_visibility(HASHED)
+        .with_group_inputs(
+            &TensorFile::new(given.to_vec()).expect("inputs"),
+            &[Fr::from(7)],
+            Fr::from(11 + p as u64),
+        )
+}
+
+/// Part `p` of a row split proven from the boundary `honest` with operand `x` changed at each flat index of `at`
+/// (one in its own rows, one in the other part's): the witness is the part's honest output for what it was
+/// given, and the commitment to the true boundary (`want[0]`) rejects it.
+fn rejects_a_changed_operand(
+    part: (&Arc<Model>, &dzk_ir::Section, LayoutParams),
+    p: usize,
+    (honest, x): (&[(i64, dzk_ir::Tensor)], i64),
+    at: [usize; 2],
+    want: &[Fr],
+) {
+    for at in at {
+        let mut given = honest.to_vec();
+        let i = given.iter().position(|(t, _)| *t == x).expect("x given");
+        let mut data = given[i].1.data().to_vec();
+        data[at] += 3;
+        given[i].1 = dzk_ir::Tensor::new(given[i].1.shape().to_vec(), data).expect("tensor");
+        let bad = row_part(part, p, &given).expect("witness");
+        let mut claimed = want.to_vec();
+        claimed[1] = bad.instances()[1];
+        assert!(
+            mock(&bad, claimed).is_err(),
+            "part {p} proven from an operand changed at {at} accepted"
+        );
     }
 }
 
@@ -705,34 +729,13 @@ fn a_part_of_a_batched_product_or_an_element_wise_layer_split_by_rows_proves_its
             "{kind}: the parts read the operand from the boundary"
         );
         let half = value(x).len() / 2;
-        let circuit = |p: usize, given: &[(i64, dzk_ir::Tensor)]| {
-            let (a, b) = sec.part(p);
-            let io = ChunkIo {
-                groups: vec![InputGroup {
-                    model_inputs: false,
-                    tensors: live.clone(),
-                }],
-                outputs: m.layers()[b - 1].outputs.clone(),
-                public_outputs: false,
-            };
-            ChunkCircuit::new(m.clone(), a, b, layout())
-                .expect("circuit")
-                .with_io(io)
-                .expect("io")
-                .with_visibility(HASHED)
-                .with_group_inputs(
-                    &TensorFile::new(given.to_vec()).expect("inputs"),
-                    &[Fr::from(7)],
-                    Fr::from(11 + p as u64),
-                )
-        };
         let honest: Vec<(i64, dzk_ir::Tensor)> = live
             .iter()
             .map(|&t| (t, full.tensor(t).expect("live").clone()))
             .collect();
         let flat: Vec<i64> = live.iter().flat_map(|&t| value(t)).collect();
         for p in 0..2 {
-            let c = circuit(p, &honest).expect("witness");
+            let c = row_part((&m, &sec, layout()), p, &honest).expect("witness");
             let salt = Fr::from(11 + p as u64);
             let want = vec![
                 commit(Fr::from(7), &flat).expect("commit"),
@@ -755,22 +758,14 @@ fn a_part_of_a_batched_product_or_an_element_wise_layer_split_by_rows_proves_its
                 ],
             );
             // Proven from an operand changed in its own rows (the first half of axis 1 for part 0) or in the
-            // other part's: the commitment to the true boundary rejects it.
-            for at in [half * p, half * (1 - p)] {
-                let mut given = honest.clone();
-                let i = given.iter().position(|(t, _)| *t == x).expect("x given");
-                let mut data = given[i].1.data().to_vec();
-                data[at] += 3;
-                given[i].1 =
-                    dzk_ir::Tensor::new(given[i].1.shape().to_vec(), data).expect("tensor");
-                let bad = circuit(p, &given).expect("witness");
-                let mut claimed = want.clone();
-                claimed[1] = bad.instances()[1];
-                assert!(
-                    mock(&bad, claimed).is_err(),
-                    "{kind}: part {p} proven from an input changed at {at} accepted"
-                );
-            }
+            // other part's.
+            rejects_a_changed_operand(
+                (&m, &sec, layout()),
+                p,
+                (&honest, x),
+                [half * p, half * (1 - p)],
+                &want,
+            );
         }
     }
 }

@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 
 mod common;
 use common::{
-    assert_valid_with_outputs, chunk_reads, dzk, err, forward_outputs, ok, prove_each_chunk, s,
+    assert_valid_with_outputs, boundaries_outputs, chunk_reads, dzk, err, forward_outputs, ok,
+    prove_each_chunk, s,
 };
 
 /// Softmax over `[8, 32, 96]` (masked per head along the last axis), then (`head`) a reshape to `[256, 96]` and a
@@ -114,14 +115,7 @@ fn a_softmax_too_large_for_the_bound_is_split_by_rows_and_its_boundaries_give_th
         // The softmax's 24,576 values as public instances would not fit 2^14 rows in one chunk: hashed.
         let hashed: &[&str] = if head { &[] } else { &["--hashed-output"] };
         partition(&model, &run, hashed);
-        let b = dir.join("b");
-        ok(&["boundaries", s(&run), "--input", s(&input), "-o", s(&b)]);
-        let got = dzk_ir::TensorFile::load(&b.join("outputs.msgpack")).expect("outputs");
-        let got: Vec<i64> = got
-            .tensors()
-            .iter()
-            .flat_map(|(_, t)| t.data().to_vec())
-            .collect();
+        let got = boundaries_outputs(&run, &input, &dir.join("b"));
         assert_eq!(got, forward_outputs(&model, &input), "head: {head}");
     }
     // With the softmax's outputs public, the chunk that joins its parts would state 24,576 values: more

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 
 mod common;
-use common::{dzk, err, forward_outputs, ok, s};
+use common::{boundaries_outputs, dzk, err, forward_outputs, s};
 
 /// Two additions of a constant over `[n]`: every chunk of it is boundary (its `n` inputs and `n` outputs).
 fn adds_model(dir: &Path, n: usize) -> (PathBuf, PathBuf) {
@@ -86,14 +86,7 @@ fn public_inputs_or_outputs_set_the_planned_k_and_too_many_are_refused() {
                 "{c}"
             );
         }
-        let b = run.join("b");
-        ok(&["boundaries", s(&run), "--input", s(&input), "-o", s(&b)]);
-        let got = dzk_ir::TensorFile::load(&b.join("outputs.msgpack")).expect("outputs");
-        let got: Vec<i64> = got
-            .tensors()
-            .iter()
-            .flat_map(|(_, t)| t.data().to_vec())
-            .collect();
+        let got = boundaries_outputs(&run, &input, &run.join("b"));
         assert_eq!(got, forward_outputs(&model, &input), "{args:?}");
     }
 }

@@ -139,6 +139,17 @@ pub fn forward_outputs(model: &Path, input: &Path) -> Vec<i64> {
         .collect()
 }
 
+/// `dzk boundaries` of `run` on `input` into `out`: the model's outputs it wrote (`outputs.msgpack`), flat.
+pub fn boundaries_outputs(run: &Path, input: &Path, out: &Path) -> Vec<i64> {
+    ok(&["boundaries", s(run), "--input", s(input), "-o", s(out)]);
+    dzk_ir::TensorFile::load(&out.join("outputs.msgpack"))
+        .expect("outputs")
+        .tensors()
+        .iter()
+        .flat_map(|(_, t)| t.data().to_vec())
+        .collect()
+}
+
 /// Copies the files (not the folders) of `from` into `to`, which it makes.
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
