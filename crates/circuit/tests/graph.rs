@@ -579,38 +579,23 @@ fn a_part_reading_the_previous_parts_commits_to_each_and_proves_its_share() {
 /// other part's, are rejected.
 #[test]
 fn a_part_of_a_softmax_split_by_rows_proves_its_rows_and_no_other() {
-    let (m, full, sections) = tiny_split(
-        |orig| {
-            assert_eq!(orig.layers()[27].layer_type, "Softmax");
-            assert!(orig.splits_by_rows(27));
-            vec![dzk_ir::SplitAt {
-                layer: 27,
-                parts: 2,
-                tail: 0,
-            }]
-        },
-        false,
-    );
-    let sec = sections[0];
-    assert!(sec.sliced);
-    let live = m.live_at(sec.start);
+    let RowSplit {
+        m,
+        full,
+        sec,
+        limit,
+        honest,
+        flat,
+        x,
+    } = RowSplit::of(27, "Softmax");
+    assert_eq!(limit, 4);
     let value = |t: i64| full.tensor(t).expect("tensor").data().to_vec();
     let share = |p: usize| value(m.layers()[sec.part(p).1 - 1].outputs[0]);
-    let x = m.layers()[sec.start].inputs[0];
-    assert!(
-        live.contains(&x),
-        "the part reads the softmax input from the boundary"
-    );
     // The softmax looks its exponentials up: a layout with function slots.
     let with_functions = LayoutParams {
         fn_slots: 2,
         ..layout()
     };
-    let honest: Vec<(i64, dzk_ir::Tensor)> = live
-        .iter()
-        .map(|&t| (t, full.tensor(t).expect("live").clone()))
-        .collect();
-    let flat: Vec<i64> = live.iter().flat_map(|&t| value(t)).collect();
     for p in 0..2 {
         let c = row_part((&m, &sec, with_functions), p, &honest).expect("witness");
         let salt = Fr::from(11 + p as u64);
@@ -641,6 +626,65 @@ fn a_part_of_a_softmax_split_by_rows_proves_its_rows_and_no_other() {
             [8 * p, 8 * (1 - p)],
             &want,
         );
+    }
+}
+
+/// The tiny transformer with layer `layer` (of kind `kind`, split by rows) split into 2 parts.
+struct RowSplit {
+    /// The split model.
+    m: Arc<Model>,
+    /// Its forward pass on the shipped input.
+    full: dzk_ir::Trace,
+    /// The split layer's parts.
+    sec: dzk_ir::Section,
+    /// The rows the layer splits into at most.
+    limit: usize,
+    /// What every part reads: the boundary before the split, as the forward pass computed it.
+    honest: Vec<(i64, dzk_ir::Tensor)>,
+    /// Its values, flat, in boundary order (what the input commitment covers).
+    flat: Vec<i64>,
+    /// The layer's first operand, read from that boundary and sliced by every part.
+    x: i64,
+}
+
+impl RowSplit {
+    fn of(layer: usize, kind: &str) -> Self {
+        let mut limit = 0;
+        let (m, full, sections) = tiny_split(
+            |orig| {
+                assert_eq!(orig.layers()[layer].layer_type, kind);
+                assert!(orig.splits_by_rows(layer), "{kind}");
+                limit = orig.split_limit(layer).expect("splits");
+                vec![dzk_ir::SplitAt {
+                    layer,
+                    parts: 2,
+                    tail: 0,
+                }]
+            },
+            false,
+        );
+        let sec = sections[0];
+        assert!(sec.sliced);
+        let live = m.live_at(sec.start);
+        let x = m.layers()[sec.start].inputs[0];
+        assert!(
+            live.contains(&x),
+            "{kind}: the parts read the operand from the boundary"
+        );
+        let honest: Vec<(i64, dzk_ir::Tensor)> = live
+            .iter()
+            .map(|&t| (t, full.tensor(t).expect("live").clone()))
+            .collect();
+        let flat = honest.iter().flat_map(|(_, t)| t.data().to_vec()).collect();
+        Self {
+            m,
+            full,
+            sec,
+            limit,
+            honest,
+            flat,
+            x,
+        }
     }
 }
 
@@ -705,35 +749,19 @@ fn rejects_a_changed_operand(
 #[test]
 fn a_part_of_a_batched_product_or_an_element_wise_layer_split_by_rows_proves_its_rows_alone() {
     for (layer, kind) in [(25, "BatchMatMul"), (33, "Add")] {
-        let (m, full, sections) = tiny_split(
-            |orig| {
-                assert_eq!(orig.layers()[layer].layer_type, kind);
-                assert_eq!(orig.split_limit(layer), Ok(4), "rows along axis 1");
-                vec![dzk_ir::SplitAt {
-                    layer,
-                    parts: 2,
-                    tail: 0,
-                }]
-            },
-            false,
-        );
-        let sec = sections[0];
-        assert!(sec.sliced);
-        let live = m.live_at(sec.start);
+        let RowSplit {
+            m,
+            full,
+            sec,
+            limit,
+            honest,
+            flat,
+            x,
+        } = RowSplit::of(layer, kind);
+        assert_eq!(limit, 4, "rows along axis 1");
         let value = |t: i64| full.tensor(t).expect("tensor").data().to_vec();
         let share = |p: usize| value(m.layers()[sec.part(p).1 - 1].outputs[0]);
-        // The first operand, read from the boundary and sliced by every part.
-        let x = m.layers()[sec.start].inputs[0];
-        assert!(
-            live.contains(&x),
-            "{kind}: the parts read the operand from the boundary"
-        );
         let half = value(x).len() / 2;
-        let honest: Vec<(i64, dzk_ir::Tensor)> = live
-            .iter()
-            .map(|&t| (t, full.tensor(t).expect("live").clone()))
-            .collect();
-        let flat: Vec<i64> = live.iter().flat_map(|&t| value(t)).collect();
         for p in 0..2 {
             let c = row_part((&m, &sec, layout()), p, &honest).expect("witness");
             let salt = Fr::from(11 + p as u64);
