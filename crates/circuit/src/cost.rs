@@ -52,8 +52,6 @@ struct Counted {
     outs: Vec<[usize; 5]>,
     /// Rows halo2 reserves (blinding factors and one more).
     reserved: usize,
-    /// The model's layers.
-    n: usize,
     /// Instances the model's inputs take in a slice starting at cut 0 (0 when they are hashed).
     public_in: usize,
     /// Instances the model's outputs take in a slice ending at the last cut (0 when they are hashed).
@@ -525,10 +523,11 @@ impl Counted {
         };
         for (cut, sizes) in live.iter().enumerate() {
             let public_in = cut == 0 && visibility.public_input;
+            // A public side is counted where it is (once); a hashed one once per distinct size list.
             let i = match in_seen.get(sizes.as_slice()) {
-                Some(c) if !public_in => *c,
                 _ if public_in => count_in(sizes, true)?,
-                _ => {
+                Some(c) => *c,
+                None => {
                     let c = count_in(sizes, false)?;
                     in_seen.insert(sizes, c);
                     c
@@ -537,9 +536,9 @@ impl Counted {
             let total: usize = sizes.iter().sum();
             let public_out = cut == n && visibility.public_output;
             let o = match out_seen.get(&total) {
-                Some(c) if !public_out => *c,
                 _ if public_out => count_out(total, true)?,
-                _ => {
+                Some(c) => *c,
+                None => {
                     let c = count_out(total, false)?;
                     out_seen.insert(total, c);
                     c
@@ -555,7 +554,6 @@ impl Counted {
             ins,
             outs,
             reserved,
-            n,
             public_in: if visibility.public_input { total(0) } else { 0 },
             public_out: if visibility.public_output {
                 total(n)
@@ -568,7 +566,8 @@ impl Counted {
     /// The instances of slice `[a, b)` (a chunk of a chain): its two commitments and the model's inputs or
     /// outputs it states publicly.
     fn instances(&self, a: usize, b: usize) -> usize {
-        2 + if a == 0 { self.public_in } else { 0 } + if b == self.n { self.public_out } else { 0 }
+        let last = self.prefix.len() - 1;
+        2 + if a == 0 { self.public_in } else { 0 } + if b == last { self.public_out } else { 0 }
     }
 
     fn rows(&self, a: usize, b: usize) -> usize {

@@ -267,10 +267,7 @@ pub fn plan(
         });
     let mut chunks = Vec::with_capacity(cuts.len());
     let roles = roles(model, cuts, sections);
-    let vis = Visibility {
-        public_input: visibility.public_input,
-        public_output: visibility.public_output,
-    };
+    let vis = Visibility::from(visibility);
     for (i, &(a, b)) in cuts.iter().enumerate() {
         if roles[i] != Role::Chain {
             // A chunk that reads several boundaries, or a part: fitted with its real inputs and outputs (public

@@ -115,10 +115,7 @@ fn circuit(plan: &Plan, c: &ChunkPlan, model: Arc<Model>) -> Result<ChunkCircuit
     let io = ChunkIo::from_plan(&model, plan, c);
     let circuit = ChunkCircuit::new(model, c.start, c.end, LayoutParams::from(&c.layout))?
         .with_io(io)?
-        .with_visibility(Visibility {
-            public_input: plan.visibility.public_input,
-            public_output: plan.visibility.public_output,
-        });
+        .with_visibility(Visibility::from(plan.visibility));
     // The plan's `k` was fitted as the chunk is proven, its public sides included; a plan of a dzk before that
     // fitted every boundary hashed, and public inputs or outputs may take fewer rows, so a chunk may fit a
     // smaller `k`, never need a larger one.

@@ -16,6 +16,16 @@ pub struct Visibility {
     pub public_output: bool,
 }
 
+impl From<dzk_format::run::VisibilitySpec> for Visibility {
+    /// The visibility a plan records.
+    fn from(v: dzk_format::run::VisibilitySpec) -> Self {
+        Self {
+            public_input: v.public_input,
+            public_output: v.public_output,
+        }
+    }
+}
+
 /// One committed group of boundary-in tensors: what one producer wrote (or the model's inputs).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InputGroup {

@@ -146,10 +146,11 @@ impl PartitionCmd {
             .map_err(|e| dzk_partition::PartitionError::from(in_file_circuit(e, &taken)))
             .with_context(|| format!("partitioning {name}"))?;
         // Every chunk is counted and fitted as it will be proven: the model's inputs and outputs public or hashed.
-        let public = Visibility {
+        let visibility = VisibilitySpec {
             public_input: self.public_input,
             public_output: !self.hashed_output,
         };
+        let public = Visibility::from(visibility);
         let pb = spinner("measuring every slice with the cost model");
         let cost = CostModel::new_for(&model, bound.limit(), public)
             .map_err(dzk_partition::PartitionError::from)
@@ -159,7 +160,9 @@ impl PartitionCmd {
         } else {
             &folded.bytes
         };
-        // The model as given (folded), for the second look that `--chunks` may take below.
+        // The model as given (folded): what its split layers are, and for the second look that `--chunks` may
+        // take below.
+        let given = model.clone();
         let whole = self
             .chunks
             .is_some()
@@ -171,10 +174,6 @@ impl PartitionCmd {
         pb.set_message("writing slices");
         let sliced = parted.bytes.as_deref().unwrap_or(sliced);
         let slices = Model::slice_files(sliced, &name, cuts)?;
-        let visibility = VisibilitySpec {
-            public_input: self.public_input,
-            public_output: !self.hashed_output,
-        };
         pb.set_message(format!(
             "fitting the layout of each of {} chunks",
             cuts.len()
@@ -219,12 +218,16 @@ impl PartitionCmd {
                     .map(|(s, sec)| {
                         let what = match s.tail {
                             0 if sec.sliced => {
-                                let ty = &parted.model.layers()[sec.part(0).1 - 1].layer_type;
-                                let by = match ty.as_str() {
-                                    "Softmax" | "BatchMatMul" => "rows",
-                                    _ => "position",
+                                let by = match given.split_unit(s.layer) {
+                                    "row" => "rows",
+                                    unit => unit,
                                 };
-                                format!("layer {} (a {ty}, by {by}) in {} parts", s.layer, s.parts)
+                                format!(
+                                    "layer {} (a {}, by {by}) in {} parts",
+                                    s.layer,
+                                    given.layers()[s.layer].layer_type,
+                                    s.parts
+                                )
                             }
                             0 => format!("layer {} in {} parts", s.layer, s.parts),
                             t => format!(
