@@ -587,7 +587,7 @@ fn a_part_of_a_softmax_split_by_rows_proves_its_rows_and_no_other() {
         honest,
         flat,
         x,
-    } = RowSplit::of(27, "Softmax");
+    } = RowSplit::of(27, "Softmax", 0);
     assert_eq!(limit, 4);
     let value = |t: i64| full.tensor(t).expect("tensor").data().to_vec();
     let share = |p: usize| value(m.layers()[sec.part(p).1 - 1].outputs[0]);
@@ -629,7 +629,8 @@ fn a_part_of_a_softmax_split_by_rows_proves_its_rows_and_no_other() {
     }
 }
 
-/// The tiny transformer with layer `layer` (of kind `kind`, split by rows) split into 2 parts.
+/// The tiny transformer with layer `layer` (of kind `kind`, split by rows) split into 2 parts, each carrying the
+/// `tail` layers after it.
 struct RowSplit {
     /// The split model.
     m: Arc<Model>,
@@ -648,7 +649,7 @@ struct RowSplit {
 }
 
 impl RowSplit {
-    fn of(layer: usize, kind: &str) -> Self {
+    fn of(layer: usize, kind: &str, tail: usize) -> Self {
         let mut limit = 0;
         let (m, full, sections) = tiny_split(
             |orig| {
@@ -658,13 +659,13 @@ impl RowSplit {
                 vec![dzk_ir::SplitAt {
                     layer,
                     parts: 2,
-                    tail: 0,
+                    tail,
                 }]
             },
             false,
         );
         let sec = sections[0];
-        assert!(sec.sliced);
+        assert!(sec.sliced && sec.tail == tail);
         let live = m.live_at(sec.start);
         let x = m.layers()[sec.start].inputs[0];
         assert!(
@@ -757,7 +758,7 @@ fn a_part_of_a_batched_product_or_an_element_wise_layer_split_by_rows_proves_its
             honest,
             flat,
             x,
-        } = RowSplit::of(layer, kind);
+        } = RowSplit::of(layer, kind, 0);
         assert_eq!(limit, 4, "rows along axis 1");
         let value = |t: i64| full.tensor(t).expect("tensor").data().to_vec();
         let share = |p: usize| value(m.layers()[sec.part(p).1 - 1].outputs[0]);
@@ -795,5 +796,79 @@ fn a_part_of_a_batched_product_or_an_element_wise_layer_split_by_rows_proves_its
                 &want,
             );
         }
+    }
+}
+
+/// A part of the tiny transformer's second attention head split by `Q·Kᵀ`'s rows, carrying the scale, the softmax
+/// and the product with `V` (layers 25 to 28, `V` read whole): each part proves its 2 rows of `softmax(Q·Kᵀ·c)·V`
+/// from the boundary before `Q·Kᵀ`. The honest part passes; the other part's rows, its rows reversed and a value
+/// off by one as its output are rejected, and so is the part proven from a `Q` changed in its own rows or the
+/// other part's, or from a `V` changed in either half.
+#[test]
+fn a_row_split_part_carrying_the_softmax_and_the_product_with_v_proves_its_rows_alone() {
+    let RowSplit {
+        m,
+        full,
+        sec,
+        limit,
+        honest,
+        flat,
+        x,
+    } = RowSplit::of(25, "BatchMatMul", 3);
+    assert_eq!(limit, 4);
+    let types: Vec<&str> = (sec.part(0).0..sec.part(0).1)
+        .map(|l| m.layers()[l].layer_type.as_str())
+        .collect();
+    assert_eq!(
+        types,
+        ["Slice", "BatchMatMul", "Mul", "Softmax", "BatchMatMul"]
+    );
+    // `V`: the second operand of the part's last layer, read from the boundary.
+    let v = m.layers()[sec.part(0).1 - 1].inputs[1];
+    assert!(honest.iter().any(|(t, _)| *t == v), "V read whole");
+    let value = |t: i64| full.tensor(t).expect("tensor").data().to_vec();
+    let share = |p: usize| value(m.layers()[sec.part(p).1 - 1].outputs[0]);
+    let half = value(x).len() / 2;
+    let with_functions = LayoutParams {
+        fn_slots: 2,
+        ..layout()
+    };
+    for p in 0..2 {
+        let c = row_part((&m, &sec, with_functions), p, &honest).expect("witness");
+        let salt = Fr::from(11 + p as u64);
+        let want = vec![
+            commit(Fr::from(7), &flat).expect("commit"),
+            commit(salt, &share(p)).expect("commit"),
+        ];
+        assert_ne!(share(p), share(1 - p));
+        let mut off = share(p);
+        off[2] += 1;
+        let mut reversed = share(p);
+        reversed.reverse();
+        assert_ne!(reversed, share(p));
+        proves_its_share_alone(
+            &c,
+            &want,
+            salt,
+            [
+                ("the other part's rows", share(1 - p)),
+                ("its rows in reverse order", reversed),
+                ("a value off by one", off),
+            ],
+        );
+        rejects_a_changed_operand(
+            (&m, &sec, with_functions),
+            p,
+            (&honest, x),
+            [half * p, half * (1 - p)],
+            &want,
+        );
+        rejects_a_changed_operand(
+            (&m, &sec, with_functions),
+            p,
+            (&honest, v),
+            [1, half + 2],
+            &want,
+        );
     }
 }

@@ -159,6 +159,146 @@ fn a_softmax_split_by_rows_proves_and_verifies() {
     assert_valid_with_outputs(&run, &params, &proofs, (&model, &input));
 }
 
+/// Attention's second half over `[8, 32, 96]` scores (masked per head): their softmax times `V` (`[8, 96, 8]`),
+/// reshaped to `[256, 8]`, and a fully connected layer to 4 outputs, with its input: written to `dir`.
+fn attention_model(dir: &Path) -> (PathBuf, PathBuf) {
+    let (model, _) = softmax_model(dir, true);
+    let mut m: Value =
+        rmp_serde::from_slice(&std::fs::read(&model).expect("read")).expect("decode");
+    let (h, r, c, d) = (8usize, 32usize, 96usize, 8usize);
+    let w: Vec<i64> = (0..4 * d as i64).map(|i| (i * 29 % 43) - 21).collect();
+    m["inp_idxes"] = json!([0, 6]);
+    m["tensors"][0] = json!({"idx": 4, "shape": [4, d], "data": w});
+    let layers = m["layers"].as_array_mut().expect("layers");
+    layers.insert(
+        1,
+        json!({"layer_type": "BatchMatMul", "params": [0, 0], "inp_idxes": [1, 6],
+               "inp_shapes": [[h, r, c], [h, c, d]], "out_idxes": [7], "out_shapes": [[h, r, d]], "mask": []}),
+    );
+    layers[2]["inp_idxes"] = json!([7]);
+    layers[2]["inp_shapes"] = json!([[h, r, d]]);
+    layers[2]["out_shapes"] = json!([[h * r, d]]);
+    layers[3]["inp_shapes"] = json!([[h * r, d], [4, d], [4]]);
+    let mut input: Value =
+        rmp_serde::from_slice(&std::fs::read(dir.join("softmax-in.msgpack")).expect("read"))
+            .expect("decode");
+    let v: Vec<i64> = (0..(h * c * d) as i64)
+        .map(|i| (i * 13 % 61) - 30)
+        .collect();
+    input
+        .as_array_mut()
+        .expect("tensors")
+        .push(json!({"idx": 6, "shape": [h, c, d], "data": v}));
+    let (mp, ip) = (
+        dir.join("attention.msgpack"),
+        dir.join("attention-in.msgpack"),
+    );
+    std::fs::write(&mp, rmp_serde::to_vec_named(&m).expect("encode")).expect("write");
+    std::fs::write(&ip, rmp_serde::to_vec_named(&input).expect("encode")).expect("write");
+    (mp, ip)
+}
+
+/// The softmax of attention scores too large for the bound is split by heads, and each part carries the product
+/// with `V` (sliced by heads too): the chunk after the parts reads their `[h, 32, 8]` results, not the `[h, 32,
+/// 96]` probabilities. The plan fits the bound and `dzk boundaries` gives the model's outputs.
+#[test]
+fn a_softmax_split_by_heads_carries_the_product_with_v() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let (model, input) = attention_model(dir);
+    let run = dir.join("run");
+    let v = partition_attention(&model, &run);
+    let got = boundaries_outputs(&run, &input, &dir.join("b"));
+    assert_eq!(got, forward_outputs(&model, &input));
+    let parts = v["split_layers"][0]["parts"].as_u64().expect("parts") as usize;
+    // The chunk after the parts reads their results alone: 8 heads of `[32, 8]`.
+    let join = &v["chunks"][parts];
+    let read: u64 = join["inputs"]
+        .as_array()
+        .expect("inputs")
+        .iter()
+        .map(|t| {
+            t["shape"]
+                .as_array()
+                .expect("shape")
+                .iter()
+                .map(|d| d.as_u64().expect("dim"))
+                .product::<u64>()
+        })
+        .sum();
+    assert_eq!(read, 8 * 32 * 8, "{join}");
+}
+
+/// `partition --max-k 14` of the attention model into `run`: the softmax split by heads, each part (a chunk
+/// reading the model's inputs) carrying the product with `V`; the chunk after them reads every part. Returns the
+/// plan's JSON.
+fn partition_attention(model: &Path, run: &Path) -> Value {
+    let o = dzk(&[
+        "partition",
+        s(model),
+        "--max-k",
+        "14",
+        "-o",
+        s(run),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(
+        err(&o).contains("layer 0 and the 1 after it (row by row)"),
+        "{}",
+        err(&o)
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).expect("json");
+    let splits = v["split_layers"].as_array().expect("splits");
+    assert_eq!(splits.len(), 1, "{v}");
+    assert_eq!(
+        (&splits[0]["layer"], &splits[0]["tail"]),
+        (&json!(0), &json!(1)),
+        "{v}"
+    );
+    let parts = splits[0]["parts"].as_u64().expect("parts") as usize;
+    let chunks = v["chunks"].as_array().expect("chunks");
+    assert_eq!(chunks.len(), parts + 1, "{v}");
+    for c in chunks {
+        assert!(c["k"].as_u64().expect("k") <= 14, "{c}");
+    }
+    for (p, c) in chunks[..parts].iter().enumerate() {
+        assert_eq!(chunk_reads(c), [0], "a part reads the model's inputs: {c}");
+        let m = dzk_ir::Model::load(&run.join(format!("chunk-{p}.model.msgpack"))).expect("slice");
+        let at = |i: usize| c["layers"][i].as_u64().expect("layer") as usize;
+        let types: Vec<&str> = m.layers()[at(0)..at(1)]
+            .iter()
+            .map(|l| l.layer_type.as_str())
+            .collect();
+        assert_eq!(
+            types,
+            ["Slice", "Softmax", "Slice", "BatchMatMul"],
+            "chunk {p}"
+        );
+    }
+    let every: Vec<u64> = (1..=parts as u64).collect();
+    assert_eq!(chunk_reads(&chunks[parts]), every, "{v}");
+    v
+}
+
+/// The attention run proven chunk by chunk and verified with the model's outputs.
+#[test]
+#[ignore = "slow: about 4 minutes on 2 cores (cargo xtask slow)"]
+fn a_softmax_part_carrying_the_product_with_v_proves_and_verifies() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let (model, input) = attention_model(dir);
+    let run = dir.join("run");
+    let v = partition_attention(&model, &run);
+    let (params, b, proofs) = (dir.join("params"), dir.join("b"), dir.join("proofs"));
+    ok(&["setup", "--k", "14", "-o", s(&params)]);
+    ok(&["keygen", s(&run), "--params", s(&params)]);
+    ok(&["boundaries", s(&run), "--input", s(&input), "-o", s(&b)]);
+    let chunks = v["chunks"].as_array().expect("chunks").len();
+    prove_each_chunk(&run, &b, &params, &proofs, chunks);
+    assert_valid_with_outputs(&run, &params, &proofs, (&model, &input));
+}
+
 /// An element-wise layer too large for the bound is split by position like a softmax by rows, but each part
 /// still reads (and hashes) the whole input before it: where even one position per part does not fit,
 /// `partition` says so, naming the unit and the cause, and writes no plan.

@@ -16,7 +16,9 @@
 //! and the next chunk reads the (often smaller) pooled output instead of the layer's.
 //!
 //! A softmax, a batched product of two activations and an element-wise layer are split by rows instead
-//! ([`rows`]): each part slices its rows of the operands and a concatenation along that axis joins them.
+//! ([`rows`]): each part slices its rows of the operands and a concatenation along that axis joins them. Such a
+//! part may carry the layers after it that act row by row along the same axis (an attention's scale, softmax and
+//! product with `V` after `Q·Kᵀ`), slicing their other operands too.
 
 use std::collections::BTreeMap;
 
@@ -33,9 +35,11 @@ pub struct Section {
     /// How many parts; the concatenation is layer [`Self::join`].
     pub parts: usize,
     /// Layers per part: the split layer's share and its tail's (1 without a tail), and the leading copy of the
-    /// previous section's concatenation when [`Self::lead`], or the leading slices (one per operand that varies
-    /// along the split axis and is not a constant) when [`Self::sliced`].
+    /// previous section's concatenation when [`Self::lead`], or when [`Self::sliced`] before each of those
+    /// layers the slices of its operands that vary along the split axis (not a constant, not the part's own).
     pub len: usize,
+    /// The layers after the split one that each part carries ([`Model::split_tail`]).
+    pub tail: usize,
     /// Each part starts with its own copy of the previous section's concatenation: the split layer read only
     /// that concatenation, so its parts read the previous section's parts directly
     /// ([`Model::split_layers_chained`]).
@@ -57,11 +61,7 @@ impl Section {
 
     /// How many layers of the model given the section stands for: the split layer and its tail.
     pub fn original_layers(&self) -> usize {
-        if self.sliced {
-            1
-        } else {
-            self.len - usize::from(self.lead)
-        }
+        1 + self.tail
     }
 
     /// Part `p`'s layers `(start, end)`.
@@ -172,14 +172,31 @@ impl Model {
             return 0;
         }
         let mut inside: Vec<i64> = vec![head.outputs[0]];
-        let mut run = 0;
         for l in &self.layers[index + 1..] {
             if !self.acts_per_channel(l, &inside, channels) {
                 break;
             }
             inside.push(l.outputs[0]);
-            run += 1;
         }
+        self.one_way_out(index, &inside)
+    }
+
+    /// How many layers after layer `index` each part of its split can carry: [`Self::row_tail`] for a layer split
+    /// by rows, else [`Self::channel_tail`].
+    pub fn split_tail(&self, index: usize) -> usize {
+        if self.splits_by_rows(index) {
+            self.row_tail(index)
+        } else {
+            self.channel_tail(index)
+        }
+    }
+
+    /// Of the run of layers right after layer `index` that the parts of its split could carry, writing the
+    /// tensors `inside` (layer `index`'s output, then one per run layer, in order): the length of the longest
+    /// prefix with one way out, every tensor but its last layer's read only inside the prefix and none a model
+    /// output, so the parts can stand in for the whole prefix and the concatenation after them writes its last
+    /// layer's tensor.
+    fn one_way_out(&self, index: usize, inside: &[i64]) -> usize {
         // The last layer reading each tensor of the run (a model output counts as read by no layer ever).
         let mut last_reader: BTreeMap<i64, usize> = inside.iter().map(|&t| (t, index)).collect();
         for (i, l) in self.layers.iter().enumerate().skip(index + 1) {
@@ -194,8 +211,7 @@ impl Model {
                 *r = usize::MAX;
             }
         }
-        // The longest prefix of the run with one way out: every tensor but its last layer's is read only
-        // inside the prefix.
+        let run = inside.len().saturating_sub(1);
         (0..=run)
             .rev()
             .find(|&t| inside[..t].iter().all(|x| last_reader[x] <= index + t))
@@ -345,11 +361,15 @@ impl Model {
                     "layer {index} cannot be split into {parts} parts (2 to {limit}, once)"
                 )));
             }
-            let can = model.channel_tail(index);
+            let can = model.split_tail(index);
             if tail > can {
+                let how = match model.splits_by_rows(index) {
+                    true => "row by row along its split axis",
+                    false => "channel by channel",
+                };
                 return Err(fail(format!(
-                    "layer {index}'s parts cannot carry {tail} layers after it (at most {can} act channel by \
-                     channel on its output)"
+                    "layer {index}'s parts cannot carry {tail} layers after it (at most {can} act {how} on its \
+                     output)"
                 )));
             }
         }
@@ -380,7 +400,7 @@ impl Model {
             if let Some(axis) = model.row_axis(index) {
                 // No previous split feeds a row split (see `feeds`), and it feeds none.
                 let (parted, len) = rows::split_rows(
-                    (&model, index, l),
+                    (&model, index, &wire.layers[index..=index + tail]),
                     axis,
                     parts,
                     &values,
@@ -391,6 +411,7 @@ impl Model {
                     start: layers.len(),
                     parts,
                     len,
+                    tail,
                     lead: false,
                     joined: true,
                     sliced: true,
@@ -414,6 +435,7 @@ impl Model {
                 start: layers.len(),
                 parts,
                 len: 1 + tail + usize::from(lead.is_some()),
+                tail,
                 lead: lead.is_some(),
                 joined: !feeds,
                 sliced: false,

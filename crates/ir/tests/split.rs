@@ -62,12 +62,13 @@ fn check_model(model_path: PathBuf, input_path: PathBuf) {
             assert_eq!(outputs(&m, &input), want, "layer {l} in {parts} parts");
         }
     }
-    // Each layer with the layers after it that act channel by channel, carried by every part.
+    // Each layer with the layers after it that act channel by channel (or row by row), carried by every part.
     for &(l, limit) in &splittable {
-        let tail = model.channel_tail(l);
+        let tail = model.split_tail(l);
         if tail == 0 {
             continue;
         }
+        let by_rows = model.splits_by_rows(l);
         for parts in [2, limit] {
             let at = [SplitAt {
                 layer: l,
@@ -78,10 +79,22 @@ fn check_model(model_path: PathBuf, input_path: PathBuf) {
                 Model::split_layers_with_tails(&bytes, "m.msgpack", &at).expect("split with tail");
             let m = Model::from_msgpack(&split.bytes, "m.msgpack").expect("load split");
             let sec = split.sections[0];
-            assert_eq!((sec.start, sec.parts, sec.len), (l, parts, 1 + tail));
+            // By rows, each carried layer is preceded by the slices of its other operands that vary.
+            let slices = m.layers()[sec.start..sec.start + sec.len]
+                .iter()
+                .filter(|x| x.layer_type == "Slice")
+                .count();
+            if !by_rows {
+                assert_eq!(slices, 0);
+            }
+            assert_eq!(
+                (sec.start, sec.parts, sec.len, sec.tail),
+                (l, parts, 1 + tail + slices, tail)
+            );
+            assert_eq!(sec.original_layers(), 1 + tail);
             assert_eq!(
                 m.layers().len(),
-                model.layers().len() + parts * (1 + tail) - tail
+                model.layers().len() + parts * sec.len - tail
             );
             assert_eq!(m.layers()[sec.join()].layer_type, "Concatenation");
             assert_eq!(
@@ -102,7 +115,11 @@ fn check_model(model_path: PathBuf, input_path: PathBuf) {
             tail: tail + 1,
         }];
         let e = Model::split_layers_with_tails(&bytes, "m.msgpack", &at).expect_err("refused");
-        assert!(e.to_string().contains("channel by channel"), "{e}");
+        let how = match by_rows {
+            true => "row by row",
+            false => "channel by channel",
+        };
+        assert!(e.to_string().contains(how), "{e}");
     }
     // Every splittable layer at once: sections in order, indices shifted by the parts before them.
     let all: Vec<(usize, usize)> = splittable.iter().map(|&(l, _)| (l, 2)).collect();
@@ -554,4 +571,164 @@ fn an_element_wise_layer_split_by_position_computes_what_the_original_does() {
     for parts in [2, 6] {
         check_row_split((&bytes, &input, &want), 0, parts, (1, 1));
     }
+}
+
+/// An attention head by head: `softmax(Q·Kᵀ · c)·V + R` over `[heads, 4, 5]`, its operands and the model. With
+/// `scores_out`, the softmax's output is a model output too.
+fn attention(heads: usize, scores_out: bool) -> (Vec<u8>, Model, TensorFile) {
+    let mut w = dzk_ir::ModelWriter::new(1 << 8, 12);
+    let q = w.input(&[heads, 4, 5]);
+    let kt = w.input(&[heads, 5, 4]);
+    let v = w.input(&[heads, 4, 5]);
+    let r = w.input(&[heads, 4, 5]);
+    let c = w.constant(&dzk_ir::Tensor::new(vec![], vec![90]).expect("c"));
+    let s = w.layer("BatchMatMul", vec![0, 0], &[q, kt], &[vec![heads, 4, 4]]);
+    let s = w.layer("Mul", Vec::new(), &[s[0], c], &[vec![heads, 4, 4]]);
+    let p = w.layer("Softmax", Vec::new(), &[s[0]], &[vec![heads, 4, 4]]);
+    let y = w.layer("BatchMatMul", vec![0, 0], &[p[0], v], &[vec![heads, 4, 5]]);
+    let y = w.layer("Add", vec![0], &[y[0], r], &[vec![heads, 4, 5]]);
+    w.set_outputs(if scores_out { vec![p[0], y[0]] } else { y });
+    let (bytes, model) = w.finish("attention.msgpack").expect("model");
+    let data = |shape: Vec<usize>, seed: i64| {
+        let n = shape.iter().product::<usize>() as i64;
+        dzk_ir::Tensor::new(
+            shape,
+            (0..n).map(|i| ((i * 37 + seed) % 31 - 15) * 9).collect(),
+        )
+        .expect("tensor")
+    };
+    let input = TensorFile::new(vec![
+        (q, data(vec![heads, 4, 5], 1)),
+        (kt, data(vec![heads, 5, 4], 2)),
+        (v, data(vec![heads, 4, 5], 3)),
+        (r, data(vec![heads, 4, 5], 4)),
+    ])
+    .expect("input");
+    (bytes, model, input)
+}
+
+/// A row split carries the layers after it that act row by row along the same axis: `Q·Kᵀ` split by heads
+/// carries the scale, the softmax, the product with `V` (sliced by heads too) and the residual sum, and the
+/// outputs are the original's; a tensor of the run read after it (here the softmax's, a model output) ends the
+/// tail before it. With one head, the split runs along `Q`'s rows and `V` is read whole.
+#[test]
+fn a_row_split_carries_the_layers_after_it_that_act_row_by_row() {
+    for (heads, axis, types) in [
+        (
+            3,
+            0,
+            vec![
+                "Slice",
+                "Slice",
+                "BatchMatMul",
+                "Mul",
+                "Softmax",
+                "Slice",
+                "BatchMatMul",
+                "Slice",
+                "Add",
+            ],
+        ),
+        (
+            1,
+            1,
+            vec![
+                "Slice",
+                "BatchMatMul",
+                "Mul",
+                "Softmax",
+                "BatchMatMul",
+                "Slice",
+                "Add",
+            ],
+        ),
+    ] {
+        let (bytes, model, input) = attention(heads, false);
+        let rows = [3, 4][axis as usize];
+        assert_eq!(model.split_limit(0), Ok(rows));
+        assert_eq!([0, 1, 2, 3, 4].map(|l| model.row_tail(l)), [4, 3, 2, 1, 0]);
+        assert_eq!(model.split_tail(0), 4);
+        assert_eq!(model.channel_tail(0), 0);
+        let want = outputs(&model, &input);
+        for parts in [2, rows] {
+            let at = [SplitAt {
+                layer: 0,
+                parts,
+                tail: 4,
+            }];
+            let split =
+                Model::split_layers_with_tails(&bytes, "m.msgpack", &at).expect("split with tail");
+            let m = Model::from_msgpack(&split.bytes, "m.msgpack").expect("load split");
+            let sec = split.sections[0];
+            assert_eq!(
+                (
+                    sec.parts,
+                    sec.len,
+                    sec.tail,
+                    sec.sliced,
+                    sec.original_layers()
+                ),
+                (parts, types.len(), 4, true, 5)
+            );
+            for p in 0..parts {
+                let (a, b) = sec.part(p);
+                let got: Vec<&str> = m.layers()[a..b]
+                    .iter()
+                    .map(|x| x.layer_type.as_str())
+                    .collect();
+                assert_eq!(got, types, "part {p} of {parts}");
+            }
+            let join = &m.layers()[sec.join()];
+            assert_eq!(join.op, dzk_ir::Op::Concatenation { axis });
+            assert_eq!(join.outputs, model.layers()[4].outputs);
+            assert_eq!(m.layers().len(), sec.join() + 1);
+            assert_eq!(outputs(&m, &input), want, "{heads} heads in {parts} parts");
+        }
+        // More than the tail is refused, with the reason.
+        let e = Model::split_layers_with_tails(
+            &bytes,
+            "m.msgpack",
+            &[SplitAt {
+                layer: 1,
+                parts: 2,
+                tail: 4,
+            }],
+        )
+        .expect_err("refused");
+        assert!(e.to_string().contains("at most 3 act row by row"), "{e}");
+    }
+    // The softmax's output read after the run (a model output): the parts stop at the softmax.
+    let (bytes, model, input) = attention(3, true);
+    assert_eq!(model.row_tail(0), 2);
+    let want = outputs(&model, &input);
+    let at = [SplitAt {
+        layer: 0,
+        parts: 3,
+        tail: 2,
+    }];
+    let split = Model::split_layers_with_tails(&bytes, "m.msgpack", &at).expect("split");
+    let m = Model::from_msgpack(&split.bytes, "m.msgpack").expect("load split");
+    assert_eq!(
+        m.layers()[split.sections[0].join()].outputs,
+        model.layers()[2].outputs
+    );
+    assert_eq!(outputs(&m, &input), want);
+}
+
+/// The tiny transformer's second head (`Q·Kᵀ` as a batched product over one batch, its scale, softmax and product
+/// with `V`) is carried whole by parts of `Q·Kᵀ`'s rows; its first head computes `Kᵀ` and `V` between them (a
+/// product of two activations by a fully connected layer and a transpose), so its softmax carries nothing.
+#[test]
+fn the_tiny_transformers_second_head_is_carried_by_parts_of_its_scores() {
+    let path = repo().join("testdata/models/tiny_transformer.msgpack");
+    let bytes = std::fs::read(&path).expect("model");
+    let model = Model::from_msgpack(&bytes, "m.msgpack").expect("load");
+    let types: Vec<&str> = model.layers()[25..=28]
+        .iter()
+        .map(|l| l.layer_type.as_str())
+        .collect();
+    assert_eq!(types, ["BatchMatMul", "Mul", "Softmax", "BatchMatMul"]);
+    assert_eq!([25, 26, 27, 28].map(|l| model.row_tail(l)), [3, 2, 1, 0]);
+    assert_eq!(model.layers()[16].layer_type, "Softmax");
+    assert_eq!(model.row_tail(16), 0);
 }

@@ -3,7 +3,8 @@
 //! A layer that alone needs more than `2^k` rows is split by output channels
 //! (`dzk_ir::Model::split_layers_with_tails`) into parts that each fit, each part carrying the layers after it
 //! that act channel by channel (pooling, per-channel scales); a softmax, a batched product or an element-wise
-//! layer is split by rows, each part slicing its rows of the operands (`dzk_ir::Model::splits_by_rows`). The
+//! layer is split by rows, each part slicing its rows of the operands (`dzk_ir::Model::splits_by_rows`) and
+//! carrying the layers after it that act row by row along the same axis (`dzk_ir::Model::row_tail`). The
 //! search for parts that fit and the chunks cut around them are in [`within`]. The run is then a graph: each part is a chunk of
 //! its own that reads the boundary before the split layer (what the chunk before wrote, or the model's inputs)
 //! and writes its share of the output; the chunk after the parts (it starts with the concatenation) reads that

@@ -231,8 +231,13 @@ impl PartitionCmd {
                             }
                             0 => format!("layer {} in {} parts", s.layer, s.parts),
                             t => format!(
-                                "layer {} and the {t} after it (channel by channel) in {} parts",
-                                s.layer, s.parts
+                                "layer {} and the {t} after it ({}) in {} parts",
+                                s.layer,
+                                match sec.sliced {
+                                    true => "row by row",
+                                    false => "channel by channel",
+                                },
+                                s.parts
                             ),
                         };
                         match s.reads_parts {

@@ -95,8 +95,7 @@ pub(super) fn within(
     // The layers where the greedy cut gets stuck (no chunk starting there fits, not even the layer alone), found
     // in one pass that treats each as split and goes on after it; a first guess at its parts from its rows.
     // (A layer that does not fit alone may still sit inside a longer chunk that fits: its boundaries, not its
-    // work, were too large. Only the layers no chunk can hold are split.) Each part carries the layers after
-    // the split one that act channel by channel, so the chunk after the parts reads their (pooled) output.
+    // work, were too large. Only the layers no chunk can hold are split.)
     let mut splits = Vec::new();
     let mut a = 0;
     while a < n {
@@ -105,9 +104,12 @@ pub(super) fn within(
             continue;
         }
         let need = need_of(&cost, (a, a + 1), limit);
+        // Each part carries the layers after the split one that act channel by channel (or, split by rows, row
+        // by row), so the chunk after the parts reads their (pooled, or multiplied by `V`) output.
+        let tail = model.split_tail(a);
         // Only the parts of a layer split by output channels share the model's outputs out (a row split's are
         // joined by a chunk that states them all).
-        if a + 1 == n && (model.splits_by_rows(a) || model.split_limit(a).is_err()) {
+        if a + 1 + tail == n && (model.splits_by_rows(a) || model.split_limit(a).is_err()) {
             if let Some(e) = too_many(
                 "outputs",
                 public_out,
@@ -125,7 +127,6 @@ pub(super) fn within(
             })?;
         // Each part repeats the layer's input, so the parts' rows add up to more than the layer's: start from
         // the fewest parts the rows alone allow and add parts until each fits.
-        let tail = model.channel_tail(a);
         let parts = parts_guess(&cost, (a, a + 1 + tail), limit).clamp(2, most);
         splits.push(SplitSpec {
             layer: a,
