@@ -160,8 +160,9 @@ fn a_softmax_split_by_rows_proves_and_verifies() {
 }
 
 /// Attention's second half over `[8, 32, 96]` scores (masked per head): their softmax times `V` (`[8, 96, 8]`),
-/// reshaped to `[256, 8]`, and a fully connected layer to 4 outputs, with its input: written to `dir`.
-fn attention_model(dir: &Path) -> (PathBuf, PathBuf) {
+/// reshaped to `[256, 8]`, and a fully connected layer to 4 outputs, with its input: written to `dir`. With
+/// `v_after`, `V` is the input times a constant, computed after the softmax (as zkml's CLIP orders it).
+fn attention_model(dir: &Path, v_after: bool) -> (PathBuf, PathBuf) {
     let (model, _) = softmax_model(dir, true);
     let mut m: Value =
         rmp_serde::from_slice(&std::fs::read(&model).expect("read")).expect("decode");
@@ -179,6 +180,18 @@ fn attention_model(dir: &Path) -> (PathBuf, PathBuf) {
     layers[2]["inp_shapes"] = json!([[h, r, d]]);
     layers[2]["out_shapes"] = json!([[h * r, d]]);
     layers[3]["inp_shapes"] = json!([[h * r, d], [4, d], [4]]);
+    if v_after {
+        layers[1]["inp_idxes"] = json!([1, 9]);
+        layers.insert(
+            1,
+            json!({"layer_type": "Mul", "params": [], "inp_idxes": [6, 8], "inp_shapes": [[h, c, d], []],
+                   "out_idxes": [9], "out_shapes": [[h, c, d]], "mask": []}),
+        );
+        m["tensors"]
+            .as_array_mut()
+            .expect("tensors")
+            .push(json!({"idx": 8, "shape": [], "data": [96]}));
+    }
     let mut input: Value =
         rmp_serde::from_slice(&std::fs::read(dir.join("softmax-in.msgpack")).expect("read"))
             .expect("decode");
@@ -200,20 +213,30 @@ fn attention_model(dir: &Path) -> (PathBuf, PathBuf) {
 
 /// The softmax of attention scores too large for the bound is split by heads, and each part carries the product
 /// with `V` (sliced by heads too): the chunk after the parts reads their `[h, 32, 8]` results, not the `[h, 32,
-/// 96]` probabilities. The plan fits the bound and `dzk boundaries` gives the model's outputs.
+/// 96]` probabilities. The plan fits the bound and `dzk boundaries` gives the model's outputs. Where `V` is
+/// computed after the softmax, `partition` moves it before (the first chunk) and the parts carry the product all
+/// the same.
 #[test]
 fn a_softmax_split_by_heads_carries_the_product_with_v() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = tmp.path();
-    let (model, input) = attention_model(dir);
-    let run = dir.join("run");
-    let v = partition_attention(&model, &run);
-    let got = boundaries_outputs(&run, &input, &dir.join("b"));
-    assert_eq!(got, forward_outputs(&model, &input));
-    let parts = v["split_layers"][0]["parts"].as_u64().expect("parts") as usize;
-    // The chunk after the parts reads their results alone: 8 heads of `[32, 8]`.
-    let join = &v["chunks"][parts];
-    let read: u64 = join["inputs"]
+    for v_after in [false, true] {
+        let dir = tmp.path().join(if v_after { "after" } else { "before" });
+        std::fs::create_dir(&dir).expect("dir");
+        let (model, input) = attention_model(&dir, v_after);
+        let run = dir.join("run");
+        let v = partition_attention(&model, &run, v_after);
+        let got = boundaries_outputs(&run, &input, &dir.join("b"));
+        assert_eq!(got, forward_outputs(&model, &input), "V after: {v_after}");
+        let parts = v["split_layers"][0]["parts"].as_u64().expect("parts") as usize;
+        // The chunk after the parts reads their results alone: 8 heads of `[32, 8]`.
+        let join = &v["chunks"][parts + usize::from(v_after)];
+        assert_eq!(values_read(join), 8 * 32 * 8, "{join}");
+    }
+}
+
+/// How many values chunk `c` (of a plan's JSON) reads.
+fn values_read(c: &Value) -> u64 {
+    c["inputs"]
         .as_array()
         .expect("inputs")
         .iter()
@@ -225,14 +248,13 @@ fn a_softmax_split_by_heads_carries_the_product_with_v() {
                 .map(|d| d.as_u64().expect("dim"))
                 .product::<u64>()
         })
-        .sum();
-    assert_eq!(read, 8 * 32 * 8, "{join}");
+        .sum()
 }
 
 /// `partition --max-k 14` of the attention model into `run`: the softmax split by heads, each part (a chunk
-/// reading the model's inputs) carrying the product with `V`; the chunk after them reads every part. Returns the
-/// plan's JSON.
-fn partition_attention(model: &Path, run: &Path) -> Value {
+/// reading the model's inputs, or with `v_after` the first chunk's `V` and scores) carrying the product with `V`;
+/// the chunk after them reads every part. Returns the plan's JSON.
+fn partition_attention(model: &Path, run: &Path, v_after: bool) -> Value {
     let o = dzk(&[
         "partition",
         s(model),
@@ -258,12 +280,17 @@ fn partition_attention(model: &Path, run: &Path) -> Value {
     );
     let parts = splits[0]["parts"].as_u64().expect("parts") as usize;
     let chunks = v["chunks"].as_array().expect("chunks");
-    assert_eq!(chunks.len(), parts + 1, "{v}");
+    let first = usize::from(v_after);
+    assert_eq!(chunks.len(), first + parts + 1, "{v}");
     for c in chunks {
         assert!(c["k"].as_u64().expect("k") <= 14, "{c}");
     }
-    for (p, c) in chunks[..parts].iter().enumerate() {
-        assert_eq!(chunk_reads(c), [0], "a part reads the model's inputs: {c}");
+    for (p, c) in chunks.iter().enumerate().skip(first).take(parts) {
+        assert_eq!(
+            chunk_reads(c),
+            [first as u64],
+            "a part reads the boundary before: {c}"
+        );
         let m = dzk_ir::Model::load(&run.join(format!("chunk-{p}.model.msgpack"))).expect("slice");
         let at = |i: usize| c["layers"][i].as_u64().expect("layer") as usize;
         let types: Vec<&str> = m.layers()[at(0)..at(1)]
@@ -276,8 +303,8 @@ fn partition_attention(model: &Path, run: &Path) -> Value {
             "chunk {p}"
         );
     }
-    let every: Vec<u64> = (1..=parts as u64).collect();
-    assert_eq!(chunk_reads(&chunks[parts]), every, "{v}");
+    let every: Vec<u64> = (first as u64 + 1..=(first + parts) as u64).collect();
+    assert_eq!(chunk_reads(&chunks[first + parts]), every, "{v}");
     v
 }
 
@@ -287,9 +314,9 @@ fn partition_attention(model: &Path, run: &Path) -> Value {
 fn a_softmax_part_carrying_the_product_with_v_proves_and_verifies() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
-    let (model, input) = attention_model(dir);
+    let (model, input) = attention_model(dir, true);
     let run = dir.join("run");
-    let v = partition_attention(&model, &run);
+    let v = partition_attention(&model, &run, true);
     let (params, b, proofs) = (dir.join("params"), dir.join("b"), dir.join("proofs"));
     ok(&["setup", "--k", "14", "-o", s(&params)]);
     ok(&["keygen", s(&run), "--params", s(&params)]);

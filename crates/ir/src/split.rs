@@ -22,6 +22,7 @@
 
 use std::collections::BTreeMap;
 
+mod hoist;
 mod rows;
 
 use crate::zkml::{decode, WireLayer, WireModel, WireTensor};
@@ -178,7 +179,8 @@ impl Model {
             }
             inside.push(l.outputs[0]);
         }
-        self.one_way_out(index, &inside)
+        let at: Vec<usize> = (index + 1..index + inside.len()).collect();
+        self.one_way_out(index, &inside, &at)
     }
 
     /// How many layers after layer `index` each part of its split can carry: [`Self::row_tail`] for a layer split
@@ -191,12 +193,12 @@ impl Model {
         }
     }
 
-    /// Of the run of layers right after layer `index` that the parts of its split could carry, writing the
-    /// tensors `inside` (layer `index`'s output, then one per run layer, in order): the length of the longest
-    /// prefix with one way out, every tensor but its last layer's read only inside the prefix and none a model
-    /// output, so the parts can stand in for the whole prefix and the concatenation after them writes its last
-    /// layer's tensor.
-    fn one_way_out(&self, index: usize, inside: &[i64]) -> usize {
+    /// Of the run of layers after layer `index` that the parts of its split could carry, writing the tensors
+    /// `inside` (layer `index`'s output, then one per run layer, in order; run layer `t` is layer `at[t]`): the
+    /// length of the longest prefix with one way out, every tensor but its last layer's read only inside the
+    /// prefix and none a model output, so the parts can stand in for the whole prefix and the concatenation after
+    /// them writes its last layer's tensor.
+    pub(crate) fn one_way_out(&self, index: usize, inside: &[i64], at: &[usize]) -> usize {
         // The last layer reading each tensor of the run (a model output counts as read by no layer ever).
         let mut last_reader: BTreeMap<i64, usize> = inside.iter().map(|&t| (t, index)).collect();
         for (i, l) in self.layers.iter().enumerate().skip(index + 1) {
@@ -211,10 +213,12 @@ impl Model {
                 *r = usize::MAX;
             }
         }
-        let run = inside.len().saturating_sub(1);
-        (0..=run)
+        (0..=at.len().min(inside.len().saturating_sub(1)))
             .rev()
-            .find(|&t| inside[..t].iter().all(|x| last_reader[x] <= index + t))
+            .find(|&t| {
+                let end = t.checked_sub(1).map_or(index, |i| at[i]);
+                inside[..t].iter().all(|x| last_reader[x] <= end)
+            })
             .unwrap_or(0)
     }
 

@@ -732,3 +732,83 @@ fn the_tiny_transformers_second_head_is_carried_by_parts_of_its_scores() {
     assert_eq!(model.layers()[16].layer_type, "Softmax");
     assert_eq!(model.row_tail(16), 0);
 }
+
+/// zkml's CLIP computes `V` after the softmax, between it and the product with `V`: the softmax's row tail is then
+/// empty. `row_tail_hoist` names the layers that read none of the softmax's run, `move_before_file` moves them
+/// before it (the forward pass unchanged), and the softmax then carries the product with `V` and the residual sum.
+/// A move that would read a tensor before it is written is refused.
+#[test]
+fn layers_between_a_softmax_and_its_product_with_v_move_before_it() {
+    let mut w = dzk_ir::ModelWriter::new(1 << 8, 12);
+    let q = w.input(&[3, 4, 5]);
+    let kt = w.input(&[3, 5, 4]);
+    let x = w.input(&[3, 4, 5]);
+    let r = w.input(&[3, 4, 5]);
+    let c = w.constant(&dzk_ir::Tensor::new(vec![], vec![90]).expect("c"));
+    let s = w.layer("BatchMatMul", vec![0, 0], &[q, kt], &[vec![3, 4, 4]]);
+    let s = w.layer("Mul", Vec::new(), &[s[0], c], &[vec![3, 4, 4]]);
+    let p = w.layer("Softmax", Vec::new(), &[s[0]], &[vec![3, 4, 4]]);
+    // `V` from `x`, after the softmax.
+    let v = w.layer("Mul", Vec::new(), &[x, c], &[vec![3, 4, 5]]);
+    let y = w.layer("BatchMatMul", vec![0, 0], &[p[0], v[0]], &[vec![3, 4, 5]]);
+    let y = w.layer("Add", vec![0], &[y[0], r], &[vec![3, 4, 5]]);
+    w.set_outputs(y);
+    let (bytes, model) = w.finish("clip-order.msgpack").expect("model");
+    let data = |shape: Vec<usize>, seed: i64| {
+        let n = shape.iter().product::<usize>() as i64;
+        dzk_ir::Tensor::new(
+            shape,
+            (0..n).map(|i| ((i * 37 + seed) % 31 - 15) * 9).collect(),
+        )
+        .expect("tensor")
+    };
+    let input = TensorFile::new(vec![
+        (q, data(vec![3, 4, 5], 1)),
+        (kt, data(vec![3, 5, 4], 2)),
+        (x, data(vec![3, 4, 5], 3)),
+        (r, data(vec![3, 4, 5], 4)),
+    ])
+    .expect("input");
+    let want = outputs(&model, &input);
+    assert_eq!(
+        model.row_tail(2),
+        0,
+        "the layer after the softmax does not read it"
+    );
+    assert_eq!(model.row_tail_hoist(2), vec![3]);
+    // Only a softmax moves layers; `Q·Kᵀ` carries nothing past the softmax anyway.
+    assert!(model.row_tail_hoist(0).is_empty() && model.row_tail_hoist(4).is_empty());
+    let (moved, order) =
+        Model::move_before_file(&bytes, "m.msgpack", &[(2, vec![3])]).expect("moved");
+    assert_eq!(order, [0, 1, 3, 2, 4, 5]);
+    let m = Model::from_msgpack(&moved, "m.msgpack").expect("load");
+    assert_eq!(outputs(&m, &input), want);
+    assert_eq!(
+        m.row_tail(3),
+        2,
+        "the softmax carries the product with V and the sum"
+    );
+    assert!(m.row_tail_hoist(3).is_empty());
+    let at = [SplitAt {
+        layer: 3,
+        parts: 3,
+        tail: 2,
+    }];
+    let split = Model::split_layers_with_tails(&moved, "m.msgpack", &at).expect("split");
+    let sm = Model::from_msgpack(&split.bytes, "m.msgpack").expect("load split");
+    assert_eq!(outputs(&sm, &input), want);
+    // The product with `V` cannot move before the softmax it reads, nor a layer before one after it twice.
+    for moves in [
+        vec![(2, vec![4])],
+        vec![(2, vec![3]), (1, vec![3])],
+        vec![(4, vec![2])],
+    ] {
+        let e = Model::move_before_file(&bytes, "m.msgpack", &moves).expect_err("refused");
+        assert!(e.to_string().contains("m.msgpack"), "{e}");
+    }
+    let e = Model::move_before_file(&bytes, "m.msgpack", &[(2, vec![4])]).expect_err("refused");
+    assert!(
+        e.to_string().contains("would read tensor") && e.to_string().contains("before layer 2"),
+        "{e}"
+    );
+}

@@ -129,12 +129,13 @@ impl Model {
             }
             inside.push(self.layers[j].outputs[0]);
         }
-        self.one_way_out(index, &inside)
+        let at: Vec<usize> = (index + 1..index + inside.len()).collect();
+        self.one_way_out(index, &inside, &at)
     }
 
     /// Whether layer `j` acts row by row along `axis` (of `rows`) on the tensors of `inside`, each of output rank
     /// `rank` (see [`Self::row_tail`]).
-    fn acts_per_row(
+    pub(super) fn acts_per_row(
         &self,
         j: usize,
         inside: &[i64],

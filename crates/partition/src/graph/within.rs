@@ -97,11 +97,17 @@ pub(super) fn within(
     // (A layer that does not fit alone may still sit inside a longer chunk that fits: its boundaries, not its
     // work, were too large. Only the layers no chunk can hold are split.)
     let mut splits = Vec::new();
+    // Layers to move before a stuck softmax so that its parts carry the product with `V` after it.
+    let mut moves = Vec::new();
     let mut a = 0;
     while a < n {
         if let Some(b) = (a + 1..=n).rev().find(|&b| cost.fits(a, b, limit)) {
             a = b;
             continue;
+        }
+        let hoist = model.row_tail_hoist(a);
+        if !hoist.is_empty() {
+            moves.push((a, hoist));
         }
         let need = need_of(&cost, (a, a + 1), limit);
         // Each part carries the layers after the split one that act channel by channel (or, split by rows, row
@@ -135,6 +141,11 @@ pub(super) fn within(
             reads_parts: false,
         });
         a += 1 + tail;
+    }
+    if !moves.is_empty() {
+        // The reordered model gets a cost model of its own: this one's is no longer needed.
+        drop((model, cost));
+        return within_reordered(bytes, file, &moves, limit, visibility);
     }
     // Split, check every part exactly, and give more parts to a layer whose parts do not fit yet.
     let mut shrunk = false;
@@ -247,6 +258,45 @@ pub(super) fn within(
             limit: Some(limit),
         });
     }
+}
+
+/// [`within`] of the model in `bytes` with the layers of `moves` moved before the softmaxes where the greedy cut
+/// gets stuck (`dzk_ir::Model::row_tail_hoist`: an attention's `V` projection computed after its softmax), so
+/// that the softmaxes' parts carry their products with `V`. The split layers and the errors name layers by their
+/// index in the model given.
+fn within_reordered(
+    bytes: &[u8],
+    file: &str,
+    moves: &[(usize, Vec<usize>)],
+    limit: Limit,
+    visibility: Visibility,
+) -> Result<Partition, PartitionError> {
+    let (bytes, order) = Model::move_before_file(bytes, file, moves)?;
+    let model = Arc::new(Model::from_msgpack(&bytes, file)?);
+    let cost = CostModel::new_for(&model, Some(limit), visibility)?;
+    let given = |layer: usize| order.get(layer).copied().unwrap_or(layer);
+    let mut parted = within(model, &bytes, file, cost, limit, visibility).map_err(|e| match e {
+        PartitionError::TooBig { layer, need } => PartitionError::TooBig {
+            layer: given(layer),
+            need,
+        },
+        PartitionError::Unsplittable {
+            layer,
+            need,
+            reason,
+        } => PartitionError::Unsplittable {
+            layer: given(layer),
+            need,
+            reason,
+        },
+        e => e,
+    })?;
+    for s in &mut parted.splits {
+        s.layer = given(s.layer);
+    }
+    // The chunks cut the reordered model, split or not.
+    parted.bytes.get_or_insert(bytes);
+    Ok(parted)
 }
 
 /// The fewest parts, at most `s.parts` (which fit), into which the split last layer `s` of the model in `bytes` fits
