@@ -715,6 +715,34 @@ fn row_part(
         )
 }
 
+/// A part `c` of a row split, whose honest output is `shares[0]` and the other part's `shares[1]`, committed to
+/// under `salt` (`want` its instances): passes, and the other part's rows, its rows in reverse order and its
+/// value at `off` off by one are rejected as its output.
+fn proves_its_rows_alone(
+    c: &ChunkCircuit,
+    (want, salt): (&[Fr], Fr),
+    shares: [Vec<i64>; 2],
+    off: usize,
+) {
+    let [share, other] = shares;
+    assert_ne!(share, other, "the parts' rows differ");
+    let mut changed = share.clone();
+    changed[off] += 1;
+    let mut reversed = share.clone();
+    reversed.reverse();
+    assert_ne!(reversed, share);
+    proves_its_share_alone(
+        c,
+        want,
+        salt,
+        [
+            ("the other part's rows", other),
+            ("its rows in reverse order", reversed),
+            ("a value off by one", changed),
+        ],
+    );
+}
+
 /// Part `p` of a row split proven from the boundary `honest` with operand `x` changed at each flat index of `at`
 /// (one in its own rows, one in the other part's): the witness is the part's honest output for what it was
 /// given, and the commitment to the true boundary (`want[0]`) rejects it.
@@ -770,22 +798,7 @@ fn a_part_of_a_batched_product_or_an_element_wise_layer_split_by_rows_proves_its
                 commit(Fr::from(7), &flat).expect("commit"),
                 commit(salt, &share(p)).expect("commit"),
             ];
-            assert_ne!(share(p), share(1 - p), "{kind}: the parts' rows differ");
-            let mut off = share(p);
-            off[3] += 1;
-            let mut reversed = share(p);
-            reversed.reverse();
-            assert_ne!(reversed, share(p));
-            proves_its_share_alone(
-                &c,
-                &want,
-                salt,
-                [
-                    ("the other part's rows", share(1 - p)),
-                    ("its rows in reverse order", reversed),
-                    ("a value off by one", off),
-                ],
-            );
+            proves_its_rows_alone(&c, (&want, salt), [share(p), share(1 - p)], 3);
             // Proven from an operand changed in its own rows (the first half of axis 1 for part 0) or in the
             // other part's.
             rejects_a_changed_operand(
@@ -840,22 +853,7 @@ fn a_row_split_part_carrying_the_softmax_and_the_product_with_v_proves_its_rows_
             commit(Fr::from(7), &flat).expect("commit"),
             commit(salt, &share(p)).expect("commit"),
         ];
-        assert_ne!(share(p), share(1 - p));
-        let mut off = share(p);
-        off[2] += 1;
-        let mut reversed = share(p);
-        reversed.reverse();
-        assert_ne!(reversed, share(p));
-        proves_its_share_alone(
-            &c,
-            &want,
-            salt,
-            [
-                ("the other part's rows", share(1 - p)),
-                ("its rows in reverse order", reversed),
-                ("a value off by one", off),
-            ],
-        );
+        proves_its_rows_alone(&c, (&want, salt), [share(p), share(1 - p)], 2);
         rejects_a_changed_operand(
             (&m, &sec, with_functions),
             p,

@@ -915,13 +915,7 @@ fn attention_model(dir: &Path) -> (PathBuf, PathBuf) {
     });
     let x: Vec<i64> = (0..32).map(|i| (i * 29 % 97) - 48).collect();
     let input = json!([{"idx": 0, "shape": [4, 8], "data": x}]);
-    let (mp, ip) = (
-        dir.join("attention.msgpack"),
-        dir.join("attention-in.msgpack"),
-    );
-    std::fs::write(&mp, rmp_serde::to_vec_named(&m).expect("encode")).expect("write");
-    std::fs::write(&ip, rmp_serde::to_vec_named(&input).expect("encode")).expect("write");
-    (mp, ip)
+    common::write_model(dir, "attention", &m, &input)
 }
 
 #[test]

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 mod common;
 use common::{
     assert_valid_with_outputs, boundaries_outputs, chunk_reads, dzk, err, forward_outputs, ok,
-    prove_each_chunk, s,
+    prove_each_chunk, s, write_model,
 };
 
 /// Softmax over `[8, 32, 96]` (masked per head along the last axis), then (`head`) a reshape to `[256, 96]` and a
@@ -45,17 +45,12 @@ fn softmax_model(dir: &Path, head: bool) -> (PathBuf, PathBuf) {
         .map(|i| (i * 29 % 97) - 48)
         .collect();
     let input = json!([{"idx": 0, "shape": [h, r, c], "data": x}]);
-    let (mp, ip) = (dir.join("softmax.msgpack"), dir.join("softmax-in.msgpack"));
-    std::fs::write(&mp, rmp_serde::to_vec_named(&m).expect("encode")).expect("write");
-    std::fs::write(&ip, rmp_serde::to_vec_named(&input).expect("encode")).expect("write");
-    (mp, ip)
+    write_model(dir, "softmax", &m, &input)
 }
 
-/// `partition --max-k 14` of the softmax model into `run`: the softmax split by rows into parts that each read
-/// the model's input, the chunk after them every part (it starts with their concatenation, also when that is
-/// the model's last layer: the verifier joins parts that state the outputs along the last axis only), every
-/// chunk within `2^14` rows. Returns the plan's JSON.
-fn partition(model: &Path, run: &Path, extra: &[&str]) -> Value {
+/// `dzk partition MODEL --max-k 14 -o RUN --json` and `extra`, which must succeed: the plan's JSON and what it
+/// said on stderr.
+fn partition_at_14(model: &Path, run: &Path, extra: &[&str]) -> (Value, String) {
     let mut args = vec![
         "partition",
         s(model),
@@ -68,7 +63,15 @@ fn partition(model: &Path, run: &Path, extra: &[&str]) -> Value {
     args.extend(extra);
     let o = dzk(&args);
     assert!(o.status.success(), "{}", err(&o));
-    let v: Value = serde_json::from_slice(&o.stdout).expect("json");
+    (serde_json::from_slice(&o.stdout).expect("json"), err(&o))
+}
+
+/// `partition --max-k 14` of the softmax model into `run`: the softmax split by rows into parts that each read
+/// the model's input, the chunk after them every part (it starts with their concatenation, also when that is
+/// the model's last layer: the verifier joins parts that state the outputs along the last axis only), every
+/// chunk within `2^14` rows. Returns the plan's JSON.
+fn partition(model: &Path, run: &Path, extra: &[&str]) -> Value {
+    let (v, _) = partition_at_14(model, run, extra);
     let splits = v["split_layers"].as_array().expect("splits");
     assert_eq!(splits.len(), 1, "{v}");
     assert_eq!(splits[0]["layer"], 0, "the softmax is split: {v}");
@@ -202,13 +205,7 @@ fn attention_model(dir: &Path, v_after: bool) -> (PathBuf, PathBuf) {
         .as_array_mut()
         .expect("tensors")
         .push(json!({"idx": 6, "shape": [h, c, d], "data": v}));
-    let (mp, ip) = (
-        dir.join("attention.msgpack"),
-        dir.join("attention-in.msgpack"),
-    );
-    std::fs::write(&mp, rmp_serde::to_vec_named(&m).expect("encode")).expect("write");
-    std::fs::write(&ip, rmp_serde::to_vec_named(&input).expect("encode")).expect("write");
-    (mp, ip)
+    write_model(dir, "attention", &m, &input)
 }
 
 /// The softmax of attention scores too large for the bound is split by heads, and each part carries the product
@@ -255,22 +252,11 @@ fn values_read(c: &Value) -> u64 {
 /// reading the model's inputs, or with `v_after` the first chunk's `V` and scores) carrying the product with `V`;
 /// the chunk after them reads every part. Returns the plan's JSON.
 fn partition_attention(model: &Path, run: &Path, v_after: bool) -> Value {
-    let o = dzk(&[
-        "partition",
-        s(model),
-        "--max-k",
-        "14",
-        "-o",
-        s(run),
-        "--json",
-    ]);
-    assert!(o.status.success(), "{}", err(&o));
+    let (v, said) = partition_at_14(model, run, &[]);
     assert!(
-        err(&o).contains("layer 0 and the 1 after it (row by row)"),
-        "{}",
-        err(&o)
+        said.contains("layer 0 and the 1 after it (row by row)"),
+        "{said}"
     );
-    let v: Value = serde_json::from_slice(&o.stdout).expect("json");
     let splits = v["split_layers"].as_array().expect("splits");
     assert_eq!(splits.len(), 1, "{v}");
     assert_eq!(

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 
 mod common;
-use common::{boundaries_outputs, dzk, err, forward_outputs, s};
+use common::{boundaries_outputs, dzk, err, forward_outputs, s, write_model};
 
 /// Two additions of a constant over `[n]`: every chunk of it is boundary (its `n` inputs and `n` outputs).
 fn adds_model(dir: &Path, n: usize) -> (PathBuf, PathBuf) {
@@ -19,10 +19,7 @@ fn adds_model(dir: &Path, n: usize) -> (PathBuf, PathBuf) {
         "tensors": [{"idx": 3, "shape": [1], "data": [5]}], "layers": [l([0, 3], 1), l([1, 3], 2)]});
     let x: Vec<i64> = (0..n as i64).map(|i| (i * 7 % 50) - 25).collect();
     let input = json!([{"idx": 0, "shape": [n], "data": x}]);
-    let (mp, ip) = (dir.join("adds.msgpack"), dir.join("adds-in.msgpack"));
-    std::fs::write(&mp, rmp_serde::to_vec_named(&m).expect("encode")).expect("write");
-    std::fs::write(&ip, rmp_serde::to_vec_named(&input).expect("encode")).expect("write");
-    (mp, ip)
+    write_model(dir, "adds", &m, &input)
 }
 
 fn partition(model: &Path, run: &Path, args: &[&str]) -> std::process::Output {

@@ -574,17 +574,22 @@ fn an_element_wise_layer_split_by_position_computes_what_the_original_does() {
 }
 
 /// An attention head by head: `softmax(Q·Kᵀ · c)·V + R` over `[heads, 4, 5]`, its operands and the model. With
-/// `scores_out`, the softmax's output is a model output too.
-fn attention(heads: usize, scores_out: bool) -> (Vec<u8>, Model, TensorFile) {
+/// `scores_out`, the softmax's output is a model output too; with `v_after`, `V` is an input times `c`, computed
+/// after the softmax (layer 3, as zkml's CLIP orders it).
+fn attention(heads: usize, scores_out: bool, v_after: bool) -> (Vec<u8>, Model, TensorFile) {
     let mut w = dzk_ir::ModelWriter::new(1 << 8, 12);
     let q = w.input(&[heads, 4, 5]);
     let kt = w.input(&[heads, 5, 4]);
-    let v = w.input(&[heads, 4, 5]);
+    let x = w.input(&[heads, 4, 5]);
     let r = w.input(&[heads, 4, 5]);
     let c = w.constant(&dzk_ir::Tensor::new(vec![], vec![90]).expect("c"));
     let s = w.layer("BatchMatMul", vec![0, 0], &[q, kt], &[vec![heads, 4, 4]]);
     let s = w.layer("Mul", Vec::new(), &[s[0], c], &[vec![heads, 4, 4]]);
     let p = w.layer("Softmax", Vec::new(), &[s[0]], &[vec![heads, 4, 4]]);
+    let v = match v_after {
+        true => w.layer("Mul", Vec::new(), &[x, c], &[vec![heads, 4, 5]])[0],
+        false => x,
+    };
     let y = w.layer("BatchMatMul", vec![0, 0], &[p[0], v], &[vec![heads, 4, 5]]);
     let y = w.layer("Add", vec![0], &[y[0], r], &[vec![heads, 4, 5]]);
     w.set_outputs(if scores_out { vec![p[0], y[0]] } else { y });
@@ -600,7 +605,7 @@ fn attention(heads: usize, scores_out: bool) -> (Vec<u8>, Model, TensorFile) {
     let input = TensorFile::new(vec![
         (q, data(vec![heads, 4, 5], 1)),
         (kt, data(vec![heads, 5, 4], 2)),
-        (v, data(vec![heads, 4, 5], 3)),
+        (x, data(vec![heads, 4, 5], 3)),
         (r, data(vec![heads, 4, 5], 4)),
     ])
     .expect("input");
@@ -643,7 +648,7 @@ fn a_row_split_carries_the_layers_after_it_that_act_row_by_row() {
             ],
         ),
     ] {
-        let (bytes, model, input) = attention(heads, false);
+        let (bytes, model, input) = attention(heads, false, false);
         let rows = [3, 4][axis as usize];
         assert_eq!(model.split_limit(0), Ok(rows));
         assert_eq!([0, 1, 2, 3, 4].map(|l| model.row_tail(l)), [4, 3, 2, 1, 0]);
@@ -698,7 +703,7 @@ fn a_row_split_carries_the_layers_after_it_that_act_row_by_row() {
         assert!(e.to_string().contains("at most 3 act row by row"), "{e}");
     }
     // The softmax's output read after the run (a model output): the parts stop at the softmax.
-    let (bytes, model, input) = attention(3, true);
+    let (bytes, model, input) = attention(3, true, false);
     assert_eq!(model.row_tail(0), 2);
     let want = outputs(&model, &input);
     let at = [SplitAt {
@@ -739,36 +744,7 @@ fn the_tiny_transformers_second_head_is_carried_by_parts_of_its_scores() {
 /// A move that would read a tensor before it is written is refused.
 #[test]
 fn layers_between_a_softmax_and_its_product_with_v_move_before_it() {
-    let mut w = dzk_ir::ModelWriter::new(1 << 8, 12);
-    let q = w.input(&[3, 4, 5]);
-    let kt = w.input(&[3, 5, 4]);
-    let x = w.input(&[3, 4, 5]);
-    let r = w.input(&[3, 4, 5]);
-    let c = w.constant(&dzk_ir::Tensor::new(vec![], vec![90]).expect("c"));
-    let s = w.layer("BatchMatMul", vec![0, 0], &[q, kt], &[vec![3, 4, 4]]);
-    let s = w.layer("Mul", Vec::new(), &[s[0], c], &[vec![3, 4, 4]]);
-    let p = w.layer("Softmax", Vec::new(), &[s[0]], &[vec![3, 4, 4]]);
-    // `V` from `x`, after the softmax.
-    let v = w.layer("Mul", Vec::new(), &[x, c], &[vec![3, 4, 5]]);
-    let y = w.layer("BatchMatMul", vec![0, 0], &[p[0], v[0]], &[vec![3, 4, 5]]);
-    let y = w.layer("Add", vec![0], &[y[0], r], &[vec![3, 4, 5]]);
-    w.set_outputs(y);
-    let (bytes, model) = w.finish("clip-order.msgpack").expect("model");
-    let data = |shape: Vec<usize>, seed: i64| {
-        let n = shape.iter().product::<usize>() as i64;
-        dzk_ir::Tensor::new(
-            shape,
-            (0..n).map(|i| ((i * 37 + seed) % 31 - 15) * 9).collect(),
-        )
-        .expect("tensor")
-    };
-    let input = TensorFile::new(vec![
-        (q, data(vec![3, 4, 5], 1)),
-        (kt, data(vec![3, 5, 4], 2)),
-        (x, data(vec![3, 4, 5], 3)),
-        (r, data(vec![3, 4, 5], 4)),
-    ])
-    .expect("input");
+    let (bytes, model, input) = attention(3, false, true);
     let want = outputs(&model, &input);
     assert_eq!(
         model.row_tail(2),

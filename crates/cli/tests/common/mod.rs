@@ -126,6 +126,23 @@ pub fn stated_outputs(report: &serde_json::Value) -> Vec<i64> {
         .collect()
 }
 
+/// Writes zkml model `m` and its input file `input` (JSON values) to `dir` as `{stem}.msgpack` and
+/// `{stem}-in.msgpack`; returns their paths.
+pub fn write_model(
+    dir: &Path,
+    stem: &str,
+    m: &serde_json::Value,
+    input: &serde_json::Value,
+) -> (PathBuf, PathBuf) {
+    let (mp, ip) = (
+        dir.join(format!("{stem}.msgpack")),
+        dir.join(format!("{stem}-in.msgpack")),
+    );
+    std::fs::write(&mp, rmp_serde::to_vec_named(m).expect("encode")).expect("write");
+    std::fs::write(&ip, rmp_serde::to_vec_named(input).expect("encode")).expect("write");
+    (mp, ip)
+}
+
 /// The first output of `model` on `input` as `dzk forward` computes it.
 pub fn forward_outputs(model: &Path, input: &Path) -> Vec<i64> {
     let v: serde_json::Value =
