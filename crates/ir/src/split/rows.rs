@@ -107,7 +107,7 @@ impl Model {
 
     /// How many layers right after layer `index` (split by rows along an axis) the parts of its split can carry:
     /// the longest run of layers after it, each of which is split by rows along the same axis and extent
-    /// ([`Self::row_axis`]), has an output of the same rank, and reads at least one tensor of the run (the split
+    /// (`row_axis`), has an output of the same rank, and reads at least one tensor of the run (the split
     /// layer's output or a later run layer's) where it is sliced along that axis: a softmax's input, a batched
     /// product's first operand (or its second, split along the batch), an element-wise layer's operand of the
     /// output's rank and rows (a table's input). Its other operands are sliced or read whole as for the split
