@@ -153,13 +153,19 @@ fn a_softmax_split_by_rows_proves_and_verifies() {
     let (model, input) = softmax_model(dir, true);
     let run = dir.join("run");
     let v = partition(&model, &run, &[]);
+    proves_and_verifies(dir, &run, &v, (&model, &input));
+}
+
+/// The run `run` (plan JSON `v`) of `model` keyed at `k = 14` (files in `dir`), its boundaries made from `input`,
+/// every chunk proven from them, and `verify-all` VALID with the model's outputs.
+fn proves_and_verifies(dir: &Path, run: &Path, v: &Value, (model, input): (&Path, &Path)) {
     let (params, b, proofs) = (dir.join("params"), dir.join("b"), dir.join("proofs"));
     ok(&["setup", "--k", "14", "-o", s(&params)]);
-    ok(&["keygen", s(&run), "--params", s(&params)]);
-    ok(&["boundaries", s(&run), "--input", s(&input), "-o", s(&b)]);
+    ok(&["keygen", s(run), "--params", s(&params)]);
+    ok(&["boundaries", s(run), "--input", s(input), "-o", s(&b)]);
     let chunks = v["chunks"].as_array().expect("chunks").len();
-    prove_each_chunk(&run, &b, &params, &proofs, chunks);
-    assert_valid_with_outputs(&run, &params, &proofs, (&model, &input));
+    prove_each_chunk(run, &b, &params, &proofs, chunks);
+    assert_valid_with_outputs(run, &params, &proofs, (model, input));
 }
 
 /// Attention's second half over `[8, 32, 96]` scores (masked per head): their softmax times `V` (`[8, 96, 8]`),
@@ -303,13 +309,7 @@ fn a_softmax_part_carrying_the_product_with_v_proves_and_verifies() {
     let (model, input) = attention_model(dir, true);
     let run = dir.join("run");
     let v = partition_attention(&model, &run, true);
-    let (params, b, proofs) = (dir.join("params"), dir.join("b"), dir.join("proofs"));
-    ok(&["setup", "--k", "14", "-o", s(&params)]);
-    ok(&["keygen", s(&run), "--params", s(&params)]);
-    ok(&["boundaries", s(&run), "--input", s(&input), "-o", s(&b)]);
-    let chunks = v["chunks"].as_array().expect("chunks").len();
-    prove_each_chunk(&run, &b, &params, &proofs, chunks);
-    assert_valid_with_outputs(&run, &params, &proofs, (&model, &input));
+    proves_and_verifies(dir, &run, &v, (&model, &input));
 }
 
 /// An element-wise layer too large for the bound is split by position like a softmax by rows, but each part
