@@ -599,10 +599,7 @@ fn a_part_of_a_softmax_split_by_rows_proves_its_rows_and_no_other() {
     for p in 0..2 {
         let c = row_part((&m, &sec, with_functions), p, &honest).expect("witness");
         let salt = Fr::from(11 + p as u64);
-        let want = vec![
-            commit(Fr::from(7), &flat).expect("commit"),
-            commit(salt, &share(p)).expect("commit"),
-        ];
+        let want = part_instances(&flat, salt, &share(p));
         let rows = value(m.layers()[sec.part(p).0].outputs[0]);
         let mut off = share(p);
         off[5] += 1;
@@ -715,6 +712,15 @@ fn row_part(
         )
 }
 
+/// The instances of a row split's part that reads the boundary `flat` (input salt 7) and commits to `share` under
+/// `salt`.
+fn part_instances(flat: &[i64], salt: Fr, share: &[i64]) -> Vec<Fr> {
+    vec![
+        commit(Fr::from(7), flat).expect("commit"),
+        commit(salt, share).expect("commit"),
+    ]
+}
+
 /// A part `c` of a row split, whose honest output is `shares[0]` and the other part's `shares[1]`, committed to
 /// under `salt` (`want` its instances): passes, and the other part's rows, its rows in reverse order and its
 /// value at `off` off by one are rejected as its output.
@@ -794,10 +800,7 @@ fn a_part_of_a_batched_product_or_an_element_wise_layer_split_by_rows_proves_its
         for p in 0..2 {
             let c = row_part((&m, &sec, layout()), p, &honest).expect("witness");
             let salt = Fr::from(11 + p as u64);
-            let want = vec![
-                commit(Fr::from(7), &flat).expect("commit"),
-                commit(salt, &share(p)).expect("commit"),
-            ];
+            let want = part_instances(&flat, salt, &share(p));
             proves_its_rows_alone(&c, (&want, salt), [share(p), share(1 - p)], 3);
             // Proven from an operand changed in its own rows (the first half of axis 1 for part 0) or in the
             // other part's.
@@ -849,10 +852,7 @@ fn a_row_split_part_carrying_the_softmax_and_the_product_with_v_proves_its_rows_
     for p in 0..2 {
         let c = row_part((&m, &sec, with_functions), p, &honest).expect("witness");
         let salt = Fr::from(11 + p as u64);
-        let want = vec![
-            commit(Fr::from(7), &flat).expect("commit"),
-            commit(salt, &share(p)).expect("commit"),
-        ];
+        let want = part_instances(&flat, salt, &share(p));
         proves_its_rows_alone(&c, (&want, salt), [share(p), share(1 - p)], 2);
         rejects_a_changed_operand(
             (&m, &sec, with_functions),
