@@ -136,6 +136,29 @@ pub enum PartitionError {
     Ir(#[from] IrError),
 }
 
+impl PartitionError {
+    /// The error with the layer it names (a layer too big, or one that cannot be split) renumbered by `f`: from
+    /// a rewritten model's indices to those of the model given.
+    pub fn renumbered(self, f: impl Fn(usize) -> usize) -> Self {
+        match self {
+            Self::TooBig { layer, need } => Self::TooBig {
+                layer: f(layer),
+                need,
+            },
+            Self::Unsplittable {
+                layer,
+                need,
+                reason,
+            } => Self::Unsplittable {
+                layer: f(layer),
+                need,
+                reason,
+            },
+            e => e,
+        }
+    }
+}
+
 /// Chunks whose rows (tables included) exceed this take the best of [`CostModel`]'s reference layouts instead of
 /// [`ChunkCircuit::fit`]'s full search (`2^17` rows: `k ≥ 18`).
 pub const FULL_SEARCH_ROWS: usize = 1 << 17;

@@ -541,21 +541,8 @@ fn in_file_circuit(e: dzk_circuit::CircuitError, taken: &[usize]) -> dzk_circuit
 fn in_file(e: dzk_partition::PartitionError, taken: &[usize]) -> dzk_partition::PartitionError {
     use dzk_partition::PartitionError as P;
     match e {
-        P::TooBig { layer, need } => P::TooBig {
-            layer: file_index(taken, layer),
-            need,
-        },
-        P::Unsplittable {
-            layer,
-            need,
-            reason,
-        } => P::Unsplittable {
-            layer: file_index(taken, layer),
-            need,
-            reason,
-        },
         P::Circuit(c) => P::Circuit(in_file_circuit(c, taken)),
-        e => e,
+        e => e.renumbered(|layer| file_index(taken, layer)),
     }
 }
 

@@ -275,22 +275,8 @@ fn within_reordered(
     let model = Arc::new(Model::from_msgpack(&bytes, file)?);
     let cost = CostModel::new_for(&model, Some(limit), visibility)?;
     let given = |layer: usize| order.get(layer).copied().unwrap_or(layer);
-    let mut parted = within(model, &bytes, file, cost, limit, visibility).map_err(|e| match e {
-        PartitionError::TooBig { layer, need } => PartitionError::TooBig {
-            layer: given(layer),
-            need,
-        },
-        PartitionError::Unsplittable {
-            layer,
-            need,
-            reason,
-        } => PartitionError::Unsplittable {
-            layer: given(layer),
-            need,
-            reason,
-        },
-        e => e,
-    })?;
+    let mut parted =
+        within(model, &bytes, file, cost, limit, visibility).map_err(|e| e.renumbered(given))?;
     for s in &mut parted.splits {
         s.layer = given(s.layer);
     }
